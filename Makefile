@@ -1,0 +1,30 @@
+# Two entry points: `make demo` (install, then the whole workflow on the embedded demo, CPU)
+# and `make test` (install, then the test suite). Both build .venv from scratch when missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: demo test install clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first and alone: pip then takes the pinned wheel from local disk where one is kept.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+
+test: install
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,73 @@
+"""Config validation against the JSON schema, filling defaults, with errors that name the key."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from mrisr.errors import ConfigError
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft7Validator)
+
+
+def _key(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _explain(error: jsonschema.ValidationError) -> ConfigError:
+    where = _key(error)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        name = f"{where}.{unknown[0]}" if where != "<top level>" else unknown[0]
+        close = difflib.get_close_matches(unknown[0], allowed, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return ConfigError(name, "is not a known setting", f"{hint}allowed keys here: {', '.join(allowed)}")
+    return ConfigError(where, error.message, "see workflow/schemas/config.schema.yaml for its type and range")
+
+
+def validate(config: dict, schema_path: str | Path) -> dict:
+    """Validate ``config`` in place, fill schema defaults, check cross-references; return it."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: len(list(e.absolute_path)))
+    if errors:
+        raise _explain(errors[0])
+    _check_references(config)
+    return config
+
+
+def _check_references(config: dict) -> None:
+    if config["dataset"] not in config["datasets"]:
+        raise ConfigError("dataset", f"names '{config['dataset']}', which is not in datasets",
+                          f"use one of: {', '.join(config['datasets'])}")
+    if config["train"]["degradation"] not in config["degradations"]:
+        raise ConfigError("train.degradation", f"names '{config['train']['degradation']}', which is not in degradations",
+                          f"use one of: {', '.join(config['degradations'])}")
+    prep = config["prepare"]
+    n = config["datasets"][config["dataset"]].get("subjects")
+    if n is not None and prep["val"] + prep["test"] >= n:
+        raise ConfigError("prepare.test", f"val + test = {prep['val'] + prep['test']} leaves no training subject of {n}",
+                          "lower prepare.val/prepare.test or raise the number of subjects")
+
+
+def load(path: str | Path, schema_path: str | Path) -> dict:
+    """Read a YAML config file and validate it."""
+    return validate(yaml.safe_load(Path(path).read_text()) or {}, schema_path)

@@ -1,0 +1,1 @@
+"""Datasets: the embedded demo, preparation of HR volumes, training patches."""

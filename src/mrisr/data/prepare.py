@@ -1,0 +1,93 @@
+"""Prepared HR volumes: RAS+ orientation, crop to the brain box, per-volume z-score, train/val/test split."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from mrisr.errors import InputError
+from mrisr.io import load_volume, save_volume, write_table
+
+
+def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str, str]:
+    """Assign each subject to train/val/test by a seeded shuffle; the order of ``subjects`` does not matter."""
+    order = sorted(subjects)
+    random.Random(seed).shuffle(order)
+    split = {s: "test" for s in order[:test]}
+    split.update({s: "val" for s in order[test:test + val]})
+    split.update({s: "train" for s in order[test + val:]})
+    return {s: split[s] for s in sorted(subjects)}
+
+
+def write_splits(subjects: list[str], val: int, test: int, seed: int, path: str | Path) -> Path:
+    split = make_splits(subjects, val, test, seed)
+    return write_table(pd.DataFrame({"subject": list(split), "split": list(split.values())}), path)
+
+
+def read_splits(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype=str)
+
+
+def brain_box(mask: np.ndarray, margin: int, multiple: int) -> tuple[slice, ...]:
+    """Bounding box of ``mask`` grown by ``margin``, each edge a multiple of ``multiple`` voxels.
+
+    The box grows (or, at the volume edge, shrinks) by whole voxels so that LR and SR grids divide evenly.
+    """
+    idx = np.nonzero(mask)
+    box = []
+    for axis, size in enumerate(mask.shape):
+        lo = max(int(idx[axis].min()) - margin, 0)
+        hi = min(int(idx[axis].max()) + 1 + margin, size)
+        extra = (-(hi - lo)) % multiple
+        grow = min(extra, size - hi)
+        hi += grow
+        lo_room = min(extra - grow, lo)
+        lo -= lo_room
+        hi -= (hi - lo) % multiple
+        box.append(slice(lo, hi))
+    return tuple(box)
+
+
+def zscore(image: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
+    """(x - mean) / std with statistics over ``region`` (all voxels when None), as the authors did per volume."""
+    values = image[region] if region is not None else image
+    return ((image - values.mean()) / values.std()).astype(np.float32)
+
+
+def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
+    return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-3)
+
+
+def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, out_dir: str | Path,
+                    subject: str, margin: int, multiple: int, normalise: str) -> dict[str, Path]:
+    """Canonical RAS+, crop to the brain box, z-score; write T1w, mask and (if given) dseg."""
+    image = nib.as_closest_canonical(load_volume(t1w))
+    inputs = {"mask": mask, "dseg": dseg}
+    maps = {}
+    for role, path in inputs.items():
+        if path is None:
+            continue
+        img = nib.as_closest_canonical(load_volume(path, role=role))
+        if not _same_grid(image, img):
+            raise InputError(path, f"{role} grid {img.shape} does not match its T1w {t1w} ({image.shape})",
+                             f"resample the {role} onto the T1w grid")
+        maps[role] = img
+    brain = np.asanyarray(maps["mask"].dataobj) > 0
+    if not brain.any():
+        raise InputError(mask, "brain mask is empty", "give a mask with the brain voxels set to 1")
+    box = brain_box(brain, margin, multiple)
+    cropped = image.slicer[box]
+    data = np.asanyarray(cropped.dataobj, dtype=np.float32)
+    brain = brain[box]
+    data = zscore(data, brain if normalise == "brain" else None)
+    out = Path(out_dir)
+    written = {"T1w": save_volume(data, cropped.affine, out / f"sub-{subject}_T1w.nii.gz", reference=cropped)}
+    written["mask"] = save_volume(brain.astype(np.uint8), cropped.affine, out / f"sub-{subject}_mask.nii.gz")
+    if "dseg" in maps:
+        labels = np.asanyarray(maps["dseg"].dataobj)[box].astype(np.uint8)
+        written["dseg"] = save_volume(labels, cropped.affine, out / f"sub-{subject}_dseg.nii.gz")
+    return written

@@ -1,0 +1,65 @@
+"""Simulated low-resolution (LR) volumes.
+
+One function makes LR for both the degrade stage (whole volumes) and training (patches on the fly),
+so that the model trains on exactly the degradation it is tested on. Every method samples the LR
+voxel ``i`` at HR index ``factor * i``, so the LR affine is the HR affine with its voxel axes scaled.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import numpy as np
+import torch
+from monai.networks.layers import GaussianFilter
+
+
+class Degradation(str, enum.Enum):
+    NEAREST = "nearest"  # authors' code: F.interpolate default (nearest) decimation
+    KSPACE = "kspace"  # centred k-space crop (mDCSRN, MTVNet)
+    BLUR = "blur"  # Gaussian blur, then decimation
+
+
+def _decimate(x: torch.Tensor, factor: int) -> torch.Tensor:
+    return x[..., ::factor, ::factor, ::factor]
+
+
+def kspace_truncate(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Keep the centred 1/factor of k-space along each of the last three axes, with intensities preserved."""
+    spatial = x.shape[-3:]
+    if any(n % factor for n in spatial):
+        raise ValueError(f"k-space truncation needs sizes divisible by {factor}, got {tuple(spatial)}")
+    dims = (-3, -2, -1)
+    k = torch.fft.fftshift(torch.fft.fftn(x.double(), dim=dims), dim=dims)
+    sl = [slice(None)] * (x.ndim - 3) + [slice(n // 2 - (n // factor) // 2, n // 2 - (n // factor) // 2 + n // factor)
+                                         for n in spatial]
+    k = torch.fft.ifftshift(k[tuple(sl)], dim=dims)
+    return (torch.fft.ifftn(k, dim=dims).real / factor**3).to(x.dtype)
+
+
+def degrade(x: torch.Tensor, method: str | Degradation, factor: int = 2, blur_fwhm: float = 2.0) -> torch.Tensor:
+    """LR version of ``x`` (..., D, H, W) with each spatial size divided by ``factor``."""
+    method = Degradation(method)
+    if any(n % factor for n in x.shape[-3:]):
+        raise ValueError(f"HR size {tuple(x.shape[-3:])} is not divisible by the scale {factor}")
+    if method is Degradation.NEAREST:
+        return _decimate(x, factor)
+    if method is Degradation.KSPACE:
+        return kspace_truncate(x, factor)
+    sigma = blur_fwhm / (2 * math.sqrt(2 * math.log(2)))
+    lead = x.shape[:-3]
+    flat = x.reshape(-1, 1, *x.shape[-3:])
+    blurred = GaussianFilter(spatial_dims=3, sigma=sigma)(flat)
+    return _decimate(blurred.reshape(*lead, *x.shape[-3:]), factor)
+
+
+def degrade_volume(hr: np.ndarray, method: str, factor: int = 2, blur_fwhm: float = 2.0) -> np.ndarray:
+    return degrade(torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)), method, factor, blur_fwhm).numpy()
+
+
+def lr_affine(hr_affine: np.ndarray, factor: int) -> np.ndarray:
+    """LR voxel ``i`` lies at HR voxel ``factor * i``: scale the voxel axes, keep the origin."""
+    affine = np.array(hr_affine, dtype=np.float64)
+    affine[:3, :3] = affine[:3, :3] * factor
+    return affine

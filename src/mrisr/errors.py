@@ -1,0 +1,21 @@
+"""Errors a user can act on: each names the file or config key, what is wrong, and the fix."""
+
+
+class MrisrError(Exception):
+    """Base class; the CLI prints these without a traceback and exits non-zero."""
+
+
+class InputError(MrisrError):
+    """An input file is missing, unreadable or not what the stage needs."""
+
+    def __init__(self, path, problem: str, fix: str):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {problem}. Fix: {fix}")
+
+
+class ConfigError(MrisrError):
+    """A config key is unknown, mistyped or out of range."""
+
+    def __init__(self, key: str, problem: str, fix: str):
+        self.key = key
+        super().__init__(f"config key '{key}': {problem}. Fix: {fix}")

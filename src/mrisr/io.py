@@ -1,0 +1,107 @@
+"""NIfTI and table I/O: validated reads, atomic writes, affine bookkeeping.
+
+Every writer goes through :func:`atomic_path` so that a killed job leaves either the old file
+or the new one, never a truncated file that the next rule would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+import nibabel as nib
+import numpy as np
+
+from mrisr.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_volume(path: str | os.PathLike, *, role: str = "image") -> nib.Nifti1Image:
+    """Read a NIfTI file and check it is a finite, non-constant 3D volume.
+
+    A 4D file with one volume is squeezed to 3D; anything else that is not 3D is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, f"{role} file does not exist", "check the path, or rerun the stage that makes it")
+    try:
+        img = nib.load(path)
+        data = np.asanyarray(img.dataobj)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError, ValueError) as exc:
+        raise InputError(path, f"cannot be read as NIfTI ({exc})", "replace it with an intact .nii or .nii.gz file") from exc
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+        img = nib.Nifti1Image(data, img.affine, img.header)
+    if data.ndim != 3:
+        raise InputError(
+            path,
+            f"{role} must be a 3D volume but has shape {tuple(data.shape)}",
+            "give one 3D volume per file (split 4D series; 2D slices cannot be super-resolved in 3D)",
+        )
+    if np.iscomplexobj(data) or data.dtype.fields is not None:
+        raise InputError(path, f"{role} has unsupported data type {data.dtype}", "convert it to a real scalar type")
+    if role == "image":
+        if not np.all(np.isfinite(data)):
+            raise InputError(path, "contains NaN or Inf voxels", "fix or mask those voxels before using the file")
+        if float(data.max()) == float(data.min()):
+            raise InputError(path, "is constant (no contrast)", "check that the right file was given")
+    return img
+
+
+def voxel_sizes(affine: np.ndarray) -> np.ndarray:
+    """Voxel edge lengths in mm from an affine (robust to rotations)."""
+    return np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
+
+
+def save_volume(data: np.ndarray, affine: np.ndarray, path: str | os.PathLike, *, reference=None, dtype=None) -> Path:
+    """Write ``data`` as NIfTI atomically; copy header fields (units, codes) from ``reference``."""
+    data = np.asarray(data)
+    if dtype is not None:
+        data = data.astype(dtype)
+    header = reference.header.copy() if reference is not None else None
+    img = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64), header)
+    img.set_data_dtype(data.dtype)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_qform(img.affine, code=1)
+    img.set_sform(img.affine, code=1)
+    if data.dtype.kind == "f":
+        img.header["scl_slope"], img.header["scl_inter"] = 1.0, 0.0
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nib.save(img, tmp)
+    return path
+
+
+def write_table(frame, path: str | os.PathLike, **kwargs) -> Path:
+    """Write a pandas frame atomically; ``.tsv`` is tab-separated, anything else comma-separated."""
+    path = Path(path)
+    sep = "\t" if path.suffix == ".tsv" else ","
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep=sep, index=False, **kwargs)
+    return path
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path

@@ -1,0 +1,1 @@
+"""Networks, one per file, built by name through :mod:`mrisr.models.registry`."""

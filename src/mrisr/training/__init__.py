@@ -1,0 +1,1 @@
+"""GAN training: losses, schedules and the one loop every variant uses."""
