@@ -50,7 +50,7 @@ def degrade(x: torch.Tensor, method: str | Degradation, factor: int = 2, blur_fw
     sigma = blur_fwhm / (2 * math.sqrt(2 * math.log(2)))
     lead = x.shape[:-3]
     flat = x.reshape(-1, 1, *x.shape[-3:])
-    blurred = GaussianFilter(spatial_dims=3, sigma=sigma)(flat)
+    blurred = GaussianFilter(spatial_dims=3, sigma=sigma, approx="sampled")(flat)
     return _decimate(blurred.reshape(*lead, *x.shape[-3:]), factor)
 
 

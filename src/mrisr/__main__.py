@@ -1,0 +1,5 @@
+import sys
+
+from mrisr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Paper figures, one module per paper; shared styling in :mod:`mrisr.figures.style`."""

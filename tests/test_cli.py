@@ -1,0 +1,40 @@
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+
+from mrisr.io import save_volume
+
+
+def _mrisr(*args):
+    return subprocess.run([sys.executable, "-m", "mrisr", *args], capture_output=True, text=True)
+
+
+def test_non_3d_input_stops_with_file_and_fix_and_no_output(tmp_path):
+    flat = tmp_path / "slice.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.rand(16, 16).astype(np.float32), np.eye(4)), flat)
+    out = tmp_path / "lr.nii.gz"
+    result = _mrisr("degrade", "--hr", str(flat), "--out", str(out), "--method", "nearest")
+    assert result.returncode != 0
+    assert str(flat) in result.stderr and "Fix:" in result.stderr and "3D" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == [flat]
+
+
+def test_missing_input_names_the_file(tmp_path):
+    missing = tmp_path / "sub-07_T1w.nii.gz"
+    result = _mrisr("super-resolve", str(missing), str(tmp_path / "sr.nii.gz"), "--interpolate", "trilinear")
+    assert result.returncode != 0 and str(missing) in result.stderr and "does not exist" in result.stderr
+    assert not (tmp_path / "sr.nii.gz").exists()
+
+
+def test_super_resolve_puts_output_on_the_hr_grid(tmp_path):
+    affine = np.diag([1.2, 1.2, 1.2, 1.0])
+    affine[:3, 3] = [5, -3, 2]
+    save_volume(np.random.rand(8, 6, 4).astype(np.float32), affine @ np.diag([2, 2, 2, 1]), tmp_path / "lr.nii.gz")
+    assert _mrisr("super-resolve", str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz"),
+                  "--interpolate", "trilinear").returncode == 0
+    sr = nib.load(tmp_path / "sr.nii.gz")
+    assert sr.shape == (16, 12, 8)
+    np.testing.assert_allclose(sr.affine, affine)

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from mrisr.degrade import degrade, degrade_volume, kspace_truncate, lr_affine
+
+
+def _band_limited(n=16):
+    x = np.arange(n)
+    X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
+    return np.cos(2 * np.pi * 3 * X / n) + np.sin(2 * np.pi * 2 * Y / n) * np.cos(2 * np.pi * Z / n) + 0.5
+
+
+def test_nearest_equals_torch_nearest_interpolation(rng):
+    hr = torch.from_numpy(rng.normal(size=(2, 1, 8, 10, 12)).astype(np.float32))
+    expected = torch.nn.functional.interpolate(hr, scale_factor=0.5)  # the authors' call
+    torch.testing.assert_close(degrade(hr, "nearest"), expected)
+
+
+def test_kspace_keeps_band_limited_signal_at_lr_samples():
+    f = _band_limited()
+    lr = degrade_volume(f, "kspace")
+    np.testing.assert_allclose(lr, f[::2, ::2, ::2], atol=1e-5)
+
+
+def test_kspace_matches_numpy_centred_crop(rng):
+    hr = rng.normal(size=(12, 8, 16))
+    k = np.fft.fftshift(np.fft.fftn(hr))
+    crop = k[3:9, 2:6, 4:12]
+    expected = np.fft.ifftn(np.fft.ifftshift(crop)).real / 8
+    np.testing.assert_allclose(kspace_truncate(torch.from_numpy(hr), 2).numpy(), expected, atol=1e-10)
+
+
+def test_blur_is_gaussian_then_decimation(rng):
+    hr = rng.normal(size=(16, 16, 16)).astype(np.float32)
+    sigma = 2.0 / (2 * np.sqrt(2 * np.log(2)))
+    inner = (slice(3, -3),) * 3  # away from the boundary, where padding conventions differ
+    expected = ndimage.gaussian_filter(hr.astype(np.float64), sigma, mode="constant", truncate=4.0)[::2, ::2, ::2]
+    np.testing.assert_allclose(degrade_volume(hr, "blur", 2, 2.0)[inner], expected[inner], atol=1e-3)
+
+
+def test_odd_size_is_refused():
+    with pytest.raises(ValueError, match="divisible"):
+        degrade(torch.zeros(5, 6, 6), "nearest")
+
+
+def test_lr_affine_overlays_lr_sample_on_its_hr_voxel():
+    hr = np.array([[0, 0, 1.2, -5], [-1.2, 0, 0, 7], [0, 1.2, 0, 3], [0, 0, 0, 1]])
+    lr = lr_affine(hr, 2)
+    i = np.array([3, 1, 4, 1])
+    np.testing.assert_allclose(lr @ i, hr @ np.array([6, 2, 8, 1]))

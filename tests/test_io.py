@@ -1,0 +1,73 @@
+import gzip
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from mrisr.errors import InputError
+from mrisr.io import atomic_path, load_volume, save_volume, voxel_sizes
+
+
+def _affine(spacing=1.5):
+    a = np.diag([spacing, spacing, spacing, 1.0])
+    a[:3, 3] = [-10, 20, 5]
+    return a
+
+
+def test_save_and_load_keep_data_affine_and_units(tmp_path, rng):
+    data = rng.normal(size=(6, 7, 8)).astype(np.float32)
+    path = save_volume(data, _affine(), tmp_path / "a.nii.gz")
+    img = load_volume(path)
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), data)
+    np.testing.assert_allclose(img.affine, _affine())
+    assert img.header.get_xyzt_units() == ("mm", "sec")
+    assert int(img.header["sform_code"]) == 1 and int(img.header["qform_code"]) == 1
+    np.testing.assert_allclose(voxel_sizes(img.affine), [1.5, 1.5, 1.5])
+
+
+def test_singleton_fourth_axis_is_accepted(tmp_path, rng):
+    path = tmp_path / "b.nii.gz"
+    nib.save(nib.Nifti1Image(rng.normal(size=(4, 4, 4, 1)).astype(np.float32), _affine()), path)
+    assert load_volume(path).shape == (4, 4, 4)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (4, 4, 4, 3)])
+def test_not_3d_names_file_and_fix(tmp_path, rng, shape):
+    path = tmp_path / "bad.nii.gz"
+    nib.save(nib.Nifti1Image(rng.normal(size=shape).astype(np.float32), np.eye(4)), path)
+    with pytest.raises(InputError, match="3D volume") as err:
+        load_volume(path)
+    assert str(path) in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_corrupt_and_missing_files(tmp_path):
+    corrupt = tmp_path / "corrupt.nii.gz"
+    corrupt.write_bytes(gzip.compress(b"not a nifti at all" * 10)[:40])
+    with pytest.raises(InputError, match="cannot be read"):
+        load_volume(corrupt)
+    with pytest.raises(InputError, match="does not exist"):
+        load_volume(tmp_path / "missing.nii.gz")
+
+
+def test_nan_and_constant_volumes_are_refused(tmp_path):
+    data = np.ones((4, 4, 4), np.float32)
+    save_volume(data, np.eye(4), tmp_path / "const.nii.gz")
+    with pytest.raises(InputError, match="constant"):
+        load_volume(tmp_path / "const.nii.gz")
+    data[0, 0, 0] = np.nan
+    save_volume(data, np.eye(4), tmp_path / "nan.nii.gz")
+    with pytest.raises(InputError, match="NaN"):
+        load_volume(tmp_path / "nan.nii.gz")
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1

@@ -1,0 +1,38 @@
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from mrisr import metrics
+
+
+def test_psnr_and_nrmse_by_hand(rng):
+    gt = rng.uniform(-1, 3, size=(10, 11, 12))
+    pred = gt + rng.normal(scale=0.1, size=gt.shape)
+    mse = np.mean((gt - pred) ** 2)
+    rng_gt = gt.max() - gt.min()
+    assert np.isclose(metrics.psnr(gt, pred), 10 * np.log10(rng_gt**2 / mse))
+    assert np.isclose(metrics.nrmse(gt, pred), np.sqrt(mse) / rng_gt)
+
+
+def test_masked_metrics_use_only_masked_voxels_and_whole_gt_range(rng):
+    gt = rng.uniform(0, 1, size=(12, 12, 12))
+    pred = gt.copy()
+    mask = np.zeros(gt.shape, bool)
+    mask[2:8, 2:8, 2:8] = True
+    pred[~mask] += 5.0  # error only outside the brain
+    pred[mask] += 0.01
+    assert np.isclose(metrics.psnr(gt, pred, mask), 20 * np.log10(gt.max() - gt.min()) - 10 * np.log10(1e-4))
+    assert np.isclose(metrics.nrmse(gt, pred, mask), 0.01 / (gt.max() - gt.min()))
+
+
+def test_ssim_is_skimage_3d_and_one_for_identity(rng):
+    gt = rng.uniform(size=(16, 16, 16))
+    pred = gt + rng.normal(scale=0.05, size=gt.shape)
+    assert metrics.ssim(gt, pred) == structural_similarity(gt, pred, data_range=gt.max() - gt.min())
+    assert np.isclose(metrics.ssim(gt, gt), 1.0)
+    assert np.isclose(metrics.ssim(gt, gt, gt > 0.5), 1.0)
+
+
+def test_evaluate_has_whole_and_brain_columns(rng):
+    gt = rng.uniform(size=(16, 16, 16))
+    row = metrics.evaluate(gt, gt + 0.01, gt > 0.2)
+    assert set(row) == {"psnr", "ssim", "nrmse", "psnr_brain", "ssim_brain", "nrmse_brain"}

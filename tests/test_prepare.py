@@ -1,0 +1,65 @@
+import nibabel as nib
+import numpy as np
+import pytest
+
+from mrisr.data.prepare import brain_box, make_splits, prepare_subject, zscore
+from mrisr.errors import InputError
+from mrisr.io import save_volume
+
+
+def test_splits_are_seeded_and_counted():
+    subjects = [f"{i:02d}" for i in range(1, 11)]
+    a = make_splits(subjects, val=2, test=3, seed=1)
+    assert a == make_splits(list(reversed(subjects)), val=2, test=3, seed=1)
+    assert sorted(a.values()).count("test") == 3 and list(a.values()).count("val") == 2
+    assert a != make_splits(subjects, val=2, test=3, seed=2)
+
+
+def test_brain_box_grows_by_margin_and_is_even():
+    mask = np.zeros((30, 30, 30), bool)
+    mask[10:15, 5:12, 20:29] = True
+    box = brain_box(mask, margin=2, multiple=2)
+    for sl, (lo, hi) in zip(box, [(8, 17), (3, 14), (18, 30)]):
+        assert sl.start <= lo and sl.stop >= hi and (sl.stop - sl.start) % 2 == 0
+        assert 0 <= sl.start and sl.stop <= 30
+
+
+def test_zscore_region(rng):
+    x = rng.normal(3, 2, size=(10, 10, 10))
+    z = zscore(x)
+    assert np.isclose(z.mean(), 0, atol=1e-5) and np.isclose(z.std(), 1, atol=1e-5)
+    region = x > 3
+    zr = zscore(x, region)
+    assert np.isclose(zr[region].mean(), 0, atol=1e-5)
+
+
+def test_prepare_reorients_to_ras_and_keeps_world_positions(tmp_path, rng):
+    data = rng.uniform(1, 2, size=(20, 22, 24)).astype(np.float32)
+    mask = np.zeros(data.shape, np.uint8)
+    mask[5:15, 6:16, 7:17] = 1
+    affine = np.array([[-1.0, 0, 0, 30], [0, 1.0, 0, -20], [0, 0, 1.0, 10], [0, 0, 0, 1]])  # LAS
+    save_volume(data, affine, tmp_path / "t1.nii.gz")
+    save_volume(mask, affine, tmp_path / "mask.nii.gz")
+    out = prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01",
+                          margin=1, multiple=2, normalise="volume")
+    img = nib.load(out["T1w"])
+    assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+    assert all(n % 2 == 0 for n in img.shape)
+    raw = np.asanyarray(img.dataobj)
+    assert np.isclose(raw.mean(), 0, atol=1e-5) and np.isclose(raw.std(), 1, atol=1e-4)
+    # every output voxel is a z-score of the input voxel at the same world point
+    ijk = np.indices(raw.shape).reshape(3, -1)
+    world = img.affine @ np.vstack([ijk, np.ones(ijk.shape[1])])
+    src = np.round(np.linalg.inv(affine) @ world).astype(int)[:3]
+    original = data[tuple(src)]
+    assert np.corrcoef(raw.ravel(), original)[0, 1] > 1 - 1e-6
+    assert (nib.load(out["mask"]).get_fdata() > 0).sum() == mask.sum()
+
+def test_mask_on_another_grid_is_refused(tmp_path, rng):
+    save_volume(rng.uniform(size=(8, 8, 8)).astype(np.float32), np.eye(4), tmp_path / "t1.nii.gz")
+    save_volume(np.ones((8, 8, 6), np.uint8), np.eye(4), tmp_path / "mask.nii.gz")
+    with pytest.raises(InputError, match="mask.nii.gz") as err:
+        prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01", 1, 2,
+                        "volume")
+    assert "resample" in str(err.value)
+    assert not (tmp_path / "out").exists()

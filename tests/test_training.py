@@ -1,0 +1,100 @@
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mrisr.training import losses, schedules
+from mrisr.training.loop import GanTrainer, Interrupted, TrainSettings, train
+
+VARIANT = {
+    "kind": "gan",
+    "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1},
+    "discriminator": {"name": "patch", "channels": [4, 8], "norm": "instance"},
+    "feature_extractor": {"name": "resnet10", "channels": 4, "trainable": False, "weights": None},
+    "losses": {"pixel": 1.0, "adversarial": 0.005, "feature": 0.01, "gan": "relativistic"},
+    "instance_noise": {"start": 0.0, "end": 0.0},
+    "optimiser": {"lr": 1e-3, "betas": [0.9, 0.999]},
+}
+SETTINGS = TrainSettings(steps=6, batch_size=2, patch_size=16, checkpoint_every=2, degradation={"method": "nearest"})
+
+
+@pytest.fixture
+def volumes(rng):
+    return [rng.normal(size=(20, 18, 22)).astype(np.float32) for _ in range(2)]
+
+
+def _bce_logits(x, target):
+    p = 1 / (1 + np.exp(-x))
+    return -(target * np.log(p) + (1 - target) * np.log(1 - p)).mean()
+
+
+def test_relativistic_losses_by_hand(rng):
+    real = rng.normal(size=(3, 1, 2, 2, 2))
+    fake = rng.normal(size=(3, 1, 2, 2, 2))
+    real_rel = real - fake.mean(axis=0, keepdims=True)
+    fake_rel = fake - real.mean(axis=0, keepdims=True)
+    expected_d = 0.5 * (_bce_logits(real_rel, 1) + _bce_logits(fake_rel, 0))
+    r, f = torch.from_numpy(real), torch.from_numpy(fake)
+    assert np.isclose(losses.discriminator_loss(r, f).item(), expected_d)
+    assert np.isclose(losses.generator_adversarial_loss(r, f).item(), _bce_logits(fake_rel, 1))
+
+
+def test_linear_schedule_falls_from_start_to_end():
+    values = [schedules.linear(s, 5, 1.0, 0.0) for s in range(5)]
+    np.testing.assert_allclose(values, [1.0, 0.75, 0.5, 0.25, 0.0])
+
+
+def test_log_has_a_row_per_step_with_every_column(tmp_path, volumes):
+    out = train(volumes, VARIANT, SETTINGS, tmp_path, progress=False)
+    log = pd.read_csv(out["log"])
+    assert list(log["step"]) == [1, 2, 3, 4, 5, 6]
+    for column in ("loss_g", "loss_pixel", "loss_adversarial", "loss_feature", "loss_d", "d_real_minus_fake",
+                   "d_fake_minus_real", "lr", "seconds", "voxels_per_s"):
+        assert column in log and log[column].notna().all()
+    assert (tmp_path / "checkpoint.pt").is_file()
+
+
+def test_same_seed_same_weights_and_frozen_extractor_stays(tmp_path, volumes):
+    a = train(volumes, VARIANT, SETTINGS, tmp_path / "a", progress=False)
+    b = train(volumes, VARIANT, SETTINGS, tmp_path / "b", progress=False)
+    wa, wb = torch.load(a["model"])["state_dict"], torch.load(b["model"])["state_dict"]
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0)
+    trainer = GanTrainer(VARIANT, SETTINGS)
+    before = {k: v.clone() for k, v in trainer.feature_extractor.state_dict().items()}
+    trainer.train_step(volumes)
+    for key, value in trainer.feature_extractor.state_dict().items():
+        torch.testing.assert_close(value, before[key])
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, volumes, monkeypatch):
+    full = train(volumes, VARIANT, SETTINGS, tmp_path / "full", progress=False)
+    original = GanTrainer.train_step
+
+    def stop_at_three(self, vols):
+        row = original(self, vols)
+        if self.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return row
+
+    monkeypatch.setattr(GanTrainer, "train_step", stop_at_three)
+    with pytest.raises(Interrupted, match="rerun"):
+        train(volumes, VARIANT, SETTINGS, tmp_path / "cut", progress=False)
+    assert not (tmp_path / "cut" / "model.pt").exists()
+    monkeypatch.setattr(GanTrainer, "train_step", original)
+    resumed = train(volumes, VARIANT, SETTINGS, tmp_path / "cut", progress=False)
+    wa, wb = torch.load(full["model"])["state_dict"], torch.load(resumed["model"])["state_dict"]
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0)
+    pd.testing.assert_frame_equal(pd.read_csv(full["log"]).drop(columns=["seconds", "voxels_per_s"]),
+                                  pd.read_csv(resumed["log"]).drop(columns=["seconds", "voxels_per_s"]))
+
+
+def test_checkpoint_of_another_config_is_not_resumed(tmp_path, volumes):
+    train(volumes, VARIANT, SETTINGS, tmp_path, progress=False)
+    other = dict(VARIANT, optimiser={"lr": 5e-4, "betas": [0.9, 0.999]})
+    trainer = GanTrainer(other, SETTINGS)
+    assert not trainer.try_resume(tmp_path / "checkpoint.pt")

@@ -1,0 +1,82 @@
+# Config validation and the helpers that turn config into file lists.
+
+import json
+from pathlib import Path
+
+from mrisr import config as mrisr_config
+from mrisr.data.demo import demo_subject_ids
+from mrisr.data.prepare import make_splits
+
+mrisr_config.validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+
+DATASET = config["dataset"]
+DATA = config["datasets"][DATASET]
+ENV = "../../envs/mrisr.yaml"
+TRAIN_DEGRADATION = config["train"]["degradation"]
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_-]+",
+    subject=r"[A-Za-z0-9]+",
+    variant=r"[A-Za-z0-9_-]+",
+    degradation=r"[A-Za-z0-9_-]+",
+
+
+def subjects(dataset=DATASET):
+    return demo_subject_ids(config["datasets"][dataset]["subjects"])
+
+
+def splits(dataset=DATASET):
+    prep = config["prepare"]
+    return make_splits(subjects(dataset), prep["val"], prep["test"], config["seed"])
+
+
+def subjects_in(split, dataset=DATASET):
+    return [s for s, part in splits(dataset).items() if part == split]
+
+
+def gan_variants():
+    return [v for v, spec in config["variants"].items() if spec["kind"] == "gan"]
+
+
+def variant_label(variant):
+    return config["variants"][variant].get("label", variant)
+
+
+def hr_path(dataset, subject, kind="T1w"):
+    return f"results/data/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz"
+
+
+def sr_path(dataset, degradation, variant, subject):
+    return f"results/sr/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz"
+
+
+def sr_targets():
+    return [
+        sr_path(DATASET, degradation, variant, subject)
+        for degradation in config["degradations"]
+        for variant in config["variants"]
+        for subject in subjects_in("test")
+    ]
+
+
+def data_targets():
+    return [f"results/data/{DATASET}/splits.tsv"] + [
+        hr_path(DATASET, s, kind) for s in subjects() for kind in ("T1w", "mask", "dseg")
+    ]
+
+
+def figure_subject():
+    return config["figures"]["subject"] or subjects_in("test")[0]
+
+
+def paper_targets():
+    return [
+        "results/tables/threeplayer/method_comparison.csv",
+        "results/tables/threeplayer/method_comparison.md",
+        "results/figures/threeplayer/sr_comparison.png",
+    ]
+
+
+def as_json(value):
+    return json.dumps(value, sort_keys=True)
