@@ -78,5 +78,37 @@ def paper_targets():
     ]
 
 
+def train_settings(wildcards):
+    train = config["train"]
+    return as_json(
+        {
+            "steps": train["steps"],
+            "batch_size": train["batch_size"],
+            "patch_size": train["patch_size"],
+            "checkpoint_every": train["checkpoint_every"],
+            "degradation": config["degradations"][train["degradation"]],
+            "scale": config["scale"],
+            "seed": config["seed"],
+        }
+    )
+
+
+def super_resolve_inputs(wildcards):
+    inputs = {
+        "lr": f"results/lr/{wildcards.dataset}/{wildcards.degradation}/sub-{wildcards.subject}_T1w.nii.gz",
+        "reference": hr_path(wildcards.dataset, wildcards.subject),
+    }
+    if config["variants"][wildcards.variant]["kind"] == "gan":
+        inputs["model"] = f"results/models/{wildcards.dataset}/{wildcards.variant}/model.pt"
+    return inputs
+
+
+def super_resolve_method(wildcards, input):
+    spec = config["variants"][wildcards.variant]
+    if spec["kind"] == "gan":
+        return f"--model {input.model}"
+    return f"--interpolate {spec['mode']} --scale {config['scale']}"
+
+
 def as_json(value):
     return json.dumps(value, sort_keys=True)

@@ -1,21 +1,6 @@
 # train: one job per GAN variant; resumes from checkpoint.pt (kept outside the outputs) after a stop.
 
 
-def train_settings(wildcards):
-    train = config["train"]
-    return as_json(
-        {
-            "steps": train["steps"],
-            "batch_size": train["batch_size"],
-            "patch_size": train["patch_size"],
-            "checkpoint_every": train["checkpoint_every"],
-            "degradation": config["degradations"][train["degradation"]],
-            "scale": config["scale"],
-            "seed": config["seed"],
-        }
-    )
-
-
 rule train:
     input:
         hr=lambda wc: [hr_path(wc.dataset, s) for s in subjects_in("train", wc.dataset)],
