@@ -10,6 +10,8 @@ rule demo_subject:
         spacing=lambda wc: config["datasets"][wc.dataset]["spacing"],
         transforms=lambda wc: as_json(config["datasets"][wc.dataset]["transforms"]),
         seed=config["seed"],
+    benchmark:
+        "results/benchmarks/demo_subject/{dataset}/sub-{subject}.tsv",
     log:
         "results/logs/demo_subject/{dataset}/sub-{subject}.log",
     conda:
@@ -27,6 +29,8 @@ rule splits:
         val=config["prepare"]["val"],
         test=config["prepare"]["test"],
         seed=config["seed"],
+    benchmark:
+        "results/benchmarks/splits/{dataset}.tsv",
     log:
         "results/logs/splits/{dataset}.log",
     conda:
@@ -49,6 +53,8 @@ rule prepare:
         margin=config["prepare"]["margin"],
         normalise=config["prepare"]["normalise"],
         multiple=config["scale"],
+    benchmark:
+        "results/benchmarks/prepare/{dataset}/sub-{subject}.tsv",
     log:
         "results/logs/prepare/{dataset}/sub-{subject}.log",
     conda:

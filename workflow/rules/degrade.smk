@@ -10,6 +10,8 @@ rule degrade:
         method=lambda wc: config["degradations"][wc.degradation]["method"],
         fwhm=lambda wc: config["degradations"][wc.degradation]["blur_fwhm"],
         scale=config["scale"],
+    benchmark:
+        "results/benchmarks/degrade/{dataset}/{degradation}/sub-{subject}.tsv",
     log:
         "results/logs/degrade/{dataset}/{degradation}/sub-{subject}.log",
     conda:

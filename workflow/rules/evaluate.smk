@@ -12,6 +12,8 @@ rule evaluate:
         "results/metrics/{dataset}/{degradation}/{variant}.csv",
     params:
         subjects=lambda wc: subjects_in("test", wc.dataset),
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{degradation}/{variant}.tsv",
     log:
         "results/logs/evaluate/{dataset}/{degradation}/{variant}.log",
     conda:

@@ -11,6 +11,8 @@ rule super_resolve:
         tile=config["inference"]["tile"],
         halo=config["inference"]["halo"],
     threads: config["threads"]
+    benchmark:
+        "results/benchmarks/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.tsv",
     log:
         "results/logs/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.log",
     conda:

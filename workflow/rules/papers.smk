@@ -21,6 +21,8 @@ rule method_comparison_table:
         pairs=lambda wc, input: [
             f"{variant_label(v)}={path}" for v, path in zip(config["variants"], input.metrics)
         ],
+    benchmark:
+        "results/benchmarks/papers/method_comparison_table.tsv",
     log:
         "results/logs/papers/method_comparison_table.log",
     conda:
@@ -50,6 +52,8 @@ rule sr_comparison_figure:
         zoom=config["figures"]["zoom"],
         scale=config["scale"],
         title=f"sub-{figure_subject()}, {TRAIN_DEGRADATION} x{config['scale']}",
+    benchmark:
+        "results/benchmarks/papers/sr_comparison_figure.tsv",
     log:
         "results/logs/papers/sr_comparison_figure.log",
     conda:

@@ -16,6 +16,8 @@ rule train:
         variant=lambda wc: as_json(config["variants"][wc.variant]),
         settings=train_settings,
     threads: config["threads"]
+    benchmark:
+        "results/benchmarks/train/{dataset}/{variant}.tsv",
     log:
         "results/logs/train/{dataset}/{variant}.log",
     conda:
