@@ -63,3 +63,15 @@ def test_mask_on_another_grid_is_refused(tmp_path, rng):
                         "volume")
     assert "resample" in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_no_crop_keeps_the_field_of_view(tmp_path, rng):
+    save_volume(rng.uniform(size=(9, 10, 12)).astype(np.float32), np.eye(4), tmp_path / "t1.nii.gz")
+    mask = np.zeros((9, 10, 12), np.uint8)
+    mask[3:5, 3:5, 3:5] = 1
+    save_volume(mask, np.eye(4), tmp_path / "mask.nii.gz")
+    out = prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01", 1, 2,
+                          "volume", crop=False)
+    img = nib.load(out["T1w"])
+    assert img.shape == (8, 10, 12)
+    np.testing.assert_allclose(img.affine, np.eye(4))

@@ -51,7 +51,8 @@ def cmd_splits(a: argparse.Namespace) -> None:
 def cmd_prepare(a: argparse.Namespace) -> None:
     from mrisr.data.prepare import prepare_subject
 
-    prepare_subject(a.t1w, a.mask, a.dseg, a.out_dir, a.subject, a.margin, a.multiple, a.normalise)
+    prepare_subject(a.t1w, a.mask, a.dseg, a.out_dir, a.subject, a.margin, a.multiple, a.normalise,
+                    a.crop == "brain")
 
 
 def cmd_degrade(a: argparse.Namespace) -> None:
@@ -173,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--margin", type=int, required=True)
     s.add_argument("--multiple", type=int, required=True, help="crop edges are multiples of this (the SR scale)")
     s.add_argument("--normalise", choices=["volume", "brain"], required=True)
+    s.add_argument("--crop", choices=["brain", "none"], default="brain")
     s.set_defaults(func=cmd_prepare)
 
     s = sub.add_parser("degrade", help="simulate an LR volume")

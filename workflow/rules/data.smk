@@ -50,6 +50,7 @@ rule prepare:
         mask="results/data/{dataset}/sub-{subject}/sub-{subject}_mask.nii.gz",
         dseg="results/data/{dataset}/sub-{subject}/sub-{subject}_dseg.nii.gz",
     params:
+        crop=config["prepare"]["crop"],
         margin=config["prepare"]["margin"],
         normalise=config["prepare"]["normalise"],
         multiple=config["scale"],
@@ -62,4 +63,4 @@ rule prepare:
     shell:
         "mrisr prepare --t1w {input.t1w} --mask {input.mask} --dseg {input.dseg} --subject {wildcards.subject}"
         " --out-dir $(dirname {output.t1w}) --margin {params.margin} --multiple {params.multiple}"
-        " --normalise {params.normalise} > {log} 2>&1"
+        " --normalise {params.normalise} --crop {params.crop} > {log} 2>&1"

@@ -63,8 +63,11 @@ def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
 
 
 def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, out_dir: str | Path,
-                    subject: str, margin: int, multiple: int, normalise: str) -> dict[str, Path]:
-    """Canonical RAS+, crop to the brain box, z-score; write T1w, mask and (if given) dseg."""
+                    subject: str, margin: int, multiple: int, normalise: str, crop: bool = True) -> dict[str, Path]:
+    """Canonical RAS+, crop to the brain box, z-score; write T1w, mask and (if given) dseg.
+
+    ``crop=False`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did.
+    """
     image = nib.as_closest_canonical(load_volume(t1w))
     inputs = {"mask": mask, "dseg": dseg}
     maps = {}
@@ -79,7 +82,7 @@ def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, 
     brain = np.asanyarray(maps["mask"].dataobj) > 0
     if not brain.any():
         raise InputError(mask, "brain mask is empty", "give a mask with the brain voxels set to 1")
-    box = brain_box(brain, margin, multiple)
+    box = brain_box(brain, margin, multiple) if crop else tuple(slice(0, n - n % multiple) for n in brain.shape)
     cropped = image.slicer[box]
     data = np.asanyarray(cropped.dataobj, dtype=np.float32)
     brain = brain[box]

@@ -28,8 +28,6 @@ def build(role: str, settings: dict) -> nn.Module:
     if name not in _REGISTRY[role]:
         raise ConfigError(f"{role}.name", f"'{name}' is not a known {role}",
                           f"use one of: {', '.join(sorted(_REGISTRY[role]))}")
-    options.pop("trainable", None)
-    options.pop("weights", None)
     return _REGISTRY[role][name](**options)
 
 

@@ -68,7 +68,8 @@ class GanTrainer:
         self.generator = build("generator", gen_cfg).to(self.device)
         self.discriminator = build("discriminator", variant["discriminator"]).to(self.device)
         fe_cfg = variant["feature_extractor"]
-        self.feature_extractor = build("feature_extractor", fe_cfg)
+        self.feature_extractor = build("feature_extractor", {k: v for k, v in fe_cfg.items()
+                                                             if k not in ("trainable", "weights")})
         if fe_cfg.get("weights"):
             load_medicalnet_weights(self.feature_extractor, fe_cfg["weights"])
         self.feature_extractor.to(self.device)
@@ -102,7 +103,7 @@ class GanTrainer:
     def try_resume(self, path: Path) -> bool:
         if not path.is_file():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = torch.load(path, map_location=self.device, weights_only=True)
         if state.get("fingerprint") != fingerprint(self.variant, self.settings):
             log.warning("%s belongs to another configuration; starting afresh", path)
             return False
