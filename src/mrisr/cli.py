@@ -15,10 +15,6 @@ from mrisr.errors import InputError, MrisrError
 log = logging.getLogger("mrisr")
 
 
-def _json(text: str) -> dict:
-    return json.loads(text)
-
-
 def _pairs(items: list[str]) -> dict[str, str]:
     """``label=path`` arguments in order."""
     out = {}
@@ -154,7 +150,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--subject", required=True)
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--spacing", type=float, required=True)
-    s.add_argument("--transforms", type=_json, required=True, help="JSON of datasets.<name>.transforms")
+    s.add_argument("--transforms", type=json.loads, required=True, help="JSON of datasets.<name>.transforms")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("splits", help="write splits.tsv")
@@ -187,8 +183,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train one GAN variant")
     s.add_argument("--hr", nargs="+", required=True, help="prepared HR training volumes")
-    s.add_argument("--variant", type=_json, required=True, help="JSON of variants.<name>")
-    s.add_argument("--settings", type=_json, required=True, help="JSON of the training settings")
+    s.add_argument("--variant", type=json.loads, required=True, help="JSON of variants.<name>")
+    s.add_argument("--settings", type=json.loads, required=True, help="JSON of the training settings")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--threads", type=int, default=2)
     s.set_defaults(func=cmd_train)

@@ -50,7 +50,8 @@ class Interrupted(MrisrError):
 
 def fingerprint(variant: dict, settings: TrainSettings) -> str:
     """Hash of everything that changes the result; a checkpoint of another run is never resumed."""
-    blob = json.dumps({"variant": variant, "settings": asdict(settings)}, sort_keys=True)
+    result_settings = {k: v for k, v in asdict(settings).items() if k != "checkpoint_every"}
+    blob = json.dumps({"variant": variant, "settings": result_settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
