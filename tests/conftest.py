@@ -11,3 +11,13 @@ def _threads():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+SCHEMA = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def filled_variant(spec: dict) -> dict:
+    """A variant block with the schema's defaults filled in, as the workflow hands it to training."""
+    from mrisr import config
+
+    return config.validate({"datasets": {"demo": {"source": "demo"}}, "variants": {"v": spec}}, SCHEMA)["variants"]["v"]

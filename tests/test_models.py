@@ -25,6 +25,7 @@ def test_paper_sizes_equal_the_authors_counts():
     assert count_parameters(build("discriminator", {"name": "patch", "norm": "batch"})) == 14_066_369
     assert count_parameters(build("discriminator", {"name": "patch", "norm": "spectral"})) == 14_062_657
     assert count_parameters(build("feature_extractor", {"name": "resnet10"})) == 14_355_520
+    assert count_parameters(build("discriminator", {"name": "wavelet_unet"})) == 42_653_827
 
 
 def test_pixel_shuffle_places_channels_and_inverts():
@@ -48,3 +49,30 @@ def test_shapes_of_the_three_players():
 def test_unknown_network_is_a_config_error():
     with pytest.raises(ConfigError, match="generator.name"):
         build("generator", {"name": "unet9000"})
+
+
+@pytest.mark.parametrize("wavelets", [True, False])
+def test_wavelet_unet_gives_voxelwise_logits(wavelets):
+    d = build("discriminator", {"name": "wavelet_unet", "channels": 4, "depth": 4, "wavelets": wavelets,
+                                "init": "default"})
+    assert d(torch.randn(2, 1, 16, 16, 16)).shape == (2, 1, 16, 16, 16)
+    assert (d.dwt is not None) == wavelets
+
+
+def test_wavelet_unet_high_bands_reach_the_output():
+    torch.manual_seed(0)
+    d = build("discriminator", {"name": "wavelet_unet", "channels": 4, "depth": 3, "init": "default"}).eval()
+    x = torch.randn(1, 1, 8, 8, 8)
+    base = d(x)
+    with torch.no_grad():
+        d.dwt[0].high.weight.zero_()  # cut the finest high band's skip
+    assert not torch.allclose(d(x), base)
+
+
+def test_authors_normal_init_for_convs_only():
+    torch.manual_seed(0)
+    d = build("discriminator", {"name": "wavelet_unet", "channels": 8, "depth": 3})
+    conv = d.stem[0]
+    assert abs(conv.weight.std().item() - 1.0) < 0.3 and torch.all(conv.bias == 0)
+    default = build("discriminator", {"name": "wavelet_unet", "channels": 8, "depth": 3, "init": "default"})
+    assert default.stem[0].weight.std().item() < 0.5

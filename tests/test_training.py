@@ -8,16 +8,15 @@ import torch
 
 from mrisr.training import losses, schedules
 from mrisr.training.loop import GanTrainer, Interrupted, TrainSettings, train
+from tests.conftest import filled_variant
 
-VARIANT = {
+VARIANT = filled_variant({
     "kind": "gan",
     "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1},
     "discriminator": {"name": "patch", "channels": [4, 8], "norm": "instance"},
-    "feature_extractor": {"name": "resnet10", "channels": 4, "trainable": False, "weights": None},
-    "losses": {"pixel": 1.0, "adversarial": 0.005, "feature": 0.01, "gan": "relativistic"},
-    "instance_noise": {"start": 0.0, "end": 0.0},
-    "optimiser": {"lr": 1e-3, "betas": [0.9, 0.999]},
-}
+    "feature_extractor": {"name": "resnet10", "channels": 4},
+    "optimiser": {"lr": 1e-3},
+})
 SETTINGS = TrainSettings(steps=6, batch_size=2, patch_size=16, checkpoint_every=2, degradation={"method": "nearest"})
 
 
@@ -98,3 +97,71 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path, volumes):
     other = dict(VARIANT, optimiser={"lr": 5e-4, "betas": [0.9, 0.999]})
     trainer = GanTrainer(other, SETTINGS)
     assert not trainer.try_resume(tmp_path / "checkpoint.pt")
+
+
+def test_standard_and_wasserstein_losses_by_hand(rng):
+    real = rng.normal(size=(3, 1, 2, 2, 2))
+    fake = rng.normal(size=(3, 1, 2, 2, 2))
+    r, f = torch.from_numpy(real), torch.from_numpy(fake)
+    expected = 0.5 * (_bce_logits(real, 1) + _bce_logits(fake, 0))
+    assert np.isclose(losses.discriminator_loss(r, f, "standard").item(), expected)
+    assert np.isclose(losses.generator_adversarial_loss(r, f, "standard").item(), _bce_logits(fake, 1))
+    assert np.isclose(losses.discriminator_loss(r, f, "wgan_gp").item(), fake.mean() - real.mean())
+    assert np.isclose(losses.generator_adversarial_loss(r, f, "wgan_gp").item(), -fake.mean())
+
+
+def test_gradient_penalty_of_a_linear_and_a_quadratic_critic(rng):
+    w = torch.from_numpy(rng.normal(size=(1, 2, 3, 3, 3)))
+    real, fake = torch.randn(4, 2, 3, 3, 3, dtype=torch.float64), torch.randn(4, 2, 3, 3, 3, dtype=torch.float64)
+    alpha = torch.rand(4, dtype=torch.float64)
+    linear = losses.gradient_penalty(lambda x: (x * w).flatten(1).sum(1), real, fake, alpha)
+    assert np.isclose(linear.item(), (w.norm().item() - 1) ** 2)
+    # D(x) = ½‖x‖²: the gradient at x̂ is x̂ itself
+    quadratic = losses.gradient_penalty(lambda x: 0.5 * (x**2).flatten(1).sum(1), real, fake, alpha)
+    a = alpha.reshape(-1, 1, 1, 1, 1)
+    mixed = (a * real + (1 - a) * fake).flatten(1).norm(dim=1)
+    assert np.isclose(quadratic.item(), ((mixed - 1) ** 2).mean().item())
+
+
+def test_warm_up_trains_only_the_generator(volumes):
+    settings = TrainSettings(steps=3, batch_size=1, patch_size=16, checkpoint_every=5,
+                             degradation={"method": "nearest"}, warmup_steps=2)
+    trainer = GanTrainer(VARIANT, settings)
+    d_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
+    g_before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    rows = [trainer.train_step(volumes) for _ in range(2)]
+    assert all(r["warm_up"] and np.isnan(r["loss_d"]) and np.isnan(r["loss_adversarial"]) for r in rows)
+    assert rows[0]["loss_g"] == rows[0]["loss_pixel"]
+    for k, v in trainer.discriminator.state_dict().items():
+        torch.testing.assert_close(v, d_before[k])
+    assert any(not torch.equal(v, g_before[k]) for k, v in trainer.generator.state_dict().items())
+    row = trainer.train_step(volumes)
+    assert not row["warm_up"] and np.isfinite(row["loss_d"])
+
+
+def test_wgan_gp_variant_logs_its_penalty_and_builds_no_extractor(volumes):
+    variant = filled_variant({
+        "kind": "gan",
+        "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1},
+        "discriminator": {"name": "patch", "channels": [4, 8], "norm": "batch"},
+        "losses": {"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 1e-3, "feature": 0},
+    })
+    trainer = GanTrainer(variant, SETTINGS)
+    assert trainer.feature_extractor is None and "feature_extractor" not in trainer.parameter_counts()
+    row = trainer.train_step(volumes)
+    assert row["gradient_penalty"] >= 0 and row["loss_feature"] == 0
+
+
+def test_third_player_learns_and_instance_noise_falls(volumes):
+    variant = filled_variant({
+        "kind": "gan",
+        "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1},
+        "discriminator": {"name": "wavelet_unet", "channels": 2, "depth": 4, "init": "default"},
+        "feature_extractor": {"name": "resnet10", "channels": 4, "trainable": True},
+        "instance_noise": {"start": 1.0, "end": 0.0},
+    })
+    trainer = GanTrainer(variant, SETTINGS)
+    before = {k: v.clone() for k, v in trainer.feature_extractor.named_parameters()}
+    rows = [trainer.train_step(volumes) for _ in range(3)]
+    assert any(not torch.equal(v, before[k]) for k, v in trainer.feature_extractor.named_parameters())
+    np.testing.assert_allclose([r["instance_noise"] for r in rows], [1.0, 0.8, 0.6])

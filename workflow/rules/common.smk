@@ -86,6 +86,7 @@ def train_settings(wildcards):
             "batch_size": train["batch_size"],
             "patch_size": train["patch_size"],
             "checkpoint_every": train["checkpoint_every"],
+            "warmup_steps": train["warmup_steps"],
             "degradation": config["degradations"][train["degradation"]],
             "scale": config["scale"],
             "seed": config["seed"],

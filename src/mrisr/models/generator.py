@@ -5,33 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mrisr.models.blocks import DenseResidualBlock, conv3
 from mrisr.models.pixel_shuffle import PixelShuffle3d
 from mrisr.models.registry import register
-
-
-def _conv(cin: int, cout: int) -> nn.Conv3d:
-    return nn.Conv3d(cin, cout, 3, padding=1)
-
-
-class DenseResidualBlock(nn.Module):
-    """Five densely connected convs; the output is scaled by ``res_scale`` and added to the input."""
-
-    def __init__(self, channels: int, growth: int, res_scale: float = 0.2):
-        super().__init__()
-        self.convs = nn.ModuleList(
-            _conv(channels + i * growth, growth if i < 4 else channels) for i in range(5)
-        )
-        # The authors' code uses nn.LeakyReLU() with its default slope 0.01 here (not ESRGAN's 0.2).
-        self.act = nn.LeakyReLU()
-        self.res_scale = res_scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = [x]
-        for i, conv in enumerate(self.convs):
-            out = conv(torch.cat(features, dim=1))
-            if i < 4:
-                features.append(self.act(out))
-        return out * self.res_scale + x
 
 
 class RRDB(nn.Module):
@@ -52,14 +28,14 @@ class RRDBGenerator(nn.Module):
         if scale & (scale - 1):
             raise ValueError(f"scale must be a power of two, got {scale}")
         self.scale = scale
-        self.head = _conv(in_channels, channels)
+        self.head = conv3(in_channels, channels)
         self.body = nn.Sequential(*(RRDB(channels, growth) for _ in range(blocks)))
-        self.body_out = _conv(channels, channels)
+        self.body_out = conv3(channels, channels)
         stages = []
         for _ in range(scale.bit_length() - 1):
-            stages += [_conv(channels, channels * 8), nn.LeakyReLU(), PixelShuffle3d(2)]
+            stages += [conv3(channels, channels * 8), nn.LeakyReLU(), PixelShuffle3d(2)]
         self.upsample = nn.Sequential(*stages)
-        self.tail = nn.Sequential(_conv(channels, channels), nn.LeakyReLU(), _conv(channels, in_channels))
+        self.tail = nn.Sequential(conv3(channels, channels), nn.LeakyReLU(), conv3(channels, in_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.head(x)

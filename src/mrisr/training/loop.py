@@ -42,6 +42,7 @@ class TrainSettings:
     degradation: dict
     scale: int = 2
     seed: int = 0
+    warmup_steps: int = 0
 
 
 class Interrupted(MrisrError):
@@ -68,15 +69,17 @@ class GanTrainer:
         self.generator_config = gen_cfg
         self.generator = build("generator", gen_cfg).to(self.device)
         self.discriminator = build("discriminator", variant["discriminator"]).to(self.device)
+        self.pixel_loss = {"l1": F.l1_loss, "mse": F.mse_loss}[variant["losses"]["pixel_loss"]]
         fe_cfg = variant["feature_extractor"]
-        self.feature_extractor = build("feature_extractor", {k: v for k, v in fe_cfg.items()
-                                                             if k not in ("trainable", "weights")})
-        if fe_cfg.get("weights"):
-            load_medicalnet_weights(self.feature_extractor, fe_cfg["weights"])
-        self.feature_extractor.to(self.device)
-        self.fe_trainable = bool(fe_cfg.get("trainable"))
-        self.feature_extractor.train(self.fe_trainable)
-        self.feature_extractor.requires_grad_(self.fe_trainable)
+        self.fe_trainable = bool(fe_cfg["trainable"]) and variant["losses"]["feature"] > 0
+        self.feature_extractor = None
+        if variant["losses"]["feature"] > 0:
+            self.feature_extractor = build("feature_extractor", {k: v for k, v in fe_cfg.items()
+                                                                 if k not in ("trainable", "weights")})
+            if fe_cfg.get("weights"):
+                load_medicalnet_weights(self.feature_extractor, fe_cfg["weights"])
+            self.feature_extractor.to(self.device).train(self.fe_trainable)
+            self.feature_extractor.requires_grad_(self.fe_trainable)
         opt = variant["optimiser"]
         g_params = list(self.generator.parameters())
         if self.fe_trainable:  # the third player learns through the generator's optimiser
@@ -86,15 +89,18 @@ class GanTrainer:
         self.step = 0
         self.rows: list[dict] = []
 
+    def players(self) -> dict[str, torch.nn.Module]:
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.feature_extractor is not None:
+            nets["feature_extractor"] = self.feature_extractor
+        return nets
+
     def parameter_counts(self) -> dict[str, int]:
-        return {"generator": count_parameters(self.generator),
-                "discriminator": count_parameters(self.discriminator),
-                "feature_extractor": count_parameters(self.feature_extractor)}
+        return {name: count_parameters(net) for name, net in self.players().items()}
 
     def state(self) -> dict:
         return {"fingerprint": fingerprint(self.variant, self.settings), "step": self.step, "rows": self.rows,
-                "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "feature_extractor": self.feature_extractor.state_dict(),
+                **{name: net.state_dict() for name, net in self.players().items()},
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
 
     def save_checkpoint(self, path: Path) -> None:
@@ -108,50 +114,72 @@ class GanTrainer:
         if state.get("fingerprint") != fingerprint(self.variant, self.settings):
             log.warning("%s belongs to another configuration; starting afresh", path)
             return False
-        for name in ("generator", "discriminator", "feature_extractor", "opt_g", "opt_d"):
-            getattr(self, name).load_state_dict(state[name])
+        for name, module in {**self.players(), "opt_g": self.opt_g, "opt_d": self.opt_d}.items():
+            module.load_state_dict(state[name])
         self.step, self.rows = state["step"], state["rows"]
         return True
 
+    def _feature_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        with torch.set_grad_enabled(self.fe_trainable):
+            target = self.feature_extractor(hr)
+        return F.l1_loss(self.feature_extractor(sr), target)
+
     def train_step(self, volumes: list[np.ndarray]) -> dict:
+        """One generator update, then one discriminator update (none during the pixel-only warm-up)."""
         s, v = self.settings, self.variant
+        w, gan = v["losses"], v["losses"]["gan"]
         started = time.perf_counter()
         rng = step_generator(s.seed, self.step)
         hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=s.scale)
         lr = degrade(hr, s.degradation["method"], s.scale, s.degradation.get("blur_fwhm", 2.0))
         sigma = schedules.linear(self.step, s.steps, v["instance_noise"]["start"], v["instance_noise"]["end"])
         noise = torch.randn(hr.shape, generator=rng) * sigma
+        alpha = torch.rand(s.batch_size, generator=rng) if w["gp_alpha"] == "uniform" else torch.randn(
+            s.batch_size, generator=rng)
         hr, lr, noise = hr.to(self.device), lr.to(self.device), noise.to(self.device)
-        w = v["losses"]
+        warm_up = self.step < s.warmup_steps
+        nan = float("nan")
+        row = {"step": self.step + 1, "warm_up": warm_up, "instance_noise": sigma}
 
         self.discriminator.requires_grad_(False)
         sr = self.generator(lr)
-        pixel = F.l1_loss(sr, hr)
-        with torch.set_grad_enabled(self.fe_trainable):
-            target_features = self.feature_extractor(hr)
-        feature = F.l1_loss(self.feature_extractor(sr), target_features)
-        adversarial = losses.generator_adversarial_loss(self.discriminator(hr + noise), self.discriminator(sr + noise))
-        loss_g = w["pixel"] * pixel + w["adversarial"] * adversarial + w["feature"] * feature
+        pixel = self.pixel_loss(sr, hr)
+        loss_g = w["pixel"] * pixel
+        if not warm_up:
+            feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
+            g_real, g_fake = self.discriminator(hr + noise), self.discriminator(sr + noise)
+            adversarial = losses.generator_adversarial_loss(g_real, g_fake, gan)
+            loss_g = loss_g + w["adversarial"] * adversarial + w["feature"] * feature
+            gap = (g_real.mean() - g_fake.mean()).item()
+            row.update(loss_adversarial=adversarial.item(), loss_feature=feature.item(), g_real_minus_fake=gap,
+                       g_fake_minus_real=-gap)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
+        row.update(loss_g=loss_g.item(), loss_pixel=pixel.item())
 
-        self.discriminator.requires_grad_(True)
-        d_real = self.discriminator(hr + noise)
-        d_fake = self.discriminator(sr.detach() + noise)
-        loss_d = losses.discriminator_loss(d_real, d_fake)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+        if not warm_up:
+            self.discriminator.requires_grad_(True)
+            real_in, fake_in = hr + noise, sr.detach() + noise
+            d_real, d_fake = self.discriminator(real_in), self.discriminator(fake_in)
+            loss_d = losses.discriminator_loss(d_real, d_fake, gan)
+            if gan == losses.GanLoss.WGAN_GP:
+                penalty = losses.gradient_penalty(self.discriminator, real_in, fake_in, alpha)
+                loss_d = loss_d + w["gp_weight"] * penalty
+                row["gradient_penalty"] = penalty.item()
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            gap = (d_real.detach().mean() - d_fake.detach().mean()).item()
+            row.update(loss_d=loss_d.item(), d_real_minus_fake=gap, d_fake_minus_real=-gap)
 
-        real_rel, fake_rel = losses.relativistic_logits(d_real.detach(), d_fake.detach())
         seconds = time.perf_counter() - started
         self.step += 1
-        return {"step": self.step, "loss_g": loss_g.item(), "loss_pixel": pixel.item(),
-                "loss_adversarial": adversarial.item(), "loss_feature": feature.item(), "loss_d": loss_d.item(),
-                "d_real_minus_fake": real_rel.mean().item(), "d_fake_minus_real": fake_rel.mean().item(),
-                "instance_noise": sigma, "lr": self.opt_g.param_groups[0]["lr"], "seconds": seconds,
-                "voxels_per_s": hr.numel() / seconds}
+        columns = ["step", "warm_up", "loss_g", "loss_pixel", "loss_adversarial", "loss_feature", "loss_d",
+                   "gradient_penalty", "d_real_minus_fake", "d_fake_minus_real", "g_real_minus_fake",
+                   "g_fake_minus_real", "instance_noise"]
+        return {**{c: row.get(c, nan) for c in columns}, "lr": self.opt_g.param_groups[0]["lr"],
+                "seconds": seconds, "voxels_per_s": hr.numel() / seconds}
 
     def generator_bundle(self) -> dict:
         return {"generator": copy.deepcopy(self.generator_config),
@@ -159,7 +187,8 @@ class GanTrainer:
 
 
 def _check_finite(row: dict, checkpoint: Path) -> None:
-    bad = [k for k in ("loss_g", "loss_d") if not np.isfinite(row[k])]
+    checked = ("loss_g",) if row["warm_up"] else ("loss_g", "loss_d")
+    bad = [k for k in checked if not np.isfinite(row[k])]
     if bad:
         raise MrisrError(f"training diverged at step {row['step']}: {', '.join(bad)} is not finite; the last good "
                          f"checkpoint is kept at {checkpoint}. Fix: lower optimiser.lr or the adversarial weight")

@@ -1,13 +1,25 @@
-"""Relativistic average GAN losses (BCE with logits), as in the authors' ``ln_DDP_train.py``.
+"""Adversarial losses, chosen by ``losses.gan`` in a variant's config.
 
-Means of the other class are taken over the batch axis only, so patch and voxel-wise logits keep
-their spatial layout.
+- ``relativistic``: relativistic average GAN with BCE on logits, as in the authors' ``ln_DDP_train.py``;
+  the other class's mean is over the batch axis only, so patch and voxel-wise logits keep their layout,
+  and the generator's term uses only the fake logits (real ones detached), as the authors did.
+- ``standard``: the non-saturating GAN of Goodfellow et al. (the ablation).
+- ``wgan_gp``: Wasserstein critic with gradient penalty (mDCSRN-WGAN baseline).
 """
 
 from __future__ import annotations
 
+import enum
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
+
+
+class GanLoss(str, enum.Enum):
+    RELATIVISTIC = "relativistic"
+    STANDARD = "standard"
+    WGAN_GP = "wgan_gp"
 
 
 def relativistic_logits(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -15,13 +27,35 @@ def relativistic_logits(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.T
     return real - fake.mean(dim=0, keepdim=True), fake - real.mean(dim=0, keepdim=True)
 
 
-def discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    real_rel, fake_rel = relativistic_logits(real, fake)
-    return 0.5 * (F.binary_cross_entropy_with_logits(real_rel, torch.ones_like(real_rel))
-                  + F.binary_cross_entropy_with_logits(fake_rel, torch.zeros_like(fake_rel)))
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-def generator_adversarial_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Only the fake term, real logits detached: the authors' generator loss."""
-    fake_rel = fake - real.detach().mean(dim=0, keepdim=True)
-    return F.binary_cross_entropy_with_logits(fake_rel, torch.ones_like(fake_rel))
+def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str | GanLoss = GanLoss.RELATIVISTIC) -> torch.Tensor:
+    """D's loss from its logits on real and fake (without the gradient penalty, see :func:`gradient_penalty`)."""
+    kind = GanLoss(kind)
+    if kind is GanLoss.RELATIVISTIC:
+        real_rel, fake_rel = relativistic_logits(real, fake)
+        return 0.5 * (_bce(real_rel, 1.0) + _bce(fake_rel, 0.0))
+    if kind is GanLoss.STANDARD:
+        return 0.5 * (_bce(real, 1.0) + _bce(fake, 0.0))
+    return fake.mean() - real.mean()
+
+
+def generator_adversarial_loss(real: torch.Tensor, fake: torch.Tensor,
+                               kind: str | GanLoss = GanLoss.RELATIVISTIC) -> torch.Tensor:
+    kind = GanLoss(kind)
+    if kind is GanLoss.RELATIVISTIC:
+        return _bce(fake - real.detach().mean(dim=0, keepdim=True), 1.0)
+    if kind is GanLoss.STANDARD:
+        return _bce(fake, 1.0)
+    return -fake.mean()
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     alpha: torch.Tensor) -> torch.Tensor:
+    """mean over samples of (‖∇ critic(x̂)‖₂ − 1)², x̂ = α·real + (1 − α)·fake with one α per sample."""
+    alpha = alpha.reshape(-1, *([1] * (real.ndim - 1))).to(real)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
