@@ -47,3 +47,26 @@ def test_dangling_references_are_refused(demo):
     with pytest.raises(ConfigError, match="train.degradation"):
         config.validate(demo, SCHEMA)
 
+
+
+def test_run_variants_must_name_known_variants(demo):
+    demo["run_variants"] = ["esrgan", "esrgna"]
+    with pytest.raises(ConfigError, match="run_variants") as err:
+        config.validate(demo, SCHEMA)
+    assert "esrgna" in str(err.value)
+
+
+def test_every_demo_variant_builds_from_config_alone(demo):
+    from mrisr.training.loop import GanTrainer, TrainSettings
+
+    variants = config.validate(demo, SCHEMA)["variants"]
+    settings = TrainSettings(steps=1, batch_size=1, patch_size=32, checkpoint_every=1, degradation={"method": "nearest"})
+    kinds = {name: {k: type(v).__name__ for k, v in GanTrainer(spec, settings).players().items()}
+             for name, spec in variants.items() if spec["kind"] == "gan"}
+    assert kinds["wgan_gp"] == {"generator": "MDCSRNGenerator", "discriminator": "PatchDiscriminator"}
+    assert kinds["disgan"]["discriminator"] == "WaveletUNetDiscriminator"
+    assert variants["threeplayer"]["feature_extractor"]["trainable"] is True
+    assert variants["threeplayer_frozen_fe"]["feature_extractor"]["trainable"] is False
+    assert variants["threeplayer_no_noise"]["instance_noise"]["start"] == 0.0
+    assert variants["threeplayer_standard_gan"]["losses"]["gan"] == "standard"
+    assert variants["disgan_no_dwt"]["discriminator"]["wavelets"] is False

@@ -76,3 +76,18 @@ def test_authors_normal_init_for_convs_only():
     assert abs(conv.weight.std().item() - 1.0) < 0.3 and torch.all(conv.bias == 0)
     default = build("discriminator", {"name": "wavelet_unet", "channels": 8, "depth": 3, "init": "default"})
     assert default.stem[0].weight.std().item() < 0.5
+
+
+def _mdcsrn_parameters(k: int, blocks: int, units: int) -> int:
+    conv = lambda cin, cout, size: size**3 * cin * cout + cout  # noqa: E731
+    block_out = 2 * k + units * k
+    total = conv(1, 2 * k, 3) + blocks * sum(conv(2 * k + i * k, k, 3) for i in range(units))
+    total += sum(conv(2 * k + b * block_out, 2 * k, 1) for b in range(1, blocks))
+    return total + conv(2 * k + blocks * block_out, 1, 1)
+
+
+@pytest.mark.parametrize("k,blocks,units", [(16, 4, 4), (4, 2, 3)])
+def test_mdcsrn_parameter_count_and_shape(k, blocks, units):
+    g = build("generator", {"name": "mdcsrn", "growth": k, "blocks": blocks, "units": units})
+    assert count_parameters(g) == _mdcsrn_parameters(k, blocks, units)
+    assert g(torch.zeros(1, 1, 4, 6, 8)).shape == (1, 1, 8, 12, 16)

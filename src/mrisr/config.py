@@ -61,6 +61,10 @@ def _check_references(config: dict) -> None:
     if config["train"]["degradation"] not in config["degradations"]:
         raise ConfigError("train.degradation", f"names '{config['train']['degradation']}', which is not in degradations",
                           f"use one of: {', '.join(config['degradations'])}")
+    unknown = [v for v in config["run_variants"] or [] if v not in config["variants"]]
+    if unknown:
+        raise ConfigError("run_variants", f"names {', '.join(unknown)}, not in variants",
+                          f"use names from: {', '.join(config['variants'])}")
     prep = config["prepare"]
     n = config["datasets"][config["dataset"]].get("subjects")
     if n is not None and prep["val"] + prep["test"] >= n:

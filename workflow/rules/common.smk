@@ -13,6 +13,7 @@ DATASET = config["dataset"]
 DATA = config["datasets"][DATASET]
 ENV = "../../envs/mrisr.yaml"
 TRAIN_DEGRADATION = config["train"]["degradation"]
+RUN_VARIANTS = config["run_variants"] or list(config["variants"])
 
 
 wildcard_constraints:
@@ -35,10 +36,6 @@ def subjects_in(split, dataset=DATASET):
     return [s for s, part in splits(dataset).items() if part == split]
 
 
-def gan_variants():
-    return [v for v, spec in config["variants"].items() if spec["kind"] == "gan"]
-
-
 def variant_label(variant):
     return config["variants"][variant].get("label", variant)
 
@@ -55,7 +52,7 @@ def sr_targets():
     return [
         sr_path(DATASET, degradation, variant, subject)
         for degradation in config["degradations"]
-        for variant in config["variants"]
+        for variant in RUN_VARIANTS
         for subject in subjects_in("test")
     ]
 

@@ -7,7 +7,7 @@ rule method_comparison_table:
             "results/metrics/{dataset}/{degradation}/{variant}.csv",
             dataset=DATASET,
             degradation=TRAIN_DEGRADATION,
-            variant=list(config["variants"]),
+            variant=RUN_VARIANTS,
         ),
     output:
         csv=report(
@@ -19,7 +19,7 @@ rule method_comparison_table:
         md="results/tables/threeplayer/method_comparison.md",
     params:
         pairs=lambda wc, input: [
-            f"{variant_label(v)}={path}" for v, path in zip(config["variants"], input.metrics)
+            f"{variant_label(v)}={path}" for v, path in zip(RUN_VARIANTS, input.metrics)
         ],
     benchmark:
         "results/benchmarks/papers/method_comparison_table.tsv",
@@ -34,7 +34,7 @@ rule method_comparison_table:
 rule sr_comparison_figure:
     input:
         lr=f"results/lr/{DATASET}/{TRAIN_DEGRADATION}/sub-{figure_subject()}_T1w.nii.gz",
-        sr=[sr_path(DATASET, TRAIN_DEGRADATION, v, figure_subject()) for v in config["variants"]],
+        sr=[sr_path(DATASET, TRAIN_DEGRADATION, v, figure_subject()) for v in RUN_VARIANTS],
         gt=hr_path(DATASET, figure_subject()),
         mask=hr_path(DATASET, figure_subject(), "mask"),
     output:
@@ -47,7 +47,7 @@ rule sr_comparison_figure:
         pdf="results/figures/threeplayer/sr_comparison.pdf",
     params:
         panels=lambda wc, input: [f"LR={input.lr}"]
-        + [f"{variant_label(v)}={p}" for v, p in zip(config["variants"], input.sr)]
+        + [f"{variant_label(v)}={p}" for v, p in zip(RUN_VARIANTS, input.sr)]
         + [f"GT={input.gt}"],
         zoom=config["figures"]["zoom"],
         scale=config["scale"],

@@ -36,4 +36,4 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def _load_builtin() -> None:
-    from mrisr.models import discriminators, feature_extractor, generator  # noqa: F401  (registration)
+    from mrisr.models import discriminators, feature_extractor, generator, mdcsrn  # noqa: F401  (registration)
