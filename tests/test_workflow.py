@@ -136,3 +136,41 @@ def test_missing_subject_file_stops_with_its_path(tmp_path):
     assert result.returncode != 0 and str(raw.relative_to(workdir)) in log and "Fix:" in log
     assert not (workdir / target).exists()
     shutil.rmtree(workdir)
+
+
+def test_feature_extractor_weights_are_downloaded_and_used(tmp_path):
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    import torch
+
+    from mrisr.models.registry import build
+
+    torch.manual_seed(7)
+    state = {f"module.{k}": v for k, v in build("feature_extractor", {"name": "resnet10", "channels": 4})
+             .state_dict().items()}
+    served = tmp_path / "served"
+    served.mkdir()
+    torch.save({"state_dict": state}, served / "resnet_10.pth")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    overlay = tmp_path / "weights.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "downloads": {"medicalnet_resnet10": {
+            "url": f"http://127.0.0.1:{httpd.server_address[1]}/resnet_10.pth",
+            "sha256": hashlib.sha256((served / "resnet_10.pth").read_bytes()).hexdigest()}},
+        "variants": {"esrgan": {"kind": "gan", "feature_extractor": {"weights": "medicalnet_resnet10"}}},
+    }))
+    workdir = tmp_path / "wd"
+    try:
+        result = snakemake(workdir, "results/models/demo/esrgan/model.pt", config=("tests/tiny.yaml", str(overlay)))
+    finally:
+        httpd.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / "results/downloads/medicalnet_resnet10").is_file()
+    checkpoint = torch.load(workdir / "results/models/demo/esrgan/checkpoint.pt")
+    for key, value in checkpoint["feature_extractor"].items():  # frozen: still the downloaded weights
+        torch.testing.assert_close(value, state[f"module.{key}"])

@@ -38,6 +38,12 @@ def cmd_demo(a: argparse.Namespace) -> None:
     make_demo_subject(a.out_dir, a.subject, a.seed, a.spacing, a.transforms)
 
 
+def cmd_download(a: argparse.Namespace) -> None:
+    from mrisr.data.download import download
+
+    download(a.url, a.out, a.sha256, a.size)
+
+
 def cmd_splits(a: argparse.Namespace) -> None:
     from mrisr.data.prepare import write_splits
 
@@ -152,6 +158,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--spacing", type=float, required=True)
     s.add_argument("--transforms", type=json.loads, required=True, help="JSON of datasets.<name>.transforms")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("download", help="fetch a file, resuming, and check its size and sha256")
+    s.add_argument("--url", required=True)
+    s.add_argument("--sha256", required=True)
+    s.add_argument("--size", type=int, help="expected bytes")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_download)
 
     s = sub.add_parser("splits", help="write splits.tsv")
     s.add_argument("--subjects", nargs="+", required=True)

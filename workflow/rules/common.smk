@@ -108,5 +108,26 @@ def super_resolve_method(wildcards, input):
     return f"--interpolate {spec['mode']} --scale {config['scale']}"
 
 
+def weights_path(name):
+    """A downloads entry's local file, or the path itself."""
+    return f"results/downloads/{name}" if name in config["downloads"] else name
+
+
+def variant_for_training(variant):
+    spec = json.loads(json.dumps(config["variants"][variant]))
+    weights = spec.get("feature_extractor", {}).get("weights")
+    if weights:
+        spec["feature_extractor"]["weights"] = weights_path(weights)
+    return spec
+
+
+def train_inputs(wildcards):
+    inputs = {"hr": [hr_path(wildcards.dataset, s) for s in subjects_in("train", wildcards.dataset)]}
+    weights = config["variants"][wildcards.variant].get("feature_extractor", {}).get("weights")
+    if weights and config["variants"][wildcards.variant]["losses"]["feature"] > 0:
+        inputs["weights"] = weights_path(weights)
+    return inputs
+
+
 def as_json(value):
     return json.dumps(value, sort_keys=True)

@@ -1,9 +1,31 @@
 # train: one job per GAN variant; resumes from checkpoint.pt (kept outside the outputs) after a stop.
 
 
+localrules:
+    download,
+
+
+rule download:
+    output:
+        "results/downloads/{name}",
+    params:
+        url=lambda wc: config["downloads"][wc.name]["url"],
+        sha256=lambda wc: config["downloads"][wc.name]["sha256"],
+        size=lambda wc: f"--size {config['downloads'][wc.name]['size']}" if config["downloads"][wc.name]["size"] else "",
+    benchmark:
+        "results/benchmarks/download/{name}.tsv"
+    log:
+        "results/logs/download/{name}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr download --url {params.url:q} --sha256 {params.sha256} {params.size} --out {output}"
+        " > {log} 2>&1"
+
+
 rule train:
     input:
-        hr=lambda wc: [hr_path(wc.dataset, s) for s in subjects_in("train", wc.dataset)],
+        unpack(train_inputs),
     output:
         model="results/models/{dataset}/{variant}/model.pt",
         log=report(
@@ -13,7 +35,7 @@ rule train:
             subcategory="{variant}",
         ),
     params:
-        variant=lambda wc: as_json(config["variants"][wc.variant]),
+        variant=lambda wc: as_json(variant_for_training(wc.variant)),
         settings=train_settings,
     threads: config["threads"]
     benchmark:
