@@ -41,3 +41,13 @@ def test_model_bundle_round_trip(tmp_path):
 def test_hr_affine_inverts_lr_affine():
     a = np.array([[1.0, 0.1, 0, 3], [0, 1.2, 0, -4], [0, 0, 0.9, 5], [0, 0, 0, 1]])
     np.testing.assert_allclose(hr_affine(lr_affine(a, 2), 2), a)
+
+
+def test_damaged_model_file_is_named(tmp_path):
+    import pytest
+
+    from mrisr.errors import InputError
+
+    (tmp_path / "model.pt").write_bytes(b"\x00not a model")
+    with pytest.raises(InputError, match="model.pt"):
+        load_generator(tmp_path / "model.pt")

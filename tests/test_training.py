@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import signal
 
@@ -6,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mrisr.errors import MrisrError
 from mrisr.training import losses, schedules
 from mrisr.training.loop import GanTrainer, Interrupted, TrainSettings, train
 from tests.conftest import filled_variant
@@ -165,3 +167,34 @@ def test_third_player_learns_and_instance_noise_falls(volumes):
     rows = [trainer.train_step(volumes) for _ in range(3)]
     assert any(not torch.equal(v, before[k]) for k, v in trainer.feature_extractor.named_parameters())
     np.testing.assert_allclose([r["instance_noise"] for r in rows], [1.0, 0.8, 0.6])
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, volumes, monkeypatch):
+    original = GanTrainer.train_step
+
+    def diverge_at_three(self, vols):
+        row = original(self, vols)
+        if self.step == 3:
+            row["loss_d"] = float("nan")
+        return row
+
+    monkeypatch.setattr(GanTrainer, "train_step", diverge_at_three)
+    with pytest.raises(MrisrError, match="not finite") as err:
+        train(volumes, VARIANT, SETTINGS, tmp_path, progress=False)
+    assert "step 3" in str(err.value) and str(tmp_path / "checkpoint.pt") in str(err.value)
+    assert torch.load(tmp_path / "checkpoint.pt")["step"] == 2
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "train_log.csv").exists()
+
+
+def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, volumes):
+    full = train(volumes, VARIANT, SETTINGS, tmp_path / "full", progress=False)
+    cut = tmp_path / "cut"
+    train(volumes, VARIANT, dataclasses.replace(SETTINGS, steps=4), cut, progress=False)
+    # a 4-step run leaves checkpoint.pt at step 4 and checkpoint.pt.prev at step 2: damage the newest
+    assert torch.load(cut / "checkpoint.pt.prev")["step"] == 2
+    (cut / "checkpoint.pt").write_bytes(b"\x00garbage")
+    trainer = GanTrainer(VARIANT, SETTINGS)
+    assert not trainer.try_resume(cut / "checkpoint.pt")  # the 4-step run is another configuration
+    trainer = GanTrainer(VARIANT, dataclasses.replace(SETTINGS, steps=4))
+    assert trainer.try_resume(cut / "checkpoint.pt") and trainer.step == 2
+    assert full["model"].is_file()

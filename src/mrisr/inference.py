@@ -9,6 +9,7 @@ the volume is one pass.
 from __future__ import annotations
 
 import itertools
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tupl
         bundle = torch.load(path, map_location="cpu", weights_only=True)
         generator = build("generator", bundle["generator"])
         generator.load_state_dict(bundle["state_dict"])
-    except (OSError, RuntimeError, KeyError, EOFError) as exc:
+    except (OSError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as exc:
         raise InputError(path, f"is not a readable mrisr model ({exc})", "retrain it or point --model to model.pt") from exc
     return generator.to(device).eval(), int(bundle["generator"]["scale"])
 

@@ -11,6 +11,8 @@ import copy
 import hashlib
 import json
 import logging
+import os
+import pickle
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -104,13 +106,25 @@ class GanTrainer:
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
 
     def save_checkpoint(self, path: Path) -> None:
+        """Write ``path`` atomically, keeping the one before as ``<name>.prev`` in case this one is damaged later."""
         with atomic_path(path) as tmp:
             torch.save(self.state(), tmp)
+            if path.exists():
+                os.replace(path, _previous(path))
 
     def try_resume(self, path: Path) -> bool:
-        if not path.is_file():
+        """Load the newest readable checkpoint of this configuration; a damaged one is reported and skipped."""
+        state = None
+        for candidate in (path, _previous(path)):
+            if not candidate.is_file():
+                continue
+            try:
+                state = torch.load(candidate, map_location=self.device, weights_only=True)
+                break
+            except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+                log.warning("%s is damaged (%s); trying the previous checkpoint", candidate, exc)
+        if state is None:
             return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
         if state.get("fingerprint") != fingerprint(self.variant, self.settings):
             log.warning("%s belongs to another configuration; starting afresh", path)
             return False
@@ -184,6 +198,10 @@ class GanTrainer:
     def generator_bundle(self) -> dict:
         return {"generator": copy.deepcopy(self.generator_config),
                 "state_dict": {k: v.cpu() for k, v in self.generator.state_dict().items()}}
+
+
+def _previous(path: Path) -> Path:
+    return path.with_name(path.name + ".prev")
 
 
 def _check_finite(row: dict, checkpoint: Path) -> None:
