@@ -26,11 +26,11 @@ from tqdm import tqdm
 
 from mrisr.data.patches import sample_patches, step_generator
 from mrisr.degrade import degrade
-from mrisr.errors import MrisrError
+from mrisr.errors import ConfigError, MrisrError
 from mrisr.io import atomic_path, write_table
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build, count_parameters
-from mrisr.training import losses, schedules
+from mrisr.training import distributed, losses, schedules
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,11 @@ class GanTrainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=opt["lr"], betas=tuple(opt["betas"]))
         self.step = 0
         self.rows: list[dict] = []
+        self.rank, self.world = distributed.rank_and_size()
+        if settings.batch_size % self.world:
+            raise ConfigError("train.batch_size", f"{settings.batch_size} does not split over {self.world} processes",
+                              "make the global batch a multiple of the number of processes")
+        distributed.broadcast_parameters(self.players().values())
 
     def players(self) -> dict[str, torch.nn.Module]:
         nets = {"generator": self.generator, "discriminator": self.discriminator}
@@ -150,7 +155,9 @@ class GanTrainer:
         noise = torch.randn(hr.shape, generator=rng) * sigma
         alpha = torch.rand(s.batch_size, generator=rng) if w["gp_alpha"] == "uniform" else torch.randn(
             s.batch_size, generator=rng)
-        hr, lr, noise = hr.to(self.device), lr.to(self.device), noise.to(self.device)
+        share = slice(self.rank * s.batch_size // self.world, (self.rank + 1) * s.batch_size // self.world)
+        hr, lr, noise, alpha = (t[share].to(self.device) for t in (hr, lr, noise, alpha))
+        mean = distributed.global_batch_mean
         warm_up = self.step < s.warmup_steps
         nan = float("nan")
         row = {"step": self.step + 1, "warm_up": warm_up, "instance_noise": sigma}
@@ -162,13 +169,14 @@ class GanTrainer:
         if not warm_up:
             feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
             g_real, g_fake = self.discriminator(hr + noise), self.discriminator(sr + noise)
-            adversarial = losses.generator_adversarial_loss(g_real, g_fake, gan)
+            adversarial = losses.generator_adversarial_loss(g_real, g_fake, gan, mean)
             loss_g = loss_g + w["adversarial"] * adversarial + w["feature"] * feature
             gap = (g_real.mean() - g_fake.mean()).item()
             row.update(loss_adversarial=adversarial.item(), loss_feature=feature.item(), g_real_minus_fake=gap,
                        g_fake_minus_real=-gap)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        distributed.average_gradients(p for group in self.opt_g.param_groups for p in group["params"])
         self.opt_g.step()
         row.update(loss_g=loss_g.item(), loss_pixel=pixel.item())
 
@@ -176,13 +184,14 @@ class GanTrainer:
             self.discriminator.requires_grad_(True)
             real_in, fake_in = hr + noise, sr.detach() + noise
             d_real, d_fake = self.discriminator(real_in), self.discriminator(fake_in)
-            loss_d = losses.discriminator_loss(d_real, d_fake, gan)
+            loss_d = losses.discriminator_loss(d_real, d_fake, gan, mean)
             if gan == losses.GanLoss.WGAN_GP:
                 penalty = losses.gradient_penalty(self.discriminator, real_in, fake_in, alpha)
                 loss_d = loss_d + w["gp_weight"] * penalty
                 row["gradient_penalty"] = penalty.item()
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            distributed.average_gradients(self.discriminator.parameters())
             self.opt_d.step()
             gap = (d_real.detach().mean() - d_fake.detach().mean()).item()
             row.update(loss_d=loss_d.item(), d_real_minus_fake=gap, d_fake_minus_real=-gap)
@@ -192,8 +201,9 @@ class GanTrainer:
         columns = ["step", "warm_up", "loss_g", "loss_pixel", "loss_adversarial", "loss_feature", "loss_d",
                    "gradient_penalty", "d_real_minus_fake", "d_fake_minus_real", "g_real_minus_fake",
                    "g_fake_minus_real", "instance_noise"]
-        return {**{c: row.get(c, nan) for c in columns}, "lr": self.opt_g.param_groups[0]["lr"],
-                "seconds": seconds, "voxels_per_s": hr.numel() / seconds}
+        logged = distributed.mean_over_processes({c: row.get(c, nan) for c in columns[2:]})
+        return {"step": row["step"], "warm_up": warm_up, **logged, "lr": self.opt_g.param_groups[0]["lr"],
+                "seconds": seconds, "voxels_per_s": hr.numel() * self.world / seconds}
 
     def generator_bundle(self) -> dict:
         return {"generator": copy.deepcopy(self.generator_config),
@@ -215,10 +225,12 @@ def _check_finite(row: dict, checkpoint: Path) -> None:
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
           progress: bool = True) -> dict[str, Path]:
     """Train (or resume) one GAN variant; write ``model.pt`` and ``train_log.csv`` into ``out_dir``."""
+    distributed.init_from_env()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.pt"
     trainer = GanTrainer(variant, settings)
+    writer = trainer.rank == 0
     for name, n in trainer.parameter_counts().items():
         log.info("%s: %s parameters", name, f"{n:,}")
     if trainer.try_resume(checkpoint):
@@ -231,24 +243,28 @@ def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with tqdm(total=settings.steps, initial=trainer.step, desc="train", unit="step", disable=not progress) as bar:
+        with tqdm(total=settings.steps, initial=trainer.step, desc="train", unit="step",
+                  disable=not (progress and writer)) as bar:
             while trainer.step < settings.steps:
                 row = trainer.train_step(volumes)
                 _check_finite(row, checkpoint)
                 trainer.rows.append(row)
                 bar.update(1)
                 bar.set_postfix(loss_g=f"{row['loss_g']:.3f}", loss_d=f"{row['loss_d']:.3f}")
-                if trainer.step % settings.checkpoint_every == 0 or trainer.step == settings.steps:
+                stopping = distributed.any_process(stop["signal"] is not None)
+                due = trainer.step % settings.checkpoint_every == 0 or trainer.step == settings.steps
+                if writer and (due or stopping):
                     trainer.save_checkpoint(checkpoint)
-                if stop["signal"] is not None:
-                    trainer.save_checkpoint(checkpoint)
+                if stopping:
                     raise Interrupted(f"stopped by signal {stop['signal']} at step {trainer.step}; checkpoint "
                                       f"written to {checkpoint}. Fix: rerun the same command to resume")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
-    model = out / "model.pt"
-    with atomic_path(model) as tmp:
-        torch.save(trainer.generator_bundle(), tmp)
-    return {"model": model, "log": write_table(pd.DataFrame(trainer.rows), out / "train_log.csv")}
+    model, log_path = out / "model.pt", out / "train_log.csv"
+    if writer:
+        with atomic_path(model) as tmp:
+            torch.save(trainer.generator_bundle(), tmp)
+        write_table(pd.DataFrame(trainer.rows), log_path)
+    return {"model": model, "log": log_path}

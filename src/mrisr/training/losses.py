@@ -22,31 +22,40 @@ class GanLoss(str, enum.Enum):
     WGAN_GP = "wgan_gp"
 
 
-def relativistic_logits(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(D(x_r) - mean D(x_f), D(x_f) - mean D(x_r))."""
-    return real - fake.mean(dim=0, keepdim=True), fake - real.mean(dim=0, keepdim=True)
+BatchMean = Callable[[torch.Tensor], torch.Tensor]
+
+
+def batch_mean(x: torch.Tensor) -> torch.Tensor:
+    return x.mean(dim=0, keepdim=True)
+
+
+def relativistic_logits(real: torch.Tensor, fake: torch.Tensor,
+                        mean: BatchMean = batch_mean) -> tuple[torch.Tensor, torch.Tensor]:
+    """(D(x_r) - mean D(x_f), D(x_f) - mean D(x_r)); ``mean`` may reach over processes."""
+    return real - mean(fake), fake - mean(real)
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str | GanLoss = GanLoss.RELATIVISTIC) -> torch.Tensor:
+def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str | GanLoss = GanLoss.RELATIVISTIC,
+                       mean: BatchMean = batch_mean) -> torch.Tensor:
     """D's loss from its logits on real and fake (without the gradient penalty, see :func:`gradient_penalty`)."""
     kind = GanLoss(kind)
     if kind is GanLoss.RELATIVISTIC:
-        real_rel, fake_rel = relativistic_logits(real, fake)
+        real_rel, fake_rel = relativistic_logits(real, fake, mean)
         return 0.5 * (_bce(real_rel, 1.0) + _bce(fake_rel, 0.0))
     if kind is GanLoss.STANDARD:
         return 0.5 * (_bce(real, 1.0) + _bce(fake, 0.0))
     return fake.mean() - real.mean()
 
 
-def generator_adversarial_loss(real: torch.Tensor, fake: torch.Tensor,
-                               kind: str | GanLoss = GanLoss.RELATIVISTIC) -> torch.Tensor:
+def generator_adversarial_loss(real: torch.Tensor, fake: torch.Tensor, kind: str | GanLoss = GanLoss.RELATIVISTIC,
+                               mean: BatchMean = batch_mean) -> torch.Tensor:
     kind = GanLoss(kind)
     if kind is GanLoss.RELATIVISTIC:
-        return _bce(fake - real.detach().mean(dim=0, keepdim=True), 1.0)
+        return _bce(fake - mean(real.detach()), 1.0)
     if kind is GanLoss.STANDARD:
         return _bce(fake, 1.0)
     return -fake.mean()
