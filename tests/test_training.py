@@ -198,3 +198,12 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, volumes):
     trainer = GanTrainer(VARIANT, dataclasses.replace(SETTINGS, steps=4))
     assert trainer.try_resume(cut / "checkpoint.pt") and trainer.step == 2
     assert full["model"].is_file()
+
+
+def test_bf16_autocast_trains_close_to_fp32(volumes):
+    fp32 = GanTrainer(VARIANT, dataclasses.replace(SETTINGS, precision="fp32"))
+    bf16 = GanTrainer(VARIANT, dataclasses.replace(SETTINGS, precision="bf16"))
+    assert not fp32.bf16 and bf16.bf16
+    a, b = fp32.train_step(volumes), bf16.train_step(volumes)
+    assert np.isfinite(b["loss_g"]) and np.isfinite(b["loss_d"])
+    assert a["loss_pixel"] != b["loss_pixel"] and np.isclose(a["loss_pixel"], b["loss_pixel"], rtol=0.05)

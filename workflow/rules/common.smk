@@ -84,6 +84,7 @@ def train_settings(wildcards):
             "patch_size": train["patch_size"],
             "checkpoint_every": train["checkpoint_every"],
             "warmup_steps": train["warmup_steps"],
+            "precision": train["precision"],
             "degradation": config["degradations"][train["degradation"]],
             "scale": config["scale"],
             "seed": config["seed"],

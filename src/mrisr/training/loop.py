@@ -45,6 +45,7 @@ class TrainSettings:
     scale: int = 2
     seed: int = 0
     warmup_steps: int = 0
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32 / bf16 anywhere
 
 
 class Interrupted(MrisrError):
@@ -90,6 +91,11 @@ class GanTrainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=opt["lr"], betas=tuple(opt["betas"]))
         self.step = 0
         self.rows: list[dict] = []
+        cuda = self.device.type == "cuda"
+        self.bf16 = settings.precision == "bf16" or (settings.precision == "auto" and cuda)
+        self.memory_format = torch.channels_last_3d if cuda else torch.contiguous_format
+        for net in self.players().values():
+            net.to(memory_format=self.memory_format)
         self.rank, self.world = distributed.rank_and_size()
         if settings.batch_size % self.world:
             raise ConfigError("train.batch_size", f"{settings.batch_size} does not split over {self.world} processes",
@@ -138,10 +144,13 @@ class GanTrainer:
         self.step, self.rows = state["step"], state["rows"]
         return True
 
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     def _feature_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(self.fe_trainable):
             target = self.feature_extractor(hr)
-        return F.l1_loss(self.feature_extractor(sr), target)
+        return F.l1_loss(self.feature_extractor(sr).float(), target.float())
 
     def train_step(self, volumes: list[np.ndarray]) -> dict:
         """One generator update, then one discriminator update (none during the pixel-only warm-up)."""
@@ -156,22 +165,25 @@ class GanTrainer:
         alpha = torch.rand(s.batch_size, generator=rng) if w["gp_alpha"] == "uniform" else torch.randn(
             s.batch_size, generator=rng)
         share = slice(self.rank * s.batch_size // self.world, (self.rank + 1) * s.batch_size // self.world)
-        hr, lr, noise, alpha = (t[share].to(self.device) for t in (hr, lr, noise, alpha))
+        hr, lr, noise = (t[share].to(self.device, memory_format=self.memory_format) for t in (hr, lr, noise))
+        alpha = alpha[share].to(self.device)
         mean = distributed.global_batch_mean
         warm_up = self.step < s.warmup_steps
         nan = float("nan")
         row = {"step": self.step + 1, "warm_up": warm_up, "instance_noise": sigma}
 
         self.discriminator.requires_grad_(False)
-        sr = self.generator(lr)
-        pixel = self.pixel_loss(sr, hr)
-        loss_g = w["pixel"] * pixel
+        with self.autocast():
+            sr = self.generator(lr)
+            pixel = self.pixel_loss(sr.float(), hr)
+            loss_g = w["pixel"] * pixel
+            if not warm_up:
+                feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
+                g_real, g_fake = self.discriminator(hr + noise), self.discriminator(sr + noise)
+                adversarial = losses.generator_adversarial_loss(g_real.float(), g_fake.float(), gan, mean)
+                loss_g = loss_g + w["adversarial"] * adversarial + w["feature"] * feature
         if not warm_up:
-            feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
-            g_real, g_fake = self.discriminator(hr + noise), self.discriminator(sr + noise)
-            adversarial = losses.generator_adversarial_loss(g_real, g_fake, gan, mean)
-            loss_g = loss_g + w["adversarial"] * adversarial + w["feature"] * feature
-            gap = (g_real.mean() - g_fake.mean()).item()
+            gap = (g_real.float().mean() - g_fake.float().mean()).item()
             row.update(loss_adversarial=adversarial.item(), loss_feature=feature.item(), g_real_minus_fake=gap,
                        g_fake_minus_real=-gap)
         self.opt_g.zero_grad(set_to_none=True)
@@ -182,13 +194,14 @@ class GanTrainer:
 
         if not warm_up:
             self.discriminator.requires_grad_(True)
-            real_in, fake_in = hr + noise, sr.detach() + noise
-            d_real, d_fake = self.discriminator(real_in), self.discriminator(fake_in)
-            loss_d = losses.discriminator_loss(d_real, d_fake, gan, mean)
-            if gan == losses.GanLoss.WGAN_GP:
-                penalty = losses.gradient_penalty(self.discriminator, real_in, fake_in, alpha)
-                loss_d = loss_d + w["gp_weight"] * penalty
-                row["gradient_penalty"] = penalty.item()
+            real_in, fake_in = hr + noise, sr.detach().float() + noise
+            with self.autocast():
+                d_real, d_fake = self.discriminator(real_in).float(), self.discriminator(fake_in).float()
+                loss_d = losses.discriminator_loss(d_real, d_fake, gan, mean)
+                if gan == losses.GanLoss.WGAN_GP:
+                    penalty = losses.gradient_penalty(self.discriminator, real_in, fake_in, alpha)
+                    loss_d = loss_d + w["gp_weight"] * penalty
+                    row["gradient_penalty"] = penalty.item()
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             distributed.average_gradients(self.discriminator.parameters())
