@@ -1,5 +1,6 @@
 # Config validation and the helpers that turn config into file lists.
 
+import copy
 import json
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def weights_path(name):
 
 
 def variant_for_training(variant):
-    spec = json.loads(json.dumps(config["variants"][variant]))
+    spec = copy.deepcopy(config["variants"][variant])
     weights = spec.get("feature_extractor", {}).get("weights")
     if weights:
         spec["feature_extractor"]["weights"] = weights_path(weights)
