@@ -71,3 +71,28 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_oblique_and_anisotropic_grids_are_refused_where_a_stage_needs_them(tmp_path, rng):
+    from nibabel.eulerangles import euler2mat
+
+    data = rng.normal(size=(6, 6, 6)).astype(np.float32)
+    oblique = np.eye(4)
+    oblique[:3, :3] = euler2mat(0.2, 0, 0)
+    save_volume(data, oblique, tmp_path / "oblique.nii.gz")
+    load_volume(tmp_path / "oblique.nii.gz")  # fine where the grid does not matter
+    with pytest.raises(InputError, match="oblique") as err:
+        load_volume(tmp_path / "oblique.nii.gz", axis_aligned=True)
+    assert "oblique.nii.gz" in str(err.value) and "axis-aligned" in str(err.value)
+    save_volume(data, np.diag([1.0, 1.0, 1.2, 1.0]), tmp_path / "aniso.nii.gz")
+    with pytest.raises(InputError, match="anisotropic") as err:
+        load_volume(tmp_path / "aniso.nii.gz", isotropic=True)
+    assert "1 x 1 x 1.2" in str(err.value)
+    save_volume(data, np.diag([-1.0, 1.0, 1.0, 1.0]), tmp_path / "flipped.nii.gz")
+    load_volume(tmp_path / "flipped.nii.gz", isotropic=True, axis_aligned=True)  # a flip is not oblique
+
+
+def test_complex_and_boolean_images_are_refused(tmp_path):
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.complex64) * 1j, np.eye(4)), tmp_path / "c.nii.gz")
+    with pytest.raises(InputError, match="data type"):
+        load_volume(tmp_path / "c.nii.gz")

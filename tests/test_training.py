@@ -207,3 +207,33 @@ def test_bf16_autocast_trains_close_to_fp32(volumes):
     a, b = fp32.train_step(volumes), bf16.train_step(volumes)
     assert np.isfinite(b["loss_g"]) and np.isfinite(b["loss_d"])
     assert a["loss_pixel"] != b["loss_pixel"] and np.isclose(a["loss_pixel"], b["loss_pixel"], rtol=0.05)
+
+
+def test_sigkill_at_a_random_step_then_rerun_gives_the_uninterrupted_weights(tmp_path, volumes):
+    import json
+    import random
+    import subprocess
+    import sys
+    import time
+
+    from mrisr.io import save_volume
+
+    paths = [save_volume(v, np.eye(4), tmp_path / f"sub-0{i}_T1w.nii.gz") for i, v in enumerate(volumes)]
+    settings = dataclasses.replace(SETTINGS, steps=8, checkpoint_every=1)
+    full = train(volumes, VARIANT, settings, tmp_path / "full", progress=False)
+    cmd = [sys.executable, "-m", "mrisr", "train", "--hr", *map(str, paths), "--variant", json.dumps(VARIANT),
+           "--settings", json.dumps(dataclasses.asdict(settings)), "--out-dir", str(tmp_path / "cut"), "--threads", "2"]
+    checkpoint = tmp_path / "cut" / "checkpoint.pt"
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.Random(3).uniform(0.0, 0.5))
+    process.kill()
+    process.wait()
+    killed_at = torch.load(checkpoint)["step"]
+    assert 1 <= killed_at < settings.steps and not (tmp_path / "cut" / "model.pt").exists()
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    wa, wb = torch.load(full["model"])["state_dict"], torch.load(tmp_path / "cut" / "model.pt")["state_dict"]
+    for key in wa:
+        torch.testing.assert_close(wb[key], wa[key], rtol=0, atol=0)

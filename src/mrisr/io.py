@@ -35,10 +35,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def load_volume(path: str | os.PathLike, *, role: str = "image") -> nib.Nifti1Image:
+#: Largest tolerated axis tilt (radians) and relative voxel-size spread before a grid counts as oblique
+#: or anisotropic.
+OBLIQUE_TOLERANCE = 1e-3
+ANISOTROPY_TOLERANCE = 1e-2
+
+
+def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool = False,
+                axis_aligned: bool = False) -> nib.Nifti1Image:
     """Read a NIfTI file and check it is a finite, non-constant 3D volume.
 
-    A 4D file with one volume is squeezed to 3D; anything else that is not 3D is refused.
+    A 4D file with one volume is squeezed to 3D; anything else that is not 3D is refused. Stages that
+    need them ask for an ``axis_aligned`` (not oblique) or ``isotropic`` grid.
     """
     path = Path(path)
     if not path.is_file():
@@ -57,8 +65,16 @@ def load_volume(path: str | os.PathLike, *, role: str = "image") -> nib.Nifti1Im
             f"{role} must be a 3D volume but has shape {tuple(data.shape)}",
             "give one 3D volume per file (split 4D series; 2D slices cannot be super-resolved in 3D)",
         )
-    if np.iscomplexobj(data) or data.dtype.fields is not None:
-        raise InputError(path, f"{role} has unsupported data type {data.dtype}", "convert it to a real scalar type")
+    if np.iscomplexobj(data) or data.dtype.fields is not None or data.dtype == bool:
+        raise InputError(path, f"{role} has unsupported data type {data.dtype}",
+                         "convert it to one real-valued scalar per voxel (magnitude, grey scale)")
+    if axis_aligned and np.max(nib.affines.obliquity(img.affine)) > OBLIQUE_TOLERANCE:
+        raise InputError(path, f"{role} grid is oblique (tilted {np.degrees(np.max(nib.affines.obliquity(img.affine))):.2f}° "
+                               "from the scanner axes)", "resample it onto an axis-aligned grid first")
+    sizes = voxel_sizes(img.affine)
+    if isotropic and sizes.max() > sizes.min() * (1 + ANISOTROPY_TOLERANCE):
+        raise InputError(path, f"{role} voxels are anisotropic ({' x '.join(f'{v:.3g}' for v in sizes)} mm) but this "
+                               "stage needs isotropic voxels", "resample it to isotropic voxels first")
     if role == "image":
         if not np.all(np.isfinite(data)):
             raise InputError(path, "contains NaN or Inf voxels", "fix or mask those voxels before using the file")

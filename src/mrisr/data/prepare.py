@@ -68,7 +68,7 @@ def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, 
 
     ``crop=False`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did.
     """
-    image = nib.as_closest_canonical(load_volume(t1w))
+    image = nib.as_closest_canonical(load_volume(t1w, isotropic=True, axis_aligned=True))
     inputs = {"mask": mask, "dseg": dseg}
     maps = {}
     for role, path in inputs.items():
