@@ -1,4 +1,5 @@
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,33 @@ def test_every_demo_variant_builds_from_config_alone(demo):
     assert variants["threeplayer_no_noise"]["instance_noise"]["start"] == 0.0
     assert variants["threeplayer_standard_gan"]["losses"]["gan"] == "standard"
     assert variants["disgan_no_dwt"]["discriminator"]["wavelets"] is False
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    """Snakemake's --configfile semantics: nested dictionaries update, other values replace."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def test_authors_overlay_gives_the_authors_parameter_counts(demo):
+    from mrisr.models.registry import build, count_parameters
+
+    overlay = yaml.safe_load((ROOT / "workflow" / "configs" / "authors_networks.yaml").read_text())
+    cfg = config.validate(_merge(demo, overlay), SCHEMA)
+    assert cfg["train"]["patch_size"] == 64 and cfg["train"]["batch_size"] == 4
+    counts = {}
+    for name, spec in cfg["variants"].items():
+        if spec["kind"] == "gan":
+            for role in ("generator", "discriminator"):
+                key = (role, json.dumps(spec[role], sort_keys=True))
+                if key not in counts:
+                    counts[key] = count_parameters(build(role, spec[role]))
+                assert counts[key] in {16_042_881, 14_066_369, 42_653_827, 45_216_689, 410_241}, (name, role)
+    fe = config.validate(_merge(demo, overlay), SCHEMA)["variants"]["threeplayer"]["feature_extractor"]
+    assert count_parameters(build("feature_extractor", {"name": "resnet10", "channels": fe["channels"]})) == 14_355_520
+    assert cfg["variants"]["esrgan"]["discriminator"]["norm"] == "instance"
+    assert cfg["variants"]["disgan"]["discriminator"]["name"] == "wavelet_unet"

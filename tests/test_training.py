@@ -237,3 +237,17 @@ def test_sigkill_at_a_random_step_then_rerun_gives_the_uninterrupted_weights(tmp
     wa, wb = torch.load(full["model"])["state_dict"], torch.load(tmp_path / "cut" / "model.pt")["state_dict"]
     for key in wa:
         torch.testing.assert_close(wb[key], wa[key], rtol=0, atol=0)
+
+
+def test_generator_loss_weights_its_terms_as_configured(volumes):
+    trainer = GanTrainer(VARIANT, SETTINGS)
+    hr = torch.from_numpy(volumes[0][None, None, :16, :16, :16].copy())
+    sr = hr + 0.1
+    fe = trainer.feature_extractor
+    expected = (fe(sr) - fe(hr)).abs().mean()
+    assert np.isclose(trainer._feature_loss(sr, hr).item(), expected.item())
+    row = trainer.train_step(volumes)
+    w = VARIANT["losses"]
+    assert (w["pixel"], w["adversarial"], w["feature"]) == (1.0, 0.005, 0.01)
+    total = w["pixel"] * row["loss_pixel"] + w["adversarial"] * row["loss_adversarial"] + w["feature"] * row["loss_feature"]
+    assert np.isclose(row["loss_g"], total, rtol=1e-6)

@@ -36,4 +36,5 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def _load_builtin() -> None:
-    from mrisr.models import discriminators, feature_extractor, generator, mdcsrn  # noqa: F401  (registration)
+    from mrisr.models import (  # noqa: F401  (registration)
+        feature_extractor, generator, mdcsrn, patch_discriminator, wavelet_unet)

@@ -1,62 +1,13 @@
-"""Discriminators: ``patch`` (the authors' 4-stage SRGAN/ESRGAN-style 3D patch discriminator) and
-``wavelet_unet`` (DISGAN's 3D U-Net with DWT units, voxel-wise logits)."""
+"""DISGAN's discriminator: a 3D U-Net whose encoder levels take in 3D Haar wavelet bands; voxel-wise logits."""
 
 from __future__ import annotations
 
-import enum
-
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from mrisr.models.blocks import DenseResidualBlock
 from mrisr.models.registry import register
 from mrisr.models.wavelets import haar_dwt3
-
-
-class Norm(str, enum.Enum):
-    INSTANCE = "instance"
-    BATCH = "batch"
-    SPECTRAL = "spectral"
-
-
-class PatchDiscriminator(nn.Module):
-    """Per stage: conv k3 s1 -> [norm] -> LReLU(0.2) -> conv k3 s2 -> norm -> LReLU(0.2); then conv to 1 logit map.
-
-    Each stage halves the size: a 64³ patch gives 4³ logits with the default four stages.
-    """
-
-    def __init__(self, channels: tuple[int, ...] = (64, 128, 256, 512), norm: str = "instance", in_channels: int = 1):
-        super().__init__()
-        norm = Norm(norm)
-        wrap = spectral_norm if norm is Norm.SPECTRAL else (lambda m: m)
-
-        def normalise(c: int) -> nn.Module:
-            if norm is Norm.INSTANCE:
-                return nn.InstanceNorm3d(c, affine=True)
-            if norm is Norm.BATCH:
-                return nn.BatchNorm3d(c)
-            return nn.Identity()
-
-        layers: list[nn.Module] = []
-        cin = in_channels
-        for i, cout in enumerate(channels):
-            layers += [wrap(nn.Conv3d(cin, cout, 3, padding=1))]
-            if i > 0:
-                layers += [normalise(cout)]
-            layers += [nn.LeakyReLU(0.2), wrap(nn.Conv3d(cout, cout, 3, stride=2, padding=1)), normalise(cout),
-                       nn.LeakyReLU(0.2)]
-            cin = cout
-        layers += [wrap(nn.Conv3d(cin, 1, 3, padding=1))]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-@register("discriminator", "patch")
-def patch(channels=(64, 128, 256, 512), norm: str = "instance") -> PatchDiscriminator:
-    return PatchDiscriminator(tuple(channels), norm)
 
 
 class WaveletUnit(nn.Module):
