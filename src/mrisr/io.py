@@ -68,9 +68,10 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
     if np.iscomplexobj(data) or data.dtype.fields is not None or data.dtype == bool:
         raise InputError(path, f"{role} has unsupported data type {data.dtype}",
                          "convert it to one real-valued scalar per voxel (magnitude, grey scale)")
-    if axis_aligned and np.max(nib.affines.obliquity(img.affine)) > OBLIQUE_TOLERANCE:
-        raise InputError(path, f"{role} grid is oblique (tilted {np.degrees(np.max(nib.affines.obliquity(img.affine))):.2f}° "
-                               "from the scanner axes)", "resample it onto an axis-aligned grid first")
+    tilt = float(np.max(nib.affines.obliquity(img.affine)))
+    if axis_aligned and tilt > OBLIQUE_TOLERANCE:
+        raise InputError(path, f"{role} grid is oblique (tilted {np.degrees(tilt):.2f}° from the scanner axes)",
+                         "resample it onto an axis-aligned grid first")
     sizes = voxel_sizes(img.affine)
     if isotropic and sizes.max() > sizes.min() * (1 + ANISOTROPY_TOLERANCE):
         raise InputError(path, f"{role} voxels are anisotropic ({' x '.join(f'{v:.3g}' for v in sizes)} mm) but this "
