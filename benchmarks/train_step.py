@@ -64,7 +64,7 @@ def main() -> None:
     settings = TrainSettings(steps=10**6, batch_size=a.batch_size or train["batch_size"],
                              patch_size=a.patch_size or train["patch_size"], checkpoint_every=10**6,
                              degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"])
-    lines = [f"| variant | s/step | HR voxels/s | parameters (G / D / FE) |", "|---|---|---|---|"]
+    lines = ["| variant | s/step | HR voxels/s | parameters (G / D / FE) |", "|---|---|---|---|"]
     for name, variant in cfg["variants"].items():
         if variant["kind"] != "gan":
             continue

@@ -6,14 +6,10 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from mrisr.errors import InputError, MrisrError
-
-log = logging.getLogger("mrisr")
-
 
 def _pairs(items: list[str]) -> dict[str, str]:
     """``label=path`` arguments in order."""
@@ -76,8 +72,6 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_super_resolve(a: argparse.Namespace) -> None:
-    import torch
-
     from mrisr.inference import hr_affine, interpolate, load_generator, super_resolve
     from mrisr.io import load_volume, save_volume
 
@@ -85,7 +79,7 @@ def cmd_super_resolve(a: argparse.Namespace) -> None:
     lr_img = load_volume(a.input)
     lr = np.asanyarray(lr_img.dataobj, dtype=np.float32)
     if a.model:
-        generator, scale = load_generator(a.model, "cuda" if torch.cuda.is_available() else "cpu")
+        generator, scale = load_generator(a.model)
         sr = super_resolve(generator, lr, scale, a.tile, a.halo)
     else:
         scale = a.scale

@@ -9,7 +9,6 @@ the volume is one pass.
 from __future__ import annotations
 
 import itertools
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +17,24 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from mrisr.errors import InputError
+from mrisr.io import load_torch
 from mrisr.models.registry import build
 
 
-def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, int]:
+def load_generator(path: str | Path, device: torch.device | str | None = None) -> tuple[torch.nn.Module, int]:
     """Rebuild a generator from a ``model.pt`` bundle; returns (module in eval mode, scale)."""
+    bundle = load_torch(path, "retrain it or point --model to model.pt")
     try:
-        bundle = torch.load(path, map_location="cpu", weights_only=True)
         generator = build("generator", bundle["generator"])
         generator.load_state_dict(bundle["state_dict"])
-    except (OSError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as exc:
+    except (RuntimeError, KeyError, TypeError) as exc:
         raise InputError(path, f"is not a readable mrisr model ({exc})", "retrain it or point --model to model.pt") from exc
-    return generator.to(device).eval(), int(bundle["generator"]["scale"])
+    return generator.to(device or default_device()).eval(), int(bundle["generator"]["scale"])
+
+
+def default_device() -> torch.device:
+    """The GPU when there is one, else the CPU: the same code runs on both."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _tiles(size: int, tile: int, halo: int):

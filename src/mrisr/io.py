@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import pickle
 import tempfile
 import zlib
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Iterator
 
 import nibabel as nib
 import numpy as np
+import torch
 
 from mrisr.errors import InputError
 
@@ -82,6 +84,14 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
         if float(data.max()) == float(data.min()):
             raise InputError(path, "is constant (no contrast)", "check that the right file was given")
     return img
+
+
+def load_torch(path: str | os.PathLike, fix: str, map_location: str | torch.device = "cpu"):
+    """``torch.load`` of tensors and plain containers only; a missing or damaged file is an :class:`InputError`."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise InputError(path, f"cannot be read as a torch file ({exc})", fix) from exc
 
 
 def voxel_sizes(affine: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ from mrisr.data.prepare import make_splits
 mrisr_config.validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
 DATASET = config["dataset"]
-DATA = config["datasets"][DATASET]
 ENV = "../../envs/mrisr.yaml"
 TRAIN_DEGRADATION = config["train"]["degradation"]
 RUN_VARIANTS = config["run_variants"] or list(config["variants"])

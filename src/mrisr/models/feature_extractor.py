@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from mrisr.errors import InputError
+from mrisr.io import load_torch
 from mrisr.models.registry import register
 
 
@@ -53,10 +54,7 @@ class ResNet10(nn.Module):
 
 def load_medicalnet_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a MedicalNet checkpoint (``{'state_dict': ...}`` with DataParallel ``module.`` prefixes)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise InputError(path, f"cannot be read as a torch state dict ({exc})", "download the weights again") from exc
+    state = load_torch(path, "download the weights again")
     state = state.get("state_dict", state)
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("conv_seg")}
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -26,8 +25,9 @@ from tqdm import tqdm
 
 from mrisr.data.patches import sample_patches, step_generator
 from mrisr.degrade import degrade
-from mrisr.errors import ConfigError, MrisrError
-from mrisr.io import atomic_path, write_table
+from mrisr.errors import ConfigError, InputError, MrisrError
+from mrisr.inference import default_device
+from mrisr.io import atomic_path, load_torch, write_table
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build, count_parameters
 from mrisr.training import distributed, losses, schedules
@@ -59,14 +59,10 @@ def fingerprint(variant: dict, settings: TrainSettings) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 class GanTrainer:
     def __init__(self, variant: dict, settings: TrainSettings):
         self.variant, self.settings = variant, settings
-        self.device = device()
+        self.device = default_device()
         torch.manual_seed(settings.seed)
         gen_cfg = dict(variant["generator"], scale=settings.scale)
         self.generator_config = gen_cfg
@@ -130,10 +126,10 @@ class GanTrainer:
             if not candidate.is_file():
                 continue
             try:
-                state = torch.load(candidate, map_location=self.device, weights_only=True)
+                state = load_torch(candidate, "delete it to start afresh", map_location=self.device)
                 break
-            except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-                log.warning("%s is damaged (%s); trying the previous checkpoint", candidate, exc)
+            except InputError as exc:
+                log.warning("%s (trying the previous checkpoint)", exc)
         if state is None:
             return False
         if state.get("fingerprint") != fingerprint(self.variant, self.settings):
