@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test install clean
+.PHONY: demo test install system-deps clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
 
-test: install
+# Debian packages the tests drive: headless Chromium renders the report (apt-get, as root).
+system-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+test: install system-deps
 	$(BIN)/pytest -q
 
 clean:

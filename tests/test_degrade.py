@@ -50,3 +50,14 @@ def test_lr_affine_overlays_lr_sample_on_its_hr_voxel():
     lr = lr_affine(hr, 2)
     i = np.array([3, 1, 4, 1])
     np.testing.assert_allclose(lr @ i, hr @ np.array([6, 2, 8, 1]))
+
+
+def test_added_noise_is_seeded_per_subject_and_scales_one_pattern():
+    from mrisr.degrade import add_noise
+
+    lr = np.random.default_rng(3).normal(size=(20, 22, 24)).astype(np.float32)
+    a1, a2 = add_noise(lr, 0.1, 0, "sub-01"), add_noise(lr, 0.2, 0, "sub-01")
+    np.testing.assert_allclose(a2 - lr, 2 * (a1 - lr), atol=1e-6)
+    assert abs(float((a2 - lr).std()) - 0.2) < 0.01
+    assert not np.allclose(add_noise(lr, 0.1, 0, "sub-02"), a1)
+    np.testing.assert_array_equal(add_noise(lr, 0.1, 0, "sub-01"), a1)

@@ -36,3 +36,14 @@ def test_evaluate_has_whole_and_brain_columns(rng):
     gt = rng.uniform(size=(16, 16, 16))
     row = metrics.evaluate(gt, gt + 0.01, gt > 0.2)
     assert set(row) == {"psnr", "ssim", "nrmse", "psnr_brain", "ssim_brain", "nrmse_brain"}
+
+
+def test_noise_estimate_finds_the_sigma_of_white_noise_on_a_smooth_volume():
+    from scipy import ndimage
+
+    from mrisr.metrics import noise_sigma
+
+    rng = np.random.default_rng(0)
+    smooth = ndimage.gaussian_filter(rng.normal(size=(48, 48, 48)), 4) * 20
+    for sigma in (0.05, 0.2):
+        assert abs(noise_sigma(smooth + sigma * rng.normal(size=smooth.shape)) - sigma) < 0.15 * sigma

@@ -71,14 +71,15 @@ def test_same_seed_same_weights_and_frozen_extractor_stays(tmp_path, volumes):
         torch.testing.assert_close(value, before[key])
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, volumes, monkeypatch):
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGUSR1", "SIGINT"])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, volumes, monkeypatch, stop):
     full = train(volumes, VARIANT, SETTINGS, tmp_path / "full", progress=False)
     original = GanTrainer.train_step
 
     def stop_at_three(self, vols):
         row = original(self, vols)
         if self.step == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), getattr(signal, stop))
         return row
 
     monkeypatch.setattr(GanTrainer, "train_step", stop_at_three)

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +41,20 @@ def cmd_download(a: argparse.Namespace) -> None:
     download(a.url, a.out, a.sha256, a.size)
 
 
+def cmd_lpips_backbone(a: argparse.Namespace) -> None:
+    import shutil
+
+    from mrisr.perceptual import fetch_backbone
+
+    out = Path(a.out_dir)
+    staging = out.with_name(f".{out.name}.partial")  # fixed, so that a rerun resumes an interrupted download
+    status = fetch_backbone(a.url, a.sha256, a.size, staging, final_dir=out)
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    if not status["available"]:
+        logging.getLogger("mrisr").warning("LPIPS will not be computed: %s", status["reason"])
+
+
 def cmd_splits(a: argparse.Namespace) -> None:
     from mrisr.data.prepare import write_splits
 
@@ -50,15 +65,17 @@ def cmd_prepare(a: argparse.Namespace) -> None:
     from mrisr.data.prepare import prepare_subject
 
     prepare_subject(a.t1w, a.mask, a.dseg, a.out_dir, a.subject, a.margin, a.multiple, a.normalise,
-                    a.crop == "brain")
+                    a.crop == "brain", a.resample)
 
 
 def cmd_degrade(a: argparse.Namespace) -> None:
-    from mrisr.degrade import degrade_volume, lr_affine
+    from mrisr.degrade import add_noise, degrade_volume, lr_affine
     from mrisr.io import load_volume, save_volume
 
     hr = load_volume(a.hr)
     lr = degrade_volume(np.asanyarray(hr.dataobj, dtype=np.float32), a.method, a.scale, a.blur_fwhm)
+    if a.noise_sigma > 0:
+        lr = add_noise(lr, a.noise_sigma, a.noise_seed, Path(a.hr).name)
     save_volume(lr, lr_affine(hr.affine, a.scale), a.out, reference=hr)
 
 
@@ -72,11 +89,16 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_super_resolve(a: argparse.Namespace) -> None:
+    from mrisr.data.prepare import needs_resampling
     from mrisr.inference import hr_affine, interpolate, load_generator, super_resolve
-    from mrisr.io import load_volume, save_volume
+    from mrisr.io import load_volume, resample_isotropic, save_volume
 
     _set_threads(a.threads)
-    lr_img = load_volume(a.input)
+    lr_img = load_volume(a.input, isotropic=bool(a.model) and a.resample is None,
+                         grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
+    if a.resample is not None and needs_resampling(lr_img, a.resample):
+        lr_img = resample_isotropic(lr_img, a.resample)
+        logging.getLogger("mrisr").info("%s", lr_img.header["descrip"].item().decode())
     lr = np.asanyarray(lr_img.dataobj, dtype=np.float32)
     if a.model:
         generator, scale = load_generator(a.model)
@@ -98,46 +120,131 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     import pandas as pd
 
     from mrisr.io import load_volume, write_table
-    from mrisr.metrics import evaluate
+    from mrisr.metrics import evaluate, noise_sigma
+    from mrisr.perceptual import SliceLpips, backbone_status
 
-    if not (len(a.subjects) == len(a.gt) == len(a.pred) == len(a.mask)):
-        raise MrisrError("evaluate needs one --gt, --pred and --mask per --subjects entry")
+    _set_threads(a.threads)
+    if not (len(a.subjects) == len(a.gt) == len(a.pred) == len(a.mask)) or (a.lr and len(a.lr) != len(a.subjects)):
+        raise MrisrError("evaluate needs one --gt, --pred, --mask (and --lr, if given) per --subjects entry")
+    lpips_metric, lpips_note = None, ""
+    if a.lpips_dir:
+        status = backbone_status(a.lpips_dir)
+        if status["available"]:
+            lpips_metric = SliceLpips(a.lpips_dir)
+        else:
+            lpips_note = f"not computed: the AlexNet weights could not be fetched ({status['reason']})"
+            logging.getLogger("mrisr").warning("LPIPS %s", lpips_note)
     rows = []
-    for subject, gt_path, pred_path, mask_path in zip(a.subjects, a.gt, a.pred, a.mask):
+    for i, (subject, gt_path, pred_path, mask_path) in enumerate(zip(a.subjects, a.gt, a.pred, a.mask)):
         gt, pred = load_volume(gt_path), load_volume(pred_path)
         mask = np.asanyarray(load_volume(mask_path, role="mask").dataobj) > 0
         if gt.shape != pred.shape or not np.allclose(gt.affine, pred.affine, atol=1e-3):
             raise InputError(pred_path, f"grid {pred.shape} does not match the ground truth {gt_path} ({gt.shape})",
                              "super-resolve onto the HR reference grid (--reference)")
-        rows.append({"subject": subject, **evaluate(np.asanyarray(gt.dataobj, dtype=np.float32),
-                                                    np.asanyarray(pred.dataobj, dtype=np.float32), mask)})
+        gt_data, pred_data = (np.asanyarray(v.dataobj, dtype=np.float32) for v in (gt, pred))
+        row = {"subject": subject, **evaluate(gt_data, pred_data, mask)}
+        if a.lpips_dir:
+            row["lpips"] = lpips_metric(gt_data, pred_data, mask, a.lpips_step) if lpips_metric else float("nan")
+            row["lpips_note"] = lpips_note
+        row["sigma_sr"] = noise_sigma(pred_data)
+        if a.lr:
+            row["sigma_lr"] = noise_sigma(np.asanyarray(load_volume(a.lr[i]).dataobj, dtype=np.float32))
+        rows.append(row)
     write_table(pd.DataFrame(rows), a.out)
 
 
+def _metric_frames(pairs: list[str]) -> dict:
+    import pandas as pd
+
+    return {label: pd.read_csv(path, dtype={"subject": str}, keep_default_na=True)
+            for label, path in _pairs(pairs).items()}
+
+
 def cmd_table(a: argparse.Namespace) -> None:
+    from mrisr.io import write_table, write_text
+    from mrisr.stats import comparison_table, notes_of, to_markdown
+
+    frames = _metric_frames(a.metrics)
+    table = comparison_table(frames, a.reference)
+    write_table(table, a.out_csv)
+    write_text(to_markdown(table, notes=notes_of(frames)), a.out_md)
+
+
+def cmd_noise_table(a: argparse.Namespace) -> None:
     import pandas as pd
 
     from mrisr.io import write_table, write_text
-    from mrisr.stats import summarise, to_markdown
+    from mrisr.stats import QUALITY, comparison_table, notes_of, to_markdown
 
-    frames = {label: pd.read_csv(path, dtype={"subject": str}) for label, path in _pairs(a.metrics).items()}
-    summary = summarise(frames)
-    write_table(summary, a.out_csv)
-    write_text(to_markdown(summary), a.out_md)
+    by_sigma: dict[float, dict] = {}
+    for key, frame in _metric_frames(a.metrics).items():
+        method, _, sigma = key.rpartition("@")
+        by_sigma.setdefault(float(sigma), {})[method] = frame
+    tables, text = [], []
+    for sigma in sorted(by_sigma):
+        table = comparison_table(by_sigma[sigma], a.reference, (*QUALITY, "sigma_lr", "sigma_sr"))
+        tables.append(table.assign(sigma=sigma))
+        text += [f"### Added noise σ = {sigma:g} (z-score units)", "", to_markdown(table, notes=notes_of(by_sigma[sigma]))]
+    write_table(pd.concat(tables, ignore_index=True), a.out_csv)
+    write_text("\n".join(text), a.out_md)
+
+
+def _panels(pairs: list[str], scale: int) -> dict[str, np.ndarray]:
+    """Volumes by label, all on the HR grid (an ``LR`` panel is shown by voxel repetition)."""
+    from mrisr.io import load_volume
+
+    panels = {}
+    for label, path in _pairs(pairs).items():
+        data = np.asanyarray(load_volume(path).dataobj, dtype=np.float32)
+        if label == "LR":
+            data = np.repeat(np.repeat(np.repeat(data, scale, 0), scale, 1), scale, 2)
+        panels[label] = data
+    return panels
+
+
+def _mask(path: str) -> np.ndarray:
+    from mrisr.io import load_volume
+
+    return np.asanyarray(load_volume(path, role="mask").dataobj) > 0
 
 
 def cmd_figure_sr(a: argparse.Namespace) -> None:
     from mrisr.figures.threeplayer import sr_comparison
+
+    sr_comparison(_panels(a.panel, a.scale), _mask(a.mask), a.out, a.zoom, a.title)
+
+
+def cmd_figure_profile(a: argparse.Namespace) -> None:
+    from mrisr.figures.threeplayer import zoom_profile
+
+    zoom_profile(_panels(a.panel, a.scale), _mask(a.mask), a.out, a.zoom, a.length, a.title)
+
+
+def cmd_figure_discrepancy(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mrisr.figures.threeplayer import discrepancy
+
+    discrepancy({label: pd.read_csv(path) for label, path in _pairs(a.log).items()}, a.out)
+
+
+def cmd_figure_noise(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mrisr.figures.disgan import noise_curves
+
+    noise_curves(pd.read_csv(a.table), a.out)
+
+
+def cmd_figure_stripes(a: argparse.Namespace) -> None:
+    from mrisr.figures.disgan import stripes
     from mrisr.io import load_volume
 
-    panels = {}
-    for label, path in _pairs(a.panel).items():
-        data = np.asanyarray(load_volume(path).dataobj, dtype=np.float32)
-        if label == "LR":
-            data = np.repeat(np.repeat(np.repeat(data, a.scale, 0), a.scale, 1), a.scale, 2)
-        panels[label] = data
-    mask = np.asanyarray(load_volume(a.mask, role="mask").dataobj) > 0
-    sr_comparison(panels, mask, a.out, a.zoom, a.title)
+    gt, blended, pasted = (np.asanyarray(load_volume(p).dataobj, dtype=np.float32) for p in (a.gt, a.blended, a.pasted))
+    if not gt.shape == blended.shape == pasted.shape:
+        raise InputError(a.pasted, f"grids differ: GT {gt.shape}, blended {blended.shape}, pasted {pasted.shape}",
+                         "give the SR outputs of one LR volume and its HR ground truth")
+    stripes(gt, blended, pasted, _mask(a.mask), a.period, a.out, a.label, a.title)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -160,6 +267,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_download)
 
+    s = sub.add_parser("lpips-backbone", help="fetch LPIPS's AlexNet weights into a folder; record if it cannot")
+    s.add_argument("--url", required=True)
+    s.add_argument("--sha256", required=True)
+    s.add_argument("--size", type=int)
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_lpips_backbone)
+
     s = sub.add_parser("splits", help="write splits.tsv")
     s.add_argument("--subjects", nargs="+", required=True)
     s.add_argument("--val", type=int, required=True)
@@ -178,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--multiple", type=int, required=True, help="crop edges are multiples of this (the SR scale)")
     s.add_argument("--normalise", choices=["volume", "brain"], required=True)
     s.add_argument("--crop", choices=["brain", "none"], default="brain")
+    s.add_argument("--resample", type=float, help="mm: resample anisotropic or oblique scans to this isotropic grid")
     s.set_defaults(func=cmd_prepare)
 
     s = sub.add_parser("degrade", help="simulate an LR volume")
@@ -186,6 +301,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=["nearest", "kspace", "blur"], required=True)
     s.add_argument("--scale", type=int, default=2)
     s.add_argument("--blur-fwhm", type=float, default=2.0)
+    s.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise σ added to the LR (z-score units)")
+    s.add_argument("--noise-seed", type=int, default=0)
     s.set_defaults(func=cmd_degrade)
 
     s = sub.add_parser("train", help="train one GAN variant")
@@ -204,6 +321,8 @@ def parser() -> argparse.ArgumentParser:
     how.add_argument("--interpolate", choices=["trilinear", "nearest"])
     s.add_argument("--scale", type=int, default=2, help="for --interpolate")
     s.add_argument("--reference", help="HR volume whose grid and header the output takes")
+    s.add_argument("--resample", type=float, metavar="MM",
+                   help="resample an anisotropic or oblique input to MM isotropic voxels first (recorded in the header)")
     s.add_argument("--tile", type=int, default=48)
     s.add_argument("--halo", type=int, default=16)
     s.add_argument("--threads", type=int, default=2)
@@ -214,14 +333,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--gt", nargs="+", required=True)
     s.add_argument("--pred", nargs="+", required=True)
     s.add_argument("--mask", nargs="+", required=True)
+    s.add_argument("--lr", nargs="+", help="the LR inputs, for their noise estimate")
+    s.add_argument("--lpips-dir", help="folder of the lpips_backbone rule (status.json + weights); omit: no LPIPS")
+    s.add_argument("--lpips-step", type=int, default=1, help="every n-th brain slice per plane")
+    s.add_argument("--threads", type=int, default=2)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("table", help="method x metric table (mean ± std, n)")
     s.add_argument("--metrics", nargs="+", required=True, metavar="METHOD=CSV")
+    s.add_argument("--reference", help="the method every other is tested against (paired over subjects)")
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-md", required=True)
     s.set_defaults(func=cmd_table)
+
+    s = sub.add_parser("noise-table", help="metrics and noise estimates against the noise added to the LR input")
+    s.add_argument("--metrics", nargs="+", required=True, metavar="METHOD@SIGMA=CSV")
+    s.add_argument("--reference", help="the method every other is tested against at each σ")
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
+    s.set_defaults(func=cmd_noise_table)
 
     s = sub.add_parser("figure-sr", help="LR / methods / GT slices with zoom boxes")
     s.add_argument("--panel", nargs="+", required=True, metavar="LABEL=NIFTI")
@@ -231,6 +362,37 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--title", default="")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_figure_sr)
+
+    s = sub.add_parser("figure-profile", help="zoomed crops and an intensity line profile through them")
+    s.add_argument("--panel", nargs="+", required=True, metavar="LABEL=NIFTI")
+    s.add_argument("--mask", required=True)
+    s.add_argument("--scale", type=int, default=2)
+    s.add_argument("--zoom", type=float, default=0.3)
+    s.add_argument("--length", type=int, default=20, help="profile length in HR voxels")
+    s.add_argument("--title", default="")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_figure_profile)
+
+    s = sub.add_parser("figure-discrepancy", help="relativistic discrepancy of G and D against training step")
+    s.add_argument("--log", nargs="+", required=True, metavar="VARIANT=TRAIN_LOG_CSV")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_figure_discrepancy)
+
+    s = sub.add_parser("figure-noise", help="metrics and noise estimates against the noise added to the input")
+    s.add_argument("--table", required=True, help="the noise table CSV")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_figure_noise)
+
+    s = sub.add_parser("figure-stripes", help="|SR - GT| and its spectrum: halo-blended vs tile-pasted inference")
+    s.add_argument("--gt", required=True)
+    s.add_argument("--blended", required=True)
+    s.add_argument("--pasted", required=True)
+    s.add_argument("--mask", required=True)
+    s.add_argument("--period", type=int, required=True, help="HR edge of the pasted tiles")
+    s.add_argument("--label", default="SR")
+    s.add_argument("--title", default="")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_figure_stripes)
     return p
 
 

@@ -67,6 +67,7 @@ def _check_references(config: dict) -> None:
                           f"use names from: {', '.join(config['variants'])}")
     prep = config["prepare"]
     n = config["datasets"][config["dataset"]].get("subjects")
+    n = len(n) if isinstance(n, list) else n
     if n is not None and prep["val"] + prep["test"] >= n:
         raise ConfigError("prepare.test", f"val + test = {prep['val'] + prep['test']} leaves no training subject of {n}",
                           "lower prepare.val/prepare.test or raise the number of subjects")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 import math
+import zlib
 
 import numpy as np
 import torch
-from monai.networks.layers import GaussianFilter
 
 
 class Degradation(str, enum.Enum):
@@ -47,6 +47,8 @@ def degrade(x: torch.Tensor, method: str | Degradation, factor: int = 2, blur_fw
         return _decimate(x, factor)
     if method is Degradation.KSPACE:
         return kspace_truncate(x, factor)
+    from monai.networks.layers import GaussianFilter  # MONAI takes ~10 s to import: only where it is used
+
     sigma = blur_fwhm / (2 * math.sqrt(2 * math.log(2)))
     lead = x.shape[:-3]
     flat = x.reshape(-1, 1, *x.shape[-3:])
@@ -56,6 +58,16 @@ def degrade(x: torch.Tensor, method: str | Degradation, factor: int = 2, blur_fw
 
 def degrade_volume(hr: np.ndarray, method: str, factor: int = 2, blur_fwhm: float = 2.0) -> np.ndarray:
     return degrade(torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)), method, factor, blur_fwhm).numpy()
+
+
+def add_noise(lr: np.ndarray, sigma: float, seed: int, stream: str) -> np.ndarray:
+    """``lr`` + N(0, σ²) i.i.d. (σ in the volume's z-score units), as the DISGAN noise experiment.
+
+    The draw depends on ``seed`` and ``stream`` (the subject) only, so every σ scales the same noise
+    pattern and the σ levels differ in amount, not in luck.
+    """
+    rng = np.random.default_rng([seed, zlib.crc32(stream.encode())])
+    return (lr + sigma * rng.standard_normal(lr.shape, dtype=np.float32)).astype(np.float32)
 
 
 def lr_affine(hr_affine: np.ndarray, factor: int) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import logging
 import os
 import pickle
 import tempfile
@@ -17,7 +18,6 @@ from typing import Iterator
 
 import nibabel as nib
 import numpy as np
-import torch
 
 from mrisr.errors import InputError
 
@@ -44,7 +44,8 @@ ANISOTROPY_TOLERANCE = 1e-2
 
 
 def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool = False,
-                axis_aligned: bool = False) -> nib.Nifti1Image:
+                axis_aligned: bool = False, grid_fix: str = "resample it onto an isotropic, axis-aligned grid first"
+                ) -> nib.Nifti1Image:
     """Read a NIfTI file and check it is a finite, non-constant 3D volume.
 
     A 4D file with one volume is squeezed to 3D; anything else that is not 3D is refused. Stages that
@@ -59,6 +60,8 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError, ValueError) as exc:
         raise InputError(path, f"cannot be read as NIfTI ({exc})", "replace it with an intact .nii or .nii.gz file") from exc
     if data.ndim == 4 and data.shape[3] == 1:
+        logging.getLogger(__name__).warning("%s: %s has a singleton 4th axis; read as the 3D volume %s",
+                                            path, role, data.shape[:3])
         data = data[..., 0]
         img = nib.Nifti1Image(data, img.affine, img.header)
     if data.ndim != 3:
@@ -73,11 +76,11 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
     tilt = float(np.max(nib.affines.obliquity(img.affine)))
     if axis_aligned and tilt > OBLIQUE_TOLERANCE:
         raise InputError(path, f"{role} grid is oblique (tilted {np.degrees(tilt):.2f}° from the scanner axes)",
-                         "resample it onto an axis-aligned grid first")
+                         grid_fix)
     sizes = voxel_sizes(img.affine)
     if isotropic and sizes.max() > sizes.min() * (1 + ANISOTROPY_TOLERANCE):
         raise InputError(path, f"{role} voxels are anisotropic ({' x '.join(f'{v:.3g}' for v in sizes)} mm) but this "
-                               "stage needs isotropic voxels", "resample it to isotropic voxels first")
+                               "stage needs isotropic voxels", grid_fix)
     if role == "image":
         if not np.all(np.isfinite(data)):
             raise InputError(path, "contains NaN or Inf voxels", "fix or mask those voxels before using the file")
@@ -86,12 +89,37 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
     return img
 
 
-def load_torch(path: str | os.PathLike, fix: str, map_location: str | torch.device = "cpu"):
+def load_torch(path: str | os.PathLike, fix: str, map_location="cpu"):
     """``torch.load`` of tensors and plain containers only; a missing or damaged file is an :class:`InputError`."""
+    import torch  # here, not at the top: stages that never touch torch start seconds faster
+
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise InputError(path, f"cannot be read as a torch file ({exc})", fix) from exc
+
+
+def resample_isotropic(img: nib.Nifti1Image, spacing: float, order: int = 1) -> nib.Nifti1Image:
+    """Resample onto an axis-aligned grid of ``spacing`` mm voxels covering the same field of view.
+
+    The original voxel sizes are recorded in the header's ``descrip`` so that the output says what was done.
+    ``order`` 0 (nearest) keeps label maps and masks integer.
+    """
+    from nibabel.processing import resample_to_output
+
+    before = " x ".join(f"{v:.3g}" for v in voxel_sizes(img.affine))
+    data = np.asanyarray(img.dataobj)
+    source = nib.Nifti1Image(data if order == 0 else data.astype(np.float32), img.affine, img.header)
+    out = resample_to_output(source, voxel_sizes=(spacing,) * 3, order=order, mode="nearest")
+    out.header["descrip"] = f"mrisr: resampled from {before} mm to {spacing:g} mm"[:79].encode()
+    return out
+
+
+def resample_like(img: nib.Nifti1Image, like: nib.Nifti1Image, order: int = 0) -> nib.Nifti1Image:
+    """``img`` on the grid of ``like`` (nearest by default: for masks and label maps)."""
+    from nibabel.processing import resample_from_to
+
+    return resample_from_to(img, like, order=order, mode="nearest")
 
 
 def voxel_sizes(affine: np.ndarray) -> np.ndarray:

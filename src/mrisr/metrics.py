@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from skimage.metrics import normalized_root_mse, structural_similarity
+from skimage.restoration import estimate_sigma
 
 
 def data_range(gt: np.ndarray) -> float:
@@ -45,3 +46,8 @@ def evaluate(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> dict[str, fl
     row = {name: fn(gt, pred) for name, fn in METRICS.items()}
     row.update({f"{name}_brain": fn(gt, pred, mask) for name, fn in METRICS.items()})
     return row
+
+
+def noise_sigma(volume: np.ndarray) -> float:
+    """Gaussian noise σ of a volume from its finest wavelet detail band (scikit-image's robust MAD estimate)."""
+    return float(estimate_sigma(np.asarray(volume, dtype=np.float64)))

@@ -1,21 +1,38 @@
-"""Summary tables of per-subject metrics: method x metric, mean ± std and n."""
+"""Tables of per-subject metrics: mean ± std and n per method, and paired tests against a reference method.
+
+Subjects are the unit: every method is evaluated on the same test subjects, so methods are compared with
+paired tests over subjects (pingouin's Wilcoxon signed-rank and paired t), Holm-corrected across the
+methods compared with the reference for each metric.
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
+
+import numpy as np
 import pandas as pd
+import pingouin as pg
 
 #: Column order of every table and how each metric reads.
 METRIC_LABELS = {
     "psnr": "PSNR (dB)", "ssim": "SSIM", "nrmse": "NRMSE",
     "psnr_brain": "PSNR brain (dB)", "ssim_brain": "SSIM brain", "nrmse_brain": "NRMSE brain",
+    "lpips": "LPIPS",
+    "sigma_lr": "noise σ̂ of the LR input", "sigma_sr": "noise σ̂ of the output",
 }
+#: The image-quality columns of the method tables (the noise estimates belong to the noise table).
+QUALITY = ("psnr", "ssim", "nrmse", "psnr_brain", "ssim_brain", "nrmse_brain", "lpips")
+
+TEST_COLUMNS = ["reference", "n_pairs", "mean_diff", "t", "p_t", "p_t_holm", "cohen_d",
+                "W", "p_wilcoxon", "p_wilcoxon_holm", "rbc"]
 
 
-def summarise(per_method: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def summarise(per_method: dict[str, pd.DataFrame], metrics=QUALITY) -> pd.DataFrame:
     """Long table: one row per (method, metric) with mean, sample std and n over subjects."""
     rows = []
     for method, frame in per_method.items():
-        for metric in METRIC_LABELS:
+        for metric in metrics:
             if metric in frame:
                 values = frame[metric].astype(float)
                 rows.append({"method": method, "metric": metric, "mean": values.mean(),
@@ -23,14 +40,107 @@ def summarise(per_method: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def to_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
-    """Method x metric grid of 'mean ± std', n in its own column."""
-    metrics = [m for m in METRIC_LABELS if m in set(summary["metric"])]
+def _paired(x: np.ndarray, y: np.ndarray) -> dict:
+    """Paired t and Wilcoxon of ``x - y``; NaN where n < 2 or the differences are all zero."""
+    out = {"n_pairs": len(x), "mean_diff": float(np.mean(x - y)) if len(x) else math.nan}
+    nan = {"t": math.nan, "p_t": math.nan, "cohen_d": math.nan, "W": math.nan, "p_wilcoxon": math.nan,
+           "rbc": math.nan}
+    if len(x) < 2 or np.all(x == y):
+        return out | nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = pg.ttest(x, y, paired=True).iloc[0]
+        w = pg.wilcoxon(x, y).iloc[0]
+    return out | {"t": float(t["T"]), "p_t": float(t["p_val"]), "cohen_d": float(t["cohen_d"]),
+                  "W": float(w["W_val"]), "p_wilcoxon": float(w["p_val"]), "rbc": float(w["RBC"])}
+
+
+def _holm(p: pd.Series) -> pd.Series:
+    corrected = pd.Series(np.nan, index=p.index)
+    finite = p.notna()
+    if finite.any():
+        corrected[finite] = pg.multicomp(p[finite].to_numpy(), method="holm")[1]
+    return corrected
+
+
+def paired_tests(per_method: dict[str, pd.DataFrame], reference: str, metrics=QUALITY) -> pd.DataFrame:
+    """Each method against ``reference``, per metric, paired on subject; Holm within each metric."""
+    if reference not in per_method:
+        raise ValueError(f"reference method '{reference}' is not among {', '.join(per_method)}")
+    ref = per_method[reference]
+    rows = []
+    for method, frame in per_method.items():
+        if method == reference:
+            continue
+        pairs = frame.merge(ref, on="subject", suffixes=("", "_ref"))
+        for metric in metrics:
+            if metric in frame and metric in ref:
+                x, y = pairs[metric].to_numpy(float), pairs[f"{metric}_ref"].to_numpy(float)
+                keep = np.isfinite(x) & np.isfinite(y)
+                if not keep.any():
+                    continue
+                rows.append({"method": method, "metric": metric, "reference": reference,
+                             **_paired(x[keep], y[keep])})
+    tests = pd.DataFrame(rows, columns=["method", "metric", *[c for c in TEST_COLUMNS if c not in ("p_t_holm",
+                                                                                               "p_wilcoxon_holm")]])
+    for column in ("p_t", "p_wilcoxon"):
+        tests[f"{column}_holm"] = tests.groupby("metric")[column].transform(_holm)
+    return tests
+
+
+def comparison_table(per_method: dict[str, pd.DataFrame], reference: str | None, metrics=QUALITY) -> pd.DataFrame:
+    """Summary rows with the paired-test columns of each method against ``reference`` (empty for the reference)."""
+    summary = summarise(per_method, metrics)
+    if reference is None or reference not in per_method:
+        return summary
+    return summary.merge(paired_tests(per_method, reference, metrics), on=["method", "metric"], how="left")[
+        ["method", "metric", "mean", "std", "n", *TEST_COLUMNS]]
+
+
+def notes_of(frames: dict[str, pd.DataFrame]) -> list[str]:
+    """What the metric files say was not computed (e.g. LPIPS offline), once each."""
+    notes = []
+    for frame in frames.values():
+        for column in (c for c in frame if c.endswith("_note")):
+            for text in frame[column].dropna().unique():
+                note = f"{METRIC_LABELS.get(column[:-5], column[:-5])} {text}"
+                if text and note not in notes:
+                    notes.append(note)
+    return notes
+
+
+def _mean_std(mean: float, std: float, digits: int) -> str:
+    if not np.isfinite(mean):
+        return "not computed"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if np.isfinite(std) else f"{mean:.{digits}f} (n = 1)"
+
+
+def _p(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.3g}"
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 4, notes: list[str] | None = None) -> str:
+    """Method x metric grid of 'mean ± std' with n; then the paired tests, if the table has them."""
+    metrics = [m for m in METRIC_LABELS if m in set(table["metric"])]
     header = ["Method", "n"] + [METRIC_LABELS[m] for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method, group in summary.groupby("method", sort=False):
+    for method, group in table.groupby("method", sort=False):
         cells = group.set_index("metric")
-        row = [method, str(int(cells["n"].iloc[0]))]
-        row += [f"{cells.at[m, 'mean']:.{digits}f} ± {cells.at[m, 'std']:.{digits}f}" for m in metrics]
+        row = [method, str(int(cells["n"].max()))]
+        row += [_mean_std(cells.at[m, "mean"], cells.at[m, "std"], digits) for m in metrics]
         lines.append("| " + " | ".join(row) + " |")
+    tested = table.dropna(subset=["reference"]) if "reference" in table else table.iloc[:0]
+    if len(tested):
+        ref = tested["reference"].iloc[0]
+        lines += ["", f"Paired tests against **{ref}** over subjects (difference = method − {ref}; "
+                  "p Holm-corrected across methods per metric; Cohen's d from the paired t test, rank-biserial "
+                  "r from the Wilcoxon signed-rank test; – where n < 2 or the two are identical):", "",
+                  "| Method | Metric | n pairs | mean diff | t | p (t, Holm) | d | W | p (Wilcoxon, Holm) | r |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in tested.itertuples():
+            lines.append(f"| {r.method} | {METRIC_LABELS[r.metric]} | {int(r.n_pairs)} | {r.mean_diff:.{digits}f} | "
+                         f"{_p(r.t)} | {_p(r.p_t_holm)} | {_p(r.cohen_d)} | {_p(r.W)} | {_p(r.p_wilcoxon_holm)} | "
+                         f"{_p(r.rbc)} |")
+    if notes:
+        lines += [""] + [f"Note: {note}" for note in notes]
     return "\n".join(lines) + "\n"

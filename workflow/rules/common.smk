@@ -1,11 +1,14 @@
 # Config validation and the helpers that turn config into file lists.
 
 import copy
+import functools
 import json
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from mrisr import config as mrisr_config
-from mrisr.data.demo import demo_subject_ids
+from mrisr.data import sources
 from mrisr.data.prepare import make_splits
 
 mrisr_config.validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -20,14 +23,33 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
     subject=r"[A-Za-z0-9]+",
     variant=r"[A-Za-z0-9_-]+",
-    degradation=r"[A-Za-z0-9_-]+",
+    degradation=r"[A-Za-z0-9_.-]+",
+
+
+@functools.cache
+def raw_files(dataset=DATASET):
+    return sources.raw_files(dataset, config["datasets"][dataset])
 
 
 def subjects(dataset=DATASET):
-    return demo_subject_ids(config["datasets"][dataset]["subjects"])
+    return list(raw_files(dataset))
+
+
+def labelled(dataset=DATASET):
+    return all("dseg" in files for files in raw_files(dataset).values())
+
+
+def raw_inputs(wildcards):
+    return raw_files(wildcards.dataset)[wildcards.subject]
+
+
+LABELLED = labelled()
 
 
 def splits(dataset=DATASET):
+    """The training dataset is split; any other dataset (out-of-sample) is test data only."""
+    if dataset != DATASET:
+        return {s: "test" for s in subjects(dataset)}
     prep = config["prepare"]
     return make_splits(subjects(dataset), prep["val"], prep["test"], config["seed"])
 
@@ -42,6 +64,10 @@ def variant_label(variant):
 
 def hr_path(dataset, subject, kind="T1w"):
     return f"results/data/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz"
+
+
+def lr_path(dataset, degradation, subject):
+    return f"results/lr/{dataset}/{degradation}/sub-{subject}_T1w.nii.gz"
 
 
 def sr_path(dataset, degradation, variant, subject):
@@ -59,7 +85,10 @@ def sr_targets():
 
 def data_targets():
     return [f"results/data/{DATASET}/splits.tsv"] + [
-        hr_path(DATASET, s, kind) for s in subjects() for kind in ("T1w", "mask", "dseg")
+        hr_path(DATASET, s, kind)
+        for s in subjects()
+        for kind in ("T1w", "mask", "dseg")
+        if kind != "dseg" or LABELLED
     ]
 
 
@@ -67,12 +96,89 @@ def figure_subject():
     return config["figures"]["subject"] or subjects_in("test")[0]
 
 
+PAPERS = config["papers"]
+OUT_OF_SAMPLE = PAPERS["threeplayer"]["out_of_sample"]
+
+
+def in_run(names):
+    """The named variants that this run trains, in the paper's order."""
+    return [n for n in names if n in RUN_VARIANTS]
+
+
+def reference(paper, names):
+    ref = PAPERS[paper]["reference"]
+    return ref if ref in names else None
+
+
+def noise_degradation(sigma):
+    """The LR set of the noise experiment at ``sigma``: the training degradation plus Gaussian noise."""
+    return TRAIN_DEGRADATION if sigma == 0 else f"{TRAIN_DEGRADATION}-noise{sigma:g}"
+
+
+def degradation_spec(name):
+    """(degradations entry, added noise σ) of a degradation wildcard."""
+    if name in config["degradations"]:
+        return config["degradations"][name], 0.0
+    base, sep, sigma = name.rpartition("-noise")
+    if sep and base in config["degradations"]:
+        return config["degradations"][base], float(sigma)
+    raise WorkflowError(f"unknown degradation '{name}': not an entry of degradations nor <entry>-noise<sigma>")
+
+
+#: Tables: paper -> name -> (dataset, variants). Each is results/tables/{paper}/{name}.csv and .md.
+TABLES = {
+    "threeplayer": {
+        "method_comparison": (DATASET, in_run(PAPERS["threeplayer"]["methods"])),
+        "ablation": (DATASET, in_run(PAPERS["threeplayer"]["ablations"])),
+    },
+    "disgan": {
+        "method_comparison": (DATASET, in_run(PAPERS["disgan"]["methods"])),
+        "ablation": (DATASET, in_run(PAPERS["disgan"]["ablations"])),
+    },
+}
+if OUT_OF_SAMPLE:
+    TABLES["threeplayer"]["method_comparison_out_of_sample"] = (
+        OUT_OF_SAMPLE,
+        in_run(PAPERS["threeplayer"]["methods"]),
+    )
+
+
+def metrics_path(dataset, degradation, variant):
+    return f"results/metrics/{dataset}/{degradation}/{variant}.csv"
+
+
+def table_inputs(wildcards):
+    dataset, variants = TABLES[wildcards.paper][wildcards.table]
+    return [metrics_path(dataset, TRAIN_DEGRADATION, v) for v in variants]
+
+
+def gan_variants(names):
+    return [n for n in names if config["variants"][n]["kind"] == "gan"]
+
+
 def paper_targets():
-    return [
-        "results/tables/threeplayer/method_comparison.csv",
-        "results/tables/threeplayer/method_comparison.md",
-        "results/figures/threeplayer/sr_comparison.png",
+    tables = [
+        f"results/tables/{paper}/{name}.{ext}"
+        for paper, names in TABLES.items()
+        for name, (_, variants) in names.items()
+        if variants
+        for ext in ("csv", "md")
     ]
+    figures = [
+        f"results/figures/{paper}/sr_comparison.png"
+        for paper in ("threeplayer", "disgan")
+        if in_run(PAPERS[paper]["methods"])
+    ]
+    if gan_variants(in_run(PAPERS["threeplayer"]["ablations"])):
+        figures.append("results/figures/threeplayer/discrepancy.png")
+    if in_run(PAPERS["threeplayer"]["methods"]):
+        figures.append("results/figures/threeplayer/zoom_profile.png")
+    if in_run(PAPERS["disgan"]["methods"]):
+        tables += [f"results/tables/disgan/noise.{ext}" for ext in ("csv", "md")]
+        figures.append("results/figures/disgan/noise.png")
+    if gan_variants(in_run([PAPERS["disgan"]["reference"]])):
+        figures.append("results/figures/disgan/stripes.png")
+    return tables + figures
 
 
 def train_settings(wildcards):
@@ -94,11 +200,11 @@ def train_settings(wildcards):
 
 def super_resolve_inputs(wildcards):
     inputs = {
-        "lr": f"results/lr/{wildcards.dataset}/{wildcards.degradation}/sub-{wildcards.subject}_T1w.nii.gz",
+        "lr": lr_path(wildcards.dataset, wildcards.degradation, wildcards.subject),
         "reference": hr_path(wildcards.dataset, wildcards.subject),
     }
     if config["variants"][wildcards.variant]["kind"] == "gan":
-        inputs["model"] = f"results/models/{wildcards.dataset}/{wildcards.variant}/model.pt"
+        inputs["model"] = f"results/models/{DATASET}/{wildcards.variant}/model.pt"
     return inputs
 
 
@@ -132,3 +238,56 @@ def train_inputs(wildcards):
 
 def as_json(value):
     return json.dumps(value, sort_keys=True)
+
+
+def evaluate_inputs(wildcards):
+    test = subjects_in("test", wildcards.dataset)
+    inputs = {
+        "gt": [hr_path(wildcards.dataset, s) for s in test],
+        "mask": [hr_path(wildcards.dataset, s, "mask") for s in test],
+        "lr": [lr_path(wildcards.dataset, wildcards.degradation, s) for s in test],
+        "pred": [sr_path(wildcards.dataset, wildcards.degradation, wildcards.variant, s) for s in test],
+    }
+    if config["lpips"]["enabled"]:
+        inputs["lpips"] = "results/downloads/lpips"
+    return inputs
+
+
+def table_dataset(wildcards):
+    return TABLES[wildcards.paper][wildcards.table][0]
+
+
+def table_variants(wildcards):
+    return TABLES[wildcards.paper][wildcards.table][1]
+
+
+NOISE_SIGMAS = PAPERS["disgan"]["noise_sigmas"]
+NOISE_METHODS = in_run(PAPERS["disgan"]["methods"])
+
+
+def sr_figure_inputs(wildcards):
+    subject = figure_subject()
+    return {
+        "lr": lr_path(DATASET, TRAIN_DEGRADATION, subject),
+        "sr": [sr_path(DATASET, TRAIN_DEGRADATION, v, subject) for v in in_run(PAPERS[wildcards.paper]["methods"])],
+        "gt": hr_path(DATASET, subject),
+        "mask": hr_path(DATASET, subject, "mask"),
+    }
+
+
+def sr_panels(wildcards, input):
+    methods = in_run(PAPERS[wildcards.paper]["methods"])
+    return (
+        [f"LR={input.lr}"]
+        + [f"{variant_label(v)}={p}" for v, p in zip(methods, input.sr)]
+        + [f"GT={input.gt}"]
+    )
+
+
+FIGURE_TITLE = f"sub-{figure_subject()}, {TRAIN_DEGRADATION} x{config['scale']}"
+
+
+DISCREPANCY_VARIANTS = gan_variants(in_run(PAPERS["threeplayer"]["ablations"]))
+
+
+STRIPES_VARIANT = PAPERS["disgan"]["reference"]

@@ -9,7 +9,7 @@ rule demo_subject:
     params:
         spacing=lambda wc: config["datasets"][wc.dataset]["spacing"],
         transforms=lambda wc: as_json(config["datasets"][wc.dataset]["transforms"]),
-        seed=config["seed"],
+        seed=lambda wc: config["datasets"][wc.dataset]["seed"] if config["datasets"][wc.dataset]["seed"] is not None else config["seed"],
     benchmark:
         "results/benchmarks/demo_subject/{dataset}/sub-{subject}.tsv",
     log:
@@ -42,18 +42,26 @@ rule splits:
 
 rule prepare:
     input:
-        t1w="results/raw/{dataset}/sub-{subject}/sub-{subject}_T1w.nii.gz",
-        mask="results/raw/{dataset}/sub-{subject}/sub-{subject}_mask.nii.gz",
-        dseg="results/raw/{dataset}/sub-{subject}/sub-{subject}_dseg.nii.gz",
+        unpack(raw_inputs),
     output:
         t1w="results/data/{dataset}/sub-{subject}/sub-{subject}_T1w.nii.gz",
         mask="results/data/{dataset}/sub-{subject}/sub-{subject}_mask.nii.gz",
-        dseg="results/data/{dataset}/sub-{subject}/sub-{subject}_dseg.nii.gz",
+        **(
+            {"dseg": "results/data/{dataset}/sub-{subject}/sub-{subject}_dseg.nii.gz"}
+            if LABELLED
+            else {}
+        ),
     params:
+        dseg=lambda wc, input: f"--dseg {input.dseg}" if LABELLED else "",
         crop=config["prepare"]["crop"],
         margin=config["prepare"]["margin"],
         normalise=config["prepare"]["normalise"],
         multiple=config["scale"],
+        resample=(
+            f"--resample {config['prepare']['resample']}"
+            if config["prepare"]["resample"]
+            else ""
+        ),
     benchmark:
         "results/benchmarks/prepare/{dataset}/sub-{subject}.tsv",
     log:
@@ -61,6 +69,6 @@ rule prepare:
     conda:
         ENV
     shell:
-        "mrisr prepare --t1w {input.t1w} --mask {input.mask} --dseg {input.dseg} --subject {wildcards.subject}"
+        "mrisr prepare --t1w {input.T1w} --mask {input.mask} {params.dseg} --subject {wildcards.subject}"
         " --out-dir $(dirname {output.t1w}) --margin {params.margin} --multiple {params.multiple}"
-        " --normalise {params.normalise} --crop {params.crop} > {log} 2>&1"
+        " --normalise {params.normalise} --crop {params.crop} {params.resample} > {log} 2>&1"

@@ -1,4 +1,4 @@
-# degrade: simulated LR volumes, one folder per named degradation.
+# degrade: simulated LR volumes, one folder per named degradation (<name>-noise<sigma>: plus Gaussian noise).
 
 
 rule degrade:
@@ -7,9 +7,11 @@ rule degrade:
     output:
         "results/lr/{dataset}/{degradation}/sub-{subject}_T1w.nii.gz",
     params:
-        method=lambda wc: config["degradations"][wc.degradation]["method"],
-        fwhm=lambda wc: config["degradations"][wc.degradation]["blur_fwhm"],
+        method=lambda wc: degradation_spec(wc.degradation)[0]["method"],
+        fwhm=lambda wc: degradation_spec(wc.degradation)[0]["blur_fwhm"],
+        sigma=lambda wc: degradation_spec(wc.degradation)[1],
         scale=config["scale"],
+        seed=config["seed"],
     benchmark:
         "results/benchmarks/degrade/{dataset}/{degradation}/sub-{subject}.tsv",
     log:
@@ -18,4 +20,4 @@ rule degrade:
         ENV
     shell:
         "mrisr degrade --hr {input.hr} --out {output} --method {params.method} --scale {params.scale}"
-        " --blur-fwhm {params.fwhm} > {log} 2>&1"
+        " --blur-fwhm {params.fwhm} --noise-sigma {params.sigma} --noise-seed {params.seed} > {log} 2>&1"

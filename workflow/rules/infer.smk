@@ -20,3 +20,24 @@ rule super_resolve:
     shell:
         "mrisr super-resolve {input.lr} {output} {params.method} --reference {input.reference}"
         " --tile {params.tile} --halo {params.halo} --threads {threads} > {log} 2>&1"
+
+
+rule super_resolve_pasted:
+    """The authors' inference: non-overlapping tiles pasted side by side, for the stripe figure."""
+    input:
+        unpack(super_resolve_inputs),
+    output:
+        "results/sr_pasted/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz",
+    params:
+        method=super_resolve_method,
+        tile=config["papers"]["disgan"]["pasted_tile"],
+    threads: config["threads"]
+    benchmark:
+        "results/benchmarks/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
+    log:
+        "results/logs/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr super-resolve {input.lr} {output} {params.method} --reference {input.reference}"
+        " --tile {params.tile} --halo 0 --threads {threads} > {log} 2>&1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from mrisr.errors import InputError
-from mrisr.io import load_volume, save_volume, write_table
+from mrisr.io import (ANISOTROPY_TOLERANCE, OBLIQUE_TOLERANCE, load_volume, resample_isotropic, resample_like,
+                      save_volume, voxel_sizes, write_table)
 
 
 def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str, str]:
@@ -62,23 +64,39 @@ def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
     return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-3)
 
 
+def needs_resampling(img: nib.Nifti1Image, spacing: float) -> bool:
+    """True unless ``img`` already lies on an axis-aligned grid of ``spacing`` mm voxels."""
+    tilt = float(np.max(nib.affines.obliquity(img.affine)))
+    return tilt > OBLIQUE_TOLERANCE or not np.allclose(voxel_sizes(img.affine), spacing, rtol=ANISOTROPY_TOLERANCE)
+
+
 def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, out_dir: str | Path,
-                    subject: str, margin: int, multiple: int, normalise: str, crop: bool = True) -> dict[str, Path]:
+                    subject: str, margin: int, multiple: int, normalise: str, crop: bool = True,
+                    resample: float | None = None) -> dict[str, Path]:
     """Canonical RAS+, crop to the brain box, z-score; write T1w, mask and (if given) dseg.
 
     ``crop=False`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did.
+    ``resample`` (mm) puts anisotropic or oblique scans (IXI's 0.94 x 0.94 x 1.2 mm) on an isotropic grid
+    first, noted in each output's header; without it such scans are refused.
     """
-    image = nib.as_closest_canonical(load_volume(t1w, isotropic=True, axis_aligned=True))
+    image = load_volume(t1w, isotropic=resample is None, axis_aligned=resample is None,
+                        grid_fix="set prepare.resample to the isotropic voxel size (mm) to resample such scans")
     inputs = {"mask": mask, "dseg": dseg}
     maps = {}
     for role, path in inputs.items():
         if path is None:
             continue
-        img = nib.as_closest_canonical(load_volume(path, role=role))
+        img = load_volume(path, role=role)
         if not _same_grid(image, img):
             raise InputError(path, f"{role} grid {img.shape} does not match its T1w {t1w} ({image.shape})",
                              f"resample the {role} onto the T1w grid")
         maps[role] = img
+    if resample is not None and needs_resampling(image, resample):
+        image = resample_isotropic(image, resample)
+        logging.getLogger(__name__).info("%s: %s", t1w, image.header["descrip"].item().decode())
+        maps = {role: resample_like(img, image) for role, img in maps.items()}
+    image = nib.as_closest_canonical(image)
+    maps = {role: nib.as_closest_canonical(img) for role, img in maps.items()}
     brain = np.asanyarray(maps["mask"].dataobj) > 0
     if not brain.any():
         raise InputError(mask, "brain mask is empty", "give a mask with the brain voxels set to 1")

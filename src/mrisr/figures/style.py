@@ -14,11 +14,19 @@ from mrisr.io import atomic_path  # noqa: E402
 METHOD_COLOURS = {
     "GT": "#000000", "LR": "#7f7f7f", "trilinear": "#1f77b4", "wgan_gp": "#ff7f0e", "esrgan": "#2ca02c",
     "threeplayer": "#d62728", "disgan": "#9467bd",
+    "threeplayer_no_noise": "#e377c2", "threeplayer_frozen_fe": "#8c564b", "threeplayer_standard_gan": "#bcbd22",
+    "disgan_no_dwt": "#17becf",
 }
 
 
+_SPARE = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354", "#756bb1")
+
+
 def colour(method: str) -> str:
-    return METHOD_COLOURS.get(method, "#8c564b")
+    """The method's colour in every figure; a variant added by config gets a stable spare colour by its name."""
+    if method in METHOD_COLOURS:
+        return METHOD_COLOURS[method]
+    return _SPARE[sum(map(ord, method)) % len(_SPARE)]
 
 
 def save(fig: plt.Figure, png: str | Path, dpi: int = 200) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.patches import Rectangle
 
 from mrisr.figures import style
@@ -64,6 +65,74 @@ def sr_comparison(panels: dict[str, np.ndarray], mask: np.ndarray, out_png: str 
                 ax.set_title(label, color=style.colour(label), fontsize=10)
             if c == 0:
                 ax.set_ylabel(f"{plane} (slice {index[plane]})", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return style.save(fig, out_png)
+
+
+def discrepancy(logs: dict[str, pd.DataFrame], out_png: str | Path, window: int = 25) -> list[Path]:
+    """Relativistic discrepancy mean D(real) − mean D(fake) at the G step and at the D step against training step.
+
+    Raw values faint, a centred moving average of ``window`` steps bold; 0 (balanced players) dashed.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharex=True, constrained_layout=True)
+    for ax, (column, player) in zip(axes, (("g_real_minus_fake", "generator step"),
+                                            ("d_real_minus_fake", "discriminator step"))):
+        for variant, log in logs.items():
+            trained = log[log[column].notna()]
+            if trained.empty:
+                continue
+            c = style.colour(variant)
+            ax.plot(trained["step"], trained[column], color=c, alpha=0.25, lw=0.6)
+            smooth = trained[column].rolling(window, center=True, min_periods=1).mean()
+            ax.plot(trained["step"], smooth, color=c, lw=1.6, label=variant)
+        ax.axhline(0, color="black", ls="--", lw=0.8)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("mean D(real) − mean D(fake) (logit)")
+        ax.set_title(f"Discrepancy at the {player}", fontsize=10)
+    axes[1].legend(fontsize=8, frameon=False)
+    return style.save(fig, out_png)
+
+
+def line_profile_position(mask: np.ndarray, zoom_fraction: float, length: int) -> tuple[int, int, slice]:
+    """(z, y, x-range) of a horizontal line through the centre of the axial zoom box."""
+    col, row, edge = zoom_box(mask, "axial", zoom_fraction)
+    centre = np.round(np.argwhere(mask).mean(axis=0)).astype(int)
+    length = min(length, mask.shape[0])
+    start = int(np.clip(col + edge // 2 - length // 2, 0, mask.shape[0] - length))
+    return int(centre[2]), int(row + edge // 2), slice(start, start + length)
+
+
+def zoom_profile(panels: dict[str, np.ndarray], mask: np.ndarray, out_png: str | Path, zoom: float,
+                 length: int, title: str = "") -> list[Path]:
+    """Zoomed axial crops of every panel with the profile line drawn, and the intensity profiles along it."""
+    z, y, xs = line_profile_position(mask, zoom, length)
+    shape = plane_slice(mask, "axial", 0).shape
+    edge = min(max(zoom_box(mask, "axial", zoom)[2], xs.stop - xs.start + 4), *shape)
+    col = int(np.clip((xs.start + xs.stop) // 2 - edge // 2, 0, shape[1] - edge))
+    row = int(np.clip(y - edge // 2, 0, shape[0] - edge))
+    reference = panels.get("GT", next(iter(panels.values())))
+    vmin, vmax = np.percentile(reference[mask], [0.5, 99.5])
+    fig = plt.figure(figsize=(2.1 * len(panels), 4.6), constrained_layout=True)
+    grid = fig.add_gridspec(2, len(panels), height_ratios=[1, 1.1])
+    for c, (label, volume) in enumerate(panels.items()):
+        ax = fig.add_subplot(grid[0, c])
+        crop = plane_slice(volume, "axial", z)[row:row + edge, col:col + edge]
+        ax.imshow(crop, cmap="gray", vmin=vmin, vmax=vmax, origin="lower", interpolation="nearest",
+                  extent=(col - 0.5, col + edge - 0.5, row - 0.5, row + edge - 0.5))
+        ax.plot([xs.start, xs.stop - 1], [y, y], color="yellow", lw=1)
+        ax.set_xlim(col - 0.5, col + edge - 0.5)
+        ax.set_ylim(row - 0.5, row + edge - 0.5)
+        ax.set_title(label, color=style.colour(label), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = fig.add_subplot(grid[1, :])
+    for label, volume in panels.items():
+        ax.plot(np.arange(xs.start, xs.stop), volume[xs, y, z], color=style.colour(label), label=label,
+                lw=2.0 if label == "GT" else 1.2, ls="--" if label == "GT" else "-")
+    ax.set_xlabel(f"x (HR voxel; axial slice {z}, row {y})")
+    ax.set_ylabel("intensity (z-score)")
+    ax.legend(fontsize=7, ncol=min(len(panels), 6), frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return style.save(fig, out_png)

@@ -2,7 +2,7 @@
 
 A run is a pure function of (variant, settings, seed, training volumes): patches and instance noise
 come from a generator seeded per step, so a run resumed from ``checkpoint.pt`` continues exactly as
-an uninterrupted one would. SIGTERM/SIGINT (a SLURM time-out, Ctrl-C) write a checkpoint first.
+an uninterrupted one would. SIGTERM/SIGINT/SIGUSR1 (a SLURM time-out or its warning signal, Ctrl-C) write a checkpoint first.
 """
 
 from __future__ import annotations
@@ -231,6 +231,11 @@ def _check_finite(row: dict, checkpoint: Path) -> None:
                          f"checkpoint is kept at {checkpoint}. Fix: lower optimiser.lr or the adversarial weight")
 
 
+#: SIGTERM: SLURM's time-out or scancel; SIGINT: Ctrl-C; SIGUSR1: what ``sbatch --signal=USR1@<s>`` sends
+#: shortly before the time limit.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
           progress: bool = True) -> dict[str, Path]:
     """Train (or resume) one GAN variant; write ``model.pt`` and ``train_log.csv`` into ``out_dir``."""
@@ -250,7 +255,7 @@ def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out
     def request_stop(signum, _frame):
         stop["signal"] = signum
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
     try:
         with tqdm(total=settings.steps, initial=trainer.step, desc="train", unit="step",
                   disable=not (progress and writer)) as bar:

@@ -1,0 +1,164 @@
+"""Each class of bad input, fed to the command a user or a rule runs: a message naming the file and the fix,
+a non-zero exit, no output left behind."""
+
+import gzip
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from nibabel.eulerangles import euler2mat
+
+from mrisr.cli import main
+from mrisr.io import save_volume
+from mrisr.models.registry import build
+
+GENERATOR = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
+
+
+def _mrisr(*args):
+    return subprocess.run([sys.executable, "-m", "mrisr", *map(str, args)], capture_output=True, text=True)
+
+
+def _run(*args):
+    """``mrisr`` in this process (fast); returns the exit code and what it printed to stderr."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(list(map(str, args)))
+    return code, err.getvalue()
+
+
+def _volume(rng, shape=(8, 8, 8)):
+    return rng.normal(size=shape).astype(np.float32)
+
+
+def _write(path, data, affine=None):
+    nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), path)
+    return path
+
+
+def _truncated(tmp_path, rng):
+    whole = save_volume(_volume(rng), np.eye(4), tmp_path / "whole.nii.gz")
+    cut = tmp_path / "in.nii.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    whole.unlink()
+    return cut
+
+
+def _with(value):
+    def make(tmp_path, rng):
+        data = _volume(rng)
+        data[2, 3, 4] = value
+        return _write(tmp_path / "in.nii.gz", data)
+    return make
+
+
+BAD_IMAGES = {
+    "truncated .nii.gz": (_truncated, "cannot be read as NIfTI"),
+    "not gzip at all": (lambda t, r: (t / "in.nii.gz").write_bytes(gzip.compress(b"x")[:5]) and t / "in.nii.gz",
+                        "cannot be read as NIfTI"),
+    "2D image": (lambda t, r: _write(t / "in.nii.gz", _volume(r, (8, 8))), "must be a 3D volume"),
+    "4D image": (lambda t, r: _write(t / "in.nii.gz", _volume(r, (8, 8, 8, 3))), "must be a 3D volume"),
+    "NaN voxel": (_with(np.nan), "NaN or Inf"),
+    "Inf voxel": (_with(np.inf), "NaN or Inf"),
+    "all zero": (lambda t, r: _write(t / "in.nii.gz", np.zeros((8, 8, 8), np.float32)), "constant"),
+    "constant": (lambda t, r: _write(t / "in.nii.gz", np.full((8, 8, 8), 3, np.float32)), "constant"),
+    "complex": (lambda t, r: _write(t / "in.nii.gz", _volume(r).astype(np.complex64)), "data type"),
+    "RGB": (lambda t, r: _write(t / "in.nii.gz", np.zeros((8, 8, 8), [("R", "u1"), ("G", "u1"), ("B", "u1")])),
+            "data type"),
+}
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"generator": GENERATOR, "state_dict": build("generator", GENERATOR).state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+def test_bad_image_to_super_resolve(tmp_path, rng, model, capsys, case):
+    make, problem = BAD_IMAGES[case]
+    bad = make(tmp_path, rng)
+    out = tmp_path / "out" / "sr.nii.gz"
+    assert main(["super-resolve", "--model", str(model), str(bad), str(out)]) != 0
+    stderr = capsys.readouterr().err
+    assert f"{bad}: " in stderr and problem in stderr and "Fix:" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_exits_non_zero_without_a_traceback(tmp_path, rng, model):
+    bad = _with(np.nan)(tmp_path, rng)
+    result = _mrisr("super-resolve", "--model", model, bad, tmp_path / "sr.nii.gz")
+    assert result.returncode == 2 and f"{bad}: contains NaN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_singleton_fourth_axis_is_read_as_3d_and_said(tmp_path, rng):
+    path = _write(tmp_path / "in.nii.gz", _volume(rng, (8, 8, 8, 1)), np.diag([2.0, 2.0, 2.0, 1.0]))
+    result = _mrisr("super-resolve", "--interpolate", "trilinear", path, tmp_path / "sr.nii.gz")
+    assert result.returncode == 0 and "singleton 4th axis" in result.stderr
+    assert nib.load(tmp_path / "sr.nii.gz").shape == (16, 16, 16)
+
+
+def test_anisotropic_input_is_refused_unless_resampled_and_then_recorded(tmp_path, rng, model):
+    ixi_like = save_volume(_volume(rng, (10, 10, 8)), np.diag([0.94, 0.94, 1.2, 1.0]), tmp_path / "in.nii.gz")
+    out = tmp_path / "sr.nii.gz"
+    refused = _mrisr("super-resolve", "--model", model, ixi_like, out)
+    assert refused.returncode != 0 and "anisotropic" in refused.stderr and "--resample" in refused.stderr
+    assert not out.exists()
+    assert _mrisr("super-resolve", "--model", model, ixi_like, out, "--resample", "1.0").returncode == 0
+    sr = nib.load(out)
+    np.testing.assert_allclose(sr.header.get_zooms(), [0.5, 0.5, 0.5])
+    assert b"resampled from 0.94 x 0.94 x 1.2 mm to 1 mm" in sr.header["descrip"].item()
+    # field of view kept: 9.4 mm -> ceil to 10 voxels of 1 mm, then x2
+    assert sr.shape == (20, 20, 20)
+
+
+def _subject(tmp_path, rng, affine=np.eye(4), mask_affine=None, shape=(12, 12, 12)):
+    t1w = save_volume(_volume(rng, shape), affine, tmp_path / "sub-01_T1w.nii.gz")
+    mask = np.zeros(shape, np.uint8)
+    mask[3:9, 3:9, 3:9] = 1
+    save_volume(mask, affine if mask_affine is None else mask_affine, tmp_path / "sub-01_mask.nii.gz")
+    return t1w, tmp_path / "sub-01_mask.nii.gz"
+
+
+def _prepare(t1w, mask, out, *extra):
+    return _run("prepare", "--t1w", t1w, "--mask", mask, "--subject", "01", "--out-dir", out, "--margin", 1,
+                  "--multiple", 2, "--normalise", "volume", *extra)
+
+
+@pytest.mark.parametrize("case", ["oblique", "anisotropic", "mask on another grid", "missing mask"])
+def test_prepare_refuses_grids_it_cannot_use(tmp_path, rng, case):
+    affine = np.eye(4)
+    if case == "oblique":
+        affine[:3, :3] = euler2mat(0.1, 0, 0)
+    if case == "anisotropic":
+        affine = np.diag([1.0, 1.0, 1.5, 1.0])
+    t1w, mask = _subject(tmp_path, rng, affine, np.diag([2.0, 2, 2, 1]) if case == "mask on another grid" else None)
+    if case == "missing mask":
+        mask.unlink()
+    code, stderr = _prepare(t1w, mask, tmp_path / "out")
+    named = mask if case in ("mask on another grid", "missing mask") else t1w
+    assert code != 0 and f"{named}: " in stderr and "Fix:" in stderr
+    if case in ("oblique", "anisotropic"):
+        assert "prepare.resample" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_resamples_oblique_anisotropic_scans_when_asked(tmp_path, rng):
+    affine = np.diag([0.9, 0.9, 1.2, 1.0])
+    affine[:3, :3] = euler2mat(0.05, 0, 0) @ affine[:3, :3]
+    t1w, mask = _subject(tmp_path, rng, affine, shape=(16, 16, 12))
+    assert _prepare(t1w, mask, tmp_path / "out", "--resample", "1.0")[0] == 0
+    out = nib.load(tmp_path / "out" / "sub-01_T1w.nii.gz")
+    np.testing.assert_allclose(out.header.get_zooms(), [1, 1, 1], atol=1e-5)
+    assert float(np.max(nib.affines.obliquity(out.affine))) < 1e-6
+    assert b"resampled from 0.9 x 0.9 x 1.2 mm" in out.header["descrip"].item()
+    mask_out = nib.load(tmp_path / "out" / "sub-01_mask.nii.gz")
+    np.testing.assert_allclose(mask_out.affine, out.affine)
+    assert set(np.unique(np.asanyarray(mask_out.dataobj))) == {0, 1}

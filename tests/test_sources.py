@@ -1,0 +1,37 @@
+import nibabel as nib
+import numpy as np
+import pytest
+
+from mrisr.data import sources
+from mrisr.errors import InputError
+
+
+def _scan(path):
+    nib.save(nib.Nifti1Image(np.random.rand(4, 4, 4).astype(np.float32), np.eye(4)), path)
+
+
+def test_folder_subjects_are_found_and_labels_used_only_when_all_have_them(tmp_path):
+    for s in ("b2", "a1", "c3"):
+        _scan(tmp_path / f"sub-{s}_T1w.nii.gz")
+        _scan(tmp_path / f"sub-{s}_mask.nii")
+    _scan(tmp_path / "sub-a1_dseg.nii.gz")
+    (tmp_path / "notes.txt").write_text("not a scan")
+    spec = {"source": "folder", "path": str(tmp_path)}
+    files = sources.raw_files("lab", spec)
+    assert list(files) == ["a1", "b2", "c3"]
+    assert files["b2"] == {"T1w": str(tmp_path / "sub-b2_T1w.nii.gz"), "mask": str(tmp_path / "sub-b2_mask.nii")}
+    for s in ("b2", "c3"):
+        _scan(tmp_path / f"sub-{s}_dseg.nii.gz")
+    assert sources.raw_files("lab", spec)["c3"]["dseg"] == str(tmp_path / "sub-c3_dseg.nii.gz")
+
+
+def test_a_listed_subject_without_a_scan_is_named(tmp_path):
+    _scan(tmp_path / "sub-a1_T1w.nii.gz")
+    _scan(tmp_path / "sub-a1_mask.nii.gz")
+    with pytest.raises(InputError, match="sub-zz_T1w.nii.gz: scan of subject zz of dataset 'lab' does not exist"):
+        sources.raw_files("lab", {"source": "folder", "path": str(tmp_path), "subjects": ["a1", "zz"]})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no sub-<id>_T1w"):
+        sources.subjects("lab", {"source": "folder", "path": str(tmp_path / "empty")})
+    with pytest.raises(InputError, match="does not exist"):
+        sources.subjects("lab", {"source": "folder", "path": str(tmp_path / "nowhere")})
