@@ -23,10 +23,12 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
 
-# Debian packages the tests drive: headless Chromium renders the report (apt-get, as root).
+# Debian packages the tests drive (apt-get, as root): headless Chromium renders the report; slurm-wlm and
+# munge make the single-node SLURM that the profile test submits to.
 system-deps:
-	@command -v chromium >/dev/null || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@command -v chromium >/dev/null && command -v slurmctld >/dev/null && command -v munged >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium slurm-wlm munge >/dev/null; }
 
 test: install system-deps
 	$(BIN)/pytest -q

@@ -86,9 +86,9 @@ def _merge(base: dict, overlay: dict) -> dict:
 def test_authors_overlay_gives_the_authors_parameter_counts(demo):
     from mrisr.models.registry import build, count_parameters
 
-    overlay = yaml.safe_load((ROOT / "workflow" / "configs" / "authors_networks.yaml").read_text())
+    overlay = yaml.safe_load((ROOT / "workflow" / "configs" / "hcp.yaml").read_text())
     cfg = config.validate(_merge(demo, overlay), SCHEMA)
-    assert cfg["train"]["patch_size"] == 64 and cfg["train"]["batch_size"] == 4
+    assert cfg["train"]["patch_size"] == 64 and cfg["train"]["batch_size"] == 4 * cfg["train"]["gpus"]
     counts = {}
     for name, spec in cfg["variants"].items():
         if spec["kind"] == "gan":

@@ -298,3 +298,35 @@ def test_folder_of_anisotropic_scans_is_resampled_and_prepared(tmp_path):
     np.testing.assert_allclose(t1w.header.get_zooms(), [1, 1, 1], atol=1e-5)
     assert b"resampled from 0.94 x 0.94 x 1.2 mm" in t1w.header["descrip"].item()
     assert not (workdir / "results/data/lab/sub-a1/sub-a1_dseg.nii.gz").exists()
+
+
+def _job_stats(stdout: str) -> dict[str, int]:
+    table = stdout.split("Job stats:")[1].strip().split("\n\n")[0]
+    return {name: int(n) for name, n in (line.split() for line in table.splitlines()[2:])}
+
+
+@pytest.mark.parametrize("overlays", [("workflow/configs/hcp.yaml",),
+                                      ("workflow/configs/hcp.yaml", "workflow/configs/ixi.yaml")])
+def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overlays):
+    result = snakemake(tmp_path, "-n", "--profile", str(ROOT / "workflow/profiles/slurm"), config=overlays)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    jobs = _job_stats(result.stdout)
+    gan = [v for v, spec in yaml.safe_load((ROOT / "config.yaml").read_text())["variants"].items()
+           if spec["kind"] == "gan"]
+    assert jobs["train"] == len(gan)
+    assert jobs["paper_table"] == 5 and jobs["noise_table"] == 1 and jobs["sr_comparison_figure"] == 2
+    for rule in ("discrepancy_figure", "zoom_profile_figure", "noise_figure", "stripes_figure", "lpips_backbone"):
+        assert jobs[rule] == 1, rule
+    trained_on, tested_on = ("ixi", "hcp") if len(overlays) == 2 else ("hcp", "ixi")
+    assert f"results/tables/threeplayer/method_comparison_out_of_sample.csv" in result.stdout
+    assert f"results/models/{trained_on}/disgan/model.pt" in result.stdout
+    assert f"results/metrics/{tested_on}/nearest/disgan.csv" in result.stdout
+    blocks = result.stdout.split("\nrule ")
+    for block in blocks:
+        rule = block.split(":", 1)[0]
+        if rule == "train":
+            assert "gpu=2" in block and "slurm_partition=CHANGE_ME_GPU" in block
+        if rule == "super_resolve":
+            assert "gpu=1" in block
+        if rule in ("ixi_download", "hcp_subject", "lpips_backbone"):
+            assert "gpu=" not in block

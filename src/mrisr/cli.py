@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,22 @@ def cmd_download(a: argparse.Namespace) -> None:
     from mrisr.data.download import download
 
     download(a.url, a.out, a.sha256, a.size)
+
+
+def cmd_ixi_extract(a: argparse.Namespace) -> None:
+    from mrisr.data.ixi import extract_subjects, head_mask
+    from mrisr.io import load_volume, save_volume
+
+    for subject, t1w in extract_subjects(a.tar, a.subjects, a.out_dir).items():
+        image = load_volume(t1w)
+        mask = head_mask(np.asanyarray(image.dataobj, dtype=np.float32)).astype(np.uint8)
+        save_volume(mask, image.affine, t1w.with_name(f"sub-{subject}_mask.nii.gz"))
+
+
+def cmd_hcp_fetch(a: argparse.Namespace) -> None:
+    from mrisr.data.hcp import fetch_subject
+
+    fetch_subject(a.subject, a.out_dir, a.bucket, a.prefix, a.endpoint_url)
 
 
 def cmd_lpips_backbone(a: argparse.Namespace) -> None:
@@ -262,10 +279,24 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("download", help="fetch a file, resuming, and check its size and sha256")
     s.add_argument("--url", required=True)
-    s.add_argument("--sha256", required=True)
+    s.add_argument("--sha256", help="expected sha256 (omit only for files without a published hash: size is checked)")
     s.add_argument("--size", type=int, help="expected bytes")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_download)
+
+    s = sub.add_parser("ixi-extract", help="unpack IXI T1 scans from the archive by streaming; add head masks")
+    s.add_argument("--tar", required=True)
+    s.add_argument("--subjects", nargs="+", required=True, help="IXI ids, e.g. IXI002")
+    s.add_argument("--out-dir", required=True, help="results/raw/<dataset>: sub-<id>/ folders are made in it")
+    s.set_defaults(func=cmd_ixi_extract)
+
+    s = sub.add_parser("hcp-fetch", help="fetch one HCP subject's T1w and aparc+aseg from S3 (your AWS credentials)")
+    s.add_argument("--subject", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--bucket", default="hcp-openaccess")
+    s.add_argument("--prefix", default="HCP_1200")
+    s.add_argument("--endpoint-url", help="another S3 endpoint (tests: a local server)")
+    s.set_defaults(func=cmd_hcp_fetch)
 
     s = sub.add_parser("lpips-backbone", help="fetch LPIPS's AlexNet weights into a folder; record if it cannot")
     s.add_argument("--url", required=True)
@@ -400,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if "SLURM_JOB_ID" in os.environ:  # which cluster job wrote this log, for accounting and post-mortems
+        logging.getLogger("mrisr").info("SLURM job %s on %s", os.environ["SLURM_JOB_ID"],
+                                        os.environ.get("SLURMD_NODENAME", "?"))
     try:
         args.func(args)
     except MrisrError as exc:

@@ -26,6 +26,34 @@ wildcard_constraints:
     degradation=r"[A-Za-z0-9_.-]+",
 
 
+for _spec in config["datasets"].values():
+    # a relative subject list is read from the working directory, else from the workflow's own folder
+    _tsv = _spec.get("subjects_tsv")
+    if _tsv and not Path(_tsv).is_absolute() and not Path(_tsv).exists():
+        _spec["subjects_tsv"] = str(Path(workflow.basedir) / _tsv)
+
+
+DATASETS_BY_SOURCE = {
+    source: [name for name, spec in config["datasets"].items() if spec["source"] == source]
+    for source in ("demo", "folder", "ixi", "hcp")
+}
+
+
+def datasets_of(source):
+    """A wildcard pattern matching the datasets of one source (none: a pattern that matches nothing)."""
+    return "|".join(DATASETS_BY_SOURCE[source]) or "(?!)"
+
+
+def download_checks(spec):
+    checks = f"--sha256 {spec['sha256']}" if spec["sha256"] else ""
+    return checks + (f" --size {spec['size']}" if spec["size"] else "")
+
+
+def hcp_options(spec):
+    endpoint = f" --endpoint-url {spec['endpoint_url']}" if spec["endpoint_url"] else ""
+    return f"--bucket {spec['bucket']} --prefix {spec['prefix']}{endpoint}"
+
+
 @functools.cache
 def raw_files(dataset=DATASET):
     return sources.raw_files(dataset, config["datasets"][dataset])
@@ -43,7 +71,16 @@ def raw_inputs(wildcards):
     return raw_files(wildcards.dataset)[wildcards.subject]
 
 
+def raw_path(dataset, subject, kind):
+    return sources.raw_path(dataset, config["datasets"][dataset], subject, kind)
+
+
 LABELLED = labelled()
+USED_DATASETS = [DATASET] + [
+    d for d in [config["papers"]["threeplayer"]["out_of_sample"]] if d and d != DATASET
+]
+LABELLED_PATTERN = "|".join(d for d in USED_DATASETS if labelled(d)) or "(?!)"
+UNLABELLED_PATTERN = "|".join(d for d in USED_DATASETS if not labelled(d)) or "(?!)"
 
 
 def splits(dataset=DATASET):

@@ -6,6 +6,8 @@ localrules:
 
 
 rule download:
+    wildcard_constraints:
+        name=r"[^/]+",
     output:
         "results/downloads/{name}",
     params:
@@ -37,7 +39,14 @@ rule train:
     params:
         variant=lambda wc: as_json(variant_for_training(wc.variant)),
         settings=train_settings,
+        launch=(
+            f"torchrun --standalone --nproc_per_node {config['train']['gpus']} -m mrisr"
+            if config["train"]["gpus"] > 1
+            else "mrisr"
+        ),
     threads: config["threads"]
+    resources:
+        gpu=config["train"]["gpus"],
     benchmark:
         "results/benchmarks/train/{dataset}/{variant}.tsv",
     log:
@@ -45,5 +54,5 @@ rule train:
     conda:
         ENV
     shell:
-        "mrisr train --hr {input.hr} --variant {params.variant:q} --settings {params.settings:q}"
+        "{params.launch} train --hr {input.hr} --variant {params.variant:q} --settings {params.settings:q}"
         " --out-dir $(dirname {output.model}) --threads {threads} > {log} 2>&1"

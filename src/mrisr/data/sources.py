@@ -1,8 +1,8 @@
 """Where each dataset's raw files are: the subjects a config entry names and their T1w, mask and label paths.
 
-``demo`` subjects are made by the workflow under ``results/raw``; a ``folder`` is a lab's own directory of
-``sub-<id>_T1w.nii.gz`` with ``sub-<id>_mask.nii.gz`` (needed: cropping and brain metrics use it) and,
-optionally, ``sub-<id>_dseg.nii.gz``.
+``demo``, ``ixi`` and ``hcp`` subjects are made (or fetched) by the workflow under ``results/raw``; a
+``folder`` is a lab's own directory of ``sub-<id>_T1w.nii.gz`` with ``sub-<id>_mask.nii.gz`` (needed: cropping
+and brain metrics use it) and, optionally, ``sub-<id>_dseg.nii.gz``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from mrisr.data.demo import demo_subject_ids
 from mrisr.errors import InputError
 
 KINDS = ("T1w", "mask", "dseg")
+MADE_BY_WORKFLOW = ("demo", "ixi", "hcp")
 _T1W = re.compile(r"sub-([A-Za-z0-9]+)_T1w\.nii(\.gz)?$")
 
 
@@ -21,6 +22,12 @@ def subjects(name: str, spec: dict) -> list[str]:
     """Subject ids of one ``datasets`` entry, sorted."""
     if spec["source"] == "demo":
         return demo_subject_ids(spec["subjects"])
+    if spec["source"] == "ixi":
+        return sorted(spec["subjects"])
+    if spec["source"] == "hcp":
+        from mrisr.data.hcp import read_subjects
+
+        return sorted(spec.get("subjects") or read_subjects(spec["subjects_tsv"]))
     if spec["source"] == "folder":
         if spec.get("subjects"):
             return sorted(spec["subjects"])
@@ -36,8 +43,10 @@ def subjects(name: str, spec: dict) -> list[str]:
 
 
 def raw_path(name: str, spec: dict, subject: str, kind: str) -> str | None:
-    """The raw file of one subject, or None for a label map a folder does not have."""
-    if spec["source"] == "demo":
+    """The raw file of one subject, or None for a label map the dataset does not have (IXI, some folders)."""
+    if spec["source"] in MADE_BY_WORKFLOW:
+        if kind == "dseg" and spec["source"] == "ixi":
+            return None
         return f"results/raw/{name}/sub-{subject}/sub-{subject}_{kind}.nii.gz"
     folder = Path(spec["path"])
     for suffix in (".nii.gz", ".nii"):

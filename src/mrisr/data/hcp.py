@@ -1,0 +1,101 @@
+"""HCP Young Adult from the ``hcp-openaccess`` S3 bucket, with the user's own AWS credentials.
+
+Credentials come from boto3's usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``,
+``~/.aws``); the project never stores them. Per subject: ``T1w/T1w_acpc_dc_restore_brain.nii.gz`` (0.7 mm,
+brain-extracted; its non-zero voxels are the mask) and ``T1w/aparc+aseg.nii.gz`` on the same grid, mapped to
+the tissue classes background 0, CSF 1, GM 2, WM 3.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from mrisr.errors import InputError
+from mrisr.io import atomic_path, load_volume, save_volume
+
+log = logging.getLogger(__name__)
+T1W_KEY = "{prefix}/{subject}/T1w/T1w_acpc_dc_restore_brain.nii.gz"
+LABELS_KEY = "{prefix}/{subject}/T1w/aparc+aseg.nii.gz"
+
+#: FreeSurfer aseg labels by tissue (cortical parcels 1000-2999 are grey matter). Unlisted labels are background.
+CSF = (4, 5, 14, 15, 24, 43, 44, 72, 213, 221)
+GREY = (3, 8, 10, 11, 12, 13, 17, 18, 26, 42, 47, 49, 50, 51, 52, 53, 54, 58, 80)
+WHITE = (2, 7, 16, 28, 41, 46, 60, 77, 85, 251, 252, 253, 254, 255)
+
+
+def tissue_classes(aparc_aseg: np.ndarray) -> np.ndarray:
+    labels = np.asarray(aparc_aseg).astype(np.int32)
+    tissue = np.zeros(labels.shape, np.uint8)
+    tissue[np.isin(labels, CSF)] = 1
+    tissue[np.isin(labels, GREY) | ((labels >= 1000) & (labels < 3000))] = 2
+    tissue[np.isin(labels, WHITE)] = 3
+    return tissue
+
+
+def read_subjects(tsv: str | Path) -> list[str]:
+    """Subject ids from a TSV with a ``subject`` column of HCP ids (six digits)."""
+    path = Path(tsv)
+    if not path.is_file():
+        raise InputError(path, "subject list does not exist", "give datasets.<name>.subjects_tsv a TSV with a 'subject' column")
+    frame = pd.read_csv(path, sep="\t", dtype=str)
+    if "subject" not in frame:
+        raise InputError(path, f"has no 'subject' column (columns: {', '.join(frame.columns)})",
+                         "name the column of HCP ids 'subject'")
+    bad = [s for s in frame["subject"] if not (isinstance(s, str) and s.isdigit() and len(s) == 6)]
+    if bad:
+        raise InputError(path, f"has ids that are not six-digit HCP ids: {', '.join(map(str, bad[:5]))}",
+                         "list HCP Young Adult ids such as 100307, one per row")
+    if frame["subject"].duplicated().any():
+        raise InputError(path, "lists a subject twice", "remove the duplicate rows")
+    return frame["subject"].tolist()
+
+
+def _client(endpoint_url: str | None):
+    import boto3
+
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url or None)
+
+
+def _download(client, bucket: str, key: str, target: Path) -> None:
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    try:
+        with atomic_path(target) as tmp:
+            client.download_file(bucket, key, str(tmp))
+    except NoCredentialsError as exc:
+        raise InputError(f"s3://{bucket}/{key}", "no AWS credentials found",
+                         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to your HCP "
+                         "ConnectomeDB S3 keys; the project never stores them") from exc
+    except ClientError as exc:
+        raise InputError(f"s3://{bucket}/{key}", f"cannot be fetched ({exc})",
+                         "check the subject id, the bucket and that your credentials have HCP access") from exc
+
+
+def fetch_subject(subject: str, out_dir: str | Path, bucket: str = "hcp-openaccess", prefix: str = "HCP_1200",
+                  endpoint_url: str | None = None) -> dict[str, Path]:
+    """Write ``sub-<id>_T1w``, ``_mask`` (T1w > 0) and ``_dseg`` (tissue classes) into ``out_dir``."""
+    out = Path(out_dir)
+    client = _client(endpoint_url)
+    t1w = out / f"sub-{subject}_T1w.nii.gz"
+    raw_labels = out / f".sub-{subject}_aparc+aseg.nii.gz"
+    _download(client, bucket, T1W_KEY.format(prefix=prefix, subject=subject), t1w)
+    _download(client, bucket, LABELS_KEY.format(prefix=prefix, subject=subject), raw_labels)
+    try:
+        image = load_volume(t1w)
+        labels = load_volume(raw_labels, role="label map")
+        if labels.shape != image.shape or not np.allclose(labels.affine, image.affine, atol=1e-3):
+            raise InputError(raw_labels, "aparc+aseg is not on the T1w grid", "report it: HCP ships both in T1w space")
+        mask = np.asanyarray(image.dataobj) > 0
+        written = {"T1w": t1w,
+                   "mask": save_volume(mask.astype(np.uint8), image.affine, out / f"sub-{subject}_mask.nii.gz"),
+                   "dseg": save_volume(tissue_classes(np.asanyarray(labels.dataobj)), image.affine,
+                                       out / f"sub-{subject}_dseg.nii.gz")}
+    finally:
+        raw_labels.unlink(missing_ok=True)
+    log.info("HCP %s: %s voxels of %s mm", subject, image.shape, nib.affines.voxel_sizes(image.affine))
+    return written
