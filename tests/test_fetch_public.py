@@ -180,5 +180,8 @@ def test_hcp_subject_list_is_validated(tmp_path):
     assert hcp.read_subjects(good) == ["100307", "100206"]
     bad = tmp_path / "bad.tsv"
     bad.write_text("subject\n100307\nabc\n")
-    with pytest.raises(InputError, match="not six-digit HCP ids: abc"):
+    with pytest.raises(InputError, match="line 3: 'abc' does not match"):
         hcp.read_subjects(bad)
+    (tmp_path / "nocol.tsv").write_text("id\n100307\n")
+    with pytest.raises(InputError, match="'subject' is a required property"):
+        hcp.read_subjects(tmp_path / "nocol.tsv")

@@ -37,19 +37,24 @@ def tissue_classes(aparc_aseg: np.ndarray) -> np.ndarray:
     return tissue
 
 
+SUBJECTS_SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "hcp_subjects.schema.yaml"
+
+
 def read_subjects(tsv: str | Path) -> list[str]:
-    """Subject ids from a TSV with a ``subject`` column of HCP ids (six digits)."""
+    """Subject ids from a TSV whose rows ``workflow/schemas/hcp_subjects.schema.yaml`` validates."""
+    import jsonschema
+    import yaml
+
     path = Path(tsv)
     if not path.is_file():
         raise InputError(path, "subject list does not exist", "give datasets.<name>.subjects_tsv a TSV with a 'subject' column")
-    frame = pd.read_csv(path, sep="\t", dtype=str)
-    if "subject" not in frame:
-        raise InputError(path, f"has no 'subject' column (columns: {', '.join(frame.columns)})",
-                         "name the column of HCP ids 'subject'")
-    bad = [s for s in frame["subject"] if not (isinstance(s, str) and s.isdigit() and len(s) == 6)]
-    if bad:
-        raise InputError(path, f"has ids that are not six-digit HCP ids: {', '.join(map(str, bad[:5]))}",
-                         "list HCP Young Adult ids such as 100307, one per row")
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    validator = jsonschema.Draft7Validator(yaml.safe_load(SUBJECTS_SCHEMA.read_text()))
+    for line, row in enumerate(frame.to_dict("records"), start=2):
+        error = next(iter(validator.iter_errors(row)), None)
+        if error is not None:
+            raise InputError(path, f"line {line}: {error.message}", "list HCP Young Adult ids (six digits, e.g. 100307) "
+                             "in a column named 'subject', one per row")
     if frame["subject"].duplicated().any():
         raise InputError(path, "lists a subject twice", "remove the duplicate rows")
     return frame["subject"].tolist()
