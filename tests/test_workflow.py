@@ -183,7 +183,9 @@ def test_report_renders_in_chromium_with_every_figure_loading(run, tmp_path):
     shot = tmp_path / "report.png"
     _chromium("--window-size=1400,1000", f"--screenshot={shot}", report.as_uri())
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
-    assert pixels.std() > 20 and (pixels < 128).mean() > 0.05
+    values, counts = np.unique(pixels, return_counts=True)
+    drawn = np.abs(pixels - values[counts.argmax()]) > 30  # text, navigation and the workflow graph
+    assert pixels.std() > 10 and drawn.mean() > 0.01
 
 
 def test_lint_has_no_findings(tmp_path):
