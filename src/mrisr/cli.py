@@ -106,16 +106,14 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_super_resolve(a: argparse.Namespace) -> None:
-    from mrisr.data.prepare import needs_resampling
     from mrisr.inference import hr_affine, interpolate, load_generator, super_resolve
     from mrisr.io import load_volume, resample_isotropic, save_volume
 
     _set_threads(a.threads)
     lr_img = load_volume(a.input, isotropic=bool(a.model) and a.resample is None,
                          grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
-    if a.resample is not None and needs_resampling(lr_img, a.resample):
+    if a.resample is not None:
         lr_img = resample_isotropic(lr_img, a.resample)
-        logging.getLogger("mrisr").info("%s", lr_img.header["descrip"].item().decode())
     lr = np.asanyarray(lr_img.dataobj, dtype=np.float32)
     if a.model:
         generator, scale = load_generator(a.model)

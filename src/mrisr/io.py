@@ -100,18 +100,24 @@ def load_torch(path: str | os.PathLike, fix: str, map_location="cpu"):
 
 
 def resample_isotropic(img: nib.Nifti1Image, spacing: float, order: int = 1) -> nib.Nifti1Image:
-    """Resample onto an axis-aligned grid of ``spacing`` mm voxels covering the same field of view.
+    """``img`` on an axis-aligned grid of ``spacing`` mm voxels covering the same field of view.
 
-    The original voxel sizes are recorded in the header's ``descrip`` so that the output says what was done.
-    ``order`` 0 (nearest) keeps label maps and masks integer.
+    An image already on such a grid comes back as it is. Otherwise the original voxel sizes are recorded in
+    the header's ``descrip`` (and logged), so that the output says what was done. ``order`` 0 (nearest) keeps
+    label maps and masks integer.
     """
     from nibabel.processing import resample_to_output
 
-    before = " x ".join(f"{v:.3g}" for v in voxel_sizes(img.affine))
+    tilt = float(np.max(nib.affines.obliquity(img.affine)))
+    sizes = voxel_sizes(img.affine)
+    if tilt <= OBLIQUE_TOLERANCE and np.allclose(sizes, spacing, rtol=ANISOTROPY_TOLERANCE):
+        return img
     data = np.asanyarray(img.dataobj)
     source = nib.Nifti1Image(data if order == 0 else data.astype(np.float32), img.affine, img.header)
     out = resample_to_output(source, voxel_sizes=(spacing,) * 3, order=order, mode="nearest")
+    before = " x ".join(f"{v:.3g}" for v in sizes)
     out.header["descrip"] = f"mrisr: resampled from {before} mm to {spacing:g} mm"[:79].encode()
+    logging.getLogger(__name__).info("%s", out.header["descrip"].item().decode())
     return out
 
 

@@ -81,8 +81,7 @@ def paired_tests(per_method: dict[str, pd.DataFrame], reference: str, metrics=QU
                     continue
                 rows.append({"method": method, "metric": metric, "reference": reference,
                              **_paired(x[keep], y[keep])})
-    tests = pd.DataFrame(rows, columns=["method", "metric", *[c for c in TEST_COLUMNS if c not in ("p_t_holm",
-                                                                                               "p_wilcoxon_holm")]])
+    tests = pd.DataFrame(rows, columns=["method", "metric", "reference", *_paired(np.empty(0), np.empty(0))])
     for column in ("p_t", "p_wilcoxon"):
         tests[f"{column}_holm"] = tests.groupby("metric")[column].transform(_holm)
     return tests

@@ -75,7 +75,6 @@ def raw_path(dataset, subject, kind):
     return sources.raw_path(dataset, config["datasets"][dataset], subject, kind)
 
 
-LABELLED = labelled()
 USED_DATASETS = [DATASET] + [
     d for d in [config["papers"]["threeplayer"]["out_of_sample"]] if d and d != DATASET
 ]
@@ -125,7 +124,7 @@ def data_targets():
         hr_path(DATASET, s, kind)
         for s in subjects()
         for kind in ("T1w", "mask", "dseg")
-        if kind != "dseg" or LABELLED
+        if kind != "dseg" or labelled()
     ]
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from mrisr.errors import InputError
-from mrisr.io import atomic_path, load_volume, save_volume
+from mrisr.io import atomic_path, load_volume, save_volume, voxel_sizes
 
 log = logging.getLogger(__name__)
 T1W_KEY = "{prefix}/{subject}/T1w/T1w_acpc_dc_restore_brain.nii.gz"
@@ -102,5 +101,5 @@ def fetch_subject(subject: str, out_dir: str | Path, bucket: str = "hcp-openacce
                                        out / f"sub-{subject}_dseg.nii.gz")}
     finally:
         raw_labels.unlink(missing_ok=True)
-    log.info("HCP %s: %s voxels of %s mm", subject, image.shape, nib.affines.voxel_sizes(image.affine))
+    log.info("HCP %s: %s voxels of %s mm", subject, image.shape, voxel_sizes(image.affine))
     return written

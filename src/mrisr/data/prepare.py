@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mrisr.errors import InputError
-from mrisr.io import (ANISOTROPY_TOLERANCE, OBLIQUE_TOLERANCE, load_volume, resample_isotropic, resample_like,
-                      save_volume, voxel_sizes, write_table)
+from mrisr.io import load_volume, resample_isotropic, resample_like, save_volume, write_table
 
 
 def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str, str]:
@@ -64,12 +62,6 @@ def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
     return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-3)
 
 
-def needs_resampling(img: nib.Nifti1Image, spacing: float) -> bool:
-    """True unless ``img`` already lies on an axis-aligned grid of ``spacing`` mm voxels."""
-    tilt = float(np.max(nib.affines.obliquity(img.affine)))
-    return tilt > OBLIQUE_TOLERANCE or not np.allclose(voxel_sizes(img.affine), spacing, rtol=ANISOTROPY_TOLERANCE)
-
-
 def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, out_dir: str | Path,
                     subject: str, margin: int, multiple: int, normalise: str, crop: bool = True,
                     resample: float | None = None) -> dict[str, Path]:
@@ -91,10 +83,10 @@ def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, 
             raise InputError(path, f"{role} grid {img.shape} does not match its T1w {t1w} ({image.shape})",
                              f"resample the {role} onto the T1w grid")
         maps[role] = img
-    if resample is not None and needs_resampling(image, resample):
-        image = resample_isotropic(image, resample)
-        logging.getLogger(__name__).info("%s: %s", t1w, image.header["descrip"].item().decode())
-        maps = {role: resample_like(img, image) for role, img in maps.items()}
+    if resample is not None:
+        resampled = resample_isotropic(image, resample)
+        if resampled is not image:
+            image, maps = resampled, {role: resample_like(img, resampled) for role, img in maps.items()}
     image = nib.as_closest_canonical(image)
     maps = {role: nib.as_closest_canonical(img) for role, img in maps.items()}
     brain = np.asanyarray(maps["mask"].dataobj) > 0
