@@ -19,6 +19,7 @@ include: "workflow/rules/degrade.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/segment.smk"
 include: "workflow/rules/papers.smk"
 
 
@@ -27,4 +28,5 @@ rule all:
         data_targets(),
         sr_targets(),
         paper_targets(),
+        segmentation_targets(),
     default_target: True

@@ -1,15 +1,19 @@
-"""Training throughput of every GAN variant of a config: seconds per step and HR voxels per second.
+"""Training throughput of GAN variants: seconds per step of the workflow's step against a plain fp32 eager step.
 
-Usage: python benchmarks/train_step.py [--config config.yaml] [--steps 5] [--patch-size N] [--batch-size N]
-                                      [--paper-sizes]
+Usage: python benchmarks/train_step.py [--config config.yaml] [--variants NAME ...] [--steps 5] [--patch-size N]
+                                      [--batch-size N] [--paper-sizes]
 ``--paper-sizes`` drops the networks' size keys so that the schema's defaults, the authors' sizes, apply.
-Random volumes stand in for data (the cost of a step does not depend on the values). Prints a table and
-appends it, with machine, date, command and versions, to benchmarks/README.md.
+The baseline is the same networks and losses in fp32, eager, with D run again for its own update (the
+authors' order, ``train.shared_discriminator_pass: false``); ours is the workflow's default step. Both run in
+this process on the same random volumes (the cost of a step does not depend on the values), alternately, after
+one warm-up step each. Prints a table with the ratio and appends it, with machine, date, command and versions,
+to benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import platform
 import sys
@@ -35,14 +39,17 @@ def paper_sized(variant: dict) -> dict:
             for key, value in variant.items()}
 
 
-def measure(variant: dict, settings: TrainSettings, steps: int) -> tuple[float, dict[str, int]]:
-    volumes = [np.random.default_rng(0).normal(size=(settings.patch_size + 16,) * 3).astype(np.float32)]
-    trainer = GanTrainer(variant, settings)
-    trainer.train_step(volumes)  # first step pays one-off allocation costs
-    started = time.perf_counter()
+def measure(trainers: dict, volumes: list[np.ndarray], steps: int) -> dict[str, float]:
+    """Mean seconds per step of each trainer, their steps interleaved so that machine noise hits both alike."""
+    for trainer in trainers.values():
+        trainer.train_step(volumes)  # the first step pays one-off allocation costs
+    spent = dict.fromkeys(trainers, 0.0)
     for _ in range(steps):
-        trainer.train_step(volumes)
-    return (time.perf_counter() - started) / steps, trainer.parameter_counts()
+        for name, trainer in trainers.items():
+            started = time.perf_counter()
+            trainer.train_step(volumes)
+            spent[name] += time.perf_counter() - started
+    return {name: total / steps for name, total in spent.items()}
 
 
 def main() -> None:
@@ -53,6 +60,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--paper-sizes", action="store_true")
+    p.add_argument("--variants", nargs="+", help="default: every GAN variant of the config")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     schema = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -61,22 +69,31 @@ def main() -> None:
         raw["variants"] = {name: paper_sized(v) for name, v in raw["variants"].items()}
     cfg = mrisr_config.validate(raw, schema)
     train = cfg["train"]
-    settings = TrainSettings(steps=10**6, batch_size=a.batch_size or train["batch_size"],
-                             patch_size=a.patch_size or train["patch_size"], checkpoint_every=10**6,
-                             degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"])
-    lines = ["| variant | s/step | HR voxels/s | parameters (G / D / FE) |", "|---|---|---|---|"]
-    for name, variant in cfg["variants"].items():
-        if variant["kind"] != "gan":
-            continue
-        seconds, counts = measure(variant, settings, a.steps)
-        voxels = settings.batch_size * settings.patch_size**3 / seconds
-        lines.append(f"| {name} | {seconds:.3f} | {voxels:,.0f} | {' / '.join(f'{n:,}' for n in counts.values())} |")
+    ours = TrainSettings(steps=10**6, batch_size=a.batch_size or train["batch_size"],
+                         patch_size=a.patch_size or train["patch_size"], checkpoint_every=10**6,
+                         degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"],
+                         precision=train["precision"], shared_discriminator_pass=train["shared_discriminator_pass"])
+    plain = dataclasses.replace(ours, precision="fp32", shared_discriminator_pass=False)
+    volumes = [np.random.default_rng(0).normal(size=(ours.patch_size + 16,) * 3).astype(np.float32)]
+    lines = ["| variant | plain fp32 eager s/step | ours s/step | speed-up | ours HR voxels/s | parameters (G / D / FE) |",
+             "|---|---|---|---|---|---|"]
+    names = a.variants or [n for n, v in cfg["variants"].items() if v["kind"] == "gan"]
+    for name in names:
+        variant = cfg["variants"][name]
+        trainers = {"plain": GanTrainer(variant, plain), "ours": GanTrainer(variant, ours)}
+        seconds = measure(trainers, volumes, a.steps)
+        counts = trainers["ours"].parameter_counts()
+        voxels = ours.batch_size * ours.patch_size**3 / seconds["ours"]
+        lines.append(f"| {name} | {seconds['plain']:.2f} | {seconds['ours']:.2f} | "
+                     f"{seconds['plain'] / seconds['ours']:.2f}x | {voxels:,.0f} | "
+                     f"{' / '.join(f'{n:,}' for n in counts.values())} |")
         print(lines[-1], flush=True)
+        del trainers
     header = (f"\n## train_step.py, {datetime.date.today()}\n\n"
               f"Machine: {platform.machine()}, {a.threads} threads, torch {torch.__version__}, "
               f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}. "
-              f"{'Authors' if a.paper_sizes else 'Config'} network sizes, patch {settings.patch_size}³, "
-              f"batch {settings.batch_size}, mean of {a.steps} steps.\n"
+              f"{'Authors' if a.paper_sizes else 'Config'} network sizes, patch {ours.patch_size}³, "
+              f"batch {ours.batch_size}, mean of {a.steps} steps each.\n"
               f"Command: `python {' '.join(sys.argv)}`\n\n")
     with open(ROOT / "benchmarks" / "README.md", "a") as f:
         f.write(header + "\n".join(lines) + "\n")

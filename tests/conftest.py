@@ -20,4 +20,5 @@ def filled_variant(spec: dict) -> dict:
     """A variant block with the schema's defaults filled in, as the workflow hands it to training."""
     from mrisr import config
 
-    return config.validate({"datasets": {"demo": {"source": "demo"}}, "variants": {"v": spec}}, SCHEMA)["variants"]["v"]
+    return config.validate({"datasets": {"demo": {"source": "demo"}}, "variants": {"v": spec},
+                            "segmentation": {"enabled": False}}, SCHEMA)["variants"]["v"]

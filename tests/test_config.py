@@ -20,7 +20,7 @@ def demo():
 def test_demo_config_is_valid_and_gets_defaults(demo):
     del demo["inference"]
     out = config.validate(demo, SCHEMA)
-    assert out["inference"] == {"tile": 48, "halo": 16}
+    assert out["inference"] == {"tile": 160, "halo": 8, "reconstruct_tile": 32, "batch": 1}
     assert out["variants"]["esrgan"]["instance_noise"] == {"start": 0.0, "end": 0.0}
 
 
@@ -101,3 +101,19 @@ def test_authors_overlay_gives_the_authors_parameter_counts(demo):
     assert count_parameters(build("feature_extractor", {"name": "resnet10", "channels": fe["channels"]})) == 14_355_520
     assert cfg["variants"]["esrgan"]["discriminator"]["norm"] == "instance"
     assert cfg["variants"]["disgan"]["discriminator"]["name"] == "wavelet_unet"
+
+
+def test_segmentation_settings_are_checked_against_the_rest(demo):
+    bad = copy.deepcopy(demo)
+    bad["segmentation"]["sr_variant"] = "esrgna"
+    with pytest.raises(ConfigError, match="segmentation.sr_variant.*esrgna"):
+        config.validate(bad, SCHEMA)
+    bad = copy.deepcopy(demo)
+    bad["segmentation"]["network"]["channels"] = [8, 16, 32, 64, 128]  # halves 4 times: patch must divide by 16
+    bad["segmentation"]["patch_size"] = 40
+    with pytest.raises(ConfigError, match="segmentation.patch_size.*divisible by 16"):
+        config.validate(bad, SCHEMA)
+    bad = copy.deepcopy(demo)
+    bad["segmentation"]["network"]["name"] = "vnet"
+    with pytest.raises(ConfigError, match="segmentation.network.name"):
+        config.validate(bad, SCHEMA)

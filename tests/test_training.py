@@ -9,7 +9,8 @@ import torch
 
 from mrisr.errors import MrisrError
 from mrisr.training import losses, schedules
-from mrisr.training.loop import GanTrainer, Interrupted, TrainSettings, train
+from mrisr.training.loop import GanTrainer, TrainSettings, train
+from mrisr.training.runner import Interrupted, try_resume
 from tests.conftest import filled_variant
 
 VARIANT = filled_variant({
@@ -99,7 +100,7 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path, volumes):
     train(volumes, VARIANT, SETTINGS, tmp_path, progress=False)
     other = dict(VARIANT, optimiser={"lr": 5e-4, "betas": [0.9, 0.999]})
     trainer = GanTrainer(other, SETTINGS)
-    assert not trainer.try_resume(tmp_path / "checkpoint.pt")
+    assert not try_resume(trainer, tmp_path / "checkpoint.pt")
 
 
 def test_standard_and_wasserstein_losses_by_hand(rng):
@@ -195,9 +196,9 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, volumes):
     assert torch.load(cut / "checkpoint.pt.prev")["step"] == 2
     (cut / "checkpoint.pt").write_bytes(b"\x00garbage")
     trainer = GanTrainer(VARIANT, SETTINGS)
-    assert not trainer.try_resume(cut / "checkpoint.pt")  # the 4-step run is another configuration
+    assert not try_resume(trainer, cut / "checkpoint.pt")  # the 4-step run is another configuration
     trainer = GanTrainer(VARIANT, dataclasses.replace(SETTINGS, steps=4))
-    assert trainer.try_resume(cut / "checkpoint.pt") and trainer.step == 2
+    assert try_resume(trainer, cut / "checkpoint.pt") and trainer.step == 2
     assert full["model"].is_file()
 
 
@@ -252,3 +253,23 @@ def test_generator_loss_weights_its_terms_as_configured(volumes):
     assert (w["pixel"], w["adversarial"], w["feature"]) == (1.0, 0.005, 0.01)
     total = w["pixel"] * row["loss_pixel"] + w["adversarial"] * row["loss_adversarial"] + w["feature"] * row["loss_feature"]
     assert np.isclose(row["loss_g"], total, rtol=1e-6)
+
+
+@pytest.mark.parametrize("variant", [
+    VARIANT,
+    dict(VARIANT, losses={"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 0.001, "feature": 0}),
+    dict(VARIANT, discriminator={"name": "wavelet_unet", "channels": 2, "depth": 3}),
+], ids=["relativistic", "wgan_gp", "wavelet_unet"])
+def test_shared_discriminator_pass_computes_what_separate_passes_compute(volumes, variant):
+    """The default reuses the G step's D logits for the D step; the authors' order runs D again: same numbers."""
+    variant = filled_variant(variant)
+    runs = {}
+    for shared in (True, False):
+        trainer = GanTrainer(variant, dataclasses.replace(SETTINGS, shared_discriminator_pass=shared))
+        rows = [trainer.train_step(volumes) for _ in range(3)]
+        runs[shared] = (pd.DataFrame(rows).drop(columns=["seconds", "voxels_per_s"]), trainer)
+    pd.testing.assert_frame_equal(runs[True][0], runs[False][0], rtol=1e-4)
+    for name in ("generator", "discriminator"):
+        ours, theirs = (dict(getattr(runs[k][1], name).named_parameters()) for k in (True, False))
+        for key in ours:
+            torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5)

@@ -123,11 +123,41 @@ def test_noise_experiment_adds_the_configured_noise_to_the_lr_input(run):
     assert sigma_in[0.1] > sigma_in[0.0] + 0.05
 
 
+def test_segmentation_study_trains_both_arms_alike_and_scores_the_real_test_images(run):
+    seg, seeds = TINY["segmentation"], TINY["segmentation"]["seeds"]
+    test = _splits(run).query("split == 'test'")["subject"].tolist()
+    train = _splits(run).query("split == 'train'")["subject"].tolist()
+    for arm in ("real", "real+sr"):
+        for seed in seeds:
+            out = run / f"results/segmentation/demo/{arm}/seed-{seed}"
+            assert pd.read_csv(out / "train_log.csv")["step"].tolist() == list(range(1, seg["steps"] + 1))
+            log = (run / f"results/logs/segment_train/demo/{arm}/seed-{seed}.log").read_text()
+            assert f"{arm} arm, seed {seed}: {len(train)} training subjects" in log
+            scores = pd.read_csv(out / "scores.csv", dtype={"subject": str})
+            assert scores["subject"].tolist() == test and (scores["seed"] == seed).all()
+            for subject in test:
+                hr = nib.load(run / f"results/data/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
+                dseg = nib.load(out / f"sub-{subject}_dseg.nii.gz")
+                np.testing.assert_allclose(dseg.affine, hr.affine)
+                assert dseg.shape == hr.shape and dseg.get_data_dtype() == np.uint8
+    # the real+sr arm was given the SR volumes of the training subjects (and the real arm was not)
+    for subject in train:
+        assert (run / f"results/sr/demo/nearest/esrgan/sub-{subject}_T1w.nii.gz").is_file()
+    table = pd.read_csv(run / "results/tables/augment/segmentation.csv")
+    assert table["arm"].unique().tolist() == ["real", "real+sr"]
+    assert set(table["metric"]) == {f"{m}_{c}" for m in ("dice", "hd95") for c in ("CSF", "GM", "WM")}
+    assert (table["seeds"] == len(seeds)).all() and (table["n"] == len(test)).all()
+    real = pd.concat(pd.read_csv(run / f"results/segmentation/demo/real/seed-{s}/scores.csv") for s in seeds)
+    row = table.query("arm == 'real' and metric == 'dice_WM'").iloc[0]
+    assert np.isclose(row["seed_mean"], real["dice_WM"].mean())
+    assert f"Across {len(seeds)} seed" in (run / "results/tables/augment/segmentation.md").read_text()
+
+
 def test_every_figure_is_written_with_its_pdf(run):
     from PIL import Image
 
     for figure in ("threeplayer/sr_comparison", "threeplayer/zoom_profile", "threeplayer/discrepancy",
-                   "disgan/sr_comparison", "disgan/noise", "disgan/stripes"):
+                   "disgan/sr_comparison", "disgan/noise", "disgan/stripes", "augment/segmentation"):
         with Image.open(run / f"results/figures/{figure}.png") as png:
             assert png.size[0] > 800 and png.size[1] > 400, figure
         assert (run / f"results/figures/{figure}.pdf").stat().st_size > 0
@@ -179,7 +209,7 @@ def test_report_renders_in_chromium_with_every_figure_loading(run, tmp_path):
     assert f"<title>loaded {len(images)}</title>" in _chromium("--dump-dom", page.as_uri()).stdout
     # the report itself renders: its navigation lists each paper, and the page is not blank
     dom = _chromium("--dump-dom", report.as_uri()).stdout
-    assert all(name in dom for name in ("threeplayer", "disgan", "Workflow"))
+    assert all(name in dom for name in ("threeplayer", "disgan", "augment", "Workflow"))
     shot = tmp_path / "report.png"
     _chromium("--window-size=1400,1000", f"--screenshot={shot}", report.as_uri())
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
@@ -273,6 +303,20 @@ def _lab_config(tmp_path: Path, folder: Path, **prepare) -> Path:
     return path
 
 
+def test_unlabelled_folder_leaves_the_segmentation_study_out_unless_it_is_asked_for(tmp_path):
+    folder = tmp_path / "scans"
+    _lab_folder(folder)
+    lab = _lab_config(tmp_path, folder)
+    planned = snakemake(tmp_path / "wd", "-n", config=("tests/tiny.yaml", str(lab)))
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert "segment_train" not in planned.stdout and "results/tables/threeplayer/method_comparison.csv" in planned.stdout
+    asked = tmp_path / "asked.yaml"
+    asked.write_text(yaml.safe_dump({"segmentation": {"enabled": True}}))
+    refused = snakemake(tmp_path / "wd", "-n", config=("tests/tiny.yaml", str(lab), str(asked)))
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "dataset 'lab' has no label maps" in said and "Fix:" in said
+
+
 def test_folder_subject_without_its_mask_stops_before_any_job(tmp_path):
     folder = tmp_path / "scans"
     _lab_folder(folder)
@@ -320,6 +364,10 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
     for rule in ("discrepancy_figure", "zoom_profile_figure", "noise_figure", "stripes_figure", "lpips_backbone"):
         assert jobs[rule] == 1, rule
     trained_on, tested_on = ("ixi", "hcp") if len(overlays) == 2 else ("hcp", "ixi")
+    if trained_on == "hcp":  # labelled: the segmentation study runs, 5 seeds per arm, on GPUs
+        assert jobs["segment_train"] == jobs["segment_evaluate"] == 10 and jobs["segmentation_table"] == 1
+    else:  # IXI has no label maps: ixi.yaml switches the study off
+        assert "segment_train" not in jobs
     assert f"results/tables/threeplayer/method_comparison_out_of_sample.csv" in result.stdout
     assert f"results/models/{trained_on}/disgan/model.pt" in result.stdout
     assert f"results/metrics/{tested_on}/nearest/disgan.csv" in result.stdout
@@ -328,7 +376,7 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
         rule = block.split(":", 1)[0]
         if rule == "train":
             assert "gpu=2" in block and "slurm_partition=CHANGE_ME_GPU" in block
-        if rule == "super_resolve":
-            assert "gpu=1" in block
+        if rule in ("super_resolve", "segment_train", "segment_evaluate"):
+            assert "gpu=1" in block and "slurm_partition=CHANGE_ME_GPU" in block
         if rule in ("ixi_download", "hcp_subject", "lpips_backbone"):
             assert "gpu=" not in block

@@ -117,7 +117,8 @@ def cmd_super_resolve(a: argparse.Namespace) -> None:
     lr = np.asanyarray(lr_img.dataobj, dtype=np.float32)
     if a.model:
         generator, scale = load_generator(a.model)
-        sr = super_resolve(generator, lr, scale, a.tile, a.halo)
+        sr = super_resolve(generator, lr, scale, a.tile, a.halo, a.batch, reconstruct_tile=a.reconstruct_tile,
+                           pasted=a.pasted)
     else:
         scale = a.scale
         sr = interpolate(lr, scale, order={"trilinear": 1, "nearest": 0}[a.interpolate])
@@ -166,6 +167,70 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
             row["sigma_lr"] = noise_sigma(np.asanyarray(load_volume(a.lr[i]).dataobj, dtype=np.float32))
         rows.append(row)
     write_table(pd.DataFrame(rows), a.out)
+
+
+def cmd_segment_train(a: argparse.Namespace) -> None:
+    from mrisr.segmentation.sampling import load_training_set
+    from mrisr.segmentation.train import SegSettings, train_segmentation
+
+    _set_threads(a.threads)
+    settings = SegSettings(**{**a.settings, "classes": tuple(a.settings["classes"])})
+    data = load_training_set(a.image, a.label, a.sr, len(settings.classes))
+    train_segmentation(data, a.network, settings, a.out_dir)
+
+
+def cmd_segment_evaluate(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mrisr.io import load_volume, save_volume, voxel_sizes, write_table
+    from mrisr.segmentation.evaluate import load_segmenter, score, segment
+
+    _set_threads(a.threads)
+    if not len(a.subjects) == len(a.image) == len(a.label):
+        raise MrisrError("segment-evaluate needs one --image and one --label per --subjects entry")
+    network, classes, seed = load_segmenter(a.model)
+    out_dir, rows = Path(a.out_dir), []
+    for subject, image_path, label_path in zip(a.subjects, a.image, a.label):
+        image = load_volume(image_path)
+        truth = load_volume(label_path, role="label map")
+        if truth.shape != image.shape:
+            raise InputError(label_path, f"grid {truth.shape} does not match its image {image_path} ({image.shape})",
+                             "resample the label map onto the image grid (nearest neighbour)")
+        pred = segment(network, np.asanyarray(image.dataobj, dtype=np.float32), a.roi, a.overlap)
+        save_volume(pred, image.affine, out_dir / f"sub-{subject}_dseg.nii.gz", reference=image, dtype=np.uint8)
+        rows.append({"subject": subject, "seed": seed,
+                     **score(pred, np.asanyarray(truth.dataobj).astype(np.int64), classes, voxel_sizes(image.affine),
+                             a.hd95)})
+    write_table(pd.DataFrame(rows), a.out)
+
+
+def cmd_segment_table(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from mrisr.io import write_table, write_text
+    from mrisr.segmentation.table import arm_table, to_markdown
+
+    per_arm: dict[str, list] = {}
+    for item in a.scores:
+        arm, _, path = item.partition("=")
+        per_arm.setdefault(arm, []).append(pd.read_csv(path, dtype={"subject": str}))
+    table = arm_table({arm: pd.concat(frames, ignore_index=True) for arm, frames in per_arm.items()})
+    write_table(table, a.out_csv)
+    write_text(to_markdown(table), a.out_md)
+
+
+def cmd_figure_segmentation(a: argparse.Namespace) -> None:
+    from mrisr.figures.augment import segmentation_comparison
+    from mrisr.io import load_volume
+
+    image = np.asanyarray(load_volume(a.image).dataobj, dtype=np.float32)
+    arms = {label: np.asanyarray(load_volume(p, role="label map").dataobj) for label, p in _pairs(a.arm).items()}
+    truth = np.asanyarray(load_volume(a.label, role="label map").dataobj)
+    for label, seg in arms.items():
+        if seg.shape != image.shape:
+            raise InputError(_pairs(a.arm)[label], f"grid {seg.shape} differs from the image {a.image} ({image.shape})",
+                             "give the segmentations of this image")
+    segmentation_comparison(image, truth, arms, _mask(a.mask), a.classes, a.out, a.title)
 
 
 def _metric_frames(pairs: list[str]) -> dict:
@@ -352,8 +417,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reference", help="HR volume whose grid and header the output takes")
     s.add_argument("--resample", type=float, metavar="MM",
                    help="resample an anisotropic or oblique input to MM isotropic voxels first (recorded in the header)")
-    s.add_argument("--tile", type=int, default=48)
-    s.add_argument("--halo", type=int, default=16)
+    s.add_argument("--tile", type=int, default=160, help="LR window edge of the feature stage")
+    s.add_argument("--halo", type=int, default=8, help="LR voxels of context around each window, cropped after")
+    s.add_argument("--reconstruct-tile", type=int, default=32, help="LR window edge of the upsampling and HR tail")
+    s.add_argument("--batch", type=int, default=1, help="windows per generator pass")
+    s.add_argument("--pasted", action="store_true",
+                   help="the authors' inference: the whole network per --tile, no halo, outputs pasted side by side")
     s.add_argument("--threads", type=int, default=2)
     s.set_defaults(func=cmd_super_resolve)
 
@@ -368,6 +437,45 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("segment-train", help="train one segmentation arm with one seed (real, or real + SR images)")
+    s.add_argument("--image", nargs="+", required=True, help="real HR T1w training volumes")
+    s.add_argument("--label", nargs="+", required=True, help="their label maps, in the same order")
+    s.add_argument("--sr", nargs="+", help="real+sr arm: each subject's SR volume on the same grid, same order")
+    s.add_argument("--network", type=json.loads, required=True, help="JSON of segmentation.network")
+    s.add_argument("--settings", type=json.loads, required=True, help="JSON of the segmentation training settings")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--threads", type=int, default=2)
+    s.set_defaults(func=cmd_segment_train)
+
+    s = sub.add_parser("segment-evaluate", help="segment test volumes with a trained arm; Dice (HD95) per class")
+    s.add_argument("--model", required=True)
+    s.add_argument("--subjects", nargs="+", required=True)
+    s.add_argument("--image", nargs="+", required=True, help="real HR T1w test volumes")
+    s.add_argument("--label", nargs="+", required=True, help="their ground-truth label maps")
+    s.add_argument("--roi", type=int, required=True, help="sliding-window edge (the training patch size)")
+    s.add_argument("--overlap", type=float, default=0.5)
+    s.add_argument("--hd95", action="store_true", help="also the 95th-percentile Hausdorff distance (mm)")
+    s.add_argument("--out-dir", required=True, help="sub-<id>_dseg.nii.gz are written here")
+    s.add_argument("--out", required=True, help="CSV: a row per subject")
+    s.add_argument("--threads", type=int, default=2)
+    s.set_defaults(func=cmd_segment_evaluate)
+
+    s = sub.add_parser("segment-table", help="arm x class table over seeds, with paired tests between arms")
+    s.add_argument("--scores", nargs="+", required=True, metavar="ARM=CSV", help="one per arm and seed")
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
+    s.set_defaults(func=cmd_segment_table)
+
+    s = sub.add_parser("figure-segmentation", help="image, ground truth, each arm's segmentation, their differences")
+    s.add_argument("--image", required=True)
+    s.add_argument("--label", required=True)
+    s.add_argument("--mask", required=True)
+    s.add_argument("--arm", nargs="+", required=True, metavar="ARM=NIFTI")
+    s.add_argument("--classes", nargs="+", required=True)
+    s.add_argument("--title", default="")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_figure_segmentation)
 
     s = sub.add_parser("table", help="method x metric table (mean ± std, n)")
     s.add_argument("--metrics", nargs="+", required=True, metavar="METHOD=CSV")

@@ -65,6 +65,18 @@ def _check_references(config: dict) -> None:
     if unknown:
         raise ConfigError("run_variants", f"names {', '.join(unknown)}, not in variants",
                           f"use names from: {', '.join(config['variants'])}")
+    seg = config["segmentation"]
+    if seg["enabled"] is not False and seg["sr_variant"] not in config["variants"]:
+        raise ConfigError("segmentation.sr_variant", f"names '{seg['sr_variant']}', which is not in variants",
+                          f"use one of: {', '.join(config['variants'])}, or set segmentation.enabled: false")
+    if seg["degradation"] is not None and seg["degradation"] not in config["degradations"]:
+        raise ConfigError("segmentation.degradation", f"names '{seg['degradation']}', which is not in degradations",
+                          f"use one of: {', '.join(config['degradations'])} (or null for train.degradation)")
+    levels = 2 ** (len(seg["network"]["channels"]) - 1)
+    if seg["patch_size"] % levels:
+        raise ConfigError("segmentation.patch_size", f"{seg['patch_size']} is not divisible by {levels} "
+                          f"({len(seg['network']['channels'])} network levels halve it {levels.bit_length() - 1} times)",
+                          "use a multiple of that, or fewer segmentation.network.channels")
     prep = config["prepare"]
     n = config["datasets"][config["dataset"]].get("subjects")
     n = len(n) if isinstance(n, list) else n

@@ -1,14 +1,16 @@
 """Whole-volume super-resolution.
 
-The volume goes through the generator in tiles, each with ``halo`` LR voxels of real context on every
-side that are cropped away after the pass ("overlap and crop"). With a halo as wide as the network's
-receptive field this is the one-pass answer at a fraction of its memory; a tile at least as large as
-the volume is one pass.
+The volume goes through the generator in windows, each a core plus ``halo`` LR voxels of real context on every
+side that are cropped away after the pass ("overlap and crop"). With a halo as wide as the network's reach
+this is the one-pass answer at a fraction of its memory; a volume that fits one window is one pass. The RRDB
+generator runs in two stages: its LR features (most of the compute) in large windows, then its upsampling and
+HR tail (most of the memory) in small windows whose halo is their exact reach.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -37,26 +39,69 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _tiles(size: int, tile: int, halo: int):
-    for start in range(0, size, tile):
-        stop = min(start + tile, size)
-        yield start, stop, max(start - halo, 0), min(stop + halo, size)
+def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[int, int, int, int]]:
+    """(core start, core stop, window start, window stop) along one axis; every window has the same length.
+
+    The axis is cut into equal cores of at most ``tile`` voxels (``even=False``: cores of exactly ``tile``, the
+    last one shorter); a window is a core plus ``halo`` voxels of real context on each side, shifted inward at
+    the volume's edges (where the context is the volume's own boundary, as in one pass), so that windows stack
+    into batches. An axis whose window would span it whole is one window.
+    """
+    core = math.ceil(size / math.ceil(size / tile)) if even else tile
+    if core + 2 * halo >= size:
+        return [(0, size, 0, size)]
+    length = core + 2 * halo
+    out = []
+    for start in range(0, size, core):
+        first = min(max(start - halo, 0), size - length)
+        out.append((start, min(start + core, size), first, first + length))
+    return out
+
+
+def _windowed(network, device: torch.device, x: torch.Tensor, scale: int, tile: int, halo: int, batch: int,
+              bar: tqdm, even: bool = True) -> torch.Tensor:
+    """``network`` over (C, D, H, W) ``x`` window by window; each window's core is cropped from its output."""
+    plan = list(itertools.product(*(windows(n, tile, halo, even) for n in x.shape[1:])))
+    out = None
+    for first in range(0, len(plan), batch):
+        group = plan[first:first + batch]
+        inputs = torch.stack([x[(slice(None), *(slice(a, b) for _, _, a, b in axes))] for axes in group])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            y = network(inputs.to(device)).float().cpu()
+        if out is None:
+            out = torch.empty((y.shape[1], *(n * scale for n in x.shape[1:])))
+        for i, axes in enumerate(group):
+            keep = tuple(slice((s - a) * scale, (e - a) * scale) for s, e, a, _ in axes)
+            out[(slice(None), *(slice(s * scale, e * scale) for s, e, _, _ in axes))] = y[(i, slice(None), *keep)]
+        bar.update(len(group))
+    return out
 
 
 @torch.inference_mode()
-def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int, tile: int, halo: int,
-                  progress: bool = True) -> np.ndarray:
+def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int, tile: int, halo: int, batch: int = 1,
+                  progress: bool = True, reconstruct_tile: int = 32, pasted: bool = False) -> np.ndarray:
+    """The generator's output on the whole volume, computed window by window (``batch`` windows per pass).
+
+    A generator that separates its LR feature stage from its HR reconstruction (``lr_features`` /
+    ``reconstruct``) runs them as two windowed passes: the features in windows of ``tile`` LR voxels with
+    ``halo`` of context (one window when the volume fits), then the reconstruction, whose HR tensors hold the
+    memory peak, in windows of ``reconstruct_tile`` with exactly its reach as halo. Other generators run whole,
+    window by window. With ``halo`` at least the network's effective reach this is the one-pass answer.
+
+    ``pasted``: the authors' inference instead, for the stripe figure: the whole network on non-overlapping tiles
+    of exactly ``tile`` voxels (no halo), pasted side by side.
+    """
+    volume = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None]
     device = next(generator.parameters()).device
-    out = np.empty(tuple(n * scale for n in lr.shape), dtype=np.float32)
-    plan = list(itertools.product(*(_tiles(n, tile, halo) for n in lr.shape)))
-    for axes in tqdm(plan, desc="super-resolve", unit="tile", disable=not progress):
-        context = tuple(slice(a, b) for _, _, a, b in axes)
-        x = torch.from_numpy(np.ascontiguousarray(lr[context], dtype=np.float32))[None, None].to(device)
-        y = generator(x)[0, 0].float().cpu().numpy()
-        keep = tuple(slice((s - a) * scale, (e - a) * scale) for s, e, a, _ in axes)
-        target = tuple(slice(s * scale, e * scale) for s, e, _, _ in axes)
-        out[target] = y[keep]
-    return out
+    staged = hasattr(generator, "lr_features") and hasattr(generator, "reconstruct")
+    with tqdm(desc="super-resolve", unit="window", disable=not progress) as bar:
+        if pasted:
+            return _windowed(generator, device, volume, scale, tile, 0, batch, bar, even=False)[0].numpy()
+        if not staged:
+            return _windowed(generator, device, volume, scale, tile, halo, batch, bar)[0].numpy()
+        features = _windowed(generator.lr_features, device, volume, 1, tile, halo, batch, bar)
+        return _windowed(generator.reconstruct, device, features, scale, reconstruct_tile, generator.reconstruct_reach,
+                         batch, bar)[0].numpy()
 
 
 def interpolate(lr: np.ndarray, scale: int, order: int = 1) -> np.ndarray:

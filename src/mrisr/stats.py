@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -63,8 +64,13 @@ def _holm(p: pd.Series) -> pd.Series:
     return corrected
 
 
-def paired_tests(per_method: dict[str, pd.DataFrame], reference: str, metrics=QUALITY) -> pd.DataFrame:
-    """Each method against ``reference``, per metric, paired on subject; Holm within each metric."""
+def paired_tests(per_method: dict[str, pd.DataFrame], reference: str, metrics=QUALITY,
+                 holm_family: Callable[[str], str] | None = None) -> pd.DataFrame:
+    """Each method against ``reference``, per metric, paired on subject.
+
+    Holm corrects within a family of tests: by default the methods compared on one metric; ``holm_family``
+    maps a metric to its family instead (e.g. every class of a Dice table, when only two arms are compared).
+    """
     if reference not in per_method:
         raise ValueError(f"reference method '{reference}' is not among {', '.join(per_method)}")
     ref = per_method[reference]
@@ -82,17 +88,20 @@ def paired_tests(per_method: dict[str, pd.DataFrame], reference: str, metrics=QU
                 rows.append({"method": method, "metric": metric, "reference": reference,
                              **_paired(x[keep], y[keep])})
     tests = pd.DataFrame(rows, columns=["method", "metric", "reference", *_paired(np.empty(0), np.empty(0))])
+    family = tests["metric"].map(holm_family) if holm_family else tests["metric"]
     for column in ("p_t", "p_wilcoxon"):
-        tests[f"{column}_holm"] = tests.groupby("metric")[column].transform(_holm)
+        tests[f"{column}_holm"] = tests.groupby(family)[column].transform(_holm)
     return tests
 
 
-def comparison_table(per_method: dict[str, pd.DataFrame], reference: str | None, metrics=QUALITY) -> pd.DataFrame:
+def comparison_table(per_method: dict[str, pd.DataFrame], reference: str | None, metrics=QUALITY,
+                     holm_family: Callable[[str], str] | None = None) -> pd.DataFrame:
     """Summary rows with the paired-test columns of each method against ``reference`` (empty for the reference)."""
     summary = summarise(per_method, metrics)
     if reference is None or reference not in per_method:
         return summary
-    return summary.merge(paired_tests(per_method, reference, metrics), on=["method", "metric"], how="left")[
+    tests = paired_tests(per_method, reference, metrics, holm_family)
+    return summary.merge(tests, on=["method", "metric"], how="left")[
         ["method", "metric", "mean", "std", "n", *TEST_COLUMNS]]
 
 
@@ -108,7 +117,7 @@ def notes_of(frames: dict[str, pd.DataFrame]) -> list[str]:
     return notes
 
 
-def _mean_std(mean: float, std: float, digits: int) -> str:
+def mean_std(mean: float, std: float, digits: int) -> str:
     if not np.isfinite(mean):
         return "not computed"
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if np.isfinite(std) else f"{mean:.{digits}f} (n = 1)"
@@ -118,26 +127,32 @@ def _p(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:.3g}"
 
 
-def to_markdown(table: pd.DataFrame, digits: int = 4, notes: list[str] | None = None) -> str:
-    """Method x metric grid of 'mean ± std' with n; then the paired tests, if the table has them."""
-    metrics = [m for m in METRIC_LABELS if m in set(table["metric"])]
-    header = ["Method", "n"] + [METRIC_LABELS[m] for m in metrics]
+def to_markdown(table: pd.DataFrame, digits: int = 4, notes: list[str] | None = None,
+                labels: dict[str, str] | None = None, correction: str = "across methods per metric") -> str:
+    """Method x metric grid of 'mean ± std' with n; then the paired tests, if the table has them.
+
+    ``labels`` names metrics that :data:`METRIC_LABELS` does not know; ``correction`` says what Holm corrected across.
+    """
+    labels = METRIC_LABELS | (labels or {})
+    present = list(dict.fromkeys(table["metric"]))
+    metrics = [m for m in METRIC_LABELS if m in present] + [m for m in present if m not in METRIC_LABELS]
+    header = ["Method", "n"] + [labels.get(m, m) for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, group in table.groupby("method", sort=False):
         cells = group.set_index("metric")
         row = [method, str(int(cells["n"].max()))]
-        row += [_mean_std(cells.at[m, "mean"], cells.at[m, "std"], digits) for m in metrics]
+        row += [mean_std(cells.at[m, "mean"], cells.at[m, "std"], digits) for m in metrics]
         lines.append("| " + " | ".join(row) + " |")
     tested = table.dropna(subset=["reference"]) if "reference" in table else table.iloc[:0]
     if len(tested):
         ref = tested["reference"].iloc[0]
         lines += ["", f"Paired tests against **{ref}** over subjects (difference = method − {ref}; "
-                  "p Holm-corrected across methods per metric; Cohen's d from the paired t test, rank-biserial "
+                  f"p Holm-corrected {correction}; Cohen's d from the paired t test, rank-biserial "
                   "r from the Wilcoxon signed-rank test; – where n < 2 or the two are identical):", "",
                   "| Method | Metric | n pairs | mean diff | t | p (t, Holm) | d | W | p (Wilcoxon, Holm) | r |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in tested.itertuples():
-            lines.append(f"| {r.method} | {METRIC_LABELS[r.metric]} | {int(r.n_pairs)} | {r.mean_diff:.{digits}f} | "
+            lines.append(f"| {r.method} | {labels.get(r.metric, r.metric)} | {int(r.n_pairs)} | {r.mean_diff:.{digits}f} | "
                          f"{_p(r.t)} | {_p(r.p_t_holm)} | {_p(r.cohen_d)} | {_p(r.W)} | {_p(r.p_wilcoxon_holm)} | "
                          f"{_p(r.rbc)} |")
     if notes:

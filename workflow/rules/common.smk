@@ -227,6 +227,7 @@ def train_settings(wildcards):
             "checkpoint_every": train["checkpoint_every"],
             "warmup_steps": train["warmup_steps"],
             "precision": train["precision"],
+            "shared_discriminator_pass": train["shared_discriminator_pass"],
             "degradation": config["degradations"][train["degradation"]],
             "scale": config["scale"],
             "seed": config["seed"],
@@ -327,3 +328,66 @@ DISCREPANCY_VARIANTS = gan_variants(in_run(PAPERS["threeplayer"]["ablations"]))
 
 
 STRIPES_VARIANT = PAPERS["disgan"]["reference"]
+
+
+SEGMENTATION = config["segmentation"]
+SEG_ARMS = ["real", "real+sr"]
+SEG_DEGRADATION = SEGMENTATION["degradation"] or TRAIN_DEGRADATION
+
+
+def segmentation_runs():
+    """Whether the study runs: by default when the dataset has label maps; asked for without them, a clear stop."""
+    if SEGMENTATION["enabled"] is False:
+        return False
+    if not labelled(DATASET):
+        if SEGMENTATION["enabled"]:
+            raise WorkflowError(
+                f"segmentation: dataset '{DATASET}' has no label maps (sub-<id>_dseg), which the SR-augmentation "
+                "study trains on. Fix: set segmentation.enabled: false (or null), or give the dataset label maps"
+            )
+        return False
+    return True
+
+
+def seg_dir(arm, seed, dataset=DATASET):
+    return f"results/segmentation/{dataset}/{arm}/seed-{seed}"
+
+
+def segment_train_inputs(wildcards):
+    train = subjects_in("train", wildcards.dataset)
+    inputs = {
+        "image": [hr_path(wildcards.dataset, s) for s in train],
+        "label": [hr_path(wildcards.dataset, s, "dseg") for s in train],
+    }
+    if wildcards.arm == "real+sr":
+        inputs["sr"] = [sr_path(wildcards.dataset, SEG_DEGRADATION, SEGMENTATION["sr_variant"], s) for s in train]
+    return inputs
+
+
+def segment_settings(wildcards):
+    seg = SEGMENTATION
+    return as_json(
+        {
+            "steps": seg["steps"],
+            "batch_size": seg["batch_size"],
+            "patch_size": seg["patch_size"],
+            "lr": seg["lr"],
+            "seed": int(wildcards.seed),
+            "classes": seg["classes"],
+            "sr_fraction": seg["sr_fraction"],
+            "checkpoint_every": seg["checkpoint_every"],
+            "precision": config["train"]["precision"],
+        }
+    )
+
+
+def segmentation_scores():
+    return {arm: [f"{seg_dir(arm, seed)}/scores.csv" for seed in SEGMENTATION["seeds"]] for arm in SEG_ARMS}
+
+
+def segmentation_targets():
+    if not segmentation_runs():
+        return []
+    return [f"results/tables/augment/segmentation.{ext}" for ext in ("csv", "md")] + [
+        "results/figures/augment/segmentation.png"
+    ]

@@ -10,6 +10,8 @@ rule super_resolve:
         method=super_resolve_method,
         tile=config["inference"]["tile"],
         halo=config["inference"]["halo"],
+        reconstruct_tile=config["inference"]["reconstruct_tile"],
+        batch=config["inference"]["batch"],
     threads: config["threads"]
     benchmark:
         "results/benchmarks/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.tsv",
@@ -19,7 +21,8 @@ rule super_resolve:
         ENV
     shell:
         "mrisr super-resolve {input.lr} {output} {params.method} --reference {input.reference}"
-        " --tile {params.tile} --halo {params.halo} --threads {threads} > {log} 2>&1"
+        " --tile {params.tile} --halo {params.halo} --reconstruct-tile {params.reconstruct_tile} --batch {params.batch}"
+        " --threads {threads} > {log} 2>&1"
 
 
 rule super_resolve_pasted:
@@ -40,4 +43,4 @@ rule super_resolve_pasted:
         ENV
     shell:
         "mrisr super-resolve {input.lr} {output} {params.method} --reference {input.reference}"
-        " --tile {params.tile} --halo 0 --threads {threads} > {log} 2>&1"
+        " --tile {params.tile} --pasted --threads {threads} > {log} 2>&1"

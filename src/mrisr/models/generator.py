@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -37,10 +39,24 @@ class RRDBGenerator(nn.Module):
         self.upsample = nn.Sequential(*stages)
         self.tail = nn.Sequential(conv3(channels, channels), nn.LeakyReLU(), conv3(channels, in_channels))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def reconstruct_reach(self) -> int:
+        """LR voxels of context :meth:`reconstruct` needs around a voxel: one 3³ conv per upsampling stage at its
+        grid and the tail's two at the HR grid."""
+        stages = self.scale.bit_length() - 1
+        return math.ceil(sum(0.5**i for i in range(stages)) + 2 / self.scale)
+
+    def lr_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything on the LR grid (head, RRDBs, global skip): the wide-reaching, costly part."""
         head = self.head(x)
-        features = self.body_out(self.body(head)) + head
+        return self.body_out(self.body(head)) + head
+
+    def reconstruct(self, features: torch.Tensor) -> torch.Tensor:
+        """Upsampling and tail: little compute, but the HR grid's memory."""
         return self.tail(self.upsample(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(self.lr_features(x))
 
 
 @register("generator", "rrdb")

@@ -11,8 +11,6 @@ import copy
 import hashlib
 import json
 import logging
-import os
-import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,16 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from mrisr.data.patches import sample_patches, step_generator
 from mrisr.degrade import degrade
-from mrisr.errors import ConfigError, InputError, MrisrError
+from mrisr.errors import ConfigError, MrisrError
 from mrisr.inference import default_device
-from mrisr.io import atomic_path, load_torch, write_table
+from mrisr.io import atomic_path, write_table
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build, count_parameters
-from mrisr.training import distributed, losses, schedules
+from mrisr.training import distributed, losses, runner, schedules
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +43,13 @@ class TrainSettings:
     seed: int = 0
     warmup_steps: int = 0
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32 / bf16 anywhere
-
-
-class Interrupted(MrisrError):
-    """Training stopped by a signal after writing a checkpoint; rerun to resume."""
+    shared_discriminator_pass: bool = True  # False: D runs again for its own update, as in the authors' code
 
 
 def fingerprint(variant: dict, settings: TrainSettings) -> str:
     """Hash of everything that changes the result; a checkpoint of another run is never resumed."""
-    result_settings = {k: v for k, v in asdict(settings).items() if k != "checkpoint_every"}
+    result_settings = {k: v for k, v in asdict(settings).items()
+                       if k not in ("checkpoint_every", "shared_discriminator_pass")}  # neither changes the result
     blob = json.dumps({"variant": variant, "settings": result_settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -86,6 +81,7 @@ class GanTrainer:
         self.opt_g = torch.optim.Adam(g_params, lr=opt["lr"], betas=tuple(opt["betas"]))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=opt["lr"], betas=tuple(opt["betas"]))
         self.step = 0
+        self.fingerprint = fingerprint(variant, settings)
         self.rows: list[dict] = []
         cuda = self.device.type == "cuda"
         self.bf16 = settings.precision == "bf16" or (settings.precision == "auto" and cuda)
@@ -108,37 +104,13 @@ class GanTrainer:
         return {name: count_parameters(net) for name, net in self.players().items()}
 
     def state(self) -> dict:
-        return {"fingerprint": fingerprint(self.variant, self.settings), "step": self.step, "rows": self.rows,
-                **{name: net.state_dict() for name, net in self.players().items()},
+        return {"rows": self.rows, **{name: net.state_dict() for name, net in self.players().items()},
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
 
-    def save_checkpoint(self, path: Path) -> None:
-        """Write ``path`` atomically, keeping the one before as ``<name>.prev`` in case this one is damaged later."""
-        with atomic_path(path) as tmp:
-            torch.save(self.state(), tmp)
-            if path.exists():
-                os.replace(path, _previous(path))
-
-    def try_resume(self, path: Path) -> bool:
-        """Load the newest readable checkpoint of this configuration; a damaged one is reported and skipped."""
-        state = None
-        for candidate in (path, _previous(path)):
-            if not candidate.is_file():
-                continue
-            try:
-                state = load_torch(candidate, "delete it to start afresh", map_location=self.device)
-                break
-            except InputError as exc:
-                log.warning("%s (trying the previous checkpoint)", exc)
-        if state is None:
-            return False
-        if state.get("fingerprint") != fingerprint(self.variant, self.settings):
-            log.warning("%s belongs to another configuration; starting afresh", path)
-            return False
+    def load_state(self, state: dict) -> None:
         for name, module in {**self.players(), "opt_g": self.opt_g, "opt_d": self.opt_d}.items():
             module.load_state_dict(state[name])
-        self.step, self.rows = state["step"], state["rows"]
-        return True
+        self.rows = state["rows"]
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -168,39 +140,48 @@ class GanTrainer:
         nan = float("nan")
         row = {"step": self.step + 1, "warm_up": warm_up, "instance_noise": sigma}
 
-        self.discriminator.requires_grad_(False)
+        # Shared pass: the D logits of this G step serve the D step too (D's weights and inputs are the same
+        # there), so D runs forward twice per step instead of four times; the numbers are the same.
+        shared = s.shared_discriminator_pass and not warm_up
+        self.discriminator.requires_grad_(shared)
         with self.autocast():
             sr = self.generator(lr)
             pixel = self.pixel_loss(sr.float(), hr)
             loss_g = w["pixel"] * pixel
             if not warm_up:
                 feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
-                g_real, g_fake = self.discriminator(hr + noise), self.discriminator(sr + noise)
-                adversarial = losses.generator_adversarial_loss(g_real.float(), g_fake.float(), gan, mean)
+                real_in, fake_in = hr + noise, sr.float() + noise
+                g_real, g_fake = self.discriminator(real_in).float(), self.discriminator(fake_in).float()
+                adversarial = losses.generator_adversarial_loss(g_real, g_fake, gan, mean)
                 loss_g = loss_g + w["adversarial"] * adversarial + w["feature"] * feature
         if not warm_up:
-            gap = (g_real.float().mean() - g_fake.float().mean()).item()
+            gap = (g_real.mean() - g_fake.mean()).item()
             row.update(loss_adversarial=adversarial.item(), loss_feature=feature.item(), g_real_minus_fake=gap,
                        g_fake_minus_real=-gap)
+        g_params = [p for group in self.opt_g.param_groups for p in group["params"]]
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        distributed.average_gradients(p for group in self.opt_g.param_groups for p in group["params"])
+        loss_g.backward(inputs=g_params, retain_graph=shared)
+        distributed.average_gradients(g_params)
         self.opt_g.step()
         row.update(loss_g=loss_g.item(), loss_pixel=pixel.item())
 
         if not warm_up:
             self.discriminator.requires_grad_(True)
-            real_in, fake_in = hr + noise, sr.detach().float() + noise
+            fake_in = fake_in.detach()
             with self.autocast():
-                d_real, d_fake = self.discriminator(real_in).float(), self.discriminator(fake_in).float()
+                if shared:
+                    d_real, d_fake = g_real, g_fake
+                else:
+                    d_real, d_fake = self.discriminator(real_in).float(), self.discriminator(fake_in).float()
                 loss_d = losses.discriminator_loss(d_real, d_fake, gan, mean)
                 if gan == losses.GanLoss.WGAN_GP:
                     penalty = losses.gradient_penalty(self.discriminator, real_in, fake_in, alpha)
                     loss_d = loss_d + w["gp_weight"] * penalty
                     row["gradient_penalty"] = penalty.item()
+            d_params = list(self.discriminator.parameters())
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            distributed.average_gradients(self.discriminator.parameters())
+            loss_d.backward(inputs=d_params)
+            distributed.average_gradients(d_params)
             self.opt_d.step()
             gap = (d_real.detach().mean() - d_fake.detach().mean()).item()
             row.update(loss_d=loss_d.item(), d_real_minus_fake=gap, d_fake_minus_real=-gap)
@@ -219,21 +200,12 @@ class GanTrainer:
                 "state_dict": {k: v.cpu() for k, v in self.generator.state_dict().items()}}
 
 
-def _previous(path: Path) -> Path:
-    return path.with_name(path.name + ".prev")
-
-
 def _check_finite(row: dict, checkpoint: Path) -> None:
     checked = ("loss_g",) if row["warm_up"] else ("loss_g", "loss_d")
     bad = [k for k in checked if not np.isfinite(row[k])]
     if bad:
         raise MrisrError(f"training diverged at step {row['step']}: {', '.join(bad)} is not finite; the last good "
                          f"checkpoint is kept at {checkpoint}. Fix: lower optimiser.lr or the adversarial weight")
-
-
-#: SIGTERM: SLURM's time-out or scancel; SIGINT: Ctrl-C; SIGUSR1: what ``sbatch --signal=USR1@<s>`` sends
-#: shortly before the time limit.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
@@ -247,34 +219,17 @@ def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out
     writer = trainer.rank == 0
     for name, n in trainer.parameter_counts().items():
         log.info("%s: %s parameters", name, f"{n:,}")
-    if trainer.try_resume(checkpoint):
+    if runner.try_resume(trainer, checkpoint):
         log.info("resumed from %s at step %d", checkpoint, trainer.step)
 
-    stop = {"signal": None}
+    def take_step() -> dict:
+        row = trainer.train_step(volumes)
+        _check_finite(row, checkpoint)
+        trainer.rows.append(row)
+        return row
 
-    def request_stop(signum, _frame):
-        stop["signal"] = signum
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
-    try:
-        with tqdm(total=settings.steps, initial=trainer.step, desc="train", unit="step",
-                  disable=not (progress and writer)) as bar:
-            while trainer.step < settings.steps:
-                row = trainer.train_step(volumes)
-                _check_finite(row, checkpoint)
-                trainer.rows.append(row)
-                bar.update(1)
-                bar.set_postfix(loss_g=f"{row['loss_g']:.3f}", loss_d=f"{row['loss_d']:.3f}")
-                stopping = distributed.any_process(stop["signal"] is not None)
-                due = trainer.step % settings.checkpoint_every == 0 or trainer.step == settings.steps
-                if writer and (due or stopping):
-                    trainer.save_checkpoint(checkpoint)
-                if stopping:
-                    raise Interrupted(f"stopped by signal {stop['signal']} at step {trainer.step}; checkpoint "
-                                      f"written to {checkpoint}. Fix: rerun the same command to resume")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    runner.run_steps(trainer, settings.steps, take_step, checkpoint, settings.checkpoint_every,
+                     show=("loss_g", "loss_d"), writer=writer, progress=progress)
 
     model, log_path = out / "model.pt", out / "train_log.csv"
     if writer:

@@ -1,0 +1,121 @@
+"""Whole-volume SR: the workflow's windowed inference against one pass and MONAI's sliding window.
+
+Usage: python benchmarks/inference.py [--shape 64 80 64] [--threads 2] [--tile N --halo N --batch N]
+The paper generator (64 filters, growth 64, 3 RRDBs, x2; random weights, seed 0) on a unit-variance LR volume.
+Each method runs in its own process, so that its peak RSS is its own. Prints seconds, peak RSS, the largest
+difference from the one-pass output and the ratios; appends them, with machine, date, command and versions,
+to benchmarks/README.md. Tile, halo and batch default to the workflow's (config schema) values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("one_pass", "monai", "ours")
+
+
+def schema_defaults() -> dict:
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    return {k: v["default"] for k, v in schema["properties"]["inference"]["properties"].items()}
+
+
+def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
+    """In a fresh process: build the generator, time one method, save its output and report peak RSS."""
+    import torch
+
+    from mrisr.inference import super_resolve
+    from mrisr.models.registry import build
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    generator = build("generator", {"name": "rrdb", "channels": 64, "growth": 64, "blocks": 3, "scale": 2}).eval()
+    lr = np.random.default_rng(0).normal(size=a.shape).astype(np.float32)
+    started = time.perf_counter()
+    if method == "ours":
+        sr = super_resolve(generator, lr, 2, a.tile, a.halo, a.batch, progress=False)
+    else:
+        x = torch.from_numpy(lr)[None, None]
+        with torch.inference_mode():
+            if method == "one_pass":
+                y = generator(x)
+            else:
+                from monai.inferers import sliding_window_inference
+
+                y = sliding_window_inference(x, roi_size=(32, 32, 32), sw_batch_size=4, predictor=generator,
+                                             overlap=0.25, mode="gaussian")
+        sr = y[0, 0].numpy()
+    seconds = time.perf_counter() - started
+    np.save(out / f"{method}.npy", sr)
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps({"seconds": seconds, "peak_gib": peak_gib}))
+
+
+def main() -> None:
+    defaults = schema_defaults()
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--shape", type=int, nargs=3, default=[64, 80, 64])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tile", type=int, default=defaults["tile"])
+    p.add_argument("--halo", type=int, default=defaults["halo"])
+    p.add_argument("--batch", type=int, default=defaults["batch"])
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--run", choices=METHODS, help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.run:
+        run_one(a.run, a, Path(a.out))
+        return
+    import torch
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in a.methods:
+            cmd = [sys.executable, __file__, "--run", method, "--out", tmp, "--shape", *map(str, a.shape),
+                   "--threads", str(a.threads), "--tile", str(a.tile), "--halo", str(a.halo), "--batch", str(a.batch)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            results[method] = json.loads(done.stdout.strip().splitlines()[-1])
+            print(method, results[method], flush=True)
+        reference = np.load(Path(tmp) / "one_pass.npy") if "one_pass" in results else None
+        for method in results:
+            if reference is not None:
+                diff = np.abs(np.load(Path(tmp) / f"{method}.npy") - reference)
+                results[method] |= {"max_diff": float(diff.max()), "share_over_1e-4": float((diff > 1e-4).mean())}
+    lines = ["| method | s | voxels/s (HR) | peak RSS GiB | max \\|Δ\\| vs one pass | voxels with \\|Δ\\| > 1e-4 |",
+             "|---|---|---|---|---|---|"]
+    voxels = 8 * int(np.prod(a.shape))
+    for method, r in results.items():
+        lines.append(f"| {method} | {r['seconds']:.1f} | {voxels / r['seconds']:,.0f} | {r['peak_gib']:.2f} | "
+                     f"{r.get('max_diff', float('nan')):.2e} | {r.get('share_over_1e-4', float('nan')):.1%} |")
+    ratios = []
+    if {"ours", "monai"} <= set(results):
+        ratios.append(f"throughput ours / MONAI sliding window: {results['monai']['seconds'] / results['ours']['seconds']:.2f}x")
+    if {"ours", "one_pass"} <= set(results):
+        ratios.append(f"time ours / one pass: {results['ours']['seconds'] / results['one_pass']['seconds']:.2f}")
+        ratios.append(f"peak RSS ours / one pass: {results['ours']['peak_gib'] / results['one_pass']['peak_gib']:.2f}")
+    text = "\n".join(lines + [""] + [f"- {r}" for r in ratios])
+    print(text)
+    device = f"CUDA {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "CPU"
+    header = (f"\n## inference.py, {datetime.date.today()}\n\n"
+              f"Machine: {platform.machine()}, {a.threads} threads, torch {torch.__version__}, {device}. Paper "
+              f"generator (64/64/3 RRDBs, x2, random weights), LR {' x '.join(map(str, a.shape))}, unit variance; "
+              f"ours: tile {a.tile}, halo {a.halo}, batch {a.batch}; MONAI: roi 32³, overlap 0.25, Gaussian, "
+              f"sw_batch_size 4.\nCommand: `python {' '.join(sys.argv)}`\n\n")
+    with open(ROOT / "benchmarks" / "README.md", "a") as f:
+        f.write(header + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
