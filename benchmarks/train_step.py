@@ -3,8 +3,9 @@
 Usage: python benchmarks/train_step.py [--config config.yaml] [--variants NAME ...] [--steps 5] [--patch-size N]
                                       [--batch-size N] [--paper-sizes]
 ``--paper-sizes`` drops the networks' size keys so that the schema's defaults, the authors' sizes, apply.
-The baseline is the same networks and losses in fp32, eager, with D run again for its own update (the
-authors' order, ``train.shared_discriminator_pass: false``); ours is the workflow's default step. Both run in
+The baseline is the same networks and losses in fp32, eager, PyTorch's default (contiguous) memory layout,
+with D run again for its own update (the authors' order, ``train.shared_discriminator_pass: false``); ours is
+the workflow's default step (channels-last 3D, one shared D pass). Both run in
 this process on the same random volumes (the cost of a step does not depend on the values), alternately, after
 one warm-up step each. Prints a table with the ratio and appends it, with machine, date, command and versions,
 to benchmarks/README.md.
@@ -81,6 +82,7 @@ def main() -> None:
     for name in names:
         variant = cfg["variants"][name]
         trainers = {"plain": GanTrainer(variant, plain), "ours": GanTrainer(variant, ours)}
+        trainers["plain"].set_memory_format(torch.contiguous_format)
         seconds = measure(trainers, volumes, a.steps)
         counts = trainers["ours"].parameter_counts()
         voxels = ours.batch_size * ours.patch_size**3 / seconds["ours"]
