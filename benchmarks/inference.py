@@ -72,6 +72,7 @@ def main() -> None:
     p.add_argument("--halo", type=int, default=defaults["halo"])
     p.add_argument("--batch", type=int, default=defaults["batch"])
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--repeat", type=int, default=1, help="runs per method, alternating; the median time is reported")
     p.add_argument("--run", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -80,14 +81,18 @@ def main() -> None:
         return
     import torch
 
-    results = {}
+    runs: dict[str, list[dict]] = {m: [] for m in a.methods}
     with tempfile.TemporaryDirectory() as tmp:
-        for method in a.methods:
-            cmd = [sys.executable, __file__, "--run", method, "--out", tmp, "--shape", *map(str, a.shape),
-                   "--threads", str(a.threads), "--tile", str(a.tile), "--halo", str(a.halo), "--batch", str(a.batch)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            results[method] = json.loads(done.stdout.strip().splitlines()[-1])
-            print(method, results[method], flush=True)
+        for _ in range(a.repeat):  # methods alternate, so that a slow spell of the machine hits each alike
+            for method in a.methods:
+                cmd = [sys.executable, __file__, "--run", method, "--out", tmp, "--shape", *map(str, a.shape),
+                       "--threads", str(a.threads), "--tile", str(a.tile), "--halo", str(a.halo),
+                       "--batch", str(a.batch)]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                runs[method].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(method, runs[method][-1], flush=True)
+        results = {m: {"seconds": float(np.median([r["seconds"] for r in rs])),
+                       "peak_gib": max(r["peak_gib"] for r in rs)} for m, rs in runs.items()}
         reference = np.load(Path(tmp) / "one_pass.npy") if "one_pass" in results else None
         for method in results:
             if reference is not None:
@@ -112,7 +117,7 @@ def main() -> None:
               f"Machine: {platform.machine()}, {a.threads} threads, torch {torch.__version__}, {device}. Paper "
               f"generator (64/64/3 RRDBs, x2, random weights), LR {' x '.join(map(str, a.shape))}, unit variance; "
               f"ours: tile {a.tile}, halo {a.halo}, batch {a.batch}; MONAI: roi 32³, overlap 0.25, Gaussian, "
-              f"sw_batch_size 4.\nCommand: `python {' '.join(sys.argv)}`\n\n")
+              f"sw_batch_size 4. Median of {a.repeat} alternating run(s) per method.\nCommand: `python {' '.join(sys.argv)}`\n\n")
     with open(ROOT / "benchmarks" / "README.md", "a") as f:
         f.write(header + text + "\n")
 
