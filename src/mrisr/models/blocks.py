@@ -19,7 +19,7 @@ class DenseResidualBlock(nn.Module):
             conv3(channels + i * growth, growth if i < 4 else channels) for i in range(5)
         )
         # The authors' code uses nn.LeakyReLU() with its default slope 0.01 here (not ESRGAN's 0.2).
-        self.act = nn.LeakyReLU()
+        self.act = nn.LeakyReLU(inplace=True)  # on a fresh conv output: no copy, same values and gradients
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

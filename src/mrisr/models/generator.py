@@ -35,9 +35,9 @@ class RRDBGenerator(nn.Module):
         self.body_out = conv3(channels, channels)
         stages = []
         for _ in range(scale.bit_length() - 1):
-            stages += [conv3(channels, channels * 8), nn.LeakyReLU(), PixelShuffle3d(2)]
+            stages += [conv3(channels, channels * 8), nn.LeakyReLU(inplace=True), PixelShuffle3d(2)]
         self.upsample = nn.Sequential(*stages)
-        self.tail = nn.Sequential(conv3(channels, channels), nn.LeakyReLU(), conv3(channels, in_channels))
+        self.tail = nn.Sequential(conv3(channels, channels), nn.LeakyReLU(inplace=True), conv3(channels, in_channels))
 
     @property
     def reconstruct_reach(self) -> int:
