@@ -184,6 +184,7 @@ def cmd_segment_evaluate(a: argparse.Namespace) -> None:
 
     from mrisr.io import load_volume, save_volume, voxel_sizes, write_table
     from mrisr.segmentation.evaluate import load_segmenter, score, segment
+    from mrisr.segmentation.sampling import load_labels
 
     _set_threads(a.threads)
     if not len(a.subjects) == len(a.image) == len(a.label):
@@ -192,15 +193,11 @@ def cmd_segment_evaluate(a: argparse.Namespace) -> None:
     out_dir, rows = Path(a.out_dir), []
     for subject, image_path, label_path in zip(a.subjects, a.image, a.label):
         image = load_volume(image_path)
-        truth = load_volume(label_path, role="label map")
-        if truth.shape != image.shape:
-            raise InputError(label_path, f"grid {truth.shape} does not match its image {image_path} ({image.shape})",
-                             "resample the label map onto the image grid (nearest neighbour)")
+        truth = load_labels(label_path, image, image_path, len(classes))
         pred = segment(network, np.asanyarray(image.dataobj, dtype=np.float32), a.roi, a.overlap)
         save_volume(pred, image.affine, out_dir / f"sub-{subject}_dseg.nii.gz", reference=image, dtype=np.uint8)
         rows.append({"subject": subject, "seed": seed,
-                     **score(pred, np.asanyarray(truth.dataobj).astype(np.int64), classes, voxel_sizes(image.affine),
-                             a.hd95)})
+                     **score(pred, truth, classes, voxel_sizes(image.affine), a.hd95)})
     write_table(pd.DataFrame(rows), a.out)
 
 
@@ -223,14 +220,13 @@ def cmd_figure_segmentation(a: argparse.Namespace) -> None:
     from mrisr.figures.augment import segmentation_comparison
     from mrisr.io import load_volume
 
-    image = np.asanyarray(load_volume(a.image).dataobj, dtype=np.float32)
-    arms = {label: np.asanyarray(load_volume(p, role="label map").dataobj) for label, p in _pairs(a.arm).items()}
-    truth = np.asanyarray(load_volume(a.label, role="label map").dataobj)
-    for label, seg in arms.items():
-        if seg.shape != image.shape:
-            raise InputError(_pairs(a.arm)[label], f"grid {seg.shape} differs from the image {a.image} ({image.shape})",
-                             "give the segmentations of this image")
-    segmentation_comparison(image, truth, arms, _mask(a.mask), a.classes, a.out, a.title)
+    from mrisr.segmentation.sampling import load_labels
+
+    image = load_volume(a.image)
+    arms = {label: load_labels(p, image, a.image, len(a.classes)) for label, p in _pairs(a.arm).items()}
+    truth = load_labels(a.label, image, a.image, len(a.classes))
+    segmentation_comparison(np.asanyarray(image.dataobj, dtype=np.float32), truth, arms, _mask(a.mask), a.classes,
+                            a.out, a.title)
 
 
 def _metric_frames(pairs: list[str]) -> dict:

@@ -30,6 +30,21 @@ class TrainingSet:
         return "real" if self.sr_images is None else "real+sr"
 
 
+def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray:
+    """A label map checked against its image: the same grid, labels in ``0 .. n_classes - 1``."""
+    from mrisr.io import load_volume
+
+    label = load_volume(path, role="label map")
+    if label.shape != image.shape:
+        raise InputError(path, f"grid {label.shape} does not match its image {image_path} ({image.shape})",
+                         "resample the label map onto the image grid (nearest neighbour)")
+    values = np.asanyarray(label.dataobj)
+    if values.min() < 0 or values.max() >= n_classes or not np.all(values == np.round(values)):
+        raise InputError(path, f"has labels outside 0..{n_classes - 1}",
+                         "map the labels to the classes of segmentation.classes (0 = background)")
+    return values.astype(np.int64)
+
+
 def load_training_set(image_paths: list[str], label_paths: list[str], sr_paths: list[str] | None,
                       n_classes: int) -> TrainingSet:
     """Read and check one arm's volumes: the same grid per subject, labels in ``0 .. n_classes - 1``."""
@@ -40,16 +55,8 @@ def load_training_set(image_paths: list[str], label_paths: list[str], sr_paths: 
     images, labels, srs = [], [], []
     for i, (image_path, label_path) in enumerate(zip(image_paths, label_paths)):
         image = load_volume(image_path)
-        label = load_volume(label_path, role="label map")
-        values = np.asanyarray(label.dataobj)
-        if label.shape != image.shape:
-            raise InputError(label_path, f"grid {label.shape} does not match its image {image_path} ({image.shape})",
-                             "resample the label map onto the image grid (nearest neighbour)")
-        if values.min() < 0 or values.max() >= n_classes or not np.all(values == np.round(values)):
-            raise InputError(label_path, f"has labels outside 0..{n_classes - 1}",
-                             "map the labels to the classes of segmentation.classes (0 = background)")
+        labels.append(load_labels(label_path, image, image_path, n_classes))
         images.append(np.asanyarray(image.dataobj, dtype=np.float32))
-        labels.append(values.astype(np.int64))
         if sr_paths is not None:
             sr = load_volume(sr_paths[i])
             if sr.shape != image.shape or not np.allclose(sr.affine, image.affine, atol=1e-3):
