@@ -1,14 +1,29 @@
-"""Each stage's share of a finished workflow run, from Snakemake's per-job benchmark files.
+"""The demo end to end: wall time, and each stage's share of the job time, from Snakemake's per-job benchmark files.
 
-Usage: python benchmarks/demo_stages.py [RESULTS_DIR]   (after `make demo`; default results/)
+Usage: python benchmarks/demo_stages.py --run [--workdir DIR] [--cores 2]
+       python benchmarks/demo_stages.py [RESULTS_DIR]      (summarise a finished run; default results/)
+``--run`` runs the whole workflow (config.yaml, the embedded demo) from scratch in DIR (default: a new
+temporary directory), timing it; both forms print each stage's job-seconds and share, and the run's job-seconds
+over its wall time (how much of the time two jobs ran side by side). ``--run`` appends the table, with machine,
+date, command and versions, to benchmarks/README.md.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import os
+import platform
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def stage_seconds(results: Path) -> pd.Series:
@@ -21,14 +36,51 @@ def stage_seconds(results: Path) -> pd.Series:
     return pd.DataFrame(rows).groupby("stage")["s"].sum().sort_values(ascending=False)
 
 
-def main() -> None:
-    results = Path(sys.argv[1] if len(sys.argv) > 1 else "results")
-    seconds = stage_seconds(results)
+def run_demo(workdir: Path, cores: int) -> float:
+    """Wall seconds of the whole demo workflow, run from scratch in ``workdir``."""
+    snakemake = Path(sys.executable).with_name("snakemake")
+    env = {**os.environ, "PATH": f"{snakemake.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    started = time.perf_counter()
+    subprocess.run([str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+                    "--configfile", str(ROOT / "config.yaml"), "--cores", str(cores), "--quiet", "rules"],
+                   check=True, env=env)
+    return time.perf_counter() - started
+
+
+def table(seconds: pd.Series, wall: float | None) -> list[str]:
     total = seconds.sum()
-    print(f"{'stage':<24}{'job-seconds':>12}{'share':>8}")
-    for stage, s in seconds.items():
-        print(f"{stage:<24}{s:>12.1f}{s / total:>8.1%}")
-    print(f"{'total (summed over jobs)':<24}{total:>12.1f}")
+    lines = ["| stage | job-seconds | share |", "|---|---|---|"]
+    lines += [f"| {stage} | {s:.1f} | {s / total:.1%} |" for stage, s in seconds.items()]
+    lines.append(f"| total (summed over jobs) | {total:.1f} | 100% |")
+    if wall is not None:
+        lines += ["", f"- wall time {wall:.0f} s ({wall / 60:.1f} min); job-seconds / wall time: {total / wall:.2f}"]
+    return lines
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", nargs="?", default="results", help="results directory of a finished run")
+    p.add_argument("--run", action="store_true", help="run the demo from scratch first and time it")
+    p.add_argument("--workdir", help="with --run: where to run it (default: a new temporary directory)")
+    p.add_argument("--cores", type=int, default=2)
+    a = p.parse_args()
+    wall = None
+    if a.run:
+        workdir = Path(a.workdir or tempfile.mkdtemp(prefix="mrisr-demo-"))
+        wall = run_demo(workdir, a.cores)
+        results = workdir / "results"
+    else:
+        results = Path(a.results)
+    lines = table(stage_seconds(results), wall)
+    print("\n".join(lines))
+    if a.run:
+        header = (f"\n## demo_stages.py, {datetime.date.today()}\n\n"
+                  f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, --cores {a.cores}, torch {torch.__version__}, "
+                  f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}. "
+                  f"The whole demo workflow (config.yaml) from scratch.\n"
+                  f"Command: `python {' '.join(sys.argv)}`\n\n")
+        with open(ROOT / "benchmarks" / "README.md", "a") as f:
+            f.write(header + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
