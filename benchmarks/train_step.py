@@ -9,6 +9,9 @@ the workflow's default step (channels-last 3D, one shared D pass). Both run in
 this process on the same random volumes (the cost of a step does not depend on the values), alternately, after
 one warm-up step each. Prints a table with the ratio and appends it, with machine, date, command and versions,
 to benchmarks/README.md.
+Then, per variant, the generator's forward+backward alone (the bulk of a step): its FLOPs (PyTorch's
+FlopCounterMode), seconds, and the achieved rate as a fraction of a reference: on CUDA the card's dense bf16
+peak (``--peak-tflops`` or a known card), on CPU this machine's measured fp32 matrix-multiply rate.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from torch.utils.flop_counter import FlopCounterMode
 
 from mrisr import config as mrisr_config
 from mrisr.training.loop import GanTrainer, TrainSettings
@@ -32,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 SIZE_KEYS = {"channels", "growth", "blocks", "units", "depth"}
+DENSE_BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # vendor figures, without sparsity
 
 
 def paper_sized(variant: dict) -> dict:
@@ -53,6 +58,53 @@ def measure(trainers: dict, volumes: list[np.ndarray], steps: int) -> dict[str, 
     return {name: total / steps for name, total in spent.items()}
 
 
+def generator_pass(trainer: GanTrainer, steps: int) -> tuple[float, float]:
+    """FLOPs and mean seconds of one generator forward+backward on a training-sized LR batch."""
+    s = trainer.settings
+    lr = torch.randn(s.batch_size, 1, *(s.patch_size // s.scale,) * 3, device=trainer.device).to(
+        memory_format=trainer.memory_format)
+
+    def once() -> None:
+        with trainer.autocast():
+            sr = trainer.generator(lr)
+        sr.float().square().mean().backward()
+
+    with FlopCounterMode(display=False) as counter:
+        once()
+    seconds = []
+    for _ in range(steps):
+        _sync(trainer.device)
+        started = time.perf_counter()
+        once()
+        _sync(trainer.device)
+        seconds.append(time.perf_counter() - started)
+    trainer.generator.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops()), float(np.median(seconds))
+
+
+def reference_tflops(peak: float | None) -> tuple[float, str]:
+    """The rate the generator's is compared with, and what it is."""
+    if peak:
+        return peak, "given peak"
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name()
+        for card, tflops in DENSE_BF16_PEAK_TFLOPS.items():
+            if card in name:
+                return tflops, f"{card} dense bf16 peak"
+        raise SystemExit(f"no known bf16 peak for {name}: pass --peak-tflops")
+    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(3):
+        a @ b
+    return 3 * 2 * 4096**3 / (time.perf_counter() - started) / 1e12, "measured fp32 matmul 4096²"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--config", default=str(ROOT / "config.yaml"))
@@ -62,6 +114,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--paper-sizes", action="store_true")
     p.add_argument("--variants", nargs="+", help="default: every GAN variant of the config")
+    p.add_argument("--peak-tflops", type=float, help="the device's dense peak, for the generator's fraction")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     schema = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -79,6 +132,7 @@ def main() -> None:
     lines = ["| variant | plain fp32 eager s/step | ours s/step | speed-up | ours HR voxels/s | parameters (G / D / FE) |",
              "|---|---|---|---|---|---|"]
     names = a.variants or [n for n, v in cfg["variants"].items() if v["kind"] == "gan"]
+    passes = []
     for name in names:
         variant = cfg["variants"][name]
         trainers = {"plain": GanTrainer(variant, plain), "ours": GanTrainer(variant, ours)}
@@ -90,7 +144,16 @@ def main() -> None:
                      f"{seconds['plain'] / seconds['ours']:.2f}x | {voxels:,.0f} | "
                      f"{' / '.join(f'{n:,}' for n in counts.values())} |")
         print(lines[-1], flush=True)
+        passes.append((name, *generator_pass(trainers["ours"], a.steps)))
         del trainers
+    peak, peak_name = reference_tflops(a.peak_tflops)
+    lines += ["", f"Generator forward+backward alone (ours, median of {a.steps}); reference: {peak_name}, "
+              f"{peak:.3g} TFLOP/s.", "",
+              "| variant | TFLOP per pass | s | TFLOP/s | fraction of reference |", "|---|---|---|---|---|"]
+    for name, flops, seconds in passes:
+        rate = flops / seconds / 1e12
+        lines.append(f"| {name} | {flops / 1e12:.3g} | {seconds:.3g} | {rate:.3g} | {rate / peak:.1%} |")
+    print("\n".join(lines[-len(passes) - 4:]), flush=True)
     header = (f"\n## train_step.py, {datetime.date.today()}\n\n"
               f"Machine: {platform.machine()}, {a.threads} threads, torch {torch.__version__}, "
               f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}. "
