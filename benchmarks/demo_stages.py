@@ -11,9 +11,7 @@ date, command and versions, to benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -21,7 +19,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
+
+from record import append_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,13 +73,8 @@ def main() -> None:
     lines = table(stage_seconds(results), wall)
     print("\n".join(lines))
     if a.run:
-        header = (f"\n## demo_stages.py, {datetime.date.today()}\n\n"
-                  f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, --cores {a.cores}, torch {torch.__version__}, "
-                  f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}. "
-                  f"The whole demo workflow (config.yaml) from scratch.\n"
-                  f"Command: `python {' '.join(sys.argv)}`\n\n")
-        with open(ROOT / "benchmarks" / "README.md", "a") as f:
-            f.write(header + "\n".join(lines) + "\n")
+        append_entry(f"{os.cpu_count()} CPUs, --cores {a.cores}", "The whole demo workflow (config.yaml) from scratch.",
+                     "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ to benchmarks/README.md. Tile, halo and batch default to the workflow's (config 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -22,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
+from record import append_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("one_pass", "monai", "ours")
@@ -112,14 +112,10 @@ def main() -> None:
         ratios.append(f"peak RSS ours / one pass: {results['ours']['peak_gib'] / results['one_pass']['peak_gib']:.2f}")
     text = "\n".join(lines + [""] + [f"- {r}" for r in ratios])
     print(text)
-    device = f"CUDA {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "CPU"
-    header = (f"\n## inference.py, {datetime.date.today()}\n\n"
-              f"Machine: {platform.machine()}, {a.threads} threads, torch {torch.__version__}, {device}. Paper "
-              f"generator (64/64/3 RRDBs, x2, random weights), LR {' x '.join(map(str, a.shape))}, unit variance; "
-              f"ours: tile {a.tile}, halo {a.halo}, batch {a.batch}; MONAI: roi 32³, overlap 0.25, Gaussian, "
-              f"sw_batch_size 4. Median of {a.repeat} alternating run(s) per method.\nCommand: `python {' '.join(sys.argv)}`\n\n")
-    with open(ROOT / "benchmarks" / "README.md", "a") as f:
-        f.write(header + text + "\n")
+    append_entry(f"{a.threads} threads",
+                 f"Paper generator (64/64/3 RRDBs, x2, random weights), LR {' x '.join(map(str, a.shape))}, unit "
+                 f"variance; ours: tile {a.tile}, halo {a.halo}, batch {a.batch}; MONAI: roi 32³, overlap 0.25, "
+                 f"Gaussian, sw_batch_size 4. Median of {a.repeat} alternating run(s) per method.", text)
 
 
 if __name__ == "__main__":

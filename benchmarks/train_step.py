@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -31,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mrisr import config as mrisr_config
 from mrisr.training.loop import GanTrainer, TrainSettings
+from record import append_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,14 +152,9 @@ def main() -> None:
         rate = flops / seconds / 1e12
         lines.append(f"| {name} | {flops / 1e12:.3g} | {seconds:.3g} | {rate:.3g} | {rate / peak:.1%} |")
     print("\n".join(lines[-len(passes) - 4:]), flush=True)
-    header = (f"\n## train_step.py, {datetime.date.today()}\n\n"
-              f"Machine: {platform.machine()}, {a.threads} threads, torch {torch.__version__}, "
-              f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}. "
-              f"{'Authors' if a.paper_sizes else 'Config'} network sizes, patch {ours.patch_size}³, "
-              f"batch {ours.batch_size}, mean of {a.steps} steps each.\n"
-              f"Command: `python {' '.join(sys.argv)}`\n\n")
-    with open(ROOT / "benchmarks" / "README.md", "a") as f:
-        f.write(header + "\n".join(lines) + "\n")
+    append_entry(f"{a.threads} threads",
+                 f"{'Authors' if a.paper_sizes else 'Config'} network sizes, patch {ours.patch_size}³, "
+                 f"batch {ours.batch_size}, mean of {a.steps} steps each.", "\n".join(lines))
 
 
 if __name__ == "__main__":

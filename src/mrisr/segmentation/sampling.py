@@ -15,6 +15,7 @@ import torch
 
 from mrisr.data.patches import crop, patch_windows, step_generator
 from mrisr.errors import InputError
+from mrisr.io import load_volume
 
 
 @dataclass
@@ -32,8 +33,6 @@ class TrainingSet:
 
 def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray:
     """A label map checked against its image: the same grid, labels in ``0 .. n_classes - 1``."""
-    from mrisr.io import load_volume
-
     label = load_volume(path, role="label map")
     if label.shape != image.shape:
         raise InputError(path, f"grid {label.shape} does not match its image {image_path} ({image.shape})",
@@ -48,8 +47,6 @@ def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray
 def load_training_set(image_paths: list[str], label_paths: list[str], sr_paths: list[str] | None,
                       n_classes: int) -> TrainingSet:
     """Read and check one arm's volumes: the same grid per subject, labels in ``0 .. n_classes - 1``."""
-    from mrisr.io import load_volume
-
     if len(image_paths) != len(label_paths) or (sr_paths is not None and len(sr_paths) != len(image_paths)):
         raise ValueError("one label map (and one SR volume, for real+sr) per training image")
     images, labels, srs = [], [], []

@@ -20,6 +20,7 @@ import torch
 from mrisr.errors import MrisrError
 from mrisr.inference import default_device
 from mrisr.io import atomic_path, write_table
+from mrisr.models.registry import count_parameters
 from mrisr.segmentation.network import build_network
 from mrisr.segmentation.sampling import TrainingSet, sample_batch
 from mrisr.training import runner
@@ -93,7 +94,7 @@ def train_segmentation(data: TrainingSet, network: dict, settings: SegSettings, 
     checkpoint = out / "checkpoint.pt"
     trainer = SegTrainer(network, settings, data.arm)
     log.info("%s arm, seed %d: %d training subjects, %s parameters", data.arm, settings.seed, len(data.images),
-             f"{sum(p.numel() for p in trainer.network.parameters()):,}")
+             f"{count_parameters(trainer.network):,}")
     if runner.try_resume(trainer, checkpoint):
         log.info("resumed from %s at step %d", checkpoint, trainer.step)
 
