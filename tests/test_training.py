@@ -202,6 +202,47 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, volumes):
     assert full["model"].is_file()
 
 
+class _Counter:
+    """The smallest resumable trainer: its whole state is its step."""
+
+    fingerprint = "counter"
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def state(self) -> dict:
+        return {}
+
+
+@pytest.mark.parametrize("cut_at", range(3))
+def test_a_kill_at_any_point_of_a_checkpoint_write_leaves_a_readable_checkpoint(tmp_path, monkeypatch, cut_at):
+    """Each link or rename of a save is a point where SLURM may kill the job: the newest checkpoint never vanishes."""
+    from mrisr.training.runner import previous, save_checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(_Counter(1), path)
+    save_checkpoint(_Counter(2), path)
+    calls = []
+
+    def killed(name, real):
+        def call(*args):
+            calls.append(name)
+            if len(calls) > cut_at:
+                raise KeyboardInterrupt("killed")
+            return real(*args)
+        return call
+
+    monkeypatch.setattr(os, "link", killed("link", os.link))
+    monkeypatch.setattr(os, "replace", killed("replace", os.replace))
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(_Counter(3), path)
+    monkeypatch.undo()
+    assert calls == ["link", "replace", "replace"][:cut_at + 1]
+    assert torch.load(path)["step"] == 2
+    assert torch.load(previous(path))["step"] == (2 if cut_at == 2 else 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "checkpoint.pt.prev"]
+
+
 def test_bf16_autocast_trains_close_to_fp32(volumes):
     fp32 = GanTrainer(VARIANT, dataclasses.replace(SETTINGS, precision="fp32"))
     bf16 = GanTrainer(VARIANT, dataclasses.replace(SETTINGS, precision="bf16"))
@@ -226,16 +267,20 @@ def test_sigkill_at_a_random_step_then_rerun_gives_the_uninterrupted_weights(tmp
     cmd = [sys.executable, "-m", "mrisr", "train", "--hr", *map(str, paths), "--variant", json.dumps(VARIANT),
            "--settings", json.dumps(dataclasses.asdict(settings)), "--out-dir", str(tmp_path / "cut"), "--threads", "2"]
     checkpoint = tmp_path / "cut" / "checkpoint.pt"
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(random.Random(3).uniform(0.0, 0.5))
-    process.kill()
-    process.wait()
+    with open(tmp_path / "cut.log", "wb") as log:
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.time() + 120
+        while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(random.Random(3).uniform(0.0, 0.5))
+        process.kill()
+        process.wait()
+    assert checkpoint.is_file(), (tmp_path / "cut.log").read_text()
     killed_at = torch.load(checkpoint)["step"]
     assert 1 <= killed_at < settings.steps and not (tmp_path / "cut" / "model.pt").exists()
+    (tmp_path / "cut" / ".checkpoint.pt.k1ll3d.pt").write_bytes(b"half a checkpoint")  # what a kill mid-write leaves
     assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert not [p.name for p in (tmp_path / "cut").iterdir() if p.name.startswith(".")]
     wa, wb = torch.load(full["model"])["state_dict"], torch.load(tmp_path / "cut" / "model.pt")["state_dict"]
     for key in wa:
         torch.testing.assert_close(wb[key], wa[key], rtol=0, atol=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -47,15 +48,29 @@ def previous(path: Path) -> Path:
 
 
 def save_checkpoint(trainer: Resumable, path: Path) -> None:
-    """Write ``path`` atomically, keeping the one before as ``<name>.prev`` in case this one is damaged later."""
+    """Write ``path`` atomically, keeping the one before as ``<name>.prev`` in case this one is damaged later.
+
+    The previous checkpoint is linked (copied where the file system refuses links) rather than moved, so a
+    kill at any instant leaves ``path`` in place, holding either the old or the new step.
+    """
     with atomic_path(path) as tmp:
         torch.save({"fingerprint": trainer.fingerprint, "step": trainer.step, **trainer.state()}, tmp)
         if path.exists():
-            os.replace(path, previous(path))
+            with atomic_path(previous(path)) as kept:
+                kept.unlink()
+                try:
+                    os.link(path, kept)
+                except OSError:
+                    shutil.copyfile(path, kept)
 
 
 def try_resume(trainer: Resumable, path: Path) -> bool:
-    """Load the newest readable checkpoint of this configuration; a damaged one is reported and skipped."""
+    """Load the newest readable checkpoint of this configuration; a damaged one is reported and skipped.
+
+    Temporary files of a write that a kill interrupted are removed: they are never complete checkpoints.
+    """
+    for stale in path.parent.glob(f".{path.name}.*"):
+        stale.unlink(missing_ok=True)
     state = None
     for candidate in (path, previous(path)):
         if not candidate.is_file():
