@@ -27,7 +27,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix="".join(path.suffixes))
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -35,6 +35,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_interrupted_writes(path: str | os.PathLike) -> None:
+    """Delete what killed ``atomic_path`` writes of ``path`` (or of names that extend it) left beside it."""
+    path = Path(path)
+    for stale in path.parent.glob(f"{_temporary_prefix(path)}*"):
+        stale.unlink(missing_ok=True)
 
 
 #: Largest tolerated axis tilt (radians) and relative voxel-size spread before a grid counts as oblique

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from mrisr.errors import InputError, MrisrError
-from mrisr.io import atomic_path, load_torch
+from mrisr.io import atomic_path, load_torch, remove_interrupted_writes
 from mrisr.training import distributed
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,7 @@ def try_resume(trainer: Resumable, path: Path) -> bool:
 
     Temporary files of a write that a kill interrupted are removed: they are never complete checkpoints.
     """
-    for stale in path.parent.glob(f".{path.name}.*"):
-        stale.unlink(missing_ok=True)
+    remove_interrupted_writes(path)
     state = None
     for candidate in (path, previous(path)):
         if not candidate.is_file():
