@@ -1,6 +1,6 @@
 # mrisr: GAN super-resolution of 3D brain MRI, reproduced end to end.
-# This file is the table of contents; each stage lives in workflow/rules/<stage>.smk and calls the
-# `mrisr` command line, whose code is in src/mrisr.
+# This file is the table of contents. A stage has one name in four places: workflow/rules/<stage>.smk, the
+# command `mrisr <stage>`, the package module mrisr.<stage> and the folder results/<stage>/.
 
 from snakemake.utils import min_version
 
@@ -14,10 +14,11 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
+include: "workflow/rules/fetch.smk"
+include: "workflow/rules/prepare.smk"
 include: "workflow/rules/degrade.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/infer.smk"
+include: "workflow/rules/super_resolve.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/papers.smk"
@@ -25,8 +26,7 @@ include: "workflow/rules/papers.smk"
 
 rule all:
     input:
-        data_targets(),
-        sr_targets(),
+        prepare_targets(),
+        super_resolve_targets(),
         paper_targets(),
-        segmentation_targets(),
     default_target: True

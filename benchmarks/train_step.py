@@ -27,7 +27,7 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from mrisr import config as mrisr_config
-from mrisr.training.loop import GanTrainer, TrainSettings
+from mrisr.train.gan import GanTrainer, TrainSettings
 from record import append_entry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,8 +123,9 @@ def main() -> None:
     train = cfg["train"]
     ours = TrainSettings(steps=10**6, batch_size=a.batch_size or train["batch_size"],
                          patch_size=a.patch_size or train["patch_size"], checkpoint_every=10**6,
-                         degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"],
-                         precision=train["precision"], shared_discriminator_pass=train["shared_discriminator_pass"])
+                         degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"], seed=cfg["seed"],
+                         warmup_steps=train["warmup_steps"], precision=train["precision"],
+                         shared_discriminator_pass=train["shared_discriminator_pass"])
     plain = dataclasses.replace(ours, precision="fp32", shared_discriminator_pass=False)
     volumes = [np.random.default_rng(0).normal(size=(ours.patch_size + 16,) * 3).astype(np.float32)]
     lines = ["| variant | plain fp32 eager s/step | ours s/step | speed-up | ours HR voxels/s | parameters (G / D / FE) |",

@@ -22,3 +22,24 @@ def filled_variant(spec: dict) -> dict:
 
     return config.validate({"datasets": {"demo": {"source": "demo"}}, "variants": {"v": spec},
                             "segmentation": {"enabled": False}}, SCHEMA)["variants"]["v"]
+
+
+def train_settings(**values):
+    """GAN training settings as the workflow passes them: the schema's defaults, then ``values``."""
+    from mrisr.config import schema_default
+    from mrisr.train.gan import TrainSettings
+
+    keys = ("warmup_steps", "precision", "shared_discriminator_pass")
+    defaults = {k: schema_default(f"train.{k}") for k in keys} | {"scale": schema_default("scale"),
+                                                                  "seed": schema_default("seed")}
+    return TrainSettings(**(defaults | values))
+
+
+def segmentation_settings(**values):
+    """Segmentation training settings as the workflow passes them: the schema's defaults, then ``values``."""
+    from mrisr.config import schema_default
+    from mrisr.segment.train import SegSettings
+
+    defaults = {"sr_fraction": schema_default("segmentation.sr_fraction"),
+                "precision": schema_default("train.precision")}
+    return SegSettings(**(defaults | values))

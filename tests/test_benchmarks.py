@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mrisr.training.loop import GanTrainer
-from tests.test_training import SETTINGS, VARIANT
+from mrisr.train.gan import GanTrainer
+from tests.test_train import SETTINGS, VARIANT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import demo_stages  # noqa: E402

@@ -15,7 +15,8 @@ def test_non_3d_input_stops_with_file_and_fix_and_no_output(tmp_path):
     flat = tmp_path / "slice.nii.gz"
     nib.save(nib.Nifti1Image(np.random.rand(16, 16).astype(np.float32), np.eye(4)), flat)
     out = tmp_path / "lr.nii.gz"
-    result = _mrisr("degrade", "--hr", str(flat), "--out", str(out), "--method", "nearest")
+    result = _mrisr("degrade", "--hr", str(flat), "--out", str(out), "--method", "nearest", "--scale", "2",
+                    "--blur-fwhm", "2", "--noise-sigma", "0", "--noise-seed", "0")
     assert result.returncode != 0
     assert str(flat) in result.stderr and "Fix:" in result.stderr and "3D" in result.stderr
     assert "Traceback" not in result.stderr
@@ -24,7 +25,7 @@ def test_non_3d_input_stops_with_file_and_fix_and_no_output(tmp_path):
 
 def test_missing_input_names_the_file(tmp_path):
     missing = tmp_path / "sub-07_T1w.nii.gz"
-    result = _mrisr("super-resolve", str(missing), str(tmp_path / "sr.nii.gz"), "--interpolate", "trilinear")
+    result = _mrisr("super-resolve", str(missing), str(tmp_path / "sr.nii.gz"), "--interpolate", "trilinear", "--scale", "2")
     assert result.returncode != 0 and str(missing) in result.stderr and "does not exist" in result.stderr
     assert not (tmp_path / "sr.nii.gz").exists()
 
@@ -34,7 +35,7 @@ def test_super_resolve_puts_output_on_the_hr_grid(tmp_path):
     affine[:3, 3] = [5, -3, 2]
     save_volume(np.random.rand(8, 6, 4).astype(np.float32), affine @ np.diag([2, 2, 2, 1]), tmp_path / "lr.nii.gz")
     assert _mrisr("super-resolve", str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz"),
-                  "--interpolate", "trilinear").returncode == 0
+                  "--interpolate", "trilinear", "--scale", "2").returncode == 0
     sr = nib.load(tmp_path / "sr.nii.gz")
     assert sr.shape == (16, 12, 8)
     np.testing.assert_allclose(sr.affine, affine)

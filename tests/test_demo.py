@@ -4,7 +4,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from mrisr.data.demo import make_demo_subject, template_subject
+from mrisr.fetch.demo import make_demo_subject, template_subject
 
 TRANSFORMS = {"degrees": 6.0, "scales": 0.06, "elastic_displacement": 6.0, "bias_coefficients": 0.4, "log_gamma": 0.25}
 

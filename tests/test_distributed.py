@@ -9,8 +9,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from mrisr.training.loop import TrainSettings, train
-from tests.conftest import filled_variant
+from mrisr.train.gan import train
+from tests.conftest import filled_variant, train_settings
 
 VARIANT = filled_variant({
     "kind": "gan",
@@ -20,7 +20,7 @@ VARIANT = filled_variant({
     "instance_noise": {"start": 0.5, "end": 0.0},
     "optimiser": {"lr": 1e-3},
 })
-SETTINGS = TrainSettings(steps=3, batch_size=4, patch_size=16, checkpoint_every=10, degradation={"method": "nearest"})
+SETTINGS = train_settings(steps=3, batch_size=4, patch_size=16, checkpoint_every=10, degradation={"method": "nearest"})
 
 
 def _volumes():

@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 
 from mrisr.cli import main
-from mrisr.data import hcp, ixi
 from mrisr.errors import InputError
+from mrisr.fetch import hcp, ixi
 from mrisr.io import load_volume
+
+#: The command the fetch_hcp rule runs, with the bucket and release of the schema's defaults.
+HCP_FETCH = ["fetch", "hcp", "--bucket", "hcp-openaccess", "--prefix", "HCP_1200", "--subject"]
 
 IXI_AFFINE = np.diag([0.9375, 0.9375, 1.2, 1.0])
 
@@ -87,14 +90,14 @@ def ixi_server(rng):
 def test_ixi_download_resumes_then_extracts_scans_with_head_masks(ixi_server, tmp_path, capsys):
     tar = tmp_path / "downloads" / "IXI-T1.tar"
     sha = hashlib.sha256(TarServer.payload).hexdigest()
-    args = ["download", "--url", ixi_server, "--sha256", sha, "--size", str(len(TarServer.payload)), "--out", str(tar)]
+    args = ["fetch", "download", "--url", ixi_server, "--sha256", sha, "--size", str(len(TarServer.payload)), "--out", str(tar)]
     started = time.perf_counter()
     assert main(args) != 0 and not tar.exists()  # the cut: the partial file is kept, not passed as complete
     assert "rerun to resume" in capsys.readouterr().err
     assert main(args) == 0 and tar.read_bytes() == TarServer.payload
     assert TarServer.ranges[0] == 0 and TarServer.ranges[1] > 0  # the second request resumed
     fetched = time.perf_counter() - started
-    assert main(["ixi-extract", "--tar", str(tar), "--subjects", "IXI012", "IXI002", "--out-dir",
+    assert main(["fetch", "ixi", "--tar", str(tar), "--subjects", "IXI012", "IXI002", "--out-dir",
                  str(tmp_path / "raw")]) == 0
     print(f"IXI test fetch: {len(TarServer.payload)} bytes in {fetched:.2f} s")
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["sub-IXI002", "sub-IXI012"]
@@ -149,7 +152,7 @@ def test_hcp_subject_is_fetched_with_mask_and_tissue_labels(s3, tmp_path, rng):
     t1w = np.where(labels > 0, rng.normal(500, 50, labels.shape), 0).astype(np.float32)
     _put_hcp_subject(s3, "100307", t1w, labels, affine)
     out = tmp_path / "sub-100307"
-    assert main(["hcp-fetch", "--subject", "100307", "--out-dir", str(out), "--endpoint-url", s3]) == 0
+    assert main([*HCP_FETCH, "100307", "--out-dir", str(out), "--endpoint-url", s3]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["sub-100307_T1w.nii.gz", "sub-100307_dseg.nii.gz",
                                                      "sub-100307_mask.nii.gz"]
     dseg = np.asanyarray(nib.load(out / "sub-100307_dseg.nii.gz").dataobj)
@@ -161,14 +164,14 @@ def test_hcp_subject_is_fetched_with_mask_and_tissue_labels(s3, tmp_path, rng):
 
 
 def test_hcp_without_credentials_or_with_an_unknown_subject_says_what_to_do(s3, tmp_path, monkeypatch, capsys):
-    assert main(["hcp-fetch", "--subject", "999999", "--out-dir", str(tmp_path / "a"), "--endpoint-url", s3]) != 0
+    assert main([*HCP_FETCH, "999999", "--out-dir", str(tmp_path / "a"), "--endpoint-url", s3]) != 0
     assert "HCP_1200/999999/T1w/T1w_acpc_dc_restore_brain.nii.gz" in capsys.readouterr().err
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    assert main(["hcp-fetch", "--subject", "100307", "--out-dir", str(tmp_path / "b"), "--endpoint-url", s3]) != 0
+    assert main([*HCP_FETCH, "100307", "--out-dir", str(tmp_path / "b"), "--endpoint-url", s3]) != 0
     err = capsys.readouterr().err
     assert "no AWS credentials" in err and "AWS_ACCESS_KEY_ID" in err
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())

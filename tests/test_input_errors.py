@@ -100,7 +100,7 @@ def test_the_command_exits_non_zero_without_a_traceback(tmp_path, rng, model):
 
 def test_singleton_fourth_axis_is_read_as_3d_and_said(tmp_path, rng):
     path = _write(tmp_path / "in.nii.gz", _volume(rng, (8, 8, 8, 1)), np.diag([2.0, 2.0, 2.0, 1.0]))
-    result = _mrisr("super-resolve", "--interpolate", "trilinear", path, tmp_path / "sr.nii.gz")
+    result = _mrisr("super-resolve", "--interpolate", "trilinear", "--scale", 2, path, tmp_path / "sr.nii.gz")
     assert result.returncode == 0 and "singleton 4th axis" in result.stderr
     assert nib.load(tmp_path / "sr.nii.gz").shape == (16, 16, 16)
 
@@ -129,7 +129,7 @@ def _subject(tmp_path, rng, affine=np.eye(4), mask_affine=None, shape=(12, 12, 1
 
 def _prepare(t1w, mask, out, *extra):
     return _run("prepare", "--t1w", t1w, "--mask", mask, "--subject", "01", "--out-dir", out, "--margin", 1,
-                  "--multiple", 2, "--normalise", "volume", *extra)
+                  "--multiple", 2, "--normalise", "volume", "--crop", "brain", *extra)
 
 
 @pytest.mark.parametrize("case", ["oblique", "anisotropic", "mask on another grid", "missing mask"])

@@ -15,7 +15,8 @@ import torchvision
 
 from mrisr.cli import main
 from mrisr.io import save_volume
-from mrisr.perceptual import ALEXNET_FILE, SliceLpips, backbone_status, fetch_backbone
+from mrisr.fetch.lpips import fetch_backbone
+from mrisr.perceptual import ALEXNET_FILE, SliceLpips, backbone_status
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +87,10 @@ def test_offline_lpips_is_reported_as_not_computed_and_why(tmp_path, rng):
     out = tmp_path / "metrics.csv"
     assert main(["evaluate", "--subjects", "01", "--gt", str(tmp_path / "gt.nii.gz"), "--pred",
                  str(tmp_path / "pred.nii.gz"), "--mask", str(tmp_path / "mask.nii.gz"), "--lpips-dir",
-                 str(tmp_path / "lpips"), "--out", str(out)]) == 0
+                 str(tmp_path / "lpips"), "--lpips-step", "1", "--out", str(out), "--threads", "1"]) == 0
     row = pd.read_csv(out).iloc[0]
     assert np.isnan(row["lpips"]) and "not computed" in row["lpips_note"] and "Connection refused" in row["lpips_note"]
-    assert main(["table", "--metrics", f"a={out}", "--out-csv", str(tmp_path / "t.csv"), "--out-md",
+    assert main(["papers", "method-table", "--inputs", json.dumps([{"label": "a", "path": str(out)}]), "--out-csv", str(tmp_path / "t.csv"), "--out-md",
                  str(tmp_path / "t.md")]) == 0
     text = (tmp_path / "t.md").read_text()
     assert "| not computed |" in text and "Note: LPIPS not computed" in text

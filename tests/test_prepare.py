@@ -2,7 +2,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from mrisr.data.prepare import brain_box, make_splits, prepare_subject, zscore
+from mrisr.prepare import brain_box, make_splits, prepare_subject, zscore
 from mrisr.errors import InputError
 from mrisr.io import save_volume
 
@@ -41,7 +41,7 @@ def test_prepare_reorients_to_ras_and_keeps_world_positions(tmp_path, rng):
     save_volume(data, affine, tmp_path / "t1.nii.gz")
     save_volume(mask, affine, tmp_path / "mask.nii.gz")
     out = prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01",
-                          margin=1, multiple=2, normalise="volume")
+                          margin=1, multiple=2, normalise="volume", crop="brain", resample=None)
     img = nib.load(out["T1w"])
     assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
     assert all(n % 2 == 0 for n in img.shape)
@@ -60,7 +60,7 @@ def test_mask_on_another_grid_is_refused(tmp_path, rng):
     save_volume(np.ones((8, 8, 6), np.uint8), np.eye(4), tmp_path / "mask.nii.gz")
     with pytest.raises(InputError, match="mask.nii.gz") as err:
         prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01", 1, 2,
-                        "volume")
+                        "volume", "brain", None)
     assert "resample" in str(err.value)
     assert not (tmp_path / "out").exists()
 
@@ -71,7 +71,7 @@ def test_no_crop_keeps_the_field_of_view(tmp_path, rng):
     mask[3:5, 3:5, 3:5] = 1
     save_volume(mask, np.eye(4), tmp_path / "mask.nii.gz")
     out = prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01", 1, 2,
-                          "volume", crop=False)
+                          "volume", crop="none", resample=None)
     img = nib.load(out["T1w"])
     assert img.shape == (8, 10, 12)
     np.testing.assert_allclose(img.affine, np.eye(4))

@@ -80,7 +80,7 @@ def slurm(tmp_path_factory):
 
 def test_jobs_run_through_the_profile_as_slurm_jobs(slurm, tmp_path):
     workdir = tmp_path / "wd"
-    targets = ["results/data/demo/splits.tsv", "results/lr/demo/nearest/sub-01_T1w.nii.gz"]
+    targets = ["results/fetch/demo/sub-02/sub-02_T1w.nii.gz", "results/degrade/demo/nearest/sub-01_T1w.nii.gz"]
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--profile", str(ROOT / "workflow/profiles/slurm"),

@@ -36,7 +36,15 @@ def run(tmp_path_factory):
 
 
 def _splits(workdir):
-    return pd.read_csv(workdir / "results/data/demo/splits.tsv", sep="\t", dtype=str)
+    """The split the tiny config asks for: 3 demo subjects, 1 test, no validation, the run's seed."""
+    from mrisr.config import schema_default
+    from mrisr.fetch.demo import demo_subject_ids
+    from mrisr.prepare import make_splits
+
+    seed = yaml.safe_load((ROOT / "config.yaml").read_text()).get("seed", schema_default("seed"))
+    split = make_splits(demo_subject_ids(3), val=0, test=1, seed=seed)
+    assert sorted(p.name for p in (workdir / "results/prepare/demo").iterdir()) == [f"sub-{s}" for s in split]
+    return pd.DataFrame({"subject": list(split), "split": list(split.values())})
 
 
 def test_every_output_with_right_grid(run):
@@ -44,28 +52,28 @@ def test_every_output_with_right_grid(run):
     assert sorted(splits["split"]) == ["test", "train", "train"]
     test = splits.loc[splits["split"] == "test", "subject"].tolist()
     for subject in splits["subject"]:
-        hr = nib.load(run / f"results/data/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
+        hr = nib.load(run / f"results/prepare/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
         assert nib.aff2axcodes(hr.affine) == ("R", "A", "S")
         assert all(n % 2 == 0 for n in hr.shape)
         data = np.asanyarray(hr.dataobj)
         assert abs(data.mean()) < 1e-4 and abs(data.std() - 1) < 1e-3
     for subject in test:
-        hr = nib.load(run / f"results/data/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
+        hr = nib.load(run / f"results/prepare/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
         data = np.asanyarray(hr.dataobj)
-        lr = nib.load(run / f"results/lr/demo/nearest/sub-{subject}_T1w.nii.gz")
+        lr = nib.load(run / f"results/degrade/demo/nearest/sub-{subject}_T1w.nii.gz")
         assert lr.shape == tuple(n // 2 for n in hr.shape)
         np.testing.assert_allclose(lr.affine[:3, :3], hr.affine[:3, :3] * 2)
         np.testing.assert_array_equal(np.asanyarray(lr.dataobj), data[::2, ::2, ::2])
         for variant in VARIANTS:
-            sr = nib.load(run / f"results/sr/demo/nearest/{variant}/sub-{subject}_T1w.nii.gz")
+            sr = nib.load(run / f"results/super_resolve/demo/nearest/{variant}/sub-{subject}_T1w.nii.gz")
             assert sr.shape == hr.shape
             np.testing.assert_allclose(sr.affine, hr.affine)
             np.testing.assert_allclose(sr.header.get_zooms(), hr.header.get_zooms())
             assert np.isfinite(np.asanyarray(sr.dataobj)).all()
-    trained = sorted(p.parent.name for p in (run / "results/models/demo").glob("*/model.pt"))
+    trained = sorted(p.parent.name for p in (run / "results/train/demo").glob("*/model.pt"))
     assert trained == sorted(set(VARIANTS) - {"trilinear"})
     for variant in trained:
-        model_dir = run / "results/models/demo" / variant
+        model_dir = run / "results/train/demo" / variant
         assert (model_dir / "checkpoint.pt").is_file()
         assert len(pd.read_csv(model_dir / "train_log.csv")) == 3
 
@@ -77,46 +85,46 @@ TINY = yaml.safe_load((ROOT / "tests/tiny.yaml").read_text())
 def test_metrics_tables_and_statistics(run):
     test = _splits(run).query("split == 'test'")["subject"].tolist()
     for variant in VARIANTS:
-        metrics = pd.read_csv(run / f"results/metrics/demo/nearest/{variant}.csv", dtype={"subject": str})
+        metrics = pd.read_csv(run / f"results/evaluate/demo/nearest/{variant}.csv", dtype={"subject": str})
         assert metrics["subject"].tolist() == test
         assert {"psnr", "ssim", "nrmse", "psnr_brain", "ssim_brain", "nrmse_brain", "lpips", "sigma_lr"} <= set(metrics)
     for paper, names in {"threeplayer": ("method_comparison", "ablation", "method_comparison_out_of_sample"),
                          "disgan": ("method_comparison", "ablation")}.items():
         for name in names:
             variants = PAPERS[paper]["ablations" if name == "ablation" else "methods"]
-            table = pd.read_csv(run / f"results/tables/{paper}/{name}.csv")
+            table = pd.read_csv(run / f"results/papers/demo/{paper}/{name}.csv")
             assert table["method"].unique().tolist() == variants
             assert (table.query("metric != 'lpips'")["n"] == len(test)).all()
             assert {"p_t_holm", "p_wilcoxon_holm", "cohen_d", "rbc"} <= set(table)
             ref = table[table["method"] == PAPERS[paper]["reference"]]
             assert ref["reference"].isna().all() and table[table["method"] != ref["method"].iloc[0]]["reference"].notna().any()
-            md = (run / f"results/tables/{paper}/{name}.md").read_text()
+            md = (run / f"results/papers/demo/{paper}/{name}.md").read_text()
             assert "Paired tests against" in md and "Note: LPIPS not computed" in md
-    table = pd.read_csv(run / "results/tables/threeplayer/method_comparison.csv")
-    trilinear = pd.read_csv(run / "results/metrics/demo/nearest/trilinear.csv")
+    table = pd.read_csv(run / "results/papers/demo/threeplayer/method_comparison.csv")
+    trilinear = pd.read_csv(run / "results/evaluate/demo/nearest/trilinear.csv")
     row = table.query("method == 'trilinear' and metric == 'psnr'").iloc[0]
     assert np.isclose(row["mean"], trilinear["psnr"].mean())
-    assert np.isclose(row["mean_diff"], (trilinear["psnr"] - pd.read_csv(run / "results/metrics/demo/nearest/threeplayer.csv")["psnr"]).mean())
+    assert np.isclose(row["mean_diff"], (trilinear["psnr"] - pd.read_csv(run / "results/evaluate/demo/nearest/threeplayer.csv")["psnr"]).mean())
     assert table.query("metric == 'lpips'")["mean"].isna().all()
-    status = yaml.safe_load((run / "results/downloads/lpips/status.json").read_text())
+    status = yaml.safe_load((run / "results/fetch/lpips/status.json").read_text())
     assert status["available"] is False and "Connection refused" in status["reason"]
 
 
 def test_out_of_sample_set_is_all_test_and_uses_the_models_trained_in_sample(run):
-    ood = pd.read_csv(run / "results/metrics/demo_ood/nearest/threeplayer.csv", dtype={"subject": str})
+    ood = pd.read_csv(run / "results/evaluate/demo_ood/nearest/threeplayer.csv", dtype={"subject": str})
     assert ood["subject"].tolist() == ["01"]
-    assert not (run / "results/models/demo_ood").exists()
-    in_sample = nib.load(run / "results/data/demo/sub-01/sub-01_T1w.nii.gz")
-    out_sample = nib.load(run / "results/data/demo_ood/sub-01/sub-01_T1w.nii.gz")
+    assert not (run / "results/train/demo_ood").exists()
+    in_sample = nib.load(run / "results/prepare/demo/sub-01/sub-01_T1w.nii.gz")
+    out_sample = nib.load(run / "results/prepare/demo_ood/sub-01/sub-01_T1w.nii.gz")
     assert not np.array_equal(np.asanyarray(in_sample.dataobj), np.asanyarray(out_sample.dataobj))
 
 
 def test_noise_experiment_adds_the_configured_noise_to_the_lr_input(run):
     subject = _splits(run).query("split == 'test'")["subject"].iloc[0]
-    clean = np.asanyarray(nib.load(run / f"results/lr/demo/nearest/sub-{subject}_T1w.nii.gz").dataobj)
-    noisy = nib.load(run / f"results/lr/demo/nearest-noise0.1/sub-{subject}_T1w.nii.gz")
+    clean = np.asanyarray(nib.load(run / f"results/degrade/demo/nearest/sub-{subject}_T1w.nii.gz").dataobj)
+    noisy = nib.load(run / f"results/degrade/demo/nearest-noise0.1/sub-{subject}_T1w.nii.gz")
     assert abs(float((np.asanyarray(noisy.dataobj) - clean).std()) - 0.1) < 0.01
-    table = pd.read_csv(run / "results/tables/disgan/noise.csv")
+    table = pd.read_csv(run / "results/papers/demo/disgan/noise.csv")
     assert sorted(table["sigma"].unique()) == TINY["papers"]["disgan"]["noise_sigmas"]
     assert table["method"].unique().tolist() == PAPERS["disgan"]["methods"]
     sigma_in = table.query("metric == 'sigma_lr' and method == 'trilinear'").set_index("sigma")["mean"]
@@ -129,28 +137,28 @@ def test_segmentation_study_trains_both_arms_alike_and_scores_the_real_test_imag
     train = _splits(run).query("split == 'train'")["subject"].tolist()
     for arm in ("real", "real+sr"):
         for seed in seeds:
-            out = run / f"results/segmentation/demo/{arm}/seed-{seed}"
+            out = run / f"results/segment/demo/{arm}/seed-{seed}"
             assert pd.read_csv(out / "train_log.csv")["step"].tolist() == list(range(1, seg["steps"] + 1))
             log = (run / f"results/logs/segment_train/demo/{arm}/seed-{seed}.log").read_text()
             assert f"{arm} arm, seed {seed}: {len(train)} training subjects" in log
             scores = pd.read_csv(out / "scores.csv", dtype={"subject": str})
             assert scores["subject"].tolist() == test and (scores["seed"] == seed).all()
             for subject in test:
-                hr = nib.load(run / f"results/data/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
+                hr = nib.load(run / f"results/prepare/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
                 dseg = nib.load(out / f"sub-{subject}_dseg.nii.gz")
                 np.testing.assert_allclose(dseg.affine, hr.affine)
                 assert dseg.shape == hr.shape and dseg.get_data_dtype() == np.uint8
     # the real+sr arm was given the SR volumes of the training subjects (and the real arm was not)
     for subject in train:
-        assert (run / f"results/sr/demo/nearest/esrgan/sub-{subject}_T1w.nii.gz").is_file()
-    table = pd.read_csv(run / "results/tables/augment/segmentation.csv")
+        assert (run / f"results/super_resolve/demo/nearest/esrgan/sub-{subject}_T1w.nii.gz").is_file()
+    table = pd.read_csv(run / "results/papers/demo/augment/segmentation.csv")
     assert table["arm"].unique().tolist() == ["real", "real+sr"]
     assert set(table["metric"]) == {f"{m}_{c}" for m in ("dice", "hd95") for c in ("CSF", "GM", "WM")}
     assert (table["seeds"] == len(seeds)).all() and (table["n"] == len(test)).all()
-    real = pd.concat(pd.read_csv(run / f"results/segmentation/demo/real/seed-{s}/scores.csv") for s in seeds)
+    real = pd.concat(pd.read_csv(run / f"results/segment/demo/real/seed-{s}/scores.csv") for s in seeds)
     row = table.query("arm == 'real' and metric == 'dice_WM'").iloc[0]
     assert np.isclose(row["seed_mean"], real["dice_WM"].mean())
-    assert f"Across {len(seeds)} seed" in (run / "results/tables/augment/segmentation.md").read_text()
+    assert f"Across {len(seeds)} seed" in (run / "results/papers/demo/augment/segmentation.md").read_text()
 
 
 def test_every_figure_is_written_with_its_pdf(run):
@@ -158,25 +166,25 @@ def test_every_figure_is_written_with_its_pdf(run):
 
     for figure in ("threeplayer/sr_comparison", "threeplayer/zoom_profile", "threeplayer/discrepancy",
                    "disgan/sr_comparison", "disgan/noise", "disgan/stripes", "augment/segmentation"):
-        with Image.open(run / f"results/figures/{figure}.png") as png:
+        with Image.open(run / f"results/papers/demo/{figure}.png") as png:
             assert png.size[0] > 800 and png.size[1] > 400, figure
-        assert (run / f"results/figures/{figure}.pdf").stat().st_size > 0
+        assert (run / f"results/papers/demo/{figure}.pdf").stat().st_size > 0
     subject = _splits(run).query("split == 'test'")["subject"].iloc[0]
-    pasted = nib.load(run / f"results/sr_pasted/demo/nearest/disgan/sub-{subject}_T1w.nii.gz")
-    blended = nib.load(run / f"results/sr/demo/nearest/disgan/sub-{subject}_T1w.nii.gz")
+    pasted = nib.load(run / f"results/super_resolve/demo/nearest/disgan/pasted/sub-{subject}_T1w.nii.gz")
+    blended = nib.load(run / f"results/super_resolve/demo/nearest/disgan/sub-{subject}_T1w.nii.gz")
     np.testing.assert_allclose(pasted.affine, blended.affine)
     assert not np.allclose(np.asanyarray(pasted.dataobj), np.asanyarray(blended.dataobj), atol=1e-4)
 
 
 def test_nothing_to_do_then_one_figure_rebuilds_alone(run):
     assert "Nothing to be done" in snakemake(run, "-n").stdout
-    figure = run / "results/figures/threeplayer/sr_comparison.png"
+    figure = run / "results/papers/demo/threeplayer/sr_comparison.png"
     figure.unlink()
     plan = snakemake(run, str(figure.relative_to(run)), "-n")
     assert plan.returncode == 0
     table = plan.stdout.split("Job stats:")[1].strip().split("\n\n")[0]
     jobs = dict(line.split() for line in table.splitlines()[2:])
-    assert jobs == {"sr_comparison_figure": "1", "total": "1"}
+    assert jobs == {"papers_sr_comparison": "1", "total": "1"}
     assert snakemake(run, str(figure.relative_to(run))).returncode == 0 and figure.is_file()
     assert "Nothing to be done" in snakemake(run, "-n").stdout
 
@@ -199,7 +207,7 @@ def test_report_renders_in_chromium_with_every_figure_loading(run, tmp_path):
     assert "ERROR" not in result.stderr, result.stderr[-2000:]  # a caption that does not render
     html = report.read_text()
     images = re.findall(r"data:image/png;[^\"']*?base64,[A-Za-z0-9+/=]+", html)
-    figures = sorted(p.name for p in (run / "results/figures").rglob("*.png"))
+    figures = sorted(p.name for p in (run / "results/papers/demo").rglob("*.png"))
     assert sorted(re.search(r"filename=([^;]+);", uri).group(1) for uri in images) == figures
     # every embedded figure decodes and loads in the browser
     page = tmp_path / "images.html"
@@ -234,10 +242,10 @@ def test_bad_config_key_is_named_and_nothing_runs(tmp_path):
 
 def test_missing_subject_file_stops_with_its_path(tmp_path):
     workdir = tmp_path / "wd"
-    assert snakemake(workdir, "results/raw/demo/sub-01/sub-01_T1w.nii.gz").returncode == 0
-    raw = workdir / "results/raw/demo/sub-01/sub-01_T1w.nii.gz"
+    assert snakemake(workdir, "results/fetch/demo/sub-01/sub-01_T1w.nii.gz").returncode == 0
+    raw = workdir / "results/fetch/demo/sub-01/sub-01_T1w.nii.gz"
     raw.write_bytes(b"\x1f\x8b broken")  # a truncated download, say
-    target = "results/data/demo/sub-01/sub-01_T1w.nii.gz"
+    target = "results/prepare/demo/sub-01/sub-01_T1w.nii.gz"
     result = snakemake(workdir, target)
     log = (workdir / "results/logs/prepare/demo/sub-01.log").read_text()
     assert result.returncode != 0 and str(raw.relative_to(workdir)) in log and "Fix:" in log
@@ -273,12 +281,12 @@ def test_feature_extractor_weights_are_downloaded_and_used(tmp_path):
     }))
     workdir = tmp_path / "wd"
     try:
-        result = snakemake(workdir, "results/models/demo/esrgan/model.pt", config=("tests/tiny.yaml", str(overlay)))
+        result = snakemake(workdir, "results/train/demo/esrgan/model.pt", config=("tests/tiny.yaml", str(overlay)))
     finally:
         httpd.shutdown()
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (workdir / "results/downloads/medicalnet_resnet10").is_file()
-    checkpoint = torch.load(workdir / "results/models/demo/esrgan/checkpoint.pt")
+    assert (workdir / "results/fetch/downloads/medicalnet_resnet10").is_file()
+    checkpoint = torch.load(workdir / "results/train/demo/esrgan/checkpoint.pt")
     for key, value in checkpoint["feature_extractor"].items():  # frozen: still the downloaded weights
         torch.testing.assert_close(value, state[f"module.{key}"])
 
@@ -309,7 +317,7 @@ def test_unlabelled_folder_leaves_the_segmentation_study_out_unless_it_is_asked_
     lab = _lab_config(tmp_path, folder)
     planned = snakemake(tmp_path / "wd", "-n", config=("tests/tiny.yaml", str(lab)))
     assert planned.returncode == 0, planned.stderr[-3000:]
-    assert "segment_train" not in planned.stdout and "results/tables/threeplayer/method_comparison.csv" in planned.stdout
+    assert "segment_train" not in planned.stdout and "results/papers/lab/threeplayer/method_comparison.csv" in planned.stdout
     asked = tmp_path / "asked.yaml"
     asked.write_text(yaml.safe_dump({"segmentation": {"enabled": True}}))
     refused = snakemake(tmp_path / "wd", "-n", config=("tests/tiny.yaml", str(lab), str(asked)))
@@ -332,7 +340,7 @@ def test_folder_of_anisotropic_scans_is_resampled_and_prepared(tmp_path):
     folder = tmp_path / "scans"
     _lab_folder(folder)
     workdir = tmp_path / "wd"
-    targets = [f"results/data/lab/sub-{s}/sub-{s}_{k}.nii.gz" for s in ("a1", "d4") for k in ("T1w", "mask")]
+    targets = [f"results/prepare/lab/sub-{s}/sub-{s}_{k}.nii.gz" for s in ("a1", "d4") for k in ("T1w", "mask")]
     refused = snakemake(workdir, *targets, config=("tests/tiny.yaml", str(_lab_config(tmp_path, folder))))
     assert refused.returncode != 0
     log = (workdir / "results/logs/prepare/lab/sub-a1.log").read_text()
@@ -343,7 +351,7 @@ def test_folder_of_anisotropic_scans_is_resampled_and_prepared(tmp_path):
     t1w = nib.load(workdir / targets[0])
     np.testing.assert_allclose(t1w.header.get_zooms(), [1, 1, 1], atol=1e-5)
     assert b"resampled from 0.94 x 0.94 x 1.2 mm" in t1w.header["descrip"].item()
-    assert not (workdir / "results/data/lab/sub-a1/sub-a1_dseg.nii.gz").exists()
+    assert not (workdir / "results/prepare/lab/sub-a1/sub-a1_dseg.nii.gz").exists()
 
 
 def _job_stats(stdout: str) -> dict[str, int]:
@@ -360,17 +368,17 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
     gan = [v for v, spec in yaml.safe_load((ROOT / "config.yaml").read_text())["variants"].items()
            if spec["kind"] == "gan"]
     assert jobs["train"] == len(gan)
-    assert jobs["paper_table"] == 5 and jobs["noise_table"] == 1 and jobs["sr_comparison_figure"] == 2
-    for rule in ("discrepancy_figure", "zoom_profile_figure", "noise_figure", "stripes_figure", "lpips_backbone"):
+    assert jobs["papers_method_table"] == 5 and jobs["papers_noise_table"] == 1 and jobs["papers_sr_comparison"] == 2
+    for rule in ("papers_discrepancy", "papers_zoom_profile", "papers_noise_figure", "papers_stripes", "fetch_lpips"):
         assert jobs[rule] == 1, rule
     trained_on, tested_on = ("ixi", "hcp") if len(overlays) == 2 else ("hcp", "ixi")
     if trained_on == "hcp":  # labelled: the segmentation study runs, 5 seeds per arm, on GPUs
-        assert jobs["segment_train"] == jobs["segment_evaluate"] == 10 and jobs["segmentation_table"] == 1
+        assert jobs["segment_train"] == jobs["segment_evaluate"] == 10 and jobs["papers_segmentation_table"] == 1
     else:  # IXI has no label maps: ixi.yaml switches the study off
         assert "segment_train" not in jobs
-    assert f"results/tables/threeplayer/method_comparison_out_of_sample.csv" in result.stdout
-    assert f"results/models/{trained_on}/disgan/model.pt" in result.stdout
-    assert f"results/metrics/{tested_on}/nearest/disgan.csv" in result.stdout
+    assert f"results/papers/{trained_on}/threeplayer/method_comparison_out_of_sample.csv" in result.stdout
+    assert f"results/train/{trained_on}/disgan/model.pt" in result.stdout
+    assert f"results/evaluate/{tested_on}/nearest/disgan.csv" in result.stdout
     blocks = result.stdout.split("\nrule ")
     for block in blocks:
         rule = block.split(":", 1)[0]

@@ -1,15 +1,22 @@
-"""Config validation against the JSON schema, filling defaults, with errors that name the key."""
+"""Config validation against the JSON schema, filling defaults, with errors that name the key.
+
+The schema, ``workflow/schemas/config.schema.yaml`` in the checkout that mrisr is installed from, is the one home
+of every default: the workflow's and the command line's (:func:`schema_default`).
+"""
 
 from __future__ import annotations
 
 import copy
 import difflib
+import functools
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 from mrisr.errors import ConfigError
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def _with_defaults(validator_class):
@@ -44,7 +51,7 @@ def _explain(error: jsonschema.ValidationError) -> ConfigError:
     return ConfigError(where, error.message, "see workflow/schemas/config.schema.yaml for its type and range")
 
 
-def validate(config: dict, schema_path: str | Path) -> dict:
+def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Validate ``config`` in place, fill schema defaults, check cross-references; return it."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: len(list(e.absolute_path)))
@@ -85,6 +92,14 @@ def _check_references(config: dict) -> None:
                           "lower prepare.val/prepare.test or raise the number of subjects")
 
 
-def load(path: str | Path, schema_path: str | Path) -> dict:
-    """Read a YAML config file and validate it."""
-    return validate(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
+@functools.cache
+def _schema(path: Path = SCHEMA) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def schema_default(key: str):
+    """The schema's default of a dotted config key, e.g. ``inference.tile``."""
+    node = _schema()
+    for part in key.split("."):
+        node = node["properties"][part]
+    return node["default"]

@@ -1,6 +1,6 @@
-"""Simulated low-resolution (LR) volumes.
+"""The degrade stage: simulated low-resolution (LR) volumes.
 
-One function makes LR for both the degrade stage (whole volumes) and training (patches on the fly),
+One function makes LR for both this stage (whole volumes, :func:`degrade_file`) and training (patches on the fly),
 so that the model trains on exactly the degradation it is tested on. Every method samples the LR
 voxel ``i`` at HR index ``factor * i``, so the LR affine is the HR affine with its voxel axes scaled.
 """
@@ -10,9 +10,12 @@ from __future__ import annotations
 import enum
 import math
 import zlib
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from mrisr.io import load_volume, save_volume
 
 
 class Degradation(str, enum.Enum):
@@ -75,3 +78,13 @@ def lr_affine(hr_affine: np.ndarray, factor: int) -> np.ndarray:
     affine = np.array(hr_affine, dtype=np.float64)
     affine[:3, :3] = affine[:3, :3] * factor
     return affine
+
+
+def degrade_file(hr: str, out: str, method: str, scale: int, blur_fwhm: float, noise_sigma: float,
+                 noise_seed: int) -> Path:
+    """The stage: the LR volume of one prepared HR file, plus Gaussian noise of σ ``noise_sigma`` when > 0."""
+    image = load_volume(hr)
+    lr = degrade_volume(np.asanyarray(image.dataobj, dtype=np.float32), method, scale, blur_fwhm)
+    if noise_sigma > 0:
+        lr = add_noise(lr, noise_sigma, noise_seed, Path(hr).name)
+    return save_volume(lr, lr_affine(image.affine, scale), out, reference=image)

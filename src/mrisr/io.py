@@ -100,6 +100,24 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
     return img
 
 
+def load_mask(path: str | os.PathLike) -> np.ndarray:
+    """A brain (or head) mask as booleans: every non-zero voxel is inside."""
+    return np.asanyarray(load_volume(path, role="mask").dataobj) > 0
+
+
+def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray:
+    """A label map checked against its image: the same grid, labels in ``0 .. n_classes - 1``."""
+    label = load_volume(path, role="label map")
+    if label.shape != image.shape:
+        raise InputError(path, f"grid {label.shape} does not match its image {image_path} ({image.shape})",
+                         "resample the label map onto the image grid (nearest neighbour)")
+    values = np.asanyarray(label.dataobj)
+    if values.min() < 0 or values.max() >= n_classes or not np.all(values == np.round(values)):
+        raise InputError(path, f"has labels outside 0..{n_classes - 1}",
+                         "map the labels to the classes of segmentation.classes (0 = background)")
+    return values.astype(np.int64)
+
+
 def load_torch(path: str | os.PathLike, fix: str, map_location="cpu"):
     """``torch.load`` of tensors and plain containers only; a missing or damaged file is an :class:`InputError`."""
     import torch  # here, not at the top: stages that never touch torch start seconds faster

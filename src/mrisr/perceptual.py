@@ -1,7 +1,7 @@
 """LPIPS of 3D volumes, as the mean over 2D slices of all three planes (grey replicated to 3 channels, AlexNet).
 
 LPIPS needs ImageNet AlexNet weights that torchvision would fetch from the internet; here they come only from
-a folder the workflow fills (``results/downloads/lpips/hub/checkpoints``), with a ``status.json`` that says
+a folder the workflow fills (``results/fetch/lpips/hub/checkpoints``), with a ``status.json`` that says
 whether they are there and, when not, why. Without them LPIPS is reported as not computed, never guessed.
 """
 
@@ -12,37 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.data.download import download
 from mrisr.errors import InputError
-from mrisr.io import write_text
 
 #: The file name torchvision looks for; the hash prefix in it is part of torchvision's contract.
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-
-
-def fetch_backbone(url: str, sha256: str, size: int | None, out_dir: str | Path, final_dir: str | Path | None = None
-                   ) -> dict:
-    """Download the AlexNet weights into ``out_dir/hub/checkpoints``; write and return ``status.json``.
-
-    A failed download is recorded, not raised: LPIPS is an optional column and the rest of the workflow
-    must not stop for it. ``final_dir`` is where ``out_dir`` will be moved, named in the message.
-    """
-    out = Path(out_dir)
-    try:
-        path = download(url, out / "hub" / "checkpoints" / ALEXNET_FILE, sha256, size)
-        status = {"available": True, "file": str(path.relative_to(out)), "sha256": sha256, "url": url}
-    except InputError as exc:
-        why = exc.__cause__ or str(exc).split(". Fix:")[0]
-        status = {"available": False, "url": url,
-                  "reason": f"could not fetch {url}: {why}; once it can be reached, delete {final_dir or out} and rerun"}
-    write_text(json.dumps(status, indent=2) + "\n", out / "status.json")
-    return status
+#: What the fetch stage writes beside the weights: whether they are there and, when not, why.
+STATUS_FILE = "status.json"
 
 
 def backbone_status(folder: str | Path) -> dict:
-    path = Path(folder) / "status.json"
+    path = Path(folder) / STATUS_FILE
     if not path.is_file():
-        return {"available": False, "reason": f"{path} does not exist (the lpips_backbone rule writes it)"}
+        return {"available": False, "reason": f"{path} does not exist (the fetch_lpips rule writes it)"}
     return json.loads(path.read_text())
 
 
@@ -55,7 +36,7 @@ class SliceLpips:
 
         status = backbone_status(folder)
         if not status["available"]:
-            raise InputError(folder, f"has no AlexNet weights ({status['reason']})", "rerun the lpips_backbone rule online")
+            raise InputError(folder, f"has no AlexNet weights ({status['reason']})", "rerun the fetch_lpips rule online")
         previous = torch.hub.get_dir()
         torch.hub.set_dir(str(Path(folder) / "hub"))
         try:

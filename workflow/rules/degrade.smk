@@ -1,11 +1,23 @@
 # degrade: simulated LR volumes, one folder per named degradation (<name>-noise<sigma>: plus Gaussian noise).
 
+from snakemake.exceptions import WorkflowError
+
+
+def degradation_spec(name):
+    """(degradations entry, added noise σ) of a degradation wildcard."""
+    if name in config["degradations"]:
+        return config["degradations"][name], 0.0
+    base, sep, sigma = name.rpartition("-noise")
+    if sep and base in config["degradations"]:
+        return config["degradations"][base], float(sigma)
+    raise WorkflowError(f"unknown degradation '{name}': not an entry of degradations nor <entry>-noise<sigma>")
+
 
 rule degrade:
     input:
-        hr="results/data/{dataset}/sub-{subject}/sub-{subject}_T1w.nii.gz",
+        hr=path("hr", kind="T1w"),
     output:
-        "results/lr/{dataset}/{degradation}/sub-{subject}_T1w.nii.gz",
+        path("lr"),
     params:
         method=lambda wc: degradation_spec(wc.degradation)[0]["method"],
         fwhm=lambda wc: degradation_spec(wc.degradation)[0]["blur_fwhm"],
@@ -13,7 +25,7 @@ rule degrade:
         scale=config["scale"],
         seed=config["seed"],
     benchmark:
-        "results/benchmarks/degrade/{dataset}/{degradation}/sub-{subject}.tsv",
+        "results/benchmarks/degrade/{dataset}/{degradation}/sub-{subject}.tsv"
     log:
         "results/logs/degrade/{dataset}/{degradation}/sub-{subject}.log",
     conda:

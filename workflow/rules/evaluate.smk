@@ -1,31 +1,25 @@
 # evaluate: PSNR, SSIM, NRMSE (whole volume and brain), LPIPS on slices, noise estimates; a CSV row per test subject.
 
 
-localrules:
-    lpips_backbone,
-
-
-rule lpips_backbone:
-    output:
-        directory("results/downloads/lpips"),
-    params:
-        url=config["lpips"]["url"],
-        sha256=config["lpips"]["sha256"],
-        size=f"--size {config['lpips']['size']}" if config["lpips"]["size"] else "",
-    log:
-        "results/logs/download/lpips.log",
-    conda:
-        ENV
-    shell:
-        "mrisr lpips-backbone --url {params.url:q} --sha256 {params.sha256} {params.size} --out-dir {output}"
-        " > {log} 2>&1"
+def evaluate_inputs(wildcards):
+    test = subjects_in("test", wildcards.dataset)
+    given = dict(dataset=wildcards.dataset, degradation=wildcards.degradation, variant=wildcards.variant)
+    inputs = {
+        "gt": [path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in test],
+        "mask": [path("hr", dataset=wildcards.dataset, subject=s, kind="mask") for s in test],
+        "lr": [path("lr", subject=s, **given) for s in test],
+        "pred": [path("sr", subject=s, **given) for s in test],
+    }
+    if config["lpips"]["enabled"]:
+        inputs["lpips"] = path("lpips")
+    return inputs
 
 
 rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        "results/metrics/{dataset}/{degradation}/{variant}.csv",
+        path("metrics"),
     params:
         subjects=lambda wc: subjects_in("test", wc.dataset),
         lpips=lambda wc, input: (

@@ -1,4 +1,155 @@
-# papers: each table and figure a target by path and a report item with a caption (category = paper).
+# papers: every table and figure of the three papers, each a target by path under results/papers/<dataset>/<paper>/
+# and a report item with a caption (category = paper).
+
+PAPERS = config["papers"]
+OUT_OF_SAMPLE = PAPERS["threeplayer"]["out_of_sample"]
+
+
+def in_run(names):
+    """The named variants that this run trains, in the paper's order."""
+    return [n for n in names if n in RUN_VARIANTS]
+
+
+def reference(paper, names):
+    ref = PAPERS[paper]["reference"]
+    return ref if ref in names else None
+
+
+def variant_label(variant):
+    return config["variants"][variant].get("label", variant)
+
+
+def gan_variants(names):
+    return [n for n in names if config["variants"][n]["kind"] == "gan"]
+
+
+def labelled_inputs(labels, paths, **columns):
+    """The one form of labelled inputs: JSON records of label, path and any further columns (e.g. sigma)."""
+    records = [{"label": label, "path": str(p)} for label, p in zip(labels, paths, strict=True)]
+    for name, values in columns.items():
+        for record, value in zip(records, values, strict=True):
+            record[name] = value
+    return as_json(records)
+
+
+def paper_path(paper, name):
+    return path("paper", dataset=DATASET, paper=paper, name=name)
+
+
+def paper_outputs(paper, name, caption, kind):
+    """A table (csv + md) or figure (png + pdf); the first is the report item, with its caption."""
+    first, second = ("csv", "md") if kind == "table" else ("png", "pdf")
+    item = report(
+        paper_path(paper, f"{name}.{first}"),
+        caption=f"../report/{caption}.rst",
+        category=paper,
+        subcategory=kind,
+        labels={"name": name},
+    )
+    return {first: item, second: paper_path(paper, f"{name}.{second}")}
+
+
+def paper_log(paper, name):
+    return f"results/logs/papers/{DATASET}/{paper}/{name}.log"
+
+
+def paper_benchmark(paper, name):
+    return f"results/benchmarks/papers/{DATASET}/{paper}/{name}.tsv"
+
+
+#: Tables: paper -> name -> (dataset, variants).
+TABLES = {
+    paper: {
+        "method_comparison": (DATASET, in_run(PAPERS[paper]["methods"])),
+        "ablation": (DATASET, in_run(PAPERS[paper]["ablations"])),
+    }
+    for paper in ("threeplayer", "disgan")
+}
+if OUT_OF_SAMPLE:
+    TABLES["threeplayer"]["method_comparison_out_of_sample"] = (OUT_OF_SAMPLE, in_run(PAPERS["threeplayer"]["methods"]))
+
+
+def table_dataset(wildcards):
+    return TABLES[wildcards.paper][wildcards.table][0]
+
+
+def table_variants(wildcards):
+    return TABLES[wildcards.paper][wildcards.table][1]
+
+
+def table_inputs(wildcards):
+    dataset = table_dataset(wildcards)
+    return [path("metrics", dataset=dataset, degradation=TRAIN_DEGRADATION, variant=v) for v in table_variants(wildcards)]
+
+
+def table_reference(wildcards):
+    return reference(wildcards.paper, table_variants(wildcards)) or ""
+
+
+NOISE_SIGMAS = PAPERS["disgan"]["noise_sigmas"]
+NOISE_METHODS = in_run(PAPERS["disgan"]["methods"])
+NOISE_REFERENCE = reference("disgan", NOISE_METHODS) or ""
+NOISE_INPUTS = [(sigma, v) for sigma in NOISE_SIGMAS for v in NOISE_METHODS]
+
+
+def noise_degradation(sigma):
+    """The LR set of the noise experiment at ``sigma``: the training degradation plus Gaussian noise."""
+    return TRAIN_DEGRADATION if sigma == 0 else f"{TRAIN_DEGRADATION}-noise{sigma:g}"
+
+
+FIGURE_SUBJECT = config["figures"]["subject"] or subjects_in("test")[0]
+FIGURE_TITLE = f"sub-{FIGURE_SUBJECT}, {TRAIN_DEGRADATION} x{config['scale']}"
+DISCREPANCY_VARIANTS = gan_variants(in_run(PAPERS["threeplayer"]["ablations"]))
+STRIPES_VARIANT = PAPERS["disgan"]["reference"]
+FIGURE_HR = {kind: path("hr", dataset=DATASET, subject=FIGURE_SUBJECT, kind=kind) for kind in ("T1w", "mask", "dseg")}
+
+
+def sr_figure_inputs(wildcards):
+    return {
+        "lr": path("lr", dataset=DATASET, degradation=TRAIN_DEGRADATION, subject=FIGURE_SUBJECT),
+        "sr": [
+            path("sr", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=v, subject=FIGURE_SUBJECT)
+            for v in in_run(PAPERS[wildcards.paper]["methods"])
+        ],
+        "gt": FIGURE_HR["T1w"],
+        "mask": FIGURE_HR["mask"],
+    }
+
+
+def sr_panels(wildcards, input):
+    labels = [variant_label(v) for v in in_run(PAPERS[wildcards.paper]["methods"])]
+    return labelled_inputs(["LR", *labels, "GT"], [input.lr, *input.sr, input.gt])
+
+
+def segmentation_scores():
+    return {
+        arm: [path("segment", dataset=DATASET, arm=arm, seed=seed, file="scores.csv") for seed in SEGMENTATION["seeds"]]
+        for arm in SEGMENTATION_ARMS
+    }
+
+
+def paper_targets():
+    tables = [
+        paper_path(paper, f"{name}.{ext}")
+        for paper, names in TABLES.items()
+        for name, (_, variants) in names.items()
+        if variants
+        for ext in ("csv", "md")
+    ]
+    figures = [paper_path(p, "sr_comparison.png") for p in ("threeplayer", "disgan") if in_run(PAPERS[p]["methods"])]
+    if DISCREPANCY_VARIANTS:
+        figures.append(paper_path("threeplayer", "discrepancy.png"))
+    if in_run(PAPERS["threeplayer"]["methods"]):
+        figures.append(paper_path("threeplayer", "zoom_profile.png"))
+    if NOISE_METHODS:
+        tables += [paper_path("disgan", f"noise.{ext}") for ext in ("csv", "md")]
+        figures.append(paper_path("disgan", "noise.png"))
+    if gan_variants(in_run([STRIPES_VARIANT])):
+        figures.append(paper_path("disgan", "stripes.png"))
+    if segmentation_runs():
+        tables += [paper_path("augment", f"segmentation.{ext}") for ext in ("csv", "md")]
+        figures.append(paper_path("augment", "segmentation.png"))
+    return tables + figures
 
 
 wildcard_constraints:
@@ -6,210 +157,209 @@ wildcard_constraints:
     table=r"method_comparison|method_comparison_out_of_sample|ablation",
 
 
-rule paper_table:
+rule papers_method_table:
     input:
         table_inputs,
     output:
-        csv=report(
-            "results/tables/{paper}/{table}.csv",
-            caption="../report/paper_table.rst",
-            category="{paper}",
-            subcategory="table",
-            labels={"name": "{table}"},
-        ),
-        md="results/tables/{paper}/{table}.md",
+        **paper_outputs("{paper}", "{table}", "paper_table", "table"),
     params:
-        pairs=lambda wc, input: [f"{variant_label(v)}={p}" for v, p in zip(table_variants(wc), input)],
-        reference=lambda wc: reference(wc.paper, table_variants(wc)) or "",
-        option=lambda wc: f"--reference {reference(wc.paper, table_variants(wc))}"
-        if reference(wc.paper, table_variants(wc))
-        else "",
+        inputs=lambda wc, input: labelled_inputs([variant_label(v) for v in table_variants(wc)], input),
+        reference=table_reference,
+        option=lambda wc: f"--reference {table_reference(wc)}" if table_reference(wc) else "",
         dataset=table_dataset,
         variants=table_variants,
         n=lambda wc: len(subjects_in("test", table_dataset(wc))),
     benchmark:
-        "results/benchmarks/papers/{paper}/{table}.tsv"
+        paper_benchmark("{paper}", "{table}")
     log:
-        "results/logs/papers/{paper}/{table}.log",
+        paper_log("{paper}", "{table}"),
     conda:
         ENV
     shell:
-        "mrisr table --metrics {params.pairs} {params.option} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "mrisr papers method-table --inputs {params.inputs:q} {params.option}"
+        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
-rule noise_table:
+rule papers_noise_table:
     input:
-        [
-            metrics_path(DATASET, noise_degradation(sigma), v)
-            for sigma in NOISE_SIGMAS
-            for v in NOISE_METHODS
-        ],
+        [path("metrics", dataset=DATASET, degradation=noise_degradation(s), variant=v) for s, v in NOISE_INPUTS],
     output:
-        csv=report(
-            "results/tables/disgan/noise.csv",
-            caption="../report/noise_table.rst",
-            category="disgan",
-            subcategory="table",
-            labels={"name": "noise"},
-        ),
-        md="results/tables/disgan/noise.md",
+        **paper_outputs("disgan", "noise", "noise_table", "table"),
     params:
-        pairs=lambda wc, input: [
-            f"{variant_label(v)}@{sigma}={path}"
-            for (sigma, v), path in zip([(s, v) for s in NOISE_SIGMAS for v in NOISE_METHODS], input)
-        ],
-        option=f"--reference {reference('disgan', NOISE_METHODS)}" if reference("disgan", NOISE_METHODS) else "",
-        reference=reference("disgan", NOISE_METHODS) or "",
+        inputs=lambda wc, input: labelled_inputs(
+            [variant_label(v) for _, v in NOISE_INPUTS], input, sigma=[s for s, _ in NOISE_INPUTS]
+        ),
+        option=f"--reference {NOISE_REFERENCE}" if NOISE_REFERENCE else "",
+        reference=NOISE_REFERENCE,
         variants=NOISE_METHODS,
         sigmas=NOISE_SIGMAS,
         n=len(subjects_in("test")),
     benchmark:
-        "results/benchmarks/papers/disgan/noise_table.tsv"
+        paper_benchmark("disgan", "noise_table")
     log:
-        "results/logs/papers/disgan/noise_table.log",
+        paper_log("disgan", "noise_table"),
     conda:
         ENV
     shell:
-        "mrisr noise-table --metrics {params.pairs} {params.option} --out-csv {output.csv} --out-md {output.md}"
-        " > {log} 2>&1"
+        "mrisr papers noise-table --inputs {params.inputs:q} {params.option}"
+        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
-rule noise_figure:
+rule papers_noise_figure:
     input:
-        "results/tables/disgan/noise.csv",
+        paper_path("disgan", "noise.csv"),
     output:
-        png=report(
-            "results/figures/disgan/noise.png",
-            caption="../report/noise_figure.rst",
-            category="disgan",
-            subcategory="figure",
-            labels={"name": "noise"},
-        ),
-        pdf="results/figures/disgan/noise.pdf",
+        **paper_outputs("disgan", "noise", "noise_figure", "figure"),
     params:
         variants=NOISE_METHODS,
         sigmas=NOISE_SIGMAS,
         n=len(subjects_in("test")),
     benchmark:
-        "results/benchmarks/papers/disgan/noise_figure.tsv"
+        paper_benchmark("disgan", "noise_figure")
     log:
-        "results/logs/papers/disgan/noise_figure.log",
+        paper_log("disgan", "noise_figure"),
     conda:
         ENV
     shell:
-        "mrisr figure-noise --table {input} --out {output.png} > {log} 2>&1"
+        "mrisr papers noise-figure --table {input} --out {output.png} > {log} 2>&1"
 
 
-rule sr_comparison_figure:
+rule papers_sr_comparison:
     input:
         unpack(sr_figure_inputs),
     output:
-        png=report(
-            "results/figures/{paper}/sr_comparison.png",
-            caption="../report/sr_comparison.rst",
-            category="{paper}",
-            subcategory="figure",
-            labels={"name": "sr_comparison"},
-        ),
-        pdf="results/figures/{paper}/sr_comparison.pdf",
+        **paper_outputs("{paper}", "sr_comparison", "sr_comparison", "figure"),
     params:
-        panels=sr_panels,
+        inputs=sr_panels,
         zoom=config["figures"]["zoom"],
         scale=config["scale"],
         title=FIGURE_TITLE,
-        subject=figure_subject(),
+        subject=FIGURE_SUBJECT,
     benchmark:
-        "results/benchmarks/papers/{paper}/sr_comparison_figure.tsv"
+        paper_benchmark("{paper}", "sr_comparison")
     log:
-        "results/logs/papers/{paper}/sr_comparison_figure.log",
+        paper_log("{paper}", "sr_comparison"),
     conda:
         ENV
     shell:
-        "mrisr figure-sr --panel {params.panels} --mask {input.mask} --scale {params.scale} --zoom {params.zoom}"
-        " --title {params.title:q} --out {output.png} > {log} 2>&1"
+        "mrisr papers sr-comparison --inputs {params.inputs:q} --mask {input.mask} --scale {params.scale}"
+        " --zoom {params.zoom} --title {params.title:q} --out {output.png} > {log} 2>&1"
 
 
-rule zoom_profile_figure:
+rule papers_zoom_profile:
     input:
         unpack(sr_figure_inputs),
     output:
-        png=report(
-            "results/figures/{paper}/zoom_profile.png",
-            caption="../report/zoom_profile.rst",
-            category="{paper}",
-            subcategory="figure",
-            labels={"name": "zoom_profile"},
-        ),
-        pdf="results/figures/{paper}/zoom_profile.pdf",
+        **paper_outputs("{paper}", "zoom_profile", "zoom_profile", "figure"),
     params:
-        panels=sr_panels,
+        inputs=sr_panels,
         zoom=config["figures"]["zoom"],
         length=config["figures"]["profile_length"],
         scale=config["scale"],
         title=FIGURE_TITLE,
-        subject=figure_subject(),
+        subject=FIGURE_SUBJECT,
     benchmark:
-        "results/benchmarks/papers/{paper}/zoom_profile_figure.tsv"
+        paper_benchmark("{paper}", "zoom_profile")
     log:
-        "results/logs/papers/{paper}/zoom_profile_figure.log",
+        paper_log("{paper}", "zoom_profile"),
     conda:
         ENV
     shell:
-        "mrisr figure-profile --panel {params.panels} --mask {input.mask} --scale {params.scale} --zoom {params.zoom}"
-        " --length {params.length} --title {params.title:q} --out {output.png} > {log} 2>&1"
+        "mrisr papers zoom-profile --inputs {params.inputs:q} --mask {input.mask} --scale {params.scale}"
+        " --zoom {params.zoom} --length {params.length} --title {params.title:q} --out {output.png} > {log} 2>&1"
 
 
-rule discrepancy_figure:
+rule papers_discrepancy:
     input:
-        [f"results/models/{DATASET}/{v}/train_log.csv" for v in DISCREPANCY_VARIANTS],
+        [path("train_log", dataset=DATASET, variant=v) for v in DISCREPANCY_VARIANTS],
     output:
-        png=report(
-            "results/figures/threeplayer/discrepancy.png",
-            caption="../report/discrepancy.rst",
-            category="threeplayer",
-            subcategory="figure",
-            labels={"name": "discrepancy"},
-        ),
-        pdf="results/figures/threeplayer/discrepancy.pdf",
+        **paper_outputs("threeplayer", "discrepancy", "discrepancy", "figure"),
     params:
-        logs=lambda wc, input: [f"{variant_label(v)}={p}" for v, p in zip(DISCREPANCY_VARIANTS, input)],
+        inputs=lambda wc, input: labelled_inputs([variant_label(v) for v in DISCREPANCY_VARIANTS], input),
         variants=DISCREPANCY_VARIANTS,
     benchmark:
-        "results/benchmarks/papers/threeplayer/discrepancy_figure.tsv"
+        paper_benchmark("threeplayer", "discrepancy")
     log:
-        "results/logs/papers/threeplayer/discrepancy_figure.log",
+        paper_log("threeplayer", "discrepancy"),
     conda:
         ENV
     shell:
-        "mrisr figure-discrepancy --log {params.logs} --out {output.png} > {log} 2>&1"
+        "mrisr papers discrepancy --inputs {params.inputs:q} --out {output.png} > {log} 2>&1"
 
 
-rule stripes_figure:
+rule papers_stripes:
     input:
-        gt=hr_path(DATASET, figure_subject()),
-        mask=hr_path(DATASET, figure_subject(), "mask"),
-        blended=sr_path(DATASET, TRAIN_DEGRADATION, STRIPES_VARIANT, figure_subject()),
-        pasted=f"results/sr_pasted/{DATASET}/{TRAIN_DEGRADATION}/{STRIPES_VARIANT}/sub-{figure_subject()}_T1w.nii.gz",
-    output:
-        png=report(
-            "results/figures/disgan/stripes.png",
-            caption="../report/stripes.rst",
-            category="disgan",
-            subcategory="figure",
-            labels={"name": "stripes"},
+        gt=FIGURE_HR["T1w"],
+        mask=FIGURE_HR["mask"],
+        blended=path("sr", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=STRIPES_VARIANT, subject=FIGURE_SUBJECT),
+        pasted=path(
+            "sr_pasted", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=STRIPES_VARIANT, subject=FIGURE_SUBJECT
         ),
-        pdf="results/figures/disgan/stripes.pdf",
+    output:
+        **paper_outputs("disgan", "stripes", "stripes", "figure"),
     params:
-        period=config["papers"]["disgan"]["pasted_tile"] * config["scale"],
+        period=PAPERS["disgan"]["pasted_tile"] * config["scale"],
         variant=STRIPES_VARIANT,
         title=FIGURE_TITLE,
-        subject=figure_subject(),
+        subject=FIGURE_SUBJECT,
     benchmark:
-        "results/benchmarks/papers/disgan/stripes_figure.tsv"
+        paper_benchmark("disgan", "stripes")
     log:
-        "results/logs/papers/disgan/stripes_figure.log",
+        paper_log("disgan", "stripes"),
     conda:
         ENV
     shell:
-        "mrisr figure-stripes --gt {input.gt} --blended {input.blended} --pasted {input.pasted} --mask {input.mask}"
-        " --period {params.period} --label {params.variant} --title {params.title:q} --out {output.png} > {log} 2>&1"
+        "mrisr papers stripes --gt {input.gt} --blended {input.blended} --pasted {input.pasted} --mask {input.mask}"
+        " --period {params.period} --label {params.variant:q} --title {params.title:q} --out {output.png} > {log} 2>&1"
+
+
+rule papers_segmentation_table:
+    input:
+        **segmentation_scores(),
+    output:
+        **paper_outputs("augment", "segmentation", "segmentation_table", "table"),
+    params:
+        inputs=lambda wc, input: labelled_inputs(
+            [arm for arm in SEGMENTATION_ARMS for _ in input[arm]], [p for arm in SEGMENTATION_ARMS for p in input[arm]]
+        ),
+        n=len(subjects_in("test")),
+        n_train=len(subjects_in("train")),
+        sr_variant=SEGMENTATION["sr_variant"],
+        degradation=SEGMENTATION_DEGRADATION,
+    benchmark:
+        paper_benchmark("augment", "segmentation_table")
+    log:
+        paper_log("augment", "segmentation_table"),
+    conda:
+        ENV
+    shell:
+        "mrisr papers segmentation-table --inputs {params.inputs:q} --out-csv {output.csv} --out-md {output.md}"
+        " > {log} 2>&1"
+
+
+rule papers_segmentation_figure:
+    input:
+        image=FIGURE_HR["T1w"],
+        label=FIGURE_HR["dseg"],
+        mask=FIGURE_HR["mask"],
+        arms=[
+            path("segment", dataset=DATASET, arm=arm, seed=SEGMENTATION["seeds"][0], file=f"sub-{FIGURE_SUBJECT}_dseg.nii.gz")
+            for arm in SEGMENTATION_ARMS
+        ],
+    output:
+        **paper_outputs("augment", "segmentation", "segmentation_figure", "figure"),
+    params:
+        inputs=lambda wc, input: labelled_inputs(SEGMENTATION_ARMS, input.arms),
+        classes=SEGMENTATION["classes"],
+        seed=SEGMENTATION["seeds"][0],
+        subject=FIGURE_SUBJECT,
+        title=f"sub-{FIGURE_SUBJECT}, seed {SEGMENTATION['seeds'][0]}",
+    benchmark:
+        paper_benchmark("augment", "segmentation_figure")
+    log:
+        paper_log("augment", "segmentation_figure"),
+    conda:
+        ENV
+    shell:
+        "mrisr papers segmentation-figure --image {input.image} --label {input.label} --mask {input.mask}"
+        " --inputs {params.inputs:q} --classes {params.classes} --title {params.title:q} --out {output.png} > {log} 2>&1"

@@ -1,43 +1,52 @@
 # train: one job per GAN variant; resumes from checkpoint.pt (kept outside the outputs) after a stop.
 
-
-localrules:
-    download,
+import copy
 
 
-rule download:
-    wildcard_constraints:
-        name=r"[^/]+",
-    output:
-        "results/downloads/{name}",
-    params:
-        url=lambda wc: config["downloads"][wc.name]["url"],
-        sha256=lambda wc: config["downloads"][wc.name]["sha256"],
-        size=lambda wc: f"--size {config['downloads'][wc.name]['size']}" if config["downloads"][wc.name]["size"] else "",
-    benchmark:
-        "results/benchmarks/download/{name}.tsv"
-    log:
-        "results/logs/download/{name}.log",
-    conda:
-        ENV
-    shell:
-        "mrisr download --url {params.url:q} --sha256 {params.sha256} {params.size} --out {output}"
-        " > {log} 2>&1"
+def weights_path(name):
+    """A `downloads` entry's local file, or the path itself."""
+    return path("download", name=name) if name in config["downloads"] else name
+
+
+def train_inputs(wildcards):
+    inputs = {"hr": [path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in subjects_in("train", wildcards.dataset)]}
+    spec = config["variants"][wildcards.variant]
+    weights = spec.get("feature_extractor", {}).get("weights")
+    if weights and spec["losses"]["feature"] > 0:
+        inputs["weights"] = weights_path(weights)
+    return inputs
+
+
+def train_variant(wildcards):
+    """The variant's config, its feature-extractor weights given as the local file."""
+    spec = copy.deepcopy(config["variants"][wildcards.variant])
+    weights = spec.get("feature_extractor", {}).get("weights")
+    if weights:
+        spec["feature_extractor"]["weights"] = weights_path(weights)
+    return as_json(spec)
+
+
+def train_settings(wildcards):
+    train = config["train"]
+    keys = ("steps", "batch_size", "patch_size", "checkpoint_every", "warmup_steps", "precision",
+            "shared_discriminator_pass")
+    return as_json({**{k: train[k] for k in keys}, "degradation": config["degradations"][train["degradation"]],
+                    "scale": config["scale"], "seed": config["seed"]})
 
 
 rule train:
     input:
         unpack(train_inputs),
     output:
-        model="results/models/{dataset}/{variant}/model.pt",
+        model=path("model"),
         log=report(
-            "results/models/{dataset}/{variant}/train_log.csv",
+            path("train_log"),
             caption="../report/train_log.rst",
             category="Training",
             subcategory="{variant}",
         ),
     params:
-        variant=lambda wc: as_json(variant_for_training(wc.variant)),
+        variant=train_variant,
         settings=train_settings,
         launch=(
             f"torchrun --standalone --nproc_per_node {config['train']['gpus']} -m mrisr"
@@ -48,7 +57,7 @@ rule train:
     resources:
         gpu=config["train"]["gpus"],
     benchmark:
-        "results/benchmarks/train/{dataset}/{variant}.tsv",
+        "results/benchmarks/train/{dataset}/{variant}.tsv"
     log:
         "results/logs/train/{dataset}/{variant}.log",
     conda:

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mrisr.inference import hr_affine, interpolate, load_generator, super_resolve
+from mrisr.super_resolve import hr_affine, interpolate, load_generator, super_resolve
 from mrisr.degrade import lr_affine
 from mrisr.models.registry import build
 
@@ -55,7 +55,7 @@ def test_damaged_model_file_is_named(tmp_path):
 
 
 def test_windows_cover_each_voxel_once_with_a_halo_or_the_volume_edge():
-    from mrisr.inference import windows
+    from mrisr.super_resolve import windows
 
     for size, tile, halo in [(64, 48, 8), (80, 48, 8), (20, 16, 2), (64, 16, 2), (9, 4, 0), (30, 7, 3), (10, 48, 8)]:
         plan = windows(size, tile, halo)
@@ -77,7 +77,7 @@ def _paper_generator():
 
 
 def test_reconstruction_reach_is_exact():
-    from mrisr.inference import _windowed
+    from mrisr.super_resolve import _windowed
 
     g = _rrdb()
     features = torch.randn(1, 8, 12, 10, 9)

@@ -1,16 +1,25 @@
-"""Figure of the SR-augmentation study: each arm's segmentation beside the ground truth, differences marked."""
+"""The SR-augmentation study (MIDL 2022, OHBM 2022): its table and its figure.
+
+Table: each arm's Dice (and HD95) per class, the seeds' spread, and real+sr against real. Subjects are the unit
+of the paired tests: a subject's score is its mean over seeds, so seeds reduce the training noise of each arm
+instead of counting as extra samples. The spread over seeds is reported beside.
+Figure: each arm's segmentation beside the ground truth, differences marked.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.colors import ListedColormap
 from scipy import ndimage
 
-from mrisr.figures import style
-from mrisr.figures.style import plt
-from mrisr.figures.threeplayer import PLANES, plane_slice
+from mrisr import stats
+from mrisr.io import load_labels, load_mask, load_volume, write_table, write_text
+from mrisr.papers import style
+from mrisr.papers.style import plt
+from mrisr.papers.threeplayer import PLANES, plane_slice
 
 #: Tissue colours (class 0, background, is transparent).
 CLASS_COLOURS = ("#00000000", "#4c9be8", "#e8a33d", "#f2f2f2", "#b04ce8", "#4ce87a", "#e84c4c")
@@ -92,3 +101,75 @@ def segmentation_comparison(image: np.ndarray, truth: np.ndarray, arms: dict[str
     if title:
         fig.suptitle(title, fontsize=10)
     return style.save(fig, out_png)
+
+
+def segmentation_figure(image: str, label: str, mask: str, inputs: list[dict], classes: list[str], title: str,
+                        out: str) -> list[Path]:
+    """The figure from files: ``inputs`` are the arms' label maps (``label``: the arm, ``path``)."""
+    volume = load_volume(image)
+    arms = {item["label"]: load_labels(item["path"], volume, image, len(classes)) for item in inputs}
+    truth = load_labels(label, volume, image, len(classes))
+    return segmentation_comparison(np.asanyarray(volume.dataobj, dtype=np.float32), truth, arms, load_mask(mask),
+                                   classes, out, title)
+
+
+#: The arm the other is tested against.
+REFERENCE_ARM = "real"
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame if c.startswith(("dice_", "hd95_"))]
+
+
+def metric_label(metric: str) -> str:
+    kind, _, name = metric.partition("_")
+    return f"Dice {name}" if kind == "dice" else f"HD95 {name} (mm)"
+
+
+def metric_family(metric: str) -> str:
+    """Holm corrects across the classes of one metric (Dice or HD95)."""
+    return metric.partition("_")[0]
+
+
+def arm_table(per_arm: dict[str, pd.DataFrame], reference: str = REFERENCE_ARM) -> pd.DataFrame:
+    """``per_arm``: every seed's rows (subject, seed, metric columns) of each arm; one row per (arm, metric)."""
+    seed_sets = {arm: sorted(frame["seed"].unique()) for arm, frame in per_arm.items()}
+    if len({tuple(s) for s in seed_sets.values()}) > 1:
+        raise ValueError(f"the arms were trained with different seeds: {seed_sets}")
+    metrics = metric_columns(next(iter(per_arm.values())))
+    by_subject = {arm: frame.groupby("subject", as_index=False, sort=False)[metrics].mean()
+                  for arm, frame in per_arm.items()}
+    table = stats.comparison_table(by_subject, reference, metrics, holm_family=metric_family)
+    spread = []
+    for arm, frame in per_arm.items():
+        per_seed = frame.groupby("seed")[metrics].mean()
+        for metric in metrics:
+            spread.append({"method": arm, "metric": metric, "seeds": len(per_seed),
+                           "seed_mean": per_seed[metric].mean(), "seed_std": per_seed[metric].std(ddof=1)})
+    return table.merge(pd.DataFrame(spread), on=["method", "metric"], how="left").rename(columns={"method": "arm"})
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The stats grid and tests (over subjects), then the spread over seeds."""
+    frame = table.rename(columns={"arm": "method"})
+    labels = {m: metric_label(m) for m in frame["metric"].unique()}
+    text = stats.to_markdown(frame, labels=labels, correction="across classes per metric (Dice, HD95)")
+    seeds = int(frame["seeds"].max())
+    lines = ["", f"Across {seeds} seed{'s' if seeds > 1 else ''} (each seed's mean over subjects; mean ± std over seeds):",
+             "",
+             "| Arm | " + " | ".join(labels.values()) + " |", "|---|" + "---|" * len(labels)]
+    for arm, group in frame.groupby("method", sort=False):
+        cells = group.set_index("metric")
+        lines.append(f"| {arm} | " + " | ".join(stats.mean_std(cells.at[m, "seed_mean"], cells.at[m, "seed_std"], 4)
+                                                 for m in labels) + " |")
+    return text + "\n".join(lines) + "\n"
+
+
+def segmentation_table(inputs: list[dict], out_csv: str, out_md: str) -> Path:
+    """The table from files: ``inputs`` are every arm's per-seed score CSVs (``label``: the arm, ``path``)."""
+    per_arm: dict[str, list[pd.DataFrame]] = {}
+    for item in inputs:
+        per_arm.setdefault(item["label"], []).append(pd.read_csv(item["path"], dtype={"subject": str}))
+    table = arm_table({arm: pd.concat(frames, ignore_index=True) for arm, frames in per_arm.items()})
+    write_table(table, out_csv)
+    return write_text(to_markdown(table), out_md)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mrisr.errors import InputError
-from mrisr.io import atomic_path
+from mrisr.io import atomic_path, load_volume, save_volume
 
 log = logging.getLogger(__name__)
 MEMBER = re.compile(r"(?:.*/)?IXI(\d{3})-([A-Za-z]+)-(\d+)-T1\.nii\.gz$")
@@ -69,3 +69,13 @@ def head_mask(volume: np.ndarray) -> np.ndarray:
     largest = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
     closed = ndimage.binary_closing(largest, structure=np.ones((3, 3, 3)), iterations=2)
     return ndimage.binary_fill_holes(closed)
+
+
+def extract(tar: str, subjects: list[str], out_dir: str) -> dict[str, Path]:
+    """The fetch stage for IXI: each subject's T1w from the archive, with a head mask (IXI has no brain masks)."""
+    written = extract_subjects(tar, subjects, out_dir)
+    for subject, t1w in written.items():
+        image = load_volume(t1w)
+        mask = head_mask(np.asanyarray(image.dataobj, dtype=np.float32)).astype(np.uint8)
+        save_volume(mask, image.affine, t1w.with_name(f"sub-{subject}_mask.nii.gz"))
+    return written

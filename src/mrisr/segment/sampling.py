@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mrisr.data.patches import crop, patch_windows, step_generator
+from mrisr.patches import crop, patch_windows, step_generator
 from mrisr.errors import InputError
-from mrisr.io import load_volume
+from mrisr.io import load_labels, load_volume
 
 
 @dataclass
@@ -29,19 +29,6 @@ class TrainingSet:
     @property
     def arm(self) -> str:
         return "real" if self.sr_images is None else "real+sr"
-
-
-def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray:
-    """A label map checked against its image: the same grid, labels in ``0 .. n_classes - 1``."""
-    label = load_volume(path, role="label map")
-    if label.shape != image.shape:
-        raise InputError(path, f"grid {label.shape} does not match its image {image_path} ({image.shape})",
-                         "resample the label map onto the image grid (nearest neighbour)")
-    values = np.asanyarray(label.dataobj)
-    if values.min() < 0 or values.max() >= n_classes or not np.all(values == np.round(values)):
-        raise InputError(path, f"has labels outside 0..{n_classes - 1}",
-                         "map the labels to the classes of segmentation.classes (0 = background)")
-    return values.astype(np.int64)
 
 
 def load_training_set(image_paths: list[str], label_paths: list[str], sr_paths: list[str] | None,

@@ -1,4 +1,4 @@
-"""Whole-volume super-resolution.
+"""The super-resolve stage: whole LR volumes onto the HR grid, by a trained generator or by interpolation.
 
 The volume goes through the generator in windows, each a core plus ``halo`` LR voxels of real context on every
 side that are cropped away after the pass ("overlap and crop"). With a halo as wide as the network's reach
@@ -18,8 +18,9 @@ import torch
 from scipy import ndimage
 from tqdm import tqdm
 
-from mrisr.errors import InputError
-from mrisr.io import load_torch
+from mrisr.device import Precision, autocast, default_device, set_threads, uses_bf16
+from mrisr.errors import InputError, MrisrError
+from mrisr.io import load_torch, load_volume, resample_isotropic, save_volume
 from mrisr.models.registry import build
 
 
@@ -32,11 +33,6 @@ def load_generator(path: str | Path, device: torch.device | str | None = None) -
     except (RuntimeError, KeyError, TypeError) as exc:
         raise InputError(path, f"is not a readable mrisr model ({exc})", "retrain it or point --model to model.pt") from exc
     return generator.to(device or default_device()).eval(), int(bundle["generator"]["scale"])
-
-
-def default_device() -> torch.device:
-    """The GPU when there is one, else the CPU: the same code runs on both."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[int, int, int, int]]:
@@ -66,7 +62,7 @@ def _windowed(network, device: torch.device, x: torch.Tensor, scale: int, tile: 
     for first in range(0, len(plan), batch):
         group = plan[first:first + batch]
         inputs = torch.stack([x[(slice(None), *(slice(a, b) for _, _, a, b in axes))] for axes in group])
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(device, uses_bf16(Precision.AUTO, device)):
             y = network(inputs.to(device)).float().cpu()
         if out is None:
             out = torch.empty((y.shape[1], *(n * scale for n in x.shape[1:])))
@@ -116,3 +112,39 @@ def hr_affine(lr_affine: np.ndarray, scale: int) -> np.ndarray:
     affine = np.array(lr_affine, dtype=np.float64)
     affine[:3, :3] = affine[:3, :3] / scale
     return affine
+
+
+#: Interpolation orders of ``--interpolate``.
+INTERPOLATION_ORDERS = {"trilinear": 1, "nearest": 0}
+
+
+def super_resolve_file(input: str, output: str, model: str | None, interpolate_mode: str | None, scale: int,
+                       reference: str | None, resample: float | None, tile: int, halo: int, reconstruct_tile: int,
+                       batch: int, pasted: bool, threads: int) -> Path:
+    """The stage: one LR file through ``model`` (or ``interpolate_mode`` at ``scale``) onto the HR grid.
+
+    The output takes ``reference``'s grid and header when given (it must be the SR grid), else the input's grid
+    with voxels ``scale`` times smaller. ``resample`` (mm) puts an anisotropic or oblique input on an isotropic
+    grid first.
+    """
+    if bool(model) == bool(interpolate_mode) or (interpolate_mode and not scale):
+        raise MrisrError("super-resolve needs either --model, or --interpolate with --scale")
+    set_threads(threads)
+    lr_img = load_volume(input, isotropic=bool(model) and resample is None,
+                         grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
+    if resample is not None:
+        lr_img = resample_isotropic(lr_img, resample)
+    lr = np.asanyarray(lr_img.dataobj, dtype=np.float32)
+    if model:
+        generator, scale = load_generator(model)
+        sr = super_resolve(generator, lr, scale, tile, halo, batch, reconstruct_tile=reconstruct_tile, pasted=pasted)
+    else:
+        sr = interpolate(lr, scale, order=INTERPOLATION_ORDERS[interpolate_mode])
+    affine, header_from = hr_affine(lr_img.affine, scale), lr_img
+    if reference:
+        header_from = load_volume(reference, role="reference")
+        if header_from.shape != sr.shape:
+            raise InputError(reference, f"reference grid {header_from.shape} differs from the SR grid {sr.shape}",
+                             "give the HR volume this LR was made from, or leave --reference out")
+        affine = header_from.affine
+    return save_volume(sr, affine, output, reference=header_from)

@@ -1,11 +1,38 @@
-# super-resolve: whole LR volumes onto the HR reference grid (interpolation or a trained generator).
+# super-resolve: whole LR volumes onto the HR reference grid (interpolation or a trained generator); and the
+# authors' pasted tiles, for the stripe figure.
+
+
+def super_resolve_inputs(wildcards):
+    inputs = {
+        "lr": path("lr", dataset=wildcards.dataset, degradation=wildcards.degradation, subject=wildcards.subject),
+        "reference": path("hr", dataset=wildcards.dataset, subject=wildcards.subject, kind="T1w"),
+    }
+    if config["variants"][wildcards.variant]["kind"] == "gan":
+        inputs["model"] = path("model", dataset=DATASET, variant=wildcards.variant)
+    return inputs
+
+
+def super_resolve_method(wildcards, input):
+    spec = config["variants"][wildcards.variant]
+    if spec["kind"] == "gan":
+        return f"--model {input.model}"
+    return f"--interpolate {spec['mode']} --scale {config['scale']}"
+
+
+def super_resolve_targets():
+    return [
+        path("sr", dataset=DATASET, degradation=degradation, variant=variant, subject=subject)
+        for degradation in config["degradations"]
+        for variant in RUN_VARIANTS
+        for subject in subjects_in("test")
+    ]
 
 
 rule super_resolve:
     input:
         unpack(super_resolve_inputs),
     output:
-        "results/sr/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz",
+        path("sr"),
     params:
         method=super_resolve_method,
         tile=config["inference"]["tile"],
@@ -14,7 +41,7 @@ rule super_resolve:
         batch=config["inference"]["batch"],
     threads: config["threads"]
     benchmark:
-        "results/benchmarks/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.tsv",
+        "results/benchmarks/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
     log:
         "results/logs/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.log",
     conda:
@@ -30,10 +57,11 @@ rule super_resolve_pasted:
     input:
         unpack(super_resolve_inputs),
     output:
-        "results/sr_pasted/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz",
+        path("sr_pasted"),
     params:
         method=super_resolve_method,
         tile=config["papers"]["disgan"]["pasted_tile"],
+        batch=config["inference"]["batch"],
     threads: config["threads"]
     benchmark:
         "results/benchmarks/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
@@ -43,4 +71,4 @@ rule super_resolve_pasted:
         ENV
     shell:
         "mrisr super-resolve {input.lr} {output} {params.method} --reference {input.reference}"
-        " --tile {params.tile} --pasted --threads {threads} > {log} 2>&1"
+        " --tile {params.tile} --batch {params.batch} --pasted --threads {threads} > {log} 2>&1"

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from mrisr.figures import disgan, style, threeplayer
+from mrisr.papers import disgan, style, threeplayer
 
 
 def test_error_spectrum_peaks_at_the_tile_period():

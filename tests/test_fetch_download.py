@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mrisr.data.download import download
+from mrisr.fetch.download import download
 from mrisr.errors import InputError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB

@@ -1,4 +1,5 @@
-"""Figures of the DISGAN paper: metrics against added noise, and the stripes that pasted tiles leave."""
+"""The DISGAN paper's noise table and figure (metrics against noise added to the LR input), and the stripes that
+pasted tiles leave."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mrisr.figures import style
-from mrisr.figures.style import plt
-from mrisr.figures.threeplayer import plane_slice
+from mrisr.errors import InputError
+from mrisr.io import load_mask, load_volume, write_table, write_text
+from mrisr.papers import style
+from mrisr.papers.style import plt
+from mrisr.papers.tables import read_metrics
+from mrisr.papers.threeplayer import plane_slice
+from mrisr.stats import QUALITY, comparison_table, notes_of, to_markdown
 
 
 def noise_curves(table: pd.DataFrame, out_png: str | Path) -> list[Path]:
@@ -74,3 +79,33 @@ def stripes(gt: np.ndarray, blended: np.ndarray, pasted: np.ndarray, mask: np.nd
     if title:
         fig.suptitle(title, fontsize=10)
     return style.save(fig, out_png)
+
+
+def noise_table(inputs: list[dict], reference: str | None, out_csv: str, out_md: str) -> Path:
+    """Each σ's comparison table: ``inputs`` are metric CSVs with ``label`` (the method), ``sigma`` and ``path``."""
+    by_sigma: dict[float, list[dict]] = {}
+    for item in inputs:
+        by_sigma.setdefault(float(item["sigma"]), []).append(item)
+    tables, text = [], []
+    for sigma in sorted(by_sigma):
+        frames = read_metrics(by_sigma[sigma])
+        table = comparison_table(frames, reference, (*QUALITY, "sigma_lr", "sigma_sr"))
+        tables.append(table.assign(sigma=sigma))
+        text += [f"### Added noise σ = {sigma:g} (z-score units)", "", to_markdown(table, notes=notes_of(frames))]
+    write_table(pd.concat(tables, ignore_index=True), out_csv)
+    return write_text("\n".join(text), out_md)
+
+
+def noise_figure(table: str, out: str) -> list[Path]:
+    """:func:`noise_curves` of the noise table's CSV."""
+    return noise_curves(pd.read_csv(table), out)
+
+
+def stripes_figure(gt: str, blended: str, pasted: str, mask: str, period: int, label: str, title: str,
+                   out: str) -> list[Path]:
+    """:func:`stripes` from files: one LR volume's halo-blended and pasted-tile SR outputs and its HR ground truth."""
+    volumes = [np.asanyarray(load_volume(p).dataobj, dtype=np.float32) for p in (gt, blended, pasted)]
+    if not volumes[0].shape == volumes[1].shape == volumes[2].shape:
+        raise InputError(pasted, f"grids differ: GT {volumes[0].shape}, blended {volumes[1].shape}, "
+                         f"pasted {volumes[2].shape}", "give the SR outputs of one LR volume and its HR ground truth")
+    return stripes(*volumes, load_mask(mask), period, out, label, title)

@@ -1,62 +1,46 @@
 """One arm of the study, one seed: a segmentation network trained with Dice + cross-entropy on random patches.
 
 Both arms run the same steps, batch, patch sampler, initial weights and seeds (``segmentation.*``); the arm is
-only the training set (:class:`~mrisr.segmentation.sampling.TrainingSet`). Resumable like the GAN training.
+only the training set (:class:`~mrisr.segment.sampling.TrainingSet`). Resumable like the GAN training.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 
-from mrisr.errors import MrisrError
-from mrisr.inference import default_device
-from mrisr.io import atomic_path, write_table
+from mrisr.device import set_threads
 from mrisr.models.registry import count_parameters
-from mrisr.segmentation.network import build_network
-from mrisr.segmentation.sampling import TrainingSet, sample_batch
-from mrisr.training import runner
+from mrisr.segment.network import build_network
+from mrisr.segment.sampling import TrainingSet, load_training_set, sample_batch
+from mrisr.trainer import StepSettings, Trainer, fingerprint, fit
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SegSettings:
-    steps: int
-    batch_size: int
-    patch_size: int
+@dataclass(frozen=True, kw_only=True)
+class SegSettings(StepSettings):
+    """``segmentation.*`` of the config with this run's seed and ``train.precision``."""
+
     lr: float
-    seed: int
     classes: tuple[str, ...]
-    sr_fraction: float = 0.5
-    checkpoint_every: int = 500
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    sr_fraction: float
 
 
-class SegTrainer:
+class SegTrainer(Trainer):
     def __init__(self, network: dict, settings: SegSettings, arm: str):
+        result = {k: v for k, v in asdict(settings).items() if k != "checkpoint_every"}
+        super().__init__(settings, fingerprint(network=network, settings=result, arm=arm))
         self.network_spec, self.settings = network, settings
-        self.device = default_device()
-        torch.manual_seed(settings.seed)  # same seed, same initial weights in both arms
         self.network = build_network(network, len(settings.classes)).to(self.device)
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=settings.lr)
         from monai.losses import DiceCELoss
 
         self.loss = DiceCELoss(to_onehot_y=True, softmax=True)
-        self.bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.device.type == "cuda")
-        result = {k: v for k, v in asdict(settings).items() if k != "checkpoint_every"}
-        blob = json.dumps({"network": network, "settings": result, "arm": arm}, sort_keys=True)
-        self.fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
-        self.step = 0
-        self.rows: list[dict] = []
 
     def state(self) -> dict:
         return {"network": self.network.state_dict(), "optimiser": self.optimiser.state_dict(), "rows": self.rows}
@@ -71,7 +55,7 @@ class SegTrainer:
         started = time.perf_counter()
         images, labels, from_sr = sample_batch(data, s.patch_size, s.batch_size, s.seed, self.step, s.sr_fraction)
         self.network.train()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with self.autocast():
             logits = self.network(images.to(self.device))
         loss = self.loss(logits.float(), labels.to(self.device))
         self.optimiser.zero_grad(set_to_none=True)
@@ -81,6 +65,9 @@ class SegTrainer:
         return {"step": self.step, "loss": loss.item(), "sr_patches": int(from_sr.sum()),
                 "seconds": time.perf_counter() - started}
 
+    def checked_losses(self, row: dict) -> tuple[str, ...]:
+        return ("loss",)
+
     def bundle(self) -> dict:
         return {"network": self.network_spec, "classes": list(self.settings.classes), "seed": self.settings.seed,
                 "state_dict": {k: v.cpu() for k, v in self.network.state_dict().items()}}
@@ -89,27 +76,16 @@ class SegTrainer:
 def train_segmentation(data: TrainingSet, network: dict, settings: SegSettings, out_dir: str | Path,
                        progress: bool = True) -> dict[str, Path]:
     """Train (or resume) one arm with one seed; write ``model.pt`` and ``train_log.csv`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / "checkpoint.pt"
     trainer = SegTrainer(network, settings, data.arm)
     log.info("%s arm, seed %d: %d training subjects, %s parameters", data.arm, settings.seed, len(data.images),
              f"{count_parameters(trainer.network):,}")
-    if runner.try_resume(trainer, checkpoint):
-        log.info("resumed from %s at step %d", checkpoint, trainer.step)
+    return fit(trainer, settings.steps, lambda: trainer.train_step(data), out_dir, settings.checkpoint_every,
+               fix="lower segmentation.lr", show=("loss",), progress=progress, desc=f"segment {data.arm}")
 
-    def take_step() -> dict:
-        row = trainer.train_step(data)
-        if not np.isfinite(row["loss"]):
-            raise MrisrError(f"segmentation training diverged at step {row['step']}: the loss is not finite; the last "
-                             f"good checkpoint is kept at {checkpoint}. Fix: lower segmentation.lr")
-        trainer.rows.append(row)
-        return row
 
-    runner.run_steps(trainer, settings.steps, take_step, checkpoint, settings.checkpoint_every, show=("loss",),
-                     progress=progress, desc=f"segment {data.arm}")
-    model, log_path = out / "model.pt", out / "train_log.csv"
-    with atomic_path(model) as tmp:
-        torch.save(trainer.bundle(), tmp)
-    write_table(pd.DataFrame(trainer.rows), log_path)
-    return {"model": model, "log": log_path}
+def train_arm(image: list[str], label: list[str], sr: list[str] | None, network: dict, settings: dict, out_dir: str,
+              threads: int) -> dict[str, Path]:
+    """The segment stage's training: one arm (``real``, or ``real+sr`` when ``sr`` is given) with one seed."""
+    set_threads(threads)
+    seg = SegSettings(**{**settings, "classes": tuple(settings["classes"])})
+    return train_segmentation(load_training_set(image, label, sr, len(seg.classes)), network, seg, out_dir)

@@ -8,57 +8,51 @@ an uninterrupted one would. SIGTERM/SIGINT/SIGUSR1 (a SLURM time-out or its warn
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mrisr.data.patches import sample_patches, step_generator
+from mrisr import distributed
 from mrisr.degrade import degrade
-from mrisr.errors import ConfigError, MrisrError
-from mrisr.inference import default_device
-from mrisr.io import atomic_path, write_table
+from mrisr.device import set_threads
+from mrisr.errors import ConfigError
+from mrisr.io import load_volume
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build, count_parameters
-from mrisr.training import distributed, losses, runner, schedules
+from mrisr.patches import sample_patches, step_generator
+from mrisr.train import losses, schedules
+from mrisr.trainer import StepSettings, Trainer, fingerprint, fit
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    steps: int
-    batch_size: int
-    patch_size: int
-    checkpoint_every: int
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings(StepSettings):
+    """``train.*`` of the config, with the scale, the seed and the degradation's entry."""
+
     degradation: dict
-    scale: int = 2
-    seed: int = 0
-    warmup_steps: int = 0
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32 / bf16 anywhere
-    shared_discriminator_pass: bool = True  # False: D runs again for its own update, as in the authors' code
+    scale: int
+    warmup_steps: int
+    shared_discriminator_pass: bool  # False: D runs again for its own update, as in the authors' code
 
 
-def fingerprint(variant: dict, settings: TrainSettings) -> str:
-    """Hash of everything that changes the result; a checkpoint of another run is never resumed."""
+def result_fingerprint(variant: dict, settings: TrainSettings) -> str:
+    """A checkpoint of another run is never resumed; neither the checkpoint interval nor the shared pass changes
+    the result."""
     result_settings = {k: v for k, v in asdict(settings).items()
-                       if k not in ("checkpoint_every", "shared_discriminator_pass")}  # neither changes the result
-    blob = json.dumps({"variant": variant, "settings": result_settings}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+                       if k not in ("checkpoint_every", "shared_discriminator_pass")}
+    return fingerprint(variant=variant, settings=result_settings)
 
 
-class GanTrainer:
+class GanTrainer(Trainer):
     def __init__(self, variant: dict, settings: TrainSettings):
+        super().__init__(settings, result_fingerprint(variant, settings))
         self.variant, self.settings = variant, settings
-        self.device = default_device()
-        torch.manual_seed(settings.seed)
         gen_cfg = dict(variant["generator"], scale=settings.scale)
         self.generator_config = gen_cfg
         self.generator = build("generator", gen_cfg).to(self.device)
@@ -80,11 +74,6 @@ class GanTrainer:
             g_params += list(self.feature_extractor.parameters())
         self.opt_g = torch.optim.Adam(g_params, lr=opt["lr"], betas=tuple(opt["betas"]))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=opt["lr"], betas=tuple(opt["betas"]))
-        self.step = 0
-        self.fingerprint = fingerprint(variant, settings)
-        self.rows: list[dict] = []
-        cuda = self.device.type == "cuda"
-        self.bf16 = settings.precision == "bf16" or (settings.precision == "auto" and cuda)
         # channels-last 3D: cuDNN's and oneDNN's fast layout (measured: 14% faster per CPU step, benchmarks/)
         self.set_memory_format(torch.channels_last_3d)
         self.rank, self.world = distributed.rank_and_size()
@@ -115,9 +104,6 @@ class GanTrainer:
         for name, module in {**self.players(), "opt_g": self.opt_g, "opt_d": self.opt_d}.items():
             module.load_state_dict(state[name])
         self.rows = state["rows"]
-
-    def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def _feature_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(self.fe_trainable):
@@ -199,45 +185,28 @@ class GanTrainer:
         return {"step": row["step"], "warm_up": warm_up, **logged, "lr": self.opt_g.param_groups[0]["lr"],
                 "seconds": seconds, "voxels_per_s": hr.numel() * self.world / seconds}
 
-    def generator_bundle(self) -> dict:
+    def checked_losses(self, row: dict) -> tuple[str, ...]:
+        return ("loss_g",) if row["warm_up"] else ("loss_g", "loss_d")
+
+    def bundle(self) -> dict:
         return {"generator": copy.deepcopy(self.generator_config),
                 "state_dict": {k: v.cpu() for k, v in self.generator.state_dict().items()}}
-
-
-def _check_finite(row: dict, checkpoint: Path) -> None:
-    checked = ("loss_g",) if row["warm_up"] else ("loss_g", "loss_d")
-    bad = [k for k in checked if not np.isfinite(row[k])]
-    if bad:
-        raise MrisrError(f"training diverged at step {row['step']}: {', '.join(bad)} is not finite; the last good "
-                         f"checkpoint is kept at {checkpoint}. Fix: lower optimiser.lr or the adversarial weight")
 
 
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
           progress: bool = True) -> dict[str, Path]:
     """Train (or resume) one GAN variant; write ``model.pt`` and ``train_log.csv`` into ``out_dir``."""
     distributed.init_from_env()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / "checkpoint.pt"
     trainer = GanTrainer(variant, settings)
-    writer = trainer.rank == 0
     for name, n in trainer.parameter_counts().items():
         log.info("%s: %s parameters", name, f"{n:,}")
-    if runner.try_resume(trainer, checkpoint):
-        log.info("resumed from %s at step %d", checkpoint, trainer.step)
+    return fit(trainer, settings.steps, lambda: trainer.train_step(volumes), out_dir, settings.checkpoint_every,
+               fix="lower optimiser.lr or the adversarial weight", show=("loss_g", "loss_d"),
+               writer=trainer.rank == 0, progress=progress)
 
-    def take_step() -> dict:
-        row = trainer.train_step(volumes)
-        _check_finite(row, checkpoint)
-        trainer.rows.append(row)
-        return row
 
-    runner.run_steps(trainer, settings.steps, take_step, checkpoint, settings.checkpoint_every,
-                     show=("loss_g", "loss_d"), writer=writer, progress=progress)
-
-    model, log_path = out / "model.pt", out / "train_log.csv"
-    if writer:
-        with atomic_path(model) as tmp:
-            torch.save(trainer.generator_bundle(), tmp)
-        write_table(pd.DataFrame(trainer.rows), log_path)
-    return {"model": model, "log": log_path}
+def train_variant(hr: list[str], variant: dict, settings: dict, out_dir: str, threads: int) -> dict[str, Path]:
+    """The train stage: one variant on the prepared HR training volumes (``variant``, ``settings``: config JSON)."""
+    set_threads(threads)
+    volumes = [np.asanyarray(load_volume(p).dataobj, dtype=np.float32) for p in hr]
+    return train(volumes, variant, TrainSettings(**settings), out_dir)

@@ -1,4 +1,5 @@
-"""Figures of the three-player GAN paper."""
+"""Figures of the three-player GAN paper: SR against GT with zoom boxes (DISGAN's too), a zoomed line profile,
+and the discrepancy of G and D during training."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 
-from mrisr.figures import style
-from mrisr.figures.style import plt
+from mrisr.io import load_mask, load_volume
+from mrisr.papers import style
+from mrisr.papers.style import plt
 
 PLANES = ("axial", "coronal", "sagittal")
 
@@ -136,3 +138,30 @@ def zoom_profile(panels: dict[str, np.ndarray], mask: np.ndarray, out_png: str |
     if title:
         fig.suptitle(title, fontsize=10)
     return style.save(fig, out_png)
+
+
+def load_panels(inputs: list[dict], scale: int) -> dict[str, np.ndarray]:
+    """Volumes by ``label``, all on the HR grid (the ``LR`` panel is shown by voxel repetition)."""
+    panels = {}
+    for item in inputs:
+        data = np.asanyarray(load_volume(item["path"]).dataobj, dtype=np.float32)
+        if item["label"] == "LR":
+            data = np.repeat(np.repeat(np.repeat(data, scale, 0), scale, 1), scale, 2)
+        panels[item["label"]] = data
+    return panels
+
+
+def sr_comparison_figure(inputs: list[dict], mask: str, scale: int, zoom: float, title: str, out: str) -> list[Path]:
+    """:func:`sr_comparison` from files: ``inputs`` are the panels (``label``, ``path``) in order."""
+    return sr_comparison(load_panels(inputs, scale), load_mask(mask), out, zoom, title)
+
+
+def zoom_profile_figure(inputs: list[dict], mask: str, scale: int, zoom: float, length: int, title: str,
+                        out: str) -> list[Path]:
+    """:func:`zoom_profile` from files: ``inputs`` are the panels (``label``, ``path``) in order."""
+    return zoom_profile(load_panels(inputs, scale), load_mask(mask), out, zoom, length, title)
+
+
+def discrepancy_figure(inputs: list[dict], out: str) -> list[Path]:
+    """:func:`discrepancy` from files: ``inputs`` are the variants' ``train_log.csv`` (``label``, ``path``)."""
+    return discrepancy({item["label"]: pd.read_csv(item["path"]) for item in inputs}, out)

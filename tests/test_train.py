@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mrisr.errors import MrisrError
-from mrisr.training import losses, schedules
-from mrisr.training.loop import GanTrainer, TrainSettings, train
-from mrisr.training.runner import Interrupted, try_resume
-from tests.conftest import filled_variant
+from mrisr.train import losses, schedules
+from mrisr.train.gan import GanTrainer, train
+from mrisr.trainer import Interrupted, try_resume
+from tests.conftest import filled_variant, train_settings
 
 VARIANT = filled_variant({
     "kind": "gan",
@@ -20,7 +20,7 @@ VARIANT = filled_variant({
     "feature_extractor": {"name": "resnet10", "channels": 4},
     "optimiser": {"lr": 1e-3},
 })
-SETTINGS = TrainSettings(steps=6, batch_size=2, patch_size=16, checkpoint_every=2, degradation={"method": "nearest"})
+SETTINGS = train_settings(steps=6, batch_size=2, patch_size=16, checkpoint_every=2, degradation={"method": "nearest"})
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_gradient_penalty_of_a_linear_and_a_quadratic_critic(rng):
 
 
 def test_warm_up_trains_only_the_generator(volumes):
-    settings = TrainSettings(steps=3, batch_size=1, patch_size=16, checkpoint_every=5,
+    settings = train_settings(steps=3, batch_size=1, patch_size=16, checkpoint_every=5,
                              degradation={"method": "nearest"}, warmup_steps=2)
     trainer = GanTrainer(VARIANT, settings)
     d_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
@@ -217,7 +217,7 @@ class _Counter:
 @pytest.mark.parametrize("cut_at", range(3))
 def test_a_kill_at_any_point_of_a_checkpoint_write_leaves_a_readable_checkpoint(tmp_path, monkeypatch, cut_at):
     """Each link or rename of a save is a point where SLURM may kill the job: the newest checkpoint never vanishes."""
-    from mrisr.training.runner import previous, save_checkpoint
+    from mrisr.trainer import previous, save_checkpoint
 
     path = tmp_path / "checkpoint.pt"
     save_checkpoint(_Counter(1), path)

@@ -1,16 +1,27 @@
-"""Prepared HR volumes: RAS+ orientation, crop to the brain box, per-volume z-score, train/val/test split."""
+"""The prepare stage: HR volumes in RAS+ orientation, cropped to the brain box, z-scored per volume; and the
+seeded train/val/test split that the workflow draws its subject lists from."""
 
 from __future__ import annotations
 
+import enum
 import random
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 
 from mrisr.errors import InputError
-from mrisr.io import load_volume, resample_isotropic, resample_like, save_volume, write_table
+from mrisr.io import load_volume, resample_isotropic, resample_like, save_volume
+
+
+class Crop(str, enum.Enum):
+    BRAIN = "brain"  # the brain box plus a margin
+    NONE = "none"  # the whole field of view, as the authors did
+
+
+class Normalise(str, enum.Enum):
+    VOLUME = "volume"  # z-score over every voxel, as the authors did
+    BRAIN = "brain"  # z-score over the brain mask
 
 
 def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str, str]:
@@ -21,15 +32,6 @@ def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str
     split.update({s: "val" for s in order[test:test + val]})
     split.update({s: "train" for s in order[test + val:]})
     return {s: split[s] for s in sorted(subjects)}
-
-
-def write_splits(subjects: list[str], val: int, test: int, seed: int, path: str | Path) -> Path:
-    split = make_splits(subjects, val, test, seed)
-    return write_table(pd.DataFrame({"subject": list(split), "split": list(split.values())}), path)
-
-
-def read_splits(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", dtype=str)
 
 
 def brain_box(mask: np.ndarray, margin: int, multiple: int) -> tuple[slice, ...]:
@@ -63,11 +65,11 @@ def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
 
 
 def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, out_dir: str | Path,
-                    subject: str, margin: int, multiple: int, normalise: str, crop: bool = True,
-                    resample: float | None = None) -> dict[str, Path]:
+                    subject: str, margin: int, multiple: int, normalise: str | Normalise, crop: str | Crop,
+                    resample: float | None) -> dict[str, Path]:
     """Canonical RAS+, crop to the brain box, z-score; write T1w, mask and (if given) dseg.
 
-    ``crop=False`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did.
+    ``crop="none"`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did.
     ``resample`` (mm) puts anisotropic or oblique scans (IXI's 0.94 x 0.94 x 1.2 mm) on an isotropic grid
     first, noted in each output's header; without it such scans are refused.
     """
@@ -92,11 +94,14 @@ def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, 
     brain = np.asanyarray(maps["mask"].dataobj) > 0
     if not brain.any():
         raise InputError(mask, "brain mask is empty", "give a mask with the brain voxels set to 1")
-    box = brain_box(brain, margin, multiple) if crop else tuple(slice(0, n - n % multiple) for n in brain.shape)
+    if Crop(crop) is Crop.BRAIN:
+        box = brain_box(brain, margin, multiple)
+    else:
+        box = tuple(slice(0, n - n % multiple) for n in brain.shape)
     cropped = image.slicer[box]
     data = np.asanyarray(cropped.dataobj, dtype=np.float32)
     brain = brain[box]
-    data = zscore(data, brain if normalise == "brain" else None)
+    data = zscore(data, brain if Normalise(normalise) is Normalise.BRAIN else None)
     out = Path(out_dir)
     written = {"T1w": save_volume(data, cropped.affine, out / f"sub-{subject}_T1w.nii.gz", reference=cropped)}
     written["mask"] = save_volume(brain.astype(np.uint8), cropped.affine, out / f"sub-{subject}_mask.nii.gz")

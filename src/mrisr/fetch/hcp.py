@@ -80,8 +80,8 @@ def _download(client, bucket: str, key: str, target: Path) -> None:
                          "check the subject id, the bucket and that your credentials have HCP access") from exc
 
 
-def fetch_subject(subject: str, out_dir: str | Path, bucket: str = "hcp-openaccess", prefix: str = "HCP_1200",
-                  endpoint_url: str | None = None) -> dict[str, Path]:
+def fetch_subject(subject: str, out_dir: str | Path, bucket: str, prefix: str,
+                  endpoint_url: str | None) -> dict[str, Path]:
     """Write ``sub-<id>_T1w``, ``_mask`` (T1w > 0) and ``_dseg`` (tissue classes) into ``out_dir``."""
     out = Path(out_dir)
     client = _client(endpoint_url)

@@ -2,8 +2,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from mrisr.data import sources
 from mrisr.errors import InputError
+from mrisr.fetch import sources
+
+MADE = "made/{dataset}/sub-{subject}_{kind}.nii.gz"
 
 
 def _scan(path):
@@ -17,21 +19,28 @@ def test_folder_subjects_are_found_and_labels_used_only_when_all_have_them(tmp_p
     _scan(tmp_path / "sub-a1_dseg.nii.gz")
     (tmp_path / "notes.txt").write_text("not a scan")
     spec = {"source": "folder", "path": str(tmp_path)}
-    files = sources.raw_files("lab", spec)
+    files = sources.raw_files("lab", spec, MADE)
     assert list(files) == ["a1", "b2", "c3"]
     assert files["b2"] == {"T1w": str(tmp_path / "sub-b2_T1w.nii.gz"), "mask": str(tmp_path / "sub-b2_mask.nii")}
     for s in ("b2", "c3"):
         _scan(tmp_path / f"sub-{s}_dseg.nii.gz")
-    assert sources.raw_files("lab", spec)["c3"]["dseg"] == str(tmp_path / "sub-c3_dseg.nii.gz")
+    assert sources.raw_files("lab", spec, MADE)["c3"]["dseg"] == str(tmp_path / "sub-c3_dseg.nii.gz")
 
 
 def test_a_listed_subject_without_a_scan_is_named(tmp_path):
     _scan(tmp_path / "sub-a1_T1w.nii.gz")
     _scan(tmp_path / "sub-a1_mask.nii.gz")
     with pytest.raises(InputError, match="sub-zz_T1w.nii.gz: scan of subject zz of dataset 'lab' does not exist"):
-        sources.raw_files("lab", {"source": "folder", "path": str(tmp_path), "subjects": ["a1", "zz"]})
+        sources.raw_files("lab", {"source": "folder", "path": str(tmp_path), "subjects": ["a1", "zz"]}, MADE)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no sub-<id>_T1w"):
         sources.subjects("lab", {"source": "folder", "path": str(tmp_path / "empty")})
     with pytest.raises(InputError, match="does not exist"):
         sources.subjects("lab", {"source": "folder", "path": str(tmp_path / "nowhere")})
+
+
+def test_made_datasets_are_where_the_workflow_says_and_ixi_has_no_labels():
+    demo = sources.raw_files("d", {"source": "demo", "subjects": 2}, MADE)
+    assert demo["01"] == {k: f"made/d/sub-01_{k}.nii.gz" for k in ("T1w", "mask", "dseg")}
+    ixi = sources.raw_files("i", {"source": "ixi", "subjects": ["IXI002"]}, MADE)
+    assert ixi == {"IXI002": {"T1w": "made/i/sub-IXI002_T1w.nii.gz", "mask": "made/i/sub-IXI002_mask.nii.gz"}}

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mrisr.errors import InputError
-from mrisr.inference import default_device
-from mrisr.io import load_torch
-from mrisr.segmentation.network import build_network
+from mrisr.device import default_device, set_threads
+from mrisr.errors import InputError, MrisrError
+from mrisr.io import load_labels, load_torch, load_volume, save_volume, voxel_sizes, write_table
+from mrisr.segment.network import build_network
 
 
 def load_segmenter(path: str | Path) -> tuple[torch.nn.Module, list[str], int]:
@@ -66,3 +66,25 @@ def score(pred: np.ndarray, truth: np.ndarray, classes: list[str], spacing: np.n
         row |= {f"hd95_{name}": float(v)
                 for name, v in zip(classes[1:], hd95_per_class(pred, truth, len(classes), spacing))}
     return row
+
+
+def evaluate_arm(model: str, subjects: list[str], image: list[str], label: list[str], roi: int, overlap: float,
+                 hd95: bool, out_dir: str, out: str, threads: int) -> Path:
+    """The segment stage's scoring: segment each test image with one trained arm, write its label map into
+    ``out_dir`` and a row of Dice (HD95) per class per subject into ``out``."""
+    import pandas as pd
+
+    set_threads(threads)
+    if not len(subjects) == len(image) == len(label):
+        raise MrisrError("segment evaluate needs one --image and one --label per --subjects entry")
+    network, classes, seed = load_segmenter(model)
+    rows = []
+    for subject, image_path, label_path in zip(subjects, image, label):
+        volume = load_volume(image_path)
+        truth = load_labels(label_path, volume, image_path, len(classes))
+        pred = segment(network, np.asanyarray(volume.dataobj, dtype=np.float32), roi, overlap)
+        save_volume(pred, volume.affine, Path(out_dir) / f"sub-{subject}_dseg.nii.gz", reference=volume,
+                    dtype=np.uint8)
+        rows.append({"subject": subject, "seed": seed,
+                     **score(pred, truth, classes, voxel_sizes(volume.affine), hd95)})
+    return write_table(pd.DataFrame(rows), out)

@@ -16,17 +16,18 @@ from scipy.spatial.distance import cdist
 
 from mrisr import cli
 from mrisr.errors import InputError
-from mrisr.segmentation import table
-from mrisr.segmentation.evaluate import dice_per_class, hd95_per_class, load_segmenter, score, segment
-from mrisr.segmentation.network import build_network
-from mrisr.segmentation.sampling import TrainingSet, load_training_set, sample_batch
-from mrisr.segmentation.train import SegSettings, SegTrainer, train_segmentation
-from mrisr.training.runner import Interrupted
+from mrisr.papers import augment as table
+from mrisr.segment.evaluate import dice_per_class, hd95_per_class, load_segmenter, score, segment
+from mrisr.segment.network import build_network
+from mrisr.segment.sampling import TrainingSet, load_training_set, sample_batch
+from mrisr.segment.train import SegTrainer, train_segmentation
+from mrisr.trainer import Interrupted
+from tests.conftest import segmentation_settings
 from tests.test_stats import _holm
 
 CLASSES = ("background", "CSF", "GM", "WM")
 NETWORK = {"name": "unet", "channels": [4, 8], "res_units": 0, "dropout": 0.0}
-SETTINGS = SegSettings(steps=4, batch_size=2, patch_size=8, lr=1e-2, seed=3, classes=CLASSES, checkpoint_every=2)
+SETTINGS = segmentation_settings(steps=4, batch_size=2, patch_size=8, lr=1e-2, seed=3, classes=CLASSES, checkpoint_every=2)
 AFFINE = np.diag([1.5, 1.5, 1.5, 1.0])
 
 
@@ -112,7 +113,7 @@ def files(tmp_path, rng):
 
 def _train_cli(files, out_dir, sr=True):
     settings = json.dumps(dataclasses.asdict(SETTINGS))
-    argv = ["segment-train", "--image", *files["image"], "--label", *files["label"], "--network",
+    argv = ["segment", "train", "--threads", "2", "--image", *files["image"], "--label", *files["label"], "--network",
             json.dumps(NETWORK), "--settings", settings, "--out-dir", str(out_dir)]
     assert cli.main(argv + (["--sr", *files["sr"]] if sr else [])) == 0
     return torch.load(out_dir / "model.pt")["state_dict"]
@@ -177,7 +178,7 @@ def test_whole_volume_segmentation_and_cli_scores(tmp_path, files):
     labels = segment(network, image, 8, 0.5)
     assert labels.shape == image.shape and labels.dtype == np.uint8 and labels.max() < 4
     out = tmp_path / "eval"
-    argv = ["segment-evaluate", "--model", str(tmp_path / "m" / "model.pt"), "--subjects", "0", "1", "--image",
+    argv = ["segment", "evaluate", "--threads", "2", "--overlap", "0.5", "--model", str(tmp_path / "m" / "model.pt"), "--subjects", "0", "1", "--image",
             *files["image"], "--label", *files["label"], "--roi", "8", "--hd95", "--out-dir", str(out), "--out",
             str(out / "scores.csv")]
     assert cli.main(argv) == 0

@@ -1,6 +1,6 @@
 """Where each dataset's raw files are: the subjects a config entry names and their T1w, mask and label paths.
 
-``demo``, ``ixi`` and ``hcp`` subjects are made (or fetched) by the workflow under ``results/raw``; a
+``demo``, ``ixi`` and ``hcp`` subjects are made (or fetched) by the workflow, at the path the workflow names; a
 ``folder`` is a lab's own directory of ``sub-<id>_T1w.nii.gz`` with ``sub-<id>_mask.nii.gz`` (needed: cropping
 and brain metrics use it) and, optionally, ``sub-<id>_dseg.nii.gz``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mrisr.data.demo import demo_subject_ids
+from mrisr.fetch.demo import demo_subject_ids
 from mrisr.errors import InputError
 
 KINDS = ("T1w", "mask", "dseg")
@@ -25,7 +25,7 @@ def subjects(name: str, spec: dict) -> list[str]:
     if spec["source"] == "ixi":
         return sorted(spec["subjects"])
     if spec["source"] == "hcp":
-        from mrisr.data.hcp import read_subjects
+        from mrisr.fetch.hcp import read_subjects
 
         return sorted(spec.get("subjects") or read_subjects(spec["subjects_tsv"]))
     if spec["source"] == "folder":
@@ -42,12 +42,15 @@ def subjects(name: str, spec: dict) -> list[str]:
     raise ValueError(f"unknown source {spec['source']}")
 
 
-def raw_path(name: str, spec: dict, subject: str, kind: str) -> str | None:
-    """The raw file of one subject, or None for a label map the dataset does not have (IXI, some folders)."""
+def raw_path(name: str, spec: dict, subject: str, kind: str, made: str) -> str | None:
+    """The raw file of one subject, or None for a label map the dataset does not have (IXI, some folders).
+
+    ``made``: where the workflow writes the files it makes, with ``{dataset}``, ``{subject}`` and ``{kind}``.
+    """
     if spec["source"] in MADE_BY_WORKFLOW:
         if kind == "dseg" and spec["source"] == "ixi":
             return None
-        return f"results/raw/{name}/sub-{subject}/sub-{subject}_{kind}.nii.gz"
+        return made.format(dataset=name, subject=subject, kind=kind)
     folder = Path(spec["path"])
     for suffix in (".nii.gz", ".nii"):
         path = folder / f"sub-{subject}_{kind}{suffix}"
@@ -61,12 +64,12 @@ def raw_path(name: str, spec: dict, subject: str, kind: str) -> str | None:
                      f"does not exist{why}", f"add the file, or drop subject {subject} from datasets.{name}.subjects")
 
 
-def raw_files(name: str, spec: dict) -> dict[str, dict[str, str]]:
+def raw_files(name: str, spec: dict, made: str) -> dict[str, dict[str, str]]:
     """Every subject's raw files, checked up front so that a missing scan stops the workflow before any job.
 
     Label maps are used only when every subject has one.
     """
-    files = {s: {kind: raw_path(name, spec, s, kind) for kind in KINDS} for s in subjects(name, spec)}
+    files = {s: {kind: raw_path(name, spec, s, kind, made) for kind in KINDS} for s in subjects(name, spec)}
     if any(f["dseg"] is None for f in files.values()):
         for f in files.values():
             del f["dseg"]

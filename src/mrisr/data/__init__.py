@@ -1,1 +1,0 @@
-"""Datasets: the embedded demo, preparation of HR volumes, training patches."""

@@ -1,0 +1,57 @@
+"""The evaluate stage: one method's SR volumes against the HR ground truth, a CSV row per test subject.
+
+PSNR, SSIM and NRMSE on the whole volume and inside the brain mask (:mod:`mrisr.metrics`), LPIPS over slices
+when its backbone is there (:mod:`mrisr.perceptual`), and the noise σ̂ of the output (and of the LR input).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mrisr.device import set_threads
+from mrisr.errors import InputError, MrisrError
+from mrisr.io import load_mask, load_volume, write_table
+from mrisr.metrics import evaluate, noise_sigma
+from mrisr.perceptual import SliceLpips, backbone_status
+
+log = logging.getLogger(__name__)
+
+
+def _lpips(lpips_dir: str) -> tuple[SliceLpips | None, str]:
+    """The LPIPS metric, or None and the note that says why it is not computed."""
+    status = backbone_status(lpips_dir)
+    if status["available"]:
+        return SliceLpips(lpips_dir), ""
+    note = f"not computed: the AlexNet weights could not be fetched ({status['reason']})"
+    log.warning("LPIPS %s", note)
+    return None, note
+
+
+def evaluate_files(subjects: list[str], gt: list[str], pred: list[str], mask: list[str], lr: list[str] | None,
+                   lpips_dir: str | None, lpips_step: int | None, out: str, threads: int) -> Path:
+    """Score ``pred`` against ``gt`` per subject (same order); ``lpips_dir`` None leaves LPIPS out."""
+    set_threads(threads)
+    if not (len(subjects) == len(gt) == len(pred) == len(mask)) or (lr and len(lr) != len(subjects)):
+        raise MrisrError("evaluate needs one --gt, --pred, --mask (and --lr, if given) per --subjects entry")
+    lpips_metric, lpips_note = _lpips(lpips_dir) if lpips_dir else (None, "")
+    rows = []
+    for i, (subject, gt_path, pred_path, mask_path) in enumerate(zip(subjects, gt, pred, mask)):
+        truth, output = load_volume(gt_path), load_volume(pred_path)
+        if truth.shape != output.shape or not np.allclose(truth.affine, output.affine, atol=1e-3):
+            raise InputError(pred_path, f"grid {output.shape} does not match the ground truth {gt_path} ({truth.shape})",
+                             "super-resolve onto the HR reference grid (--reference)")
+        gt_data, pred_data = (np.asanyarray(v.dataobj, dtype=np.float32) for v in (truth, output))
+        brain = load_mask(mask_path)
+        row = {"subject": subject, **evaluate(gt_data, pred_data, brain)}
+        if lpips_dir:
+            row["lpips"] = lpips_metric(gt_data, pred_data, brain, lpips_step) if lpips_metric else np.nan
+            row["lpips_note"] = lpips_note
+        row["sigma_sr"] = noise_sigma(pred_data)
+        if lr:
+            row["sigma_lr"] = noise_sigma(np.asanyarray(load_volume(lr[i]).dataobj, dtype=np.float32))
+        rows.append(row)
+    return write_table(pd.DataFrame(rows), out)

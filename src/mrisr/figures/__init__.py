@@ -1,1 +1,0 @@
-"""Paper figures, one module per paper; shared styling in :mod:`mrisr.figures.style`."""

@@ -1,1 +1,0 @@
-"""GAN training: losses, schedules and the one loop every variant uses."""

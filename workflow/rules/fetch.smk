@@ -1,0 +1,141 @@
+# fetch: the raw scans of each dataset (the embedded demo, IXI, HCP; a lab's folder is read in place) and the
+# downloaded weights. Downloads are local rules: compute nodes are often offline.
+
+DATASETS_BY_SOURCE = {
+    source: [name for name, spec in config["datasets"].items() if spec["source"] == source]
+    for source in ("demo", "folder", "ixi", "hcp")
+}
+
+
+def datasets_of(source):
+    """A wildcard pattern matching the datasets of one source (none: a pattern that matches nothing)."""
+    return "|".join(DATASETS_BY_SOURCE[source]) or "(?!)"
+
+
+def download_checks(spec):
+    checks = f"--sha256 {spec['sha256']}" if spec["sha256"] else ""
+    return checks + (f" --size {spec['size']}" if spec["size"] else "")
+
+
+def hcp_options(spec):
+    endpoint = f" --endpoint-url {spec['endpoint_url']}" if spec["endpoint_url"] else ""
+    return f"--bucket {spec['bucket']} --prefix {spec['prefix']}{endpoint}"
+
+
+def demo_seed(wildcards):
+    seed = config["datasets"][wildcards.dataset]["seed"]
+    return config["seed"] if seed is None else seed
+
+
+localrules:
+    fetch_ixi_archive,
+    fetch_hcp,
+    fetch_download,
+    fetch_lpips,
+
+
+rule fetch_demo:
+    wildcard_constraints:
+        dataset=datasets_of("demo"),
+    output:
+        t1w=path("raw", kind="T1w"),
+        mask=path("raw", kind="mask"),
+        dseg=path("raw", kind="dseg"),
+    params:
+        spacing=lambda wc: config["datasets"][wc.dataset]["spacing"],
+        transforms=lambda wc: as_json(config["datasets"][wc.dataset]["transforms"]),
+        seed=demo_seed,
+    benchmark:
+        "results/benchmarks/fetch_demo/{dataset}/sub-{subject}.tsv"
+    log:
+        "results/logs/fetch_demo/{dataset}/sub-{subject}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr fetch demo --out-dir $(dirname {output.t1w}) --subject {wildcards.subject} --seed {params.seed}"
+        " --spacing {params.spacing} --transforms {params.transforms:q} > {log} 2>&1"
+
+
+rule fetch_ixi_archive:
+    wildcard_constraints:
+        dataset=datasets_of("ixi"),
+    output:
+        path("ixi_archive"),
+    params:
+        url=lambda wc: config["datasets"][wc.dataset]["url"],
+        checks=lambda wc: download_checks(config["datasets"][wc.dataset]),
+    log:
+        "results/logs/fetch_ixi_archive/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr fetch download --url {params.url:q} {params.checks} --out {output} > {log} 2>&1"
+
+
+for _name in DATASETS_BY_SOURCE["ixi"]:
+
+    rule:
+        name:
+            f"fetch_ixi_{_name}"
+        input:
+            path("ixi_archive", dataset=_name),
+        output:
+            [path("raw", dataset=_name, subject=s, kind=k) for s in subjects(_name) for k in ("T1w", "mask")],
+        params:
+            subjects=subjects(_name),
+            out_dir=f"results/fetch/{_name}",
+        log:
+            f"results/logs/fetch_ixi/{_name}.log",
+        conda:
+            ENV
+        shell:
+            "mrisr fetch ixi --tar {input} --subjects {params.subjects} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule fetch_hcp:
+    wildcard_constraints:
+        dataset=datasets_of("hcp"),
+    output:
+        t1w=path("raw", kind="T1w"),
+        mask=path("raw", kind="mask"),
+        dseg=path("raw", kind="dseg"),
+    params:
+        s3=lambda wc: hcp_options(config["datasets"][wc.dataset]),
+    log:
+        "results/logs/fetch_hcp/{dataset}/sub-{subject}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr fetch hcp --subject {wildcards.subject} --out-dir $(dirname {output.t1w}) {params.s3} > {log} 2>&1"
+
+
+rule fetch_download:
+    wildcard_constraints:
+        name=r"[^/]+",
+    output:
+        path("download"),
+    params:
+        url=lambda wc: config["downloads"][wc.name]["url"],
+        checks=lambda wc: download_checks(config["downloads"][wc.name]),
+    log:
+        "results/logs/fetch_download/{name}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr fetch download --url {params.url:q} {params.checks} --out {output} > {log} 2>&1"
+
+
+rule fetch_lpips:
+    output:
+        directory(path("lpips")),
+    params:
+        url=config["lpips"]["url"],
+        sha256=config["lpips"]["sha256"],
+        size=f"--size {config['lpips']['size']}" if config["lpips"]["size"] else "",
+    log:
+        "results/logs/fetch_lpips.log",
+    conda:
+        ENV
+    shell:
+        "mrisr fetch lpips --url {params.url:q} --sha256 {params.sha256} {params.size} --out-dir {output}"
+        " > {log} 2>&1"

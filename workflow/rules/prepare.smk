@@ -1,0 +1,58 @@
+# prepare: RAS+, brain crop, z-score; one rule for labelled datasets (T1w, mask, dseg), one for the others.
+
+USED_DATASETS = [DATASET] + [d for d in [config["papers"]["threeplayer"]["out_of_sample"]] if d and d != DATASET]
+LABELLED_PATTERN = "|".join(d for d in USED_DATASETS if labelled(d)) or "(?!)"
+UNLABELLED_PATTERN = "|".join(d for d in USED_DATASETS if not labelled(d)) or "(?!)"
+RESAMPLE = f"--resample {config['prepare']['resample']}" if config["prepare"]["resample"] else ""
+
+
+def prepare_inputs(wildcards):
+    return raw_files(wildcards.dataset)[wildcards.subject]
+
+
+def prepare_targets():
+    kinds = ("T1w", "mask", "dseg") if labelled() else ("T1w", "mask")
+    return [path("hr", dataset=DATASET, subject=s, kind=k) for s in subjects() for k in kinds]
+
+
+rule prepare:
+    wildcard_constraints:
+        dataset=LABELLED_PATTERN,
+    input:
+        unpack(prepare_inputs),
+    output:
+        t1w=path("hr", kind="T1w"),
+        mask=path("hr", kind="mask"),
+        dseg=path("hr", kind="dseg"),
+    params:
+        dseg=lambda wc, input: f"--dseg {input.dseg}",
+        crop=config["prepare"]["crop"],
+        margin=config["prepare"]["margin"],
+        normalise=config["prepare"]["normalise"],
+        multiple=config["scale"],
+        resample=RESAMPLE,
+    benchmark:
+        "results/benchmarks/prepare/{dataset}/sub-{subject}.tsv"
+    log:
+        "results/logs/prepare/{dataset}/sub-{subject}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr prepare --t1w {input.T1w} --mask {input.mask} {params.dseg} --subject {wildcards.subject}"
+        " --out-dir $(dirname {output.t1w}) --margin {params.margin} --multiple {params.multiple}"
+        " --normalise {params.normalise} --crop {params.crop} {params.resample} > {log} 2>&1"
+
+
+use rule prepare as prepare_unlabelled with:
+    wildcard_constraints:
+        dataset=UNLABELLED_PATTERN,
+    output:
+        t1w=path("hr", kind="T1w"),
+        mask=path("hr", kind="mask"),
+    params:
+        dseg="",
+        crop=config["prepare"]["crop"],
+        margin=config["prepare"]["margin"],
+        normalise=config["prepare"]["normalise"],
+        multiple=config["scale"],
+        resample=RESAMPLE,
