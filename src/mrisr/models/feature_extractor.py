@@ -13,7 +13,6 @@ from torch import nn
 
 from mrisr.errors import InputError
 from mrisr.io import load_torch
-from mrisr.models.registry import register
 
 
 class BasicBlock(nn.Module):
@@ -64,6 +63,5 @@ def load_medicalnet_weights(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-@register("feature_extractor", "resnet10")
 def resnet10(channels: int = 64) -> ResNet10:
     return ResNet10(channels)

@@ -9,7 +9,6 @@ from torch import nn
 
 from mrisr.models.blocks import DenseResidualBlock, conv3
 from mrisr.models.pixel_shuffle import PixelShuffle3d
-from mrisr.models.registry import register
 
 
 class RRDB(nn.Module):
@@ -59,6 +58,5 @@ class RRDBGenerator(nn.Module):
         return self.reconstruct(self.lr_features(x))
 
 
-@register("generator", "rrdb")
 def rrdb(channels: int = 64, growth: int = 64, blocks: int = 3, scale: int = 2) -> RRDBGenerator:
     return RRDBGenerator(channels, growth, blocks, scale)

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mrisr.models.registry import register
 
 
 class DenseBlock(nn.Module):
@@ -57,6 +56,5 @@ class MDCSRNGenerator(nn.Module):
         return self.reconstruct(torch.cat(features, dim=1))
 
 
-@register("generator", "mdcsrn")
 def mdcsrn(growth: int = 16, blocks: int = 4, units: int = 4, scale: int = 2) -> MDCSRNGenerator:
     return MDCSRNGenerator(growth, blocks, units, scale)

@@ -8,7 +8,6 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from mrisr.models.registry import register
 
 
 class Norm(str, enum.Enum):
@@ -51,6 +50,5 @@ class PatchDiscriminator(nn.Module):
         return self.net(x)
 
 
-@register("discriminator", "patch")
 def patch(channels=(64, 128, 256, 512), norm: str = "instance") -> PatchDiscriminator:
     return PatchDiscriminator(tuple(channels), norm)

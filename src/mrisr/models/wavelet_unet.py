@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from mrisr.models.blocks import DenseResidualBlock
-from mrisr.models.registry import register
 from mrisr.models.wavelets import haar_dwt3
 
 
@@ -100,6 +99,5 @@ class WaveletUNetDiscriminator(nn.Module):
         return self.tail(torch.cat([y, stem], dim=1))
 
 
-@register("discriminator", "wavelet_unet")
 def wavelet_unet(channels: int = 16, depth: int = 6, wavelets: bool = True, init: str = "normal"):
     return WaveletUNetDiscriminator(channels, depth, wavelets, init)
