@@ -26,7 +26,7 @@ include: "workflow/rules/papers.smk"
 
 rule all:
     input:
-        prepare_targets(),
-        super_resolve_targets(),
-        paper_targets(),
+        PREPARE_TARGETS,
+        SUPER_RESOLVE_TARGETS,
+        PAPER_TARGETS,
     default_target: True

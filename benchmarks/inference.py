@@ -36,8 +36,8 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
     """In a fresh process: build the generator, time one method, save its output and report peak RSS."""
     import torch
 
-    from mrisr.super_resolve import super_resolve
     from mrisr.models.registry import build
+    from mrisr.super_resolve import super_resolve
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -39,3 +40,24 @@ def test_super_resolve_puts_output_on_the_hr_grid(tmp_path):
     sr = nib.load(tmp_path / "sr.nii.gz")
     assert sr.shape == (16, 12, 8)
     np.testing.assert_allclose(sr.affine, affine)
+
+
+def test_super_resolve_needs_a_model_or_an_interpolation_with_its_scale(tmp_path):
+    save_volume(np.random.rand(8, 6, 4).astype(np.float32), np.diag([2.0, 2, 2, 1]), tmp_path / "lr.nii.gz")
+    for how in ([], ["--interpolate", "trilinear"], ["--interpolate", "trilinear", "--model", "m.pt"]):
+        result = _mrisr("super-resolve", str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz"), *how)
+        assert result.returncode == 2 and "--model, or --interpolate with --scale" in result.stderr, how
+    assert not (tmp_path / "sr.nii.gz").exists()
+
+
+def test_options_a_user_may_leave_out_default_to_the_schema():
+    import yaml
+
+    from mrisr.cli import parser
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    inference = schema["properties"]["inference"]["properties"]
+    args = parser().parse_args(["super-resolve", "in.nii.gz", "out.nii.gz", "--model", "m.pt"])
+    assert (args.tile, args.halo, args.reconstruct_tile, args.batch) == tuple(
+        inference[k]["default"] for k in ("tile", "halo", "reconstruct_tile", "batch"))
+    assert args.threads == schema["properties"]["threads"]["default"]

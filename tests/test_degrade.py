@@ -61,3 +61,16 @@ def test_added_noise_is_seeded_per_subject_and_scales_one_pattern():
     assert abs(float((a2 - lr).std()) - 0.2) < 0.01
     assert not np.allclose(add_noise(lr, 0.1, 0, "sub-02"), a1)
     np.testing.assert_array_equal(add_noise(lr, 0.1, 0, "sub-01"), a1)
+
+
+def test_lr_set_names_are_an_entry_or_an_entry_with_its_added_noise():
+    from mrisr.degrade import parse_degradation
+    from mrisr.errors import ConfigError
+
+    entries = {"nearest": {"method": "nearest"}, "blur-2": {"method": "blur", "blur_fwhm": 2.0}}
+    assert parse_degradation("nearest", entries) == (entries["nearest"], 0.0)
+    assert parse_degradation("nearest-noise0.05", entries) == (entries["nearest"], 0.05)
+    assert parse_degradation("blur-2-noise1", entries) == (entries["blur-2"], 1.0)
+    for bad in ("kspace", "kspace-noise0.1", "nearest-noisy"):
+        with pytest.raises(ConfigError, match=bad):
+            parse_degradation(bad, entries)

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from mrisr.fetch.download import download
 from mrisr.errors import InputError
+from mrisr.fetch.download import download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 

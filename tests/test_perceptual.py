@@ -14,8 +14,8 @@ import torch
 import torchvision
 
 from mrisr.cli import main
-from mrisr.io import save_volume
 from mrisr.fetch.lpips import fetch_backbone
+from mrisr.io import save_volume
 from mrisr.perceptual import ALEXNET_FILE, SliceLpips, backbone_status
 
 

@@ -2,9 +2,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from mrisr.prepare import brain_box, make_splits, prepare_subject, zscore
 from mrisr.errors import InputError
 from mrisr.io import save_volume
+from mrisr.prepare import brain_box, make_splits, prepare_subject, zscore
 
 
 def test_splits_are_seeded_and_counted():

@@ -2,9 +2,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mrisr.super_resolve import hr_affine, interpolate, load_generator, super_resolve
 from mrisr.degrade import lr_affine
 from mrisr.models.registry import build
+from mrisr.super_resolve import hr_affine, interpolate, load_generator, super_resolve
 
 
 def test_trilinear_reproduces_a_linear_ramp_on_the_hr_grid():

@@ -1,4 +1,4 @@
-# What every rule file needs: the validated config, datasets, subjects and splits, and one table of results paths.
+# What every stage needs: the validated config, datasets, subjects and splits, and one table of results paths.
 
 import functools
 import json
@@ -43,7 +43,7 @@ PATHS = {
 
 class _Wildcards(dict):
     def __missing__(self, key):
-        return "{" + key + "}"
+        return f"{{{key}}}"
 
 
 def path(entry, /, **wildcards):

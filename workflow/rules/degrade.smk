@@ -1,16 +1,9 @@
 # degrade: simulated LR volumes, one folder per named degradation (<name>-noise<sigma>: plus Gaussian noise).
 
-from snakemake.exceptions import WorkflowError
+from mrisr.degrade import parse_degradation
 
-
-def degradation_spec(name):
-    """(degradations entry, added noise σ) of a degradation wildcard."""
-    if name in config["degradations"]:
-        return config["degradations"][name], 0.0
-    base, sep, sigma = name.rpartition("-noise")
-    if sep and base in config["degradations"]:
-        return config["degradations"][base], float(sigma)
-    raise WorkflowError(f"unknown degradation '{name}': not an entry of degradations nor <entry>-noise<sigma>")
+# (degradations entry, added noise σ) of a degradation wildcard
+degradation_spec = lambda name: parse_degradation(name, config["degradations"])
 
 
 rule degrade:

@@ -1,23 +1,21 @@
 # evaluate: PSNR, SSIM, NRMSE (whole volume and brain), LPIPS on slices, noise estimates; a CSV row per test subject.
 
-
-def evaluate_inputs(wildcards):
-    test = subjects_in("test", wildcards.dataset)
-    given = dict(dataset=wildcards.dataset, degradation=wildcards.degradation, variant=wildcards.variant)
-    inputs = {
-        "gt": [path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in test],
-        "mask": [path("hr", dataset=wildcards.dataset, subject=s, kind="mask") for s in test],
-        "lr": [path("lr", subject=s, **given) for s in test],
-        "pred": [path("sr", subject=s, **given) for s in test],
-    }
-    if config["lpips"]["enabled"]:
-        inputs["lpips"] = path("lpips")
-    return inputs
+# each test subject's file of an entry of PATHS, given the job's wildcards
+of_test_subjects = lambda entry, wildcards, **more: [
+    path(entry, **{**dict(wildcards.items()), "subject": s, **more}) for s in subjects_in("test", wildcards.dataset)
+]
+get_evaluate_input = lambda wildcards: {
+    "gt": of_test_subjects("hr", wildcards, kind="T1w"),
+    "mask": of_test_subjects("hr", wildcards, kind="mask"),
+    "lr": of_test_subjects("lr", wildcards),
+    "pred": of_test_subjects("sr", wildcards),
+    **({"lpips": path("lpips")} if config["lpips"]["enabled"] else {}),
+}
 
 
 rule evaluate:
     input:
-        unpack(evaluate_inputs),
+        unpack(get_evaluate_input),
     output:
         path("metrics"),
     params:

@@ -1,30 +1,23 @@
 # fetch: the raw scans of each dataset (the embedded demo, IXI, HCP; a lab's folder is read in place) and the
 # downloaded weights. Downloads are local rules: compute nodes are often offline.
+# Helpers are lambdas and constants: `snakemake --lint` wants functions out of rule files.
 
 DATASETS_BY_SOURCE = {
     source: [name for name, spec in config["datasets"].items() if spec["source"] == source]
     for source in ("demo", "folder", "ixi", "hcp")
 }
-
-
-def datasets_of(source):
-    """A wildcard pattern matching the datasets of one source (none: a pattern that matches nothing)."""
-    return "|".join(DATASETS_BY_SOURCE[source]) or "(?!)"
-
-
-def download_checks(spec):
-    checks = f"--sha256 {spec['sha256']}" if spec["sha256"] else ""
-    return checks + (f" --size {spec['size']}" if spec["size"] else "")
-
-
-def hcp_options(spec):
-    endpoint = f" --endpoint-url {spec['endpoint_url']}" if spec["endpoint_url"] else ""
-    return f"--bucket {spec['bucket']} --prefix {spec['prefix']}{endpoint}"
-
-
-def demo_seed(wildcards):
-    seed = config["datasets"][wildcards.dataset]["seed"]
-    return config["seed"] if seed is None else seed
+# a wildcard pattern matching the datasets of one source (none: a pattern that matches nothing)
+datasets_of = lambda source: "|".join(DATASETS_BY_SOURCE[source]) or "(?!)"
+download_checks = lambda spec: " ".join(
+    [f"--sha256 {spec['sha256']}"] * bool(spec["sha256"]) + [f"--size {spec['size']}"] * bool(spec["size"])
+)
+hcp_options = lambda spec: " ".join(
+    [f"--bucket {spec['bucket']} --prefix {spec['prefix']}"]
+    + [f"--endpoint-url {spec['endpoint_url']}"] * bool(spec["endpoint_url"])
+)
+get_demo_seed = lambda wildcards: (
+    config["seed"] if config["datasets"][wildcards.dataset]["seed"] is None else config["datasets"][wildcards.dataset]["seed"]
+)
 
 
 localrules:
@@ -44,7 +37,7 @@ rule fetch_demo:
     params:
         spacing=lambda wc: config["datasets"][wc.dataset]["spacing"],
         transforms=lambda wc: as_json(config["datasets"][wc.dataset]["transforms"]),
-        seed=demo_seed,
+        seed=get_demo_seed,
     benchmark:
         "results/benchmarks/fetch_demo/{dataset}/sub-{subject}.tsv"
     log:

@@ -3,59 +3,33 @@
 
 PAPERS = config["papers"]
 OUT_OF_SAMPLE = PAPERS["threeplayer"]["out_of_sample"]
-
-
-def in_run(names):
-    """The named variants that this run trains, in the paper's order."""
-    return [n for n in names if n in RUN_VARIANTS]
-
-
-def reference(paper, names):
-    ref = PAPERS[paper]["reference"]
-    return ref if ref in names else None
-
-
-def variant_label(variant):
-    return config["variants"][variant].get("label", variant)
-
-
-def gan_variants(names):
-    return [n for n in names if config["variants"][n]["kind"] == "gan"]
-
-
-def labelled_inputs(labels, paths, **columns):
-    """The one form of labelled inputs: JSON records of label, path and any further columns (e.g. sigma)."""
-    records = [{"label": label, "path": str(p)} for label, p in zip(labels, paths, strict=True)]
-    for name, values in columns.items():
-        for record, value in zip(records, values, strict=True):
-            record[name] = value
-    return as_json(records)
-
-
-def paper_path(paper, name):
-    return path("paper", dataset=DATASET, paper=paper, name=name)
-
-
-def paper_outputs(paper, name, caption, kind):
-    """A table (csv + md) or figure (png + pdf); the first is the report item, with its caption."""
-    first, second = ("csv", "md") if kind == "table" else ("png", "pdf")
-    item = report(
-        paper_path(paper, f"{name}.{first}"),
+# the named variants that this run trains, in the paper's order
+in_run = lambda names: [n for n in names if n in RUN_VARIANTS]
+reference = lambda paper, names: PAPERS[paper]["reference"] if PAPERS[paper]["reference"] in names else None
+variant_label = lambda variant: config["variants"][variant].get("label", variant)
+gan_variants = lambda names: [n for n in names if config["variants"][n]["kind"] == "gan"]
+# the one form of labelled inputs: JSON records of label, path and any further columns (e.g. sigma)
+labelled_inputs = lambda labels, paths, **columns: as_json(
+    [
+        {"label": label, "path": str(p), **{name: values[i] for name, values in columns.items()}}
+        for i, (label, p) in enumerate(zip(labels, paths, strict=True))
+    ]
+)
+paper_path = lambda paper, name: path("paper", dataset=DATASET, paper=paper, name=name)
+# a table (csv + md) or figure (png + pdf); the first is the report item, with its caption
+PAPER_FILES = {"table": ("csv", "md"), "figure": ("png", "pdf")}
+paper_outputs = lambda paper, name, caption, kind: {
+    PAPER_FILES[kind][0]: report(
+        paper_path(paper, f"{name}.{PAPER_FILES[kind][0]}"),
         caption=f"../report/{caption}.rst",
         category=paper,
         subcategory=kind,
         labels={"name": name},
-    )
-    return {first: item, second: paper_path(paper, f"{name}.{second}")}
-
-
-def paper_log(paper, name):
-    return f"results/logs/papers/{DATASET}/{paper}/{name}.log"
-
-
-def paper_benchmark(paper, name):
-    return f"results/benchmarks/papers/{DATASET}/{paper}/{name}.tsv"
-
+    ),
+    PAPER_FILES[kind][1]: paper_path(paper, f"{name}.{PAPER_FILES[kind][1]}"),
+}
+paper_log = lambda paper, name: f"results/logs/papers/{DATASET}/{paper}/{name}.log"
+paper_benchmark = lambda paper, name: f"results/benchmarks/papers/{DATASET}/{paper}/{name}.tsv"
 
 #: Tables: paper -> name -> (dataset, variants).
 TABLES = {
@@ -67,89 +41,57 @@ TABLES = {
 }
 if OUT_OF_SAMPLE:
     TABLES["threeplayer"]["method_comparison_out_of_sample"] = (OUT_OF_SAMPLE, in_run(PAPERS["threeplayer"]["methods"]))
-
-
-def table_dataset(wildcards):
-    return TABLES[wildcards.paper][wildcards.table][0]
-
-
-def table_variants(wildcards):
-    return TABLES[wildcards.paper][wildcards.table][1]
-
-
-def table_inputs(wildcards):
-    dataset = table_dataset(wildcards)
-    return [path("metrics", dataset=dataset, degradation=TRAIN_DEGRADATION, variant=v) for v in table_variants(wildcards)]
-
-
-def table_reference(wildcards):
-    return reference(wildcards.paper, table_variants(wildcards)) or ""
-
+table_dataset = lambda wildcards: TABLES[wildcards.paper][wildcards.table][0]
+table_variants = lambda wildcards: TABLES[wildcards.paper][wildcards.table][1]
+table_reference = lambda wildcards: reference(wildcards.paper, table_variants(wildcards)) or ""
+get_papers_method_table_input = lambda wildcards: [
+    path("metrics", dataset=table_dataset(wildcards), degradation=TRAIN_DEGRADATION, variant=v)
+    for v in table_variants(wildcards)
+]
 
 NOISE_SIGMAS = PAPERS["disgan"]["noise_sigmas"]
 NOISE_METHODS = in_run(PAPERS["disgan"]["methods"])
 NOISE_REFERENCE = reference("disgan", NOISE_METHODS) or ""
 NOISE_INPUTS = [(sigma, v) for sigma in NOISE_SIGMAS for v in NOISE_METHODS]
-
-
-def noise_degradation(sigma):
-    """The LR set of the noise experiment at ``sigma``: the training degradation plus Gaussian noise."""
-    return TRAIN_DEGRADATION if sigma == 0 else f"{TRAIN_DEGRADATION}-noise{sigma:g}"
-
+# the LR set of the noise experiment at sigma: the training degradation plus Gaussian noise
+noise_degradation = lambda sigma: TRAIN_DEGRADATION if sigma == 0 else f"{TRAIN_DEGRADATION}-noise{sigma:g}"
 
 FIGURE_SUBJECT = config["figures"]["subject"] or subjects_in("test")[0]
 FIGURE_TITLE = f"sub-{FIGURE_SUBJECT}, {TRAIN_DEGRADATION} x{config['scale']}"
+FIGURE_HR = {kind: path("hr", dataset=DATASET, subject=FIGURE_SUBJECT, kind=kind) for kind in ("T1w", "mask", "dseg")}
+figure_sr = lambda variant: path("sr", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=variant, subject=FIGURE_SUBJECT)
 DISCREPANCY_VARIANTS = gan_variants(in_run(PAPERS["threeplayer"]["ablations"]))
 STRIPES_VARIANT = PAPERS["disgan"]["reference"]
-FIGURE_HR = {kind: path("hr", dataset=DATASET, subject=FIGURE_SUBJECT, kind=kind) for kind in ("T1w", "mask", "dseg")}
+get_sr_figure_input = lambda wildcards: {
+    "lr": path("lr", dataset=DATASET, degradation=TRAIN_DEGRADATION, subject=FIGURE_SUBJECT),
+    "sr": [figure_sr(v) for v in in_run(PAPERS[wildcards.paper]["methods"])],
+    "gt": FIGURE_HR["T1w"],
+    "mask": FIGURE_HR["mask"],
+}
+get_sr_panels = lambda wildcards, input: labelled_inputs(
+    ["LR", *map(variant_label, in_run(PAPERS[wildcards.paper]["methods"])), "GT"], [input.lr, *input.sr, input.gt]
+)
+SEGMENTATION_SCORES = {
+    arm: [path("segment", dataset=DATASET, arm=arm, seed=seed, file="scores.csv") for seed in SEGMENTATION["seeds"]]
+    for arm in SEGMENTATION_ARMS
+}
 
-
-def sr_figure_inputs(wildcards):
-    return {
-        "lr": path("lr", dataset=DATASET, degradation=TRAIN_DEGRADATION, subject=FIGURE_SUBJECT),
-        "sr": [
-            path("sr", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=v, subject=FIGURE_SUBJECT)
-            for v in in_run(PAPERS[wildcards.paper]["methods"])
-        ],
-        "gt": FIGURE_HR["T1w"],
-        "mask": FIGURE_HR["mask"],
-    }
-
-
-def sr_panels(wildcards, input):
-    labels = [variant_label(v) for v in in_run(PAPERS[wildcards.paper]["methods"])]
-    return labelled_inputs(["LR", *labels, "GT"], [input.lr, *input.sr, input.gt])
-
-
-def segmentation_scores():
-    return {
-        arm: [path("segment", dataset=DATASET, arm=arm, seed=seed, file="scores.csv") for seed in SEGMENTATION["seeds"]]
-        for arm in SEGMENTATION_ARMS
-    }
-
-
-def paper_targets():
-    tables = [
+PAPER_TARGETS = (
+    [
         paper_path(paper, f"{name}.{ext}")
         for paper, names in TABLES.items()
         for name, (_, variants) in names.items()
         if variants
         for ext in ("csv", "md")
     ]
-    figures = [paper_path(p, "sr_comparison.png") for p in ("threeplayer", "disgan") if in_run(PAPERS[p]["methods"])]
-    if DISCREPANCY_VARIANTS:
-        figures.append(paper_path("threeplayer", "discrepancy.png"))
-    if in_run(PAPERS["threeplayer"]["methods"]):
-        figures.append(paper_path("threeplayer", "zoom_profile.png"))
-    if NOISE_METHODS:
-        tables += [paper_path("disgan", f"noise.{ext}") for ext in ("csv", "md")]
-        figures.append(paper_path("disgan", "noise.png"))
-    if gan_variants(in_run([STRIPES_VARIANT])):
-        figures.append(paper_path("disgan", "stripes.png"))
-    if segmentation_runs():
-        tables += [paper_path("augment", f"segmentation.{ext}") for ext in ("csv", "md")]
-        figures.append(paper_path("augment", "segmentation.png"))
-    return tables + figures
+    + [paper_path(p, "sr_comparison.png") for p in ("threeplayer", "disgan") if in_run(PAPERS[p]["methods"])]
+    + [paper_path("threeplayer", "discrepancy.png")] * bool(DISCREPANCY_VARIANTS)
+    + [paper_path("threeplayer", "zoom_profile.png")] * bool(in_run(PAPERS["threeplayer"]["methods"]))
+    + [paper_path("disgan", name) for name in ("noise.csv", "noise.md", "noise.png")] * bool(NOISE_METHODS)
+    + [paper_path("disgan", "stripes.png")] * bool(gan_variants(in_run([STRIPES_VARIANT])))
+    + [paper_path("augment", name) for name in ("segmentation.csv", "segmentation.md", "segmentation.png")]
+    * SEGMENTATION_RUNS
+)
 
 
 wildcard_constraints:
@@ -159,7 +101,7 @@ wildcard_constraints:
 
 rule papers_method_table:
     input:
-        table_inputs,
+        get_papers_method_table_input,
     output:
         **paper_outputs("{paper}", "{table}", "paper_table", "table"),
     params:
@@ -226,11 +168,11 @@ rule papers_noise_figure:
 
 rule papers_sr_comparison:
     input:
-        unpack(sr_figure_inputs),
+        unpack(get_sr_figure_input),
     output:
         **paper_outputs("{paper}", "sr_comparison", "sr_comparison", "figure"),
     params:
-        inputs=sr_panels,
+        inputs=get_sr_panels,
         zoom=config["figures"]["zoom"],
         scale=config["scale"],
         title=FIGURE_TITLE,
@@ -248,11 +190,11 @@ rule papers_sr_comparison:
 
 rule papers_zoom_profile:
     input:
-        unpack(sr_figure_inputs),
+        unpack(get_sr_figure_input),
     output:
         **paper_outputs("{paper}", "zoom_profile", "zoom_profile", "figure"),
     params:
-        inputs=sr_panels,
+        inputs=get_sr_panels,
         zoom=config["figures"]["zoom"],
         length=config["figures"]["profile_length"],
         scale=config["scale"],
@@ -291,7 +233,7 @@ rule papers_stripes:
     input:
         gt=FIGURE_HR["T1w"],
         mask=FIGURE_HR["mask"],
-        blended=path("sr", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=STRIPES_VARIANT, subject=FIGURE_SUBJECT),
+        blended=figure_sr(STRIPES_VARIANT),
         pasted=path(
             "sr_pasted", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=STRIPES_VARIANT, subject=FIGURE_SUBJECT
         ),
@@ -315,7 +257,7 @@ rule papers_stripes:
 
 rule papers_segmentation_table:
     input:
-        **segmentation_scores(),
+        **SEGMENTATION_SCORES,
     output:
         **paper_outputs("augment", "segmentation", "segmentation_table", "table"),
     params:

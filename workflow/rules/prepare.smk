@@ -4,22 +4,19 @@ USED_DATASETS = [DATASET] + [d for d in [config["papers"]["threeplayer"]["out_of
 LABELLED_PATTERN = "|".join(d for d in USED_DATASETS if labelled(d)) or "(?!)"
 UNLABELLED_PATTERN = "|".join(d for d in USED_DATASETS if not labelled(d)) or "(?!)"
 RESAMPLE = f"--resample {config['prepare']['resample']}" if config["prepare"]["resample"] else ""
-
-
-def prepare_inputs(wildcards):
-    return raw_files(wildcards.dataset)[wildcards.subject]
-
-
-def prepare_targets():
-    kinds = ("T1w", "mask", "dseg") if labelled() else ("T1w", "mask")
-    return [path("hr", dataset=DATASET, subject=s, kind=k) for s in subjects() for k in kinds]
+PREPARE_TARGETS = [
+    path("hr", dataset=DATASET, subject=s, kind=k)
+    for s in subjects()
+    for k in (("T1w", "mask", "dseg") if labelled() else ("T1w", "mask"))
+]
+get_prepare_input = lambda wildcards: raw_files(wildcards.dataset)[wildcards.subject]
 
 
 rule prepare:
     wildcard_constraints:
         dataset=LABELLED_PATTERN,
     input:
-        unpack(prepare_inputs),
+        unpack(get_prepare_input),
     output:
         t1w=path("hr", kind="T1w"),
         mask=path("hr", kind="mask"),

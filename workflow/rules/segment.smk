@@ -6,41 +6,37 @@ from snakemake.exceptions import WorkflowError
 SEGMENTATION = config["segmentation"]
 SEGMENTATION_ARMS = ["real", "real+sr"]
 SEGMENTATION_DEGRADATION = SEGMENTATION["degradation"] or TRAIN_DEGRADATION
-
-
-def segmentation_runs():
-    """Whether the study runs: by default when the dataset has label maps; asked for without them, a clear stop."""
-    if SEGMENTATION["enabled"] is False:
-        return False
-    if not labelled(DATASET):
-        if SEGMENTATION["enabled"]:
-            raise WorkflowError(
-                f"segmentation: dataset '{DATASET}' has no label maps (sub-<id>_dseg), which the SR-augmentation "
-                "study trains on. Fix: set segmentation.enabled: false (or null), or give the dataset label maps"
+# the study runs by default when the dataset has label maps; asked for without them, a clear stop
+SEGMENTATION_RUNS = SEGMENTATION["enabled"] is not False and labelled(DATASET)
+if SEGMENTATION["enabled"] and not labelled(DATASET):
+    raise WorkflowError(
+        f"segmentation: dataset '{DATASET}' has no label maps (sub-<id>_dseg), which the SR-augmentation "
+        "study trains on. Fix: set segmentation.enabled: false (or null), or give the dataset label maps"
+    )
+SEGMENT_KEYS = ("steps", "batch_size", "patch_size", "lr", "classes", "sr_fraction", "checkpoint_every")
+of_training_subjects = lambda entry, wildcards, **more: [
+    path(entry, dataset=wildcards.dataset, subject=s, **more) for s in subjects_in("train", wildcards.dataset)
+]
+get_segment_train_input = lambda wildcards: {
+    "image": of_training_subjects("hr", wildcards, kind="T1w"),
+    "label": of_training_subjects("hr", wildcards, kind="dseg"),
+    **(
+        {
+            "sr": of_training_subjects(
+                "sr", wildcards, degradation=SEGMENTATION_DEGRADATION, variant=SEGMENTATION["sr_variant"]
             )
-        return False
-    return True
-
-
-def segment_train_inputs(wildcards):
-    train = subjects_in("train", wildcards.dataset)
-    inputs = {
-        "image": [path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in train],
-        "label": [path("hr", dataset=wildcards.dataset, subject=s, kind="dseg") for s in train],
+        }
+        if wildcards.arm == "real+sr"
+        else {}
+    ),
+}
+get_segment_settings = lambda wildcards: as_json(
+    {
+        **{k: SEGMENTATION[k] for k in SEGMENT_KEYS},
+        "seed": int(wildcards.seed),
+        "precision": config["train"]["precision"],
     }
-    if wildcards.arm == "real+sr":
-        inputs["sr"] = [
-            path("sr", dataset=wildcards.dataset, degradation=SEGMENTATION_DEGRADATION,
-                 variant=SEGMENTATION["sr_variant"], subject=s)
-            for s in train
-        ]
-    return inputs
-
-
-def segment_settings(wildcards):
-    keys = ("steps", "batch_size", "patch_size", "lr", "classes", "sr_fraction", "checkpoint_every")
-    return as_json({**{k: SEGMENTATION[k] for k in keys}, "seed": int(wildcards.seed),
-                    "precision": config["train"]["precision"]})
+)
 
 
 wildcard_constraints:
@@ -50,7 +46,7 @@ wildcard_constraints:
 
 rule segment_train:
     input:
-        unpack(segment_train_inputs),
+        unpack(get_segment_train_input),
     output:
         model=path("segment", file="model.pt"),
         log=report(
@@ -62,7 +58,7 @@ rule segment_train:
         ),
     params:
         network=as_json(SEGMENTATION["network"]),
-        settings=segment_settings,
+        settings=get_segment_settings,
         sr=lambda wc, input: f"--sr {' '.join(input.sr)}" if wc.arm == "real+sr" else "",
     threads: config["threads"]
     resources:

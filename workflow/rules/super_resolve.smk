@@ -1,40 +1,32 @@
 # super-resolve: whole LR volumes onto the HR reference grid (interpolation or a trained generator); and the
 # authors' pasted tiles, for the stripe figure.
 
-
-def super_resolve_inputs(wildcards):
-    inputs = {
-        "lr": path("lr", dataset=wildcards.dataset, degradation=wildcards.degradation, subject=wildcards.subject),
-        "reference": path("hr", dataset=wildcards.dataset, subject=wildcards.subject, kind="T1w"),
-    }
-    if config["variants"][wildcards.variant]["kind"] == "gan":
-        inputs["model"] = path("model", dataset=DATASET, variant=wildcards.variant)
-    return inputs
-
-
-def super_resolve_method(wildcards, input):
-    spec = config["variants"][wildcards.variant]
-    if spec["kind"] == "gan":
-        return f"--model {input.model}"
-    return f"--interpolate {spec['mode']} --scale {config['scale']}"
-
-
-def super_resolve_targets():
-    return [
-        path("sr", dataset=DATASET, degradation=degradation, variant=variant, subject=subject)
-        for degradation in config["degradations"]
-        for variant in RUN_VARIANTS
-        for subject in subjects_in("test")
-    ]
+SUPER_RESOLVE_TARGETS = [
+    path("sr", dataset=DATASET, degradation=degradation, variant=variant, subject=subject)
+    for degradation in config["degradations"]
+    for variant in RUN_VARIANTS
+    for subject in subjects_in("test")
+]
+learned = lambda variant: config["variants"][variant]["kind"] == "gan"
+get_super_resolve_input = lambda wildcards: {
+    "lr": path("lr", dataset=wildcards.dataset, degradation=wildcards.degradation, subject=wildcards.subject),
+    "reference": path("hr", dataset=wildcards.dataset, subject=wildcards.subject, kind="T1w"),
+    **({"model": path("model", dataset=DATASET, variant=wildcards.variant)} if learned(wildcards.variant) else {}),
+}
+get_super_resolve_method = lambda wildcards, input: (
+    f"--model {input.model}"
+    if learned(wildcards.variant)
+    else f"--interpolate {config['variants'][wildcards.variant]['mode']} --scale {config['scale']}"
+)
 
 
 rule super_resolve:
     input:
-        unpack(super_resolve_inputs),
+        unpack(get_super_resolve_input),
     output:
         path("sr"),
     params:
-        method=super_resolve_method,
+        method=get_super_resolve_method,
         tile=config["inference"]["tile"],
         halo=config["inference"]["halo"],
         reconstruct_tile=config["inference"]["reconstruct_tile"],
@@ -55,11 +47,11 @@ rule super_resolve:
 rule super_resolve_pasted:
     """The authors' inference: non-overlapping tiles pasted side by side, for the stripe figure."""
     input:
-        unpack(super_resolve_inputs),
+        unpack(get_super_resolve_input),
     output:
         path("sr_pasted"),
     params:
-        method=super_resolve_method,
+        method=get_super_resolve_method,
         tile=config["papers"]["disgan"]["pasted_tile"],
         batch=config["inference"]["batch"],
     threads: config["threads"]

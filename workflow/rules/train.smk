@@ -1,42 +1,47 @@
 # train: one job per GAN variant; resumes from checkpoint.pt (kept outside the outputs) after a stop.
 
-import copy
-
-
-def weights_path(name):
-    """A `downloads` entry's local file, or the path itself."""
-    return path("download", name=name) if name in config["downloads"] else name
-
-
-def train_inputs(wildcards):
-    inputs = {"hr": [path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in subjects_in("train", wildcards.dataset)]}
-    spec = config["variants"][wildcards.variant]
-    weights = spec.get("feature_extractor", {}).get("weights")
-    if weights and spec["losses"]["feature"] > 0:
-        inputs["weights"] = weights_path(weights)
-    return inputs
-
-
-def train_variant(wildcards):
-    """The variant's config, its feature-extractor weights given as the local file."""
-    spec = copy.deepcopy(config["variants"][wildcards.variant])
-    weights = spec.get("feature_extractor", {}).get("weights")
-    if weights:
-        spec["feature_extractor"]["weights"] = weights_path(weights)
-    return as_json(spec)
-
-
-def train_settings(wildcards):
-    train = config["train"]
-    keys = ("steps", "batch_size", "patch_size", "checkpoint_every", "warmup_steps", "precision",
-            "shared_discriminator_pass")
-    return as_json({**{k: train[k] for k in keys}, "degradation": config["degradations"][train["degradation"]],
-                    "scale": config["scale"], "seed": config["seed"]})
+TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "warmup_steps", "precision",
+              "shared_discriminator_pass")
+TRAIN_SETTINGS = as_json(
+    {
+        **{k: config["train"][k] for k in TRAIN_KEYS},
+        "degradation": config["degradations"][TRAIN_DEGRADATION],
+        "scale": config["scale"],
+        "seed": config["seed"],
+    }
+)
+# the feature extractor's weights: a `downloads` entry's local file, or the path itself (None: random start)
+weights_of = lambda variant: config["variants"][variant].get("feature_extractor", {}).get("weights")
+weights_path = lambda name: path("download", name=name) if name in config["downloads"] else name
+get_train_input = lambda wildcards: {
+    "hr": [path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in subjects_in("train", wildcards.dataset)],
+    **(
+        {"weights": weights_path(weights_of(wildcards.variant))}
+        if weights_of(wildcards.variant) and config["variants"][wildcards.variant]["losses"]["feature"] > 0
+        else {}
+    ),
+}
+# the variant's config, its feature-extractor weights given as the local file
+get_train_variant = lambda wildcards: as_json(
+    {
+        **config["variants"][wildcards.variant],
+        **(
+            {
+                "feature_extractor": {
+                    **config["variants"][wildcards.variant]["feature_extractor"],
+                    "weights": weights_path(weights_of(wildcards.variant)),
+                }
+            }
+            if weights_of(wildcards.variant)
+            else {}
+        ),
+    }
+)
 
 
 rule train:
     input:
-        unpack(train_inputs),
+        unpack(get_train_input),
     output:
         model=path("model"),
         log=report(
@@ -46,8 +51,8 @@ rule train:
             subcategory="{variant}",
         ),
     params:
-        variant=train_variant,
-        settings=train_settings,
+        variant=get_train_variant,
+        settings=TRAIN_SETTINGS,
         launch=(
             f"torchrun --standalone --nproc_per_node {config['train']['gpus']} -m mrisr"
             if config["train"]["gpus"] > 1

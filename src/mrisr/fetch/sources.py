@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mrisr.fetch.demo import demo_subject_ids
 from mrisr.errors import InputError
+from mrisr.fetch.demo import demo_subject_ids
 
 KINDS = ("T1w", "mask", "dseg")
 MADE_BY_WORKFLOW = ("demo", "ixi", "hcp")

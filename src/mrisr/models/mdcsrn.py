@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 class DenseBlock(nn.Module):
     def __init__(self, channels: int, growth: int, units: int):
         super().__init__()

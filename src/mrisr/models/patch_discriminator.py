@@ -9,7 +9,6 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 
-
 class Norm(str, enum.Enum):
     INSTANCE = "instance"
     BATCH = "batch"

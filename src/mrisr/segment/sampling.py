@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mrisr.patches import crop, patch_windows, step_generator
 from mrisr.errors import InputError
 from mrisr.io import load_labels, load_volume
+from mrisr.patches import crop, patch_windows, step_generator
 
 
 @dataclass
