@@ -53,8 +53,8 @@ def _explain(error: jsonschema.ValidationError) -> ConfigError:
 
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Validate ``config`` in place, fill schema defaults, check cross-references; return it."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: len(list(e.absolute_path)))
+    errors = sorted(_Validator(_schema(Path(schema_path))).iter_errors(config),
+                    key=lambda e: len(list(e.absolute_path)))
     if errors:
         raise _explain(errors[0])
     _check_references(config)

@@ -60,6 +60,7 @@ class Trainer:
     """Device, precision, step counter and log rows; subclasses add networks, ``train_step`` and ``bundle``."""
 
     def __init__(self, settings: StepSettings, fingerprint: str):
+        self.settings = settings
         self.device = default_device()
         self.bf16 = uses_bf16(settings.precision, self.device)
         torch.manual_seed(settings.seed)  # the initial weights: same seed, same start
@@ -161,10 +162,9 @@ def run_steps(trainer: Trainer, total: int, take_step: Callable[[], dict], check
             signal.signal(sig, handler)
 
 
-def fit(trainer: Trainer, total: int, take_step: Callable[[], dict], out_dir: str | Path, checkpoint_every: int, *,
-        fix: str, show: tuple[str, ...], writer: bool = True, progress: bool = True,
-        desc: str = "train") -> dict[str, Path]:
-    """Train (or resume) to ``total`` steps; write ``model.pt`` (the bundle) and ``train_log.csv`` into ``out_dir``.
+def fit(trainer: Trainer, take_step: Callable[[], dict], out_dir: str | Path, *, fix: str, show: tuple[str, ...],
+        writer: bool = True, progress: bool = True, desc: str = "train") -> dict[str, Path]:
+    """Train (or resume) to the settings' steps; write ``model.pt`` (the bundle) and ``train_log.csv`` into ``out_dir``.
 
     A row whose checked losses are not finite stops the run before it is checkpointed, naming ``fix``.
     """
@@ -183,7 +183,8 @@ def fit(trainer: Trainer, total: int, take_step: Callable[[], dict], out_dir: st
         trainer.rows.append(row)
         return row
 
-    run_steps(trainer, total, checked_step, checkpoint, checkpoint_every, show=show, writer=writer,
+    settings = trainer.settings
+    run_steps(trainer, settings.steps, checked_step, checkpoint, settings.checkpoint_every, show=show, writer=writer,
               progress=progress, desc=desc)
     model, log_path = out / "model.pt", out / "train_log.csv"
     if writer:

@@ -35,7 +35,7 @@ class SegTrainer(Trainer):
     def __init__(self, network: dict, settings: SegSettings, arm: str):
         result = {k: v for k, v in asdict(settings).items() if k != "checkpoint_every"}
         super().__init__(settings, fingerprint(network=network, settings=result, arm=arm))
-        self.network_spec, self.settings = network, settings
+        self.network_spec = network
         self.network = build_network(network, len(settings.classes)).to(self.device)
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=settings.lr)
         from monai.losses import DiceCELoss
@@ -79,8 +79,8 @@ def train_segmentation(data: TrainingSet, network: dict, settings: SegSettings, 
     trainer = SegTrainer(network, settings, data.arm)
     log.info("%s arm, seed %d: %d training subjects, %s parameters", data.arm, settings.seed, len(data.images),
              f"{count_parameters(trainer.network):,}")
-    return fit(trainer, settings.steps, lambda: trainer.train_step(data), out_dir, settings.checkpoint_every,
-               fix="lower segmentation.lr", show=("loss",), progress=progress, desc=f"segment {data.arm}")
+    return fit(trainer, lambda: trainer.train_step(data), out_dir, fix="lower segmentation.lr", show=("loss",),
+               progress=progress, desc=f"segment {data.arm}")
 
 
 def train_arm(image: list[str], label: list[str], sr: list[str] | None, network: dict, settings: dict, out_dir: str,

@@ -52,7 +52,7 @@ def result_fingerprint(variant: dict, settings: TrainSettings) -> str:
 class GanTrainer(Trainer):
     def __init__(self, variant: dict, settings: TrainSettings):
         super().__init__(settings, result_fingerprint(variant, settings))
-        self.variant, self.settings = variant, settings
+        self.variant = variant
         gen_cfg = dict(variant["generator"], scale=settings.scale)
         self.generator_config = gen_cfg
         self.generator = build("generator", gen_cfg).to(self.device)
@@ -200,9 +200,8 @@ def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out
     trainer = GanTrainer(variant, settings)
     for name, n in trainer.parameter_counts().items():
         log.info("%s: %s parameters", name, f"{n:,}")
-    return fit(trainer, settings.steps, lambda: trainer.train_step(volumes), out_dir, settings.checkpoint_every,
-               fix="lower optimiser.lr or the adversarial weight", show=("loss_g", "loss_d"),
-               writer=trainer.rank == 0, progress=progress)
+    return fit(trainer, lambda: trainer.train_step(volumes), out_dir, fix="lower optimiser.lr or the adversarial weight",
+               show=("loss_g", "loss_d"), writer=trainer.rank == 0, progress=progress)
 
 
 def train_variant(hr: list[str], variant: dict, settings: dict, out_dir: str, threads: int) -> dict[str, Path]:
