@@ -2,7 +2,10 @@
 
 Usage: python benchmarks/inference.py [--shape 64 80 64] [--threads 2] [--tile N --halo N --batch N]
 The paper generator (64 filters, growth 64, 3 RRDBs, x2; random weights, seed 0) on a unit-variance LR volume.
-Each method runs in its own process, so that its peak RSS is its own. Prints seconds, peak RSS, the largest
+Each method runs in its own process, so that its peak memory is its own (RSS on the CPU; on CUDA the peak of
+PyTorch's allocator, after one untimed warm-up run of the same method: cuDNN picks its algorithms there).
+The one pass runs in fp32; ours as the workflow runs (bf16 autocast on CUDA), so on CUDA the difference column
+includes bf16's rounding. Prints seconds, peak RSS, the largest
 difference from the one-pass output and the ratios; appends them, with machine, date, command and versions,
 to benchmarks/README.md. Tile, halo and batch default to the workflow's (config schema) values.
 """
@@ -36,18 +39,22 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
     """In a fresh process: build the generator, time one method, save its output and report peak RSS."""
     import torch
 
+    from mrisr.device import default_device
     from mrisr.models.registry import build
     from mrisr.super_resolve import super_resolve
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    generator = build("generator", {"name": "rrdb", "channels": 64, "growth": 64, "blocks": 3, "scale": 2}).eval()
+    device = default_device()
+    generator = build("generator", {"name": "rrdb", "channels": 64, "growth": 64, "blocks": 3, "scale": 2})
+    generator = generator.to(device).eval()
     lr = np.random.default_rng(0).normal(size=a.shape).astype(np.float32)
-    started = time.perf_counter()
-    if method == "ours":
-        sr = super_resolve(generator, lr, 2, a.tile, a.halo, a.batch, progress=False)
-    else:
-        x = torch.from_numpy(lr)[None, None]
+
+    def once() -> np.ndarray:
+        if method == "ours":
+            return super_resolve(generator, lr, 2, a.tile, a.halo, a.batch, progress=False,
+                                 reconstruct_tile=a.reconstruct_tile)
+        x = torch.from_numpy(lr)[None, None].to(device)
         with torch.inference_mode():
             if method == "one_pass":
                 y = generator(x)
@@ -56,10 +63,19 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
 
                 y = sliding_window_inference(x, roi_size=(32, 32, 32), sw_batch_size=4, predictor=generator,
                                              overlap=0.25, mode="gaussian")
-        sr = y[0, 0].numpy()
+        return y[0, 0].cpu().numpy()
+
+    if device.type == "cuda":
+        once()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    sr = once()
     seconds = time.perf_counter() - started
     np.save(out / f"{method}.npy", sr)
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if device.type == "cuda":
+        peak_gib = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"seconds": seconds, "peak_gib": peak_gib}))
 
 
@@ -71,6 +87,7 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=defaults["tile"])
     p.add_argument("--halo", type=int, default=defaults["halo"])
     p.add_argument("--batch", type=int, default=defaults["batch"])
+    p.add_argument("--reconstruct-tile", type=int, default=defaults["reconstruct_tile"])
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--repeat", type=int, default=1, help="runs per method, alternating; the median time is reported")
     p.add_argument("--run", choices=METHODS, help=argparse.SUPPRESS)
@@ -87,7 +104,7 @@ def main() -> None:
             for method in a.methods:
                 cmd = [sys.executable, __file__, "--run", method, "--out", tmp, "--shape", *map(str, a.shape),
                        "--threads", str(a.threads), "--tile", str(a.tile), "--halo", str(a.halo),
-                       "--batch", str(a.batch)]
+                       "--batch", str(a.batch), "--reconstruct-tile", str(a.reconstruct_tile)]
                 done = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 runs[method].append(json.loads(done.stdout.strip().splitlines()[-1]))
                 print(method, runs[method][-1], flush=True)
@@ -98,7 +115,7 @@ def main() -> None:
             if reference is not None:
                 diff = np.abs(np.load(Path(tmp) / f"{method}.npy") - reference)
                 results[method] |= {"max_diff": float(diff.max()), "share_over_1e-4": float((diff > 1e-4).mean())}
-    lines = ["| method | s | voxels/s (HR) | peak RSS GiB | max \\|Δ\\| vs one pass | voxels with \\|Δ\\| > 1e-4 |",
+    lines = ["| method | s | voxels/s (HR) | peak memory GiB | max \\|Δ\\| vs one pass | voxels with \\|Δ\\| > 1e-4 |",
              "|---|---|---|---|---|---|"]
     voxels = 8 * int(np.prod(a.shape))
     for method, r in results.items():
@@ -109,12 +126,12 @@ def main() -> None:
         ratios.append(f"throughput ours / MONAI sliding window: {results['monai']['seconds'] / results['ours']['seconds']:.2f}x")
     if {"ours", "one_pass"} <= set(results):
         ratios.append(f"time ours / one pass: {results['ours']['seconds'] / results['one_pass']['seconds']:.2f}")
-        ratios.append(f"peak RSS ours / one pass: {results['ours']['peak_gib'] / results['one_pass']['peak_gib']:.2f}")
+        ratios.append(f"peak memory ours / one pass: {results['ours']['peak_gib'] / results['one_pass']['peak_gib']:.2f}")
     text = "\n".join(lines + [""] + [f"- {r}" for r in ratios])
     print(text)
     append_entry(f"{a.threads} threads",
                  f"Paper generator (64/64/3 RRDBs, x2, random weights), LR {' x '.join(map(str, a.shape))}, unit "
-                 f"variance; ours: tile {a.tile}, halo {a.halo}, batch {a.batch}; MONAI: roi 32³, overlap 0.25, "
+                 f"variance; ours: tile {a.tile}, halo {a.halo}, reconstruct tile {a.reconstruct_tile}, batch {a.batch}; peak memory: {'PyTorch CUDA allocator' if torch.cuda.is_available() else 'RSS'}; MONAI: roi 32³, overlap 0.25, "
                  f"Gaussian, sw_batch_size 4. Median of {a.repeat} alternating run(s) per method.", text)
 
 

@@ -1,8 +1,9 @@
 """Training throughput of GAN variants: seconds per step of the workflow's step against a plain fp32 eager step.
 
 Usage: python benchmarks/train_step.py [--config config.yaml] [--variants NAME ...] [--steps 5] [--patch-size N]
-                                      [--batch-size N] [--paper-sizes]
+                                      [--batch-size N] [--paper-sizes] [--fp32]
 ``--paper-sizes`` drops the networks' size keys so that the schema's defaults, the authors' sizes, apply.
+``--fp32`` adds the workflow's step in fp32 (``train.precision: fp32``), for bf16's speed-up on the same step.
 The baseline is the same networks and losses in fp32, eager, PyTorch's default (contiguous) memory layout,
 with D run again for its own update (the authors' order, ``train.shared_discriminator_pass: false``); ours is
 the workflow's default step (channels-last 3D, one shared D pass). Both run in
@@ -111,6 +112,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--paper-sizes", action="store_true")
+    p.add_argument("--fp32", action="store_true", help="also time the workflow's step in fp32")
     p.add_argument("--variants", nargs="+", help="default: every GAN variant of the config")
     p.add_argument("--peak-tflops", type=float, help="the device's dense peak, for the generator's fraction")
     a = p.parse_args()
@@ -128,19 +130,24 @@ def main() -> None:
                          shared_discriminator_pass=train["shared_discriminator_pass"])
     plain = dataclasses.replace(ours, precision="fp32", shared_discriminator_pass=False)
     volumes = [np.random.default_rng(0).normal(size=(ours.patch_size + 16,) * 3).astype(np.float32)]
-    lines = ["| variant | plain fp32 eager s/step | ours s/step | speed-up | ours HR voxels/s | parameters (G / D / FE) |",
-             "|---|---|---|---|---|---|"]
+    fp32_columns = " ours fp32 s/step | bf16 speed-up |" if a.fp32 else ""
+    lines = [f"| variant | plain fp32 eager s/step | ours s/step | speed-up |{fp32_columns} ours HR voxels/s | "
+             "parameters (G / D / FE) |", "|---|---|---|---|" + "---|" * (2 * a.fp32 + 2)]
     names = a.variants or [n for n, v in cfg["variants"].items() if v["kind"] == "gan"]
     passes = []
     for name in names:
         variant = cfg["variants"][name]
         trainers = {"plain": GanTrainer(variant, plain), "ours": GanTrainer(variant, ours)}
         trainers["plain"].set_memory_format(torch.contiguous_format)
+        if a.fp32:
+            trainers["ours_fp32"] = GanTrainer(variant, dataclasses.replace(ours, precision="fp32"))
         seconds = measure(trainers, volumes, a.steps)
         counts = trainers["ours"].parameter_counts()
         voxels = ours.batch_size * ours.patch_size**3 / seconds["ours"]
-        lines.append(f"| {name} | {seconds['plain']:.2f} | {seconds['ours']:.2f} | "
-                     f"{seconds['plain'] / seconds['ours']:.2f}x | {voxels:,.0f} | "
+        fp32_cells = (f" {seconds['ours_fp32']:.3f} | {seconds['ours_fp32'] / seconds['ours']:.2f}x |"
+                      if a.fp32 else "")
+        lines.append(f"| {name} | {seconds['plain']:.3f} | {seconds['ours']:.3f} | "
+                     f"{seconds['plain'] / seconds['ours']:.2f}x |{fp32_cells} {voxels:,.0f} | "
                      f"{' / '.join(f'{n:,}' for n in counts.values())} |")
         print(lines[-1], flush=True)
         passes.append((name, *generator_pass(trainers["ours"], a.steps)))
@@ -155,7 +162,7 @@ def main() -> None:
     print("\n".join(lines[-len(passes) - 4:]), flush=True)
     append_entry(f"{a.threads} threads",
                  f"{'Authors' if a.paper_sizes else 'Config'} network sizes, patch {ours.patch_size}³, "
-                 f"batch {ours.batch_size}, mean of {a.steps} steps each.", "\n".join(lines))
+                 f"batch {ours.batch_size}, mean of {a.steps} steps each; ours: precision {ours.precision}.", "\n".join(lines))
 
 
 if __name__ == "__main__":
