@@ -38,7 +38,8 @@ def settings_for(cfg: dict, steps: int, a: argparse.Namespace) -> TrainSettings:
     return TrainSettings(steps=steps, batch_size=a.batch_size, patch_size=a.patch_size, checkpoint_every=10**9,
                          degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"], seed=cfg["seed"],
                          warmup_steps=train["warmup_steps"], precision=train["precision"],
-                         shared_discriminator_pass=train["shared_discriminator_pass"])
+                         shared_discriminator_pass=train["shared_discriminator_pass"],
+                         relativistic_mean=train["relativistic_mean"])
 
 
 def main() -> None:

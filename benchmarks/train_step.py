@@ -127,7 +127,8 @@ def main() -> None:
                          patch_size=a.patch_size or train["patch_size"], checkpoint_every=10**6,
                          degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"], seed=cfg["seed"],
                          warmup_steps=train["warmup_steps"], precision=train["precision"],
-                         shared_discriminator_pass=train["shared_discriminator_pass"])
+                         shared_discriminator_pass=train["shared_discriminator_pass"],
+                         relativistic_mean=train["relativistic_mean"])
     plain = dataclasses.replace(ours, precision="fp32", shared_discriminator_pass=False)
     volumes = [np.random.default_rng(0).normal(size=(ours.patch_size + 16,) * 3).astype(np.float32)]
     fp32_columns = " ours fp32 s/step | bf16 speed-up |" if a.fp32 else ""

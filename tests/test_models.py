@@ -91,3 +91,49 @@ def test_mdcsrn_parameter_count_and_shape(k, blocks, units):
     g = build("generator", {"name": "mdcsrn", "growth": k, "blocks": blocks, "units": units})
     assert count_parameters(g) == _mdcsrn_parameters(k, blocks, units)
     assert g(torch.zeros(1, 1, 4, 6, 8)).shape == (1, 1, 8, 12, 16)
+
+
+@pytest.mark.parametrize("activated", [True, False])
+def test_wavelet_unet_skips_read_the_activated_encoder_output_as_the_authors(activated):
+    """Their encoder stages begin with an in-place LeakyReLU(0.2), so the DWT unit and the skip connection of the
+    previous level read its activated output; ``activated_skips: false`` gives them the raw one."""
+    torch.manual_seed(0)
+    d = build("discriminator", {"name": "wavelet_unet", "channels": 4, "depth": 3, "init": "default",
+                                "activated_skips": activated}).eval()
+    seen = {}
+    d.down[0].register_forward_hook(lambda m, i, o: seen.update(conv=o))
+    d.dwt[0].register_forward_hook(lambda m, i, o: seen.update(low=o[0]))
+    d.dwt[1].register_forward_hook(lambda m, i, o: seen.update(dwt=i[0]))
+    d.up[-1].register_forward_hook(lambda m, i, o: seen.update(last_up=i[0]))
+    d(torch.randn(2, 1, 16, 16, 16))
+    level0 = torch.cat([seen["conv"], seen["low"]], dim=1)  # the first level's output: conv features + low band
+    expected = torch.nn.functional.leaky_relu(level0, 0.2) if activated else level0
+    torch.testing.assert_close(seen["dwt"], expected)
+    skip = seen["last_up"][:, -level0.shape[1] - d.dwt[0].high.out_channels:-d.dwt[0].high.out_channels]
+    torch.testing.assert_close(skip, expected)
+    assert (level0 < 0).any()  # so that the two settings differ
+
+
+@pytest.mark.parametrize("on_output", [True, False])
+def test_spectral_norm_on_the_last_conv_only_when_asked(on_output):
+    from torch.nn.utils.parametrize import is_parametrized
+
+    d = build("discriminator", {"name": "patch", "channels": [4, 8], "norm": "spectral",
+                                "spectral_norm_output": on_output})
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert all(is_parametrized(m) for m in convs[:-1])
+    assert is_parametrized(convs[-1]) == on_output
+    x = torch.randn(1, 8, 4, 4, 4)
+    plain = torch.nn.functional.conv3d(x, convs[-1].parametrizations.weight.original if on_output
+                                       else convs[-1].weight, convs[-1].bias, padding=1)
+    assert torch.allclose(convs[-1](x), plain) != on_output  # the authors' last conv is the raw weight
+
+
+@pytest.mark.parametrize("init, std", [("kaiming", (2 / (64 * 27)) ** 0.5), ("default", (1 / 3 / (64 * 27)) ** 0.5)])
+def test_resnet10_initialisation(init, std):
+    """MedicalNet's (the authors') kaiming-normal with fan_out; PyTorch's default kaiming-uniform(a=√5) by fan_in."""
+    torch.manual_seed(0)
+    fe = build("feature_extractor", {"name": "resnet10", "channels": 8, "init": init})
+    weight = fe.layer4[0].conv2.weight  # 64 -> 64, 3³: fan_in = fan_out = 1728
+    assert weight.std().item() == pytest.approx(std, rel=0.03)
+    assert torch.all(fe.bn1.weight == 1) and torch.all(fe.bn1.bias == 0)

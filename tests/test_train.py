@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 import os
 import signal
@@ -300,21 +301,86 @@ def test_generator_loss_weights_its_terms_as_configured(volumes):
     assert np.isclose(row["loss_g"], total, rtol=1e-6)
 
 
-@pytest.mark.parametrize("variant", [
-    VARIANT,
-    dict(VARIANT, losses={"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 0.001, "feature": 0}),
-    dict(VARIANT, discriminator={"name": "wavelet_unet", "channels": 2, "depth": 3}),
-], ids=["relativistic", "wgan_gp", "wavelet_unet"])
-def test_shared_discriminator_pass_computes_what_separate_passes_compute(volumes, variant):
-    """The default reuses the G step's D logits for the D step; the authors' order runs D again: same numbers."""
+@pytest.mark.parametrize("variant, forwards_per_step", [
+    (VARIANT, 2),
+    (dict(VARIANT, discriminator={"name": "patch", "channels": [4, 8], "norm": "batch"}), 4),
+    (dict(VARIANT, discriminator={"name": "patch", "channels": [4, 8], "norm": "spectral"}), 4),
+    (dict(VARIANT, losses={"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 0.001, "feature": 0}), 3),
+    (dict(VARIANT, discriminator={"name": "wavelet_unet", "channels": 2, "depth": 3}), 4),
+], ids=["instance", "batch", "spectral", "wgan_gp", "wavelet_unet"])
+def test_shared_discriminator_pass_computes_what_separate_passes_compute(volumes, variant, forwards_per_step):
+    """The default reuses the G step's D logits for the D step where that is exact (D's forward changes no state);
+    with BatchNorm or spectral norm it runs D again, as the authors' order does: same numbers and D state either way."""
     variant = filled_variant(variant)
     runs = {}
     for shared in (True, False):
         trainer = GanTrainer(variant, dataclasses.replace(SETTINGS, shared_discriminator_pass=shared))
+        calls = []
+        trainer.discriminator.register_forward_hook(lambda *_: calls.append(1))
         rows = [trainer.train_step(volumes) for _ in range(3)]
-        runs[shared] = (pd.DataFrame(rows).drop(columns=["seconds", "voxels_per_s"]), trainer)
+        runs[shared] = (pd.DataFrame(rows).drop(columns=["seconds", "voxels_per_s"]), trainer, len(calls) / 3)
+    assert runs[True][2] == forwards_per_step  # the wgan_gp critic's third pass is its gradient penalty's
     pd.testing.assert_frame_equal(runs[True][0], runs[False][0], rtol=1e-4)
     for name in ("generator", "discriminator"):
-        ours, theirs = (dict(getattr(runs[k][1], name).named_parameters()) for k in (True, False))
+        ours, theirs = (getattr(runs[k][1], name).state_dict() for k in (True, False))  # running stats, SN vectors
         for key in ours:
             torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5)
+
+
+def test_instance_noise_per_epoch_is_the_authors_formula():
+    """Their σ = max(1 − epoch/max_epochs, 0), held for an epoch; here 20 epochs of 7 steps each."""
+    steps, epochs = 140, 20
+    ours = [schedules.instance_noise(s, steps, 1.0, 0.0, epochs) for s in range(steps)]
+    theirs = [max(1 - (s // 7) * (1 / epochs), 0) for s in range(steps)]
+    np.testing.assert_allclose(ours, theirs)
+    assert min(ours) == pytest.approx(0.05)
+    assert [schedules.instance_noise(s, 5, 1.0, 0.0, None) for s in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
+
+
+@pytest.mark.parametrize("frozen_mode", ["eval", "train"])
+def test_frozen_feature_extractor_mode(volumes, frozen_mode):
+    """The authors only turn the frozen extractor's gradients off: its BatchNorm normalises by batch statistics."""
+    variant = filled_variant(dict(VARIANT, feature_extractor={"name": "resnet10", "channels": 4,
+                                                              "frozen_mode": frozen_mode}))
+    trainer = GanTrainer(variant, SETTINGS)
+    fe = trainer.feature_extractor
+    assert fe.training == (frozen_mode == "train")
+    assert not any(p.requires_grad for p in fe.parameters())
+    hr = torch.from_numpy(np.stack([v[None, :16, :16, :16] for v in volumes]))
+    sr = hr * 0.9 + 0.1
+    reference = copy.deepcopy(fe)
+    # an independent forward: BatchNorm by hand, from the batch's statistics or from the running ones
+    def forward(x):
+        def bn(m, y):
+            if frozen_mode == "train":
+                mean, var = y.mean((0, 2, 3, 4)), y.var((0, 2, 3, 4), unbiased=False)
+            else:
+                mean, var = m.running_mean, m.running_var
+            shape = (1, -1, 1, 1, 1)
+            return (y - mean.view(shape)) / torch.sqrt(var.view(shape) + m.eps) * m.weight.view(shape) + m.bias.view(shape)
+
+        hooks = [m.register_forward_hook(lambda m, i, o: bn(m, i[0]))
+                 for m in reference.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+        out = reference(x)
+        for h in hooks:
+            h.remove()
+        return out
+
+    expected = (forward(sr) - forward(hr)).abs().mean()
+    torch.testing.assert_close(trainer._feature_loss(sr, hr), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_feature_extractor_sees_sr_before_hr(volumes):
+    """The authors call FE(sr) then FE(hr); in train mode the order sets BatchNorm's running statistics."""
+    variant = filled_variant(dict(VARIANT, feature_extractor={"name": "resnet10", "channels": 4, "trainable": True}))
+    trainer = GanTrainer(variant, SETTINGS)
+    hr = torch.from_numpy(np.stack([v[None, :16, :16, :16] for v in volumes]))
+    sr = hr * 0.5
+    reference, swapped = copy.deepcopy(trainer.feature_extractor), copy.deepcopy(trainer.feature_extractor)
+    reference(sr), reference(hr)
+    swapped(hr), swapped(sr)
+    trainer._feature_loss(sr, hr)
+    ours = trainer.feature_extractor.state_dict()
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(ours[key], value)
+    assert not torch.allclose(ours["bn1.running_mean"], swapped.bn1.running_mean)  # the order shows

@@ -34,7 +34,10 @@ class BasicBlock(nn.Module):
 
 
 class ResNet10(nn.Module):
-    def __init__(self, channels: int = 64, in_channels: int = 1):
+    """``init='kaiming'``: conv weights kaiming-normal (fan_out), as MedicalNet's and the authors' code start them;
+    ``'default'``: PyTorch's initialisation."""
+
+    def __init__(self, channels: int = 64, init: str = "kaiming", in_channels: int = 1):
         super().__init__()
         widths = [channels, channels * 2, channels * 4, channels * 8]
         self.conv1 = nn.Conv3d(in_channels, channels, 7, stride=2, padding=3, bias=False)
@@ -45,6 +48,12 @@ class ResNet10(nn.Module):
         self.layer2 = nn.Sequential(BasicBlock(widths[0], widths[1], stride=2))
         self.layer3 = nn.Sequential(BasicBlock(widths[1], widths[2], dilation=2))
         self.layer4 = nn.Sequential(BasicBlock(widths[2], widths[3], dilation=4))
+        if init == "kaiming":
+            for module in self.modules():
+                if isinstance(module, nn.Conv3d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out")
+        elif init != "default":
+            raise ValueError(f"init must be 'kaiming' or 'default', got {init!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -63,5 +72,5 @@ def load_medicalnet_weights(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-def resnet10(channels: int = 64) -> ResNet10:
-    return ResNet10(channels)
+def resnet10(channels: int = 64, init: str = "kaiming") -> ResNet10:
+    return ResNet10(channels, init)

@@ -18,10 +18,13 @@ class Norm(str, enum.Enum):
 class PatchDiscriminator(nn.Module):
     """Per stage: conv k3 s1 -> [norm] -> LReLU(0.2) -> conv k3 s2 -> norm -> LReLU(0.2); then conv to 1 logit map.
 
-    Each stage halves the size: a 64³ patch gives 4³ logits with the default four stages.
+    Each stage halves the size: a 64³ patch gives 4³ logits with the default four stages. With spectral norm,
+    ``spectral_norm_output`` also wraps the last conv (SN-GAN normalises every layer; the authors' code leaves
+    that one out).
     """
 
-    def __init__(self, channels: tuple[int, ...] = (64, 128, 256, 512), norm: str = "instance", in_channels: int = 1):
+    def __init__(self, channels: tuple[int, ...] = (64, 128, 256, 512), norm: str = "instance",
+                 spectral_norm_output: bool = False, in_channels: int = 1):
         super().__init__()
         norm = Norm(norm)
         wrap = spectral_norm if norm is Norm.SPECTRAL else (lambda m: m)
@@ -42,12 +45,14 @@ class PatchDiscriminator(nn.Module):
             layers += [nn.LeakyReLU(0.2), wrap(nn.Conv3d(cout, cout, 3, stride=2, padding=1)), normalise(cout),
                        nn.LeakyReLU(0.2)]
             cin = cout
-        layers += [wrap(nn.Conv3d(cin, 1, 3, padding=1))]
+        output = nn.Conv3d(cin, 1, 3, padding=1)
+        layers += [wrap(output) if spectral_norm_output else output]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
-def patch(channels=(64, 128, 256, 512), norm: str = "instance") -> PatchDiscriminator:
-    return PatchDiscriminator(tuple(channels), norm)
+def patch(channels=(64, 128, 256, 512), norm: str = "instance", spectral_norm_output: bool = False
+          ) -> PatchDiscriminator:
+    return PatchDiscriminator(tuple(channels), norm, spectral_norm_output)

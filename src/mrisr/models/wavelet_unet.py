@@ -38,16 +38,21 @@ class WaveletUNetDiscriminator(nn.Module):
     size each (the authors: 6, for 64³ patches); widths grow as ``channels·min(2^i, 8)``. ``wavelets=False``
     drops the DWT units and nothing else (the ablation). ``init='normal'`` draws every Conv3d weight from
     N(0, 1) with zero bias, as the authors' code does; ``'default'`` keeps PyTorch's initialisation.
+
+    Each encoder stage after the first begins with a LeakyReLU. ``activated_skips=True`` (the authors' code, whose
+    activation runs in place on the previous level's output before that output's DWT unit and skip use it) feeds
+    the DWT unit and the skip connection the activated output; ``False``, the raw one (the usual U-Net).
     """
 
     def __init__(self, channels: int = 16, depth: int = 6, wavelets: bool = True, init: str = "normal",
-                 in_channels: int = 1):
+                 activated_skips: bool = True, in_channels: int = 1):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be at least 2, got {depth}")
         widths = [in_channels] + [channels * min(2**i, 8) for i in range(depth)]
         bands = [max(widths[i] // 8, 1) if wavelets else 0 for i in range(depth - 1)]
         self.wavelets = wavelets
+        self.activated_skips = activated_skips
         self.stem = nn.Sequential(nn.Conv3d(in_channels, channels, 3, padding=1), nn.BatchNorm3d(channels))
         self.dwt = nn.ModuleList(WaveletUnit(widths[i], bands[i]) for i in range(depth - 1)) if wavelets else None
         down = [nn.Conv3d(channels, widths[1] - bands[0], 4, 2, 1, bias=False)]
@@ -82,15 +87,19 @@ class WaveletUNetDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)
         skips, highs = [], []
-        level_input, features = x, stem
         for i, stage in enumerate(self.down):
-            out = stage(features)
+            if i == 0:
+                dwt_input, out = x, stage(stem)
+            else:
+                activated = stage[0](skips[-1])  # the stage's LeakyReLU
+                dwt_input = activated if self.activated_skips else skips[-1]
+                skips[-1] = dwt_input
+                out = stage[1:](activated)
             if self.wavelets and i < len(self.dwt):
-                low, high = self.dwt[i](level_input)
+                low, high = self.dwt[i](dwt_input)
                 out = torch.cat([out, low], dim=1)
                 highs.append(high)
             skips.append(out)
-            level_input = features = out
         y = self.up[0](skips[-1])
         for j, stage in enumerate(self.up[1:]):
             level = len(skips) - 2 - j
@@ -99,5 +108,6 @@ class WaveletUNetDiscriminator(nn.Module):
         return self.tail(torch.cat([y, stem], dim=1))
 
 
-def wavelet_unet(channels: int = 16, depth: int = 6, wavelets: bool = True, init: str = "normal"):
-    return WaveletUNetDiscriminator(channels, depth, wavelets, init)
+def wavelet_unet(channels: int = 16, depth: int = 6, wavelets: bool = True, init: str = "normal",
+                 activated_skips: bool = True):
+    return WaveletUNetDiscriminator(channels, depth, wavelets, init, activated_skips)

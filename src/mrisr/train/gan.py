@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.parametrize import is_parametrized
 
 from mrisr import distributed
 from mrisr.degrade import degrade
@@ -39,6 +40,7 @@ class TrainSettings(StepSettings):
     scale: int
     warmup_steps: int
     shared_discriminator_pass: bool  # False: D runs again for its own update, as in the authors' code
+    relativistic_mean: str  # "global": over the global batch; "process": each process's own (the authors' DDP)
 
 
 def result_fingerprint(variant: dict, settings: TrainSettings) -> str:
@@ -63,10 +65,11 @@ class GanTrainer(Trainer):
         self.feature_extractor = None
         if variant["losses"]["feature"] > 0:
             self.feature_extractor = build("feature_extractor", {k: v for k, v in fe_cfg.items()
-                                                                 if k not in ("trainable", "weights")})
+                                                                 if k not in ("trainable", "weights", "frozen_mode")})
             if fe_cfg.get("weights"):
                 load_medicalnet_weights(self.feature_extractor, fe_cfg["weights"])
-            self.feature_extractor.to(self.device).train(self.fe_trainable)
+            batch_statistics = self.fe_trainable or fe_cfg["frozen_mode"] == "train"
+            self.feature_extractor.to(self.device).train(batch_statistics)
             self.feature_extractor.requires_grad_(self.fe_trainable)
         opt = variant["optimiser"]
         g_params = list(self.generator.parameters())
@@ -106,9 +109,17 @@ class GanTrainer(Trainer):
         self.rows = state["rows"]
 
     def _feature_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """L1 between FE(sr) and FE(hr), called in the authors' order (it sets BatchNorm's running statistics)."""
+        features = self.feature_extractor(sr).float()
         with torch.set_grad_enabled(self.fe_trainable):
             target = self.feature_extractor(hr)
-        return F.l1_loss(self.feature_extractor(sr).float(), target.float())
+        return F.l1_loss(features, target.float())
+
+    def shared_pass_is_exact(self) -> bool:
+        """Whether D's forward changes no state, so that one pass can serve both updates with the same numbers:
+        BatchNorm in training mode updates running statistics, spectral norm runs a power iteration."""
+        return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) or is_parametrized(m)
+                       for m in self.discriminator.modules())
 
     def train_step(self, volumes: list[np.ndarray]) -> dict:
         """One generator update, then one discriminator update (none during the pixel-only warm-up)."""
@@ -118,21 +129,21 @@ class GanTrainer(Trainer):
         rng = step_generator(s.seed, self.step)
         hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=s.scale)
         lr = degrade(hr, s.degradation["method"], s.scale, s.degradation.get("blur_fwhm", 2.0))
-        sigma = schedules.linear(self.step, s.steps, v["instance_noise"]["start"], v["instance_noise"]["end"])
+        sigma = schedules.instance_noise(self.step, s.steps, **v["instance_noise"])
         noise = torch.randn(hr.shape, generator=rng) * sigma
         alpha = torch.rand(s.batch_size, generator=rng) if w["gp_alpha"] == "uniform" else torch.randn(
             s.batch_size, generator=rng)
         share = slice(self.rank * s.batch_size // self.world, (self.rank + 1) * s.batch_size // self.world)
         hr, lr, noise = (t[share].to(self.device, memory_format=self.memory_format) for t in (hr, lr, noise))
         alpha = alpha[share].to(self.device)
-        mean = distributed.global_batch_mean
+        mean = distributed.global_batch_mean if s.relativistic_mean == "global" else losses.batch_mean
         warm_up = self.step < s.warmup_steps
         nan = float("nan")
         row = {"step": self.step + 1, "warm_up": warm_up, "instance_noise": sigma}
 
         # Shared pass: the D logits of this G step serve the D step too (D's weights and inputs are the same
         # there), so D runs forward twice per step instead of four times; the numbers are the same.
-        shared = s.shared_discriminator_pass and not warm_up
+        shared = s.shared_discriminator_pass and not warm_up and self.shared_pass_is_exact()
         self.discriminator.requires_grad_(shared)
         with self.autocast():
             sr = self.generator(lr)

@@ -8,3 +8,16 @@ def linear(step: int, total: int, start: float, end: float) -> float:
     if total <= 1:
         return start
     return start + (end - start) * min(step, total - 1) / (total - 1)
+
+
+def instance_noise(step: int, total: int, start: float, end: float, epochs: int | None) -> float:
+    """The instance noise's σ at ``step`` of ``total``.
+
+    ``epochs`` None: :func:`linear`, reaching ``end`` at the last step. Else σ is held for each of ``epochs``
+    equal parts of the run and epoch ``e`` has ``start + (end − start)·e/epochs``, as the authors' code sets it
+    per epoch (``max(1 − epoch/max_epochs, 0)``): the last epoch is one step short of ``end``.
+    """
+    if epochs is None:
+        return linear(step, total, start, end)
+    epoch = min(step, total - 1) * epochs // total
+    return max(start + (end - start) * epoch / epochs, 0.0)
