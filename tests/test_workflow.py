@@ -87,7 +87,8 @@ def test_metrics_tables_and_statistics(run):
     for variant in VARIANTS:
         metrics = pd.read_csv(run / f"results/evaluate/demo/nearest/{variant}.csv", dtype={"subject": str})
         assert metrics["subject"].tolist() == test
-        assert {"psnr", "ssim", "nrmse", "psnr_brain", "ssim_brain", "nrmse_brain", "lpips", "sigma_lr"} <= set(metrics)
+        assert {"psnr", "ssim", "ssim3d", "nrmse", "psnr_brain", "ssim_brain", "ssim3d_brain", "nrmse_brain", "lpips",
+                "sigma_lr"} <= set(metrics)
     for paper, names in {"threeplayer": ("method_comparison", "ablation", "method_comparison_out_of_sample"),
                          "disgan": ("method_comparison", "ablation")}.items():
         for name in names:

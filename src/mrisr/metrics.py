@@ -23,10 +23,20 @@ def psnr(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray | None = None) -> fl
 
 
 def ssim(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """scikit-image SSIM (7³ window) on the 3D volume; with a mask, the SSIM map averaged inside it."""
+    """The authors' SSIM: scikit-image's 2D SSIM (7² window) of each slice along the last axis, averaged (their
+    ``channel_axis=-1``); with a mask, the slices' SSIM maps averaged inside it."""
+    return _ssim(gt, pred, mask, channel_axis=-1)
+
+
+def ssim3d(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """scikit-image's SSIM (7³ window) of the 3D volume; with a mask, the SSIM map averaged inside it."""
+    return _ssim(gt, pred, mask, channel_axis=None)
+
+
+def _ssim(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray | None, channel_axis: int | None) -> float:
     if mask is None:
-        return float(structural_similarity(gt, pred, data_range=data_range(gt)))
-    _, local = structural_similarity(gt, pred, data_range=data_range(gt), full=True)
+        return float(structural_similarity(gt, pred, data_range=data_range(gt), channel_axis=channel_axis))
+    _, local = structural_similarity(gt, pred, data_range=data_range(gt), channel_axis=channel_axis, full=True)
     return float(local[mask].mean())
 
 
@@ -38,7 +48,7 @@ def nrmse(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray | None = None) -> f
     return float(rmse / data_range(gt))
 
 
-METRICS = {"psnr": psnr, "ssim": ssim, "nrmse": nrmse}
+METRICS = {"psnr": psnr, "ssim": ssim, "ssim3d": ssim3d, "nrmse": nrmse}
 
 
 def evaluate(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> dict[str, float]:

@@ -17,13 +17,14 @@ import pingouin as pg
 
 #: Column order of every table and how each metric reads.
 METRIC_LABELS = {
-    "psnr": "PSNR (dB)", "ssim": "SSIM", "nrmse": "NRMSE",
-    "psnr_brain": "PSNR brain (dB)", "ssim_brain": "SSIM brain", "nrmse_brain": "NRMSE brain",
+    "psnr": "PSNR (dB)", "ssim": "SSIM", "ssim3d": "SSIM 3D", "nrmse": "NRMSE",
+    "psnr_brain": "PSNR brain (dB)", "ssim_brain": "SSIM brain", "ssim3d_brain": "SSIM 3D brain",
+    "nrmse_brain": "NRMSE brain",
     "lpips": "LPIPS",
     "sigma_lr": "noise σ̂ of the LR input", "sigma_sr": "noise σ̂ of the output",
 }
 #: The image-quality columns of the method tables (the noise estimates belong to the noise table).
-QUALITY = ("psnr", "ssim", "nrmse", "psnr_brain", "ssim_brain", "nrmse_brain", "lpips")
+QUALITY = ("psnr", "ssim", "ssim3d", "nrmse", "psnr_brain", "ssim_brain", "ssim3d_brain", "nrmse_brain", "lpips")
 
 TEST_COLUMNS = ["reference", "n_pairs", "mean_diff", "t", "p_t", "p_t_holm", "cohen_d",
                 "W", "p_wilcoxon", "p_wilcoxon_holm", "rbc"]
