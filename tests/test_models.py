@@ -21,6 +21,8 @@ def test_generator_parameter_count_matches_formula(c, g, blocks):
 
 def test_paper_sizes_equal_the_authors_counts():
     assert count_parameters(build("generator", {"name": "rrdb"})) == 16_042_881
+    # the WGAN-GP baseline's generator (MRSRGAN): two RRDBs, each ending in BatchNorm3d
+    assert count_parameters(build("generator", {"name": "rrdb", "blocks": 2, "batch_norm": True})) == 11_065_537
     assert count_parameters(build("discriminator", {"name": "patch", "norm": "instance"})) == 14_066_369
     assert count_parameters(build("discriminator", {"name": "patch", "norm": "batch"})) == 14_066_369
     assert count_parameters(build("discriminator", {"name": "patch", "norm": "spectral"})) == 14_062_657

@@ -384,3 +384,52 @@ def test_feature_extractor_sees_sr_before_hr(volumes):
     for key, value in reference.state_dict().items():
         torch.testing.assert_close(ours[key], value)
     assert not torch.allclose(ours["bn1.running_mean"], swapped.bn1.running_mean)  # the order shows
+
+
+def test_discriminator_first_is_the_authors_wgan_gp_step(volumes):
+    """The authors' WGAN-GP baseline (MRSRGAN): D steps on G's output, then G steps against the updated D on the
+    same output; their RRDB-BN generator and BatchNorm critic with xavier / N(0, 0.02) init; α ~ N(0, 1)."""
+    from mrisr.degrade import degrade
+    from mrisr.patches import sample_patches, step_generator
+
+    variant = filled_variant({
+        "kind": "gan", "update_order": "discriminator_first",
+        "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 2, "batch_norm": True, "init": "xavier"},
+        "discriminator": {"name": "patch", "channels": [4, 8], "norm": "batch", "init": "xavier"},
+        "losses": {"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 0.001, "feature": 0, "gp_alpha": "normal"},
+        "optimiser": {"lr": 2e-4},
+    })
+    trainer = GanTrainer(variant, SETTINGS)
+    g, d = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    assert all(m.weight.std() < 0.1 for m in d.modules() if isinstance(m, torch.nn.BatchNorm3d))  # γ ~ N(0, 0.02)
+    opt_g, opt_d = (torch.optim.Adam(n.parameters(), lr=2e-4, betas=(0.9, 0.999)) for n in (g, d))
+    rng = step_generator(SETTINGS.seed, 0)
+    hr = sample_patches(volumes, SETTINGS.patch_size, SETTINGS.batch_size, rng, align=2)
+    lr = degrade(hr, "nearest", 2)
+    torch.randn(hr.shape, generator=rng)  # the instance noise's draw (σ = 0)
+    alpha = torch.randn(SETTINGS.batch_size, generator=rng).reshape(-1, 1, 1, 1, 1)
+    # their step, written out
+    gen = g(lr)
+    logits_fake, logits_real = d(gen).mean(), d(hr).mean()
+    mixed = (alpha * hr + (1 - alpha) * gen).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+    penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    d_loss = logits_fake - logits_real + 10 * penalty
+    opt_d.zero_grad()
+    d_loss.backward(retain_graph=True)
+    opt_d.step()
+    g.zero_grad()
+    g_loss = torch.nn.functional.mse_loss(gen, hr) + 1e-3 * -d(gen).mean()
+    g_loss.backward()
+    opt_g.step()
+
+    row = trainer.train_step(volumes)
+    assert row["loss_d"] == pytest.approx(d_loss.item(), rel=1e-4)
+    assert row["loss_g"] == pytest.approx(g_loss.item(), rel=1e-4)
+    for key, value in g.state_dict().items():
+        torch.testing.assert_close(trainer.generator.state_dict()[key], value, rtol=1e-4, atol=1e-6, msg=key)
+    # D's weights; not its BatchNorm running statistics, which count D's forwards (ours also logs D(real) in the
+    # G step) and which nothing reads: D is never run in eval mode, and the model file holds G alone
+    for key, value in d.named_parameters():
+        torch.testing.assert_close(dict(trainer.discriminator.named_parameters())[key], value, rtol=1e-4, atol=1e-6,
+                                   msg=key)

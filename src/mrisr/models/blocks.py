@@ -10,6 +10,22 @@ def conv3(cin: int, cout: int) -> nn.Conv3d:
     return nn.Conv3d(cin, cout, 3, padding=1)
 
 
+def initialise(network: nn.Module, init: str) -> None:
+    """``'xavier'``: the authors' WGAN-GP ``weights_init`` (conv weights xavier-uniform, zero bias; BatchNorm
+    γ ~ N(0, 0.02), β = 0); ``'default'``: leave PyTorch's initialisation."""
+    if init == "default":
+        return
+    if init != "xavier":
+        raise ValueError(f"init must be 'default' or 'xavier', got {init!r}")
+    for module in network.modules():
+        if isinstance(module, nn.Conv3d):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm3d):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+            nn.init.zeros_(module.bias)
+
+
 class DenseResidualBlock(nn.Module):
     """Five densely connected convs; the output is scaled by ``res_scale`` and added to the input."""
 

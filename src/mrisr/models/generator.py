@@ -7,14 +7,17 @@ import math
 import torch
 from torch import nn
 
-from mrisr.models.blocks import DenseResidualBlock, conv3
+from mrisr.models.blocks import DenseResidualBlock, conv3, initialise
 from mrisr.models.pixel_shuffle import PixelShuffle3d
 
 
 class RRDB(nn.Module):
-    def __init__(self, channels: int, growth: int, res_scale: float = 0.2):
+    """Three dense residual blocks (then BatchNorm with ``batch_norm``), scaled and added to the input."""
+
+    def __init__(self, channels: int, growth: int, res_scale: float = 0.2, batch_norm: bool = False):
         super().__init__()
-        self.blocks = nn.Sequential(*(DenseResidualBlock(channels, growth, res_scale) for _ in range(3)))
+        blocks = [DenseResidualBlock(channels, growth, res_scale) for _ in range(3)]
+        self.blocks = nn.Sequential(*blocks, *([nn.BatchNorm3d(channels)] if batch_norm else []))
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -22,21 +25,27 @@ class RRDB(nn.Module):
 
 
 class RRDBGenerator(nn.Module):
-    """conv -> RRDBs -> conv (+ global skip) -> [conv to 8·C, LeakyReLU, 3D pixel shuffle] per x2 -> conv -> conv."""
+    """conv -> RRDBs -> conv (+ global skip) -> [conv to 8·C, LeakyReLU, 3D pixel shuffle] per x2 -> conv -> conv.
 
-    def __init__(self, channels: int = 64, growth: int = 64, blocks: int = 3, scale: int = 2, in_channels: int = 1):
+    ``batch_norm`` ends each RRDB in BatchNorm3d and ``init='xavier'`` starts it as the authors' WGAN-GP baseline
+    generator (two such RRDBs; MRSRGAN). ``init='default'`` keeps PyTorch's initialisation (their 3-player G).
+    """
+
+    def __init__(self, channels: int = 64, growth: int = 64, blocks: int = 3, scale: int = 2,
+                 batch_norm: bool = False, init: str = "default", in_channels: int = 1):
         super().__init__()
         if scale & (scale - 1):
             raise ValueError(f"scale must be a power of two, got {scale}")
         self.scale = scale
         self.head = conv3(in_channels, channels)
-        self.body = nn.Sequential(*(RRDB(channels, growth) for _ in range(blocks)))
+        self.body = nn.Sequential(*(RRDB(channels, growth, batch_norm=batch_norm) for _ in range(blocks)))
         self.body_out = conv3(channels, channels)
         stages = []
         for _ in range(scale.bit_length() - 1):
             stages += [conv3(channels, channels * 8), nn.LeakyReLU(inplace=True), PixelShuffle3d(2)]
         self.upsample = nn.Sequential(*stages)
         self.tail = nn.Sequential(conv3(channels, channels), nn.LeakyReLU(inplace=True), conv3(channels, in_channels))
+        initialise(self, init)
 
     @property
     def reconstruct_reach(self) -> int:
@@ -58,5 +67,6 @@ class RRDBGenerator(nn.Module):
         return self.reconstruct(self.lr_features(x))
 
 
-def rrdb(channels: int = 64, growth: int = 64, blocks: int = 3, scale: int = 2) -> RRDBGenerator:
-    return RRDBGenerator(channels, growth, blocks, scale)
+def rrdb(channels: int = 64, growth: int = 64, blocks: int = 3, scale: int = 2, batch_norm: bool = False,
+         init: str = "default") -> RRDBGenerator:
+    return RRDBGenerator(channels, growth, blocks, scale, batch_norm, init)

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from mrisr.models.blocks import initialise
+
 
 class Norm(str, enum.Enum):
     INSTANCE = "instance"
@@ -20,11 +22,11 @@ class PatchDiscriminator(nn.Module):
 
     Each stage halves the size: a 64³ patch gives 4³ logits with the default four stages. With spectral norm,
     ``spectral_norm_output`` also wraps the last conv (SN-GAN normalises every layer; the authors' code leaves
-    that one out).
+    that one out). ``init='xavier'``: the authors' WGAN-GP ``weights_init`` (their critic); ``'default'``: PyTorch's.
     """
 
     def __init__(self, channels: tuple[int, ...] = (64, 128, 256, 512), norm: str = "instance",
-                 spectral_norm_output: bool = False, in_channels: int = 1):
+                 spectral_norm_output: bool = False, init: str = "default", in_channels: int = 1):
         super().__init__()
         norm = Norm(norm)
         wrap = spectral_norm if norm is Norm.SPECTRAL else (lambda m: m)
@@ -48,11 +50,12 @@ class PatchDiscriminator(nn.Module):
         output = nn.Conv3d(cin, 1, 3, padding=1)
         layers += [wrap(output) if spectral_norm_output else output]
         self.net = nn.Sequential(*layers)
+        initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
-def patch(channels=(64, 128, 256, 512), norm: str = "instance", spectral_norm_output: bool = False
-          ) -> PatchDiscriminator:
-    return PatchDiscriminator(tuple(channels), norm, spectral_norm_output)
+def patch(channels=(64, 128, 256, 512), norm: str = "instance", spectral_norm_output: bool = False,
+          init: str = "default") -> PatchDiscriminator:
+    return PatchDiscriminator(tuple(channels), norm, spectral_norm_output, init)

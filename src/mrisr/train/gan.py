@@ -27,6 +27,7 @@ from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build, count_parameters
 from mrisr.patches import sample_patches, step_generator
 from mrisr.train import losses, schedules
+from mrisr.train.losses import UpdateOrder
 from mrisr.trainer import StepSettings, Trainer, fingerprint, fit
 
 log = logging.getLogger(__name__)
@@ -122,79 +123,97 @@ class GanTrainer(Trainer):
                        for m in self.discriminator.modules())
 
     def train_step(self, volumes: list[np.ndarray]) -> dict:
-        """One generator update, then one discriminator update (none during the pixel-only warm-up)."""
+        """One generator and one discriminator update, in the variant's ``update_order`` (D idle during the
+        pixel-only warm-up)."""
         s, v = self.settings, self.variant
-        w, gan = v["losses"], v["losses"]["gan"]
         started = time.perf_counter()
         rng = step_generator(s.seed, self.step)
         hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=s.scale)
         lr = degrade(hr, s.degradation["method"], s.scale, s.degradation.get("blur_fwhm", 2.0))
         sigma = schedules.instance_noise(self.step, s.steps, **v["instance_noise"])
         noise = torch.randn(hr.shape, generator=rng) * sigma
-        alpha = torch.rand(s.batch_size, generator=rng) if w["gp_alpha"] == "uniform" else torch.randn(
+        alpha = torch.rand(s.batch_size, generator=rng) if v["losses"]["gp_alpha"] == "uniform" else torch.randn(
             s.batch_size, generator=rng)
         share = slice(self.rank * s.batch_size // self.world, (self.rank + 1) * s.batch_size // self.world)
         hr, lr, noise = (t[share].to(self.device, memory_format=self.memory_format) for t in (hr, lr, noise))
         alpha = alpha[share].to(self.device)
-        mean = distributed.global_batch_mean if s.relativistic_mean == "global" else losses.batch_mean
         warm_up = self.step < s.warmup_steps
-        nan = float("nan")
         row = {"step": self.step + 1, "warm_up": warm_up, "instance_noise": sigma}
-
-        # Shared pass: the D logits of this G step serve the D step too (D's weights and inputs are the same
-        # there), so D runs forward twice per step instead of four times; the numbers are the same.
-        shared = s.shared_discriminator_pass and not warm_up and self.shared_pass_is_exact()
-        self.discriminator.requires_grad_(shared)
         with self.autocast():
             sr = self.generator(lr)
-            pixel = self.pixel_loss(sr.float(), hr)
-            loss_g = w["pixel"] * pixel
-            if not warm_up:
-                feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
-                real_in, fake_in = hr + noise, sr.float() + noise
-                g_real, g_fake = self.discriminator(real_in).float(), self.discriminator(fake_in).float()
-                adversarial = losses.generator_adversarial_loss(g_real, g_fake, gan, mean)
-                loss_g = loss_g + w["adversarial"] * adversarial + w["feature"] * feature
-        if not warm_up:
-            gap = (g_real.mean() - g_fake.mean()).item()
-            row.update(loss_adversarial=adversarial.item(), loss_feature=feature.item(), g_real_minus_fake=gap,
-                       g_fake_minus_real=-gap)
-        g_params = [p for group in self.opt_g.param_groups for p in group["params"]]
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward(inputs=g_params, retain_graph=shared)
-        distributed.average_gradients(g_params)
-        self.opt_g.step()
-        row.update(loss_g=loss_g.item(), loss_pixel=pixel.item())
-
-        if not warm_up:
-            self.discriminator.requires_grad_(True)
-            fake_in = fake_in.detach()
-            with self.autocast():
-                if shared:
-                    d_real, d_fake = g_real, g_fake
-                else:
-                    d_real, d_fake = self.discriminator(real_in).float(), self.discriminator(fake_in).float()
-                loss_d = losses.discriminator_loss(d_real, d_fake, gan, mean)
-                if gan == losses.GanLoss.WGAN_GP:
-                    penalty = losses.gradient_penalty(self.discriminator, real_in, fake_in, alpha)
-                    loss_d = loss_d + w["gp_weight"] * penalty
-                    row["gradient_penalty"] = penalty.item()
-            d_params = list(self.discriminator.parameters())
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward(inputs=d_params)
-            distributed.average_gradients(d_params)
-            self.opt_d.step()
-            gap = (d_real.detach().mean() - d_fake.detach().mean()).item()
-            row.update(loss_d=loss_d.item(), d_real_minus_fake=gap, d_fake_minus_real=-gap)
+        real_in = hr + noise
+        if warm_up:
+            self._generator_update(sr, hr, real_in, noise, row, adversarial=False, shared=False)
+        elif v["update_order"] == UpdateOrder.DISCRIMINATOR_FIRST:  # G then learns against the updated D
+            self._discriminator_update(real_in, sr.detach().float() + noise, alpha, row)
+            self._generator_update(sr, hr, real_in, noise, row, adversarial=True, shared=False)
+        else:
+            # Shared pass: the D logits of this G step serve the D step too (D's weights and inputs are the same
+            # there), so D runs forward twice per step instead of four times; the numbers are the same.
+            shared = s.shared_discriminator_pass and self.shared_pass_is_exact()
+            logits = self._generator_update(sr, hr, real_in, noise, row, adversarial=True, shared=shared)
+            self._discriminator_update(real_in, sr.detach().float() + noise, alpha, row, logits)
 
         seconds = time.perf_counter() - started
         self.step += 1
         columns = ["step", "warm_up", "loss_g", "loss_pixel", "loss_adversarial", "loss_feature", "loss_d",
                    "gradient_penalty", "d_real_minus_fake", "d_fake_minus_real", "g_real_minus_fake",
                    "g_fake_minus_real", "instance_noise"]
-        logged = distributed.mean_over_processes({c: row.get(c, nan) for c in columns[2:]})
+        logged = distributed.mean_over_processes({c: row.get(c, float("nan")) for c in columns[2:]})
         return {"step": row["step"], "warm_up": warm_up, **logged, "lr": self.opt_g.param_groups[0]["lr"],
                 "seconds": seconds, "voxels_per_s": hr.numel() * self.world / seconds}
+
+    def _relativistic_mean(self):
+        return distributed.global_batch_mean if self.settings.relativistic_mean == "global" else losses.batch_mean
+
+    def _generator_update(self, sr: torch.Tensor, hr: torch.Tensor, real_in: torch.Tensor, noise: torch.Tensor,
+                          row: dict, adversarial: bool, shared: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Pixel (+ adversarial + feature) loss, one G step; with ``shared``, D's logits stay differentiable in D
+        and are returned for the D step."""
+        w, gan = self.variant["losses"], self.variant["losses"]["gan"]
+        self.discriminator.requires_grad_(shared)
+        with self.autocast():
+            pixel = self.pixel_loss(sr.float(), hr)
+            loss_g = w["pixel"] * pixel
+            if adversarial:
+                feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
+                g_real, g_fake = self.discriminator(real_in).float(), self.discriminator(sr.float() + noise).float()
+                loss_adversarial = losses.generator_adversarial_loss(g_real, g_fake, gan, self._relativistic_mean())
+                loss_g = loss_g + w["adversarial"] * loss_adversarial + w["feature"] * feature
+        if adversarial:
+            gap = (g_real.mean() - g_fake.mean()).item()
+            row.update(loss_adversarial=loss_adversarial.item(), loss_feature=feature.item(), g_real_minus_fake=gap,
+                       g_fake_minus_real=-gap)
+        g_params = [p for group in self.opt_g.param_groups for p in group["params"]]
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward(inputs=g_params, retain_graph=shared)
+        distributed.average_gradients(g_params)
+        self.opt_g.step()
+        self.discriminator.requires_grad_(True)
+        row.update(loss_g=loss_g.item(), loss_pixel=pixel.item())
+        return (g_real, g_fake) if shared else None
+
+    def _discriminator_update(self, real_in: torch.Tensor, fake_in: torch.Tensor, alpha: torch.Tensor, row: dict,
+                              logits: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+        """One D step on ``fake_in`` (detached); ``logits``: the G step's shared D pass on the same inputs."""
+        w, gan = self.variant["losses"], self.variant["losses"]["gan"]
+        with self.autocast():
+            if logits is not None:
+                d_real, d_fake = logits
+            else:
+                d_real, d_fake = self.discriminator(real_in).float(), self.discriminator(fake_in).float()
+            loss_d = losses.discriminator_loss(d_real, d_fake, gan, self._relativistic_mean())
+            if gan == losses.GanLoss.WGAN_GP:
+                penalty = losses.gradient_penalty(self.discriminator, real_in, fake_in, alpha)
+                loss_d = loss_d + w["gp_weight"] * penalty
+                row["gradient_penalty"] = penalty.item()
+        d_params = list(self.discriminator.parameters())
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward(inputs=d_params)
+        distributed.average_gradients(d_params)
+        self.opt_d.step()
+        gap = (d_real.detach().mean() - d_fake.detach().mean()).item()
+        row.update(loss_d=loss_d.item(), d_real_minus_fake=gap, d_fake_minus_real=-gap)
 
     def checked_losses(self, row: dict) -> tuple[str, ...]:
         return ("loss_g",) if row["warm_up"] else ("loss_g", "loss_d")

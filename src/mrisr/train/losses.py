@@ -22,6 +22,13 @@ class GanLoss(str, enum.Enum):
     WGAN_GP = "wgan_gp"
 
 
+class UpdateOrder(str, enum.Enum):
+    """Which player steps first in a training step (the other then steps against its update)."""
+
+    GENERATOR_FIRST = "generator_first"  # the authors' 3-player GAN and DISGAN
+    DISCRIMINATOR_FIRST = "discriminator_first"  # the authors' WGAN-GP baseline
+
+
 BatchMean = Callable[[torch.Tensor], torch.Tensor]
 
 
