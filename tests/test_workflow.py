@@ -360,19 +360,20 @@ def _job_stats(stdout: str) -> dict[str, int]:
     return {name: int(n) for name, n in (line.split() for line in table.splitlines()[2:])}
 
 
-@pytest.mark.parametrize("overlays", [("workflow/configs/hcp.yaml",),
-                                      ("workflow/configs/hcp.yaml", "workflow/configs/ixi.yaml")])
+@pytest.mark.parametrize("overlays", [("workflow/configs/authors.yaml", "workflow/configs/hcp.yaml"),
+                                      ("workflow/configs/authors.yaml", "workflow/configs/hcp.yaml",
+                                       "workflow/configs/ixi.yaml")])
 def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overlays):
     result = snakemake(tmp_path, "-n", "--profile", str(ROOT / "workflow/profiles/slurm"), config=overlays)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = _job_stats(result.stdout)
     gan = [v for v, spec in yaml.safe_load((ROOT / "config.yaml").read_text())["variants"].items()
            if spec["kind"] == "gan"]
-    assert jobs["train"] == len(gan)
+    assert jobs["train"] == len(gan) + 1  # + authors.yaml's wgan_gp_rrdb
     assert jobs["papers_method_table"] == 5 and jobs["papers_noise_table"] == 1 and jobs["papers_sr_comparison"] == 2
     for rule in ("papers_discrepancy", "papers_zoom_profile", "papers_noise_figure", "papers_stripes", "fetch_lpips"):
         assert jobs[rule] == 1, rule
-    trained_on, tested_on = ("ixi", "hcp") if len(overlays) == 2 else ("hcp", "ixi")
+    trained_on, tested_on = ("ixi", "hcp") if len(overlays) == 3 else ("hcp", "ixi")
     if trained_on == "hcp":  # labelled: the segmentation study runs, 5 seeds per arm, on GPUs
         assert jobs["segment_train"] == jobs["segment_evaluate"] == 10 and jobs["papers_segmentation_table"] == 1
     else:  # IXI has no label maps: ixi.yaml switches the study off
