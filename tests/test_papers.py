@@ -42,8 +42,9 @@ def test_every_method_keeps_one_colour_and_a_new_variant_a_stable_spare():
 
 def test_figures_draw_each_method_in_its_colour_and_no_other(tmp_path):
     steps = np.arange(1, 61)
-    log = pd.DataFrame({"step": steps, "g_real_minus_fake": np.exp(-steps / 20), "d_real_minus_fake": np.exp(-steps / 15)})
-    log.loc[:4, ["g_real_minus_fake", "d_real_minus_fake"]] = np.nan  # warm-up
+    log = pd.DataFrame({"step": steps, "d_real_minus_fake": np.exp(-steps / 15),
+                        "loss_adversarial": np.log(2) + np.exp(-steps / 10), "loss_d": np.log(2) - np.exp(-steps / 12)})
+    log.loc[:4, ["d_real_minus_fake", "loss_adversarial", "loss_d"]] = np.nan  # warm-up
     written = threeplayer.discrepancy({"threeplayer": log, "threeplayer_no_noise": log * 1.1}, tmp_path / "d.png")
     assert [p.suffix for p in written] == [".png", ".pdf"] and written[1].read_bytes().startswith(b"%PDF")
     colours = style.METHOD_COLOURS

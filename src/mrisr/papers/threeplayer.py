@@ -3,6 +3,7 @@ and the discrepancy of G and D during training."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -72,27 +73,37 @@ def sr_comparison(panels: dict[str, np.ndarray], mask: np.ndarray, out_png: str 
     return style.save(fig, out_png)
 
 
-def discrepancy(logs: dict[str, pd.DataFrame], out_png: str | Path, window: int = 25) -> list[Path]:
-    """Relativistic discrepancy mean D(real) − mean D(fake) at the G step and at the D step against training step.
+#: The discrepancy figure's panels: (train_log column, title, y label, the balance value: D cannot tell real from
+#: fake, its logits equal, so the discrepancy is 0 and both relativistic BCE losses are log 2).
+DISCREPANCY_PANELS = (
+    ("d_real_minus_fake", "Discrepancy", "mean D(real) − mean D(fake) (logit)", 0.0),
+    ("loss_adversarial", "Generator's adversarial loss", "BCE", math.log(2)),
+    ("loss_d", "Discriminator's loss", "BCE", math.log(2)),
+)
 
-    Raw values faint, a centred moving average of ``window`` steps bold; 0 (balanced players) dashed.
+
+def discrepancy(logs: dict[str, pd.DataFrame], out_png: str | Path, window: int = 25) -> list[Path]:
+    """The 3-player GAN's claim, per variant against training step: the discrepancy of D's logits on real and fake
+    converges to 0 and the players' relativistic losses to their balance value log 2 (dashed).
+
+    The discrepancy is the same at the G and the D step (same D, same inputs), so it is drawn once. Raw values
+    faint, a centred moving average of ``window`` steps bold.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharex=True, constrained_layout=True)
-    for ax, (column, player) in zip(axes, (("g_real_minus_fake", "generator step"),
-                                            ("d_real_minus_fake", "discriminator step"))):
+    fig, axes = plt.subplots(1, len(DISCREPANCY_PANELS), figsize=(13, 3.4), sharex=True, constrained_layout=True)
+    for ax, (column, title, ylabel, balance) in zip(axes, DISCREPANCY_PANELS):
         for variant, log in logs.items():
-            trained = log[log[column].notna()]
+            trained = log[log[column].notna()] if column in log else log.iloc[:0]
             if trained.empty:
                 continue
             c = style.colour(variant)
             ax.plot(trained["step"], trained[column], color=c, alpha=0.25, lw=0.6)
             smooth = trained[column].rolling(window, center=True, min_periods=1).mean()
             ax.plot(trained["step"], smooth, color=c, lw=1.6, label=variant)
-        ax.axhline(0, color="black", ls="--", lw=0.8)
+        ax.axhline(balance, color="black", ls="--", lw=0.8)
         ax.set_xlabel("training step")
-        ax.set_ylabel("mean D(real) − mean D(fake) (logit)")
-        ax.set_title(f"Discrepancy at the {player}", fontsize=10)
-    axes[1].legend(fontsize=8, frameon=False)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title} (balance {balance:.3g})", fontsize=10)
+    axes[-1].legend(fontsize=8, frameon=False)
     return style.save(fig, out_png)
 
 
