@@ -9,6 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from mrisr.train import losses
 from mrisr.train.gan import train
 from tests.conftest import filled_variant, train_settings
 
@@ -28,12 +29,12 @@ def _volumes():
     return [rng.normal(size=(20, 18, 22)).astype(np.float32) for _ in range(2)]
 
 
-def _worker(rank: int, world: int, port: int, out: str, variant: dict) -> None:
+def _worker(rank: int, world: int, port: int, out: str, variant: dict, settings=SETTINGS) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
     try:
-        train(_volumes(), variant, SETTINGS, out, progress=False)
+        train(_volumes(), variant, settings, out, progress=False)
     finally:
         dist.destroy_process_group()
 
@@ -60,3 +61,23 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path):
     half = train(_volumes(), VARIANT, dataclasses.replace(SETTINGS, batch_size=2), tmp_path / "half", progress=False)
     one, other = _weights(tmp_path / "relativistic-one" / "model.pt"), _weights(half["model"])
     assert max((one[k] - other[k]).abs().max().item() for k in one) > 1e-3
+
+
+def _halves_mean(x: torch.Tensor) -> torch.Tensor:
+    """The batch mean within each half of the batch: what each of two processes computes on its own share."""
+    return torch.cat([half.mean(dim=0, keepdim=True).expand_as(half) for half in x.chunk(2)])
+
+
+def test_per_process_relativistic_means_are_each_process_s_own(tmp_path, monkeypatch):
+    """``train.relativistic_mean: process`` (the authors' DDP): two processes train as one process whose
+    relativistic means are taken within each half of the batch."""
+    settings = dataclasses.replace(SETTINGS, relativistic_mean="process")
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path / "two"), VARIANT, settings), nprocs=2, join=True)
+    global_mean = train(_volumes(), VARIANT, SETTINGS, tmp_path / "global", progress=False)
+    monkeypatch.setattr(losses, "batch_mean", _halves_mean)
+    halves = train(_volumes(), VARIANT, settings, tmp_path / "halves", progress=False)
+    two, one = _weights(tmp_path / "two" / "model.pt"), _weights(halves["model"])
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5)
+    other = _weights(global_mean["model"])
+    assert max((one[k] - other[k]).abs().max().item() for k in one) > 1e-5  # the means matter
