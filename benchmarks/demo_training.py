@@ -25,21 +25,12 @@ from mrisr.io import load_mask, load_volume
 from mrisr.metrics import psnr, ssim
 from mrisr.prepare import make_splits
 from mrisr.super_resolve import interpolate, super_resolve
-from mrisr.train.gan import GanTrainer, TrainSettings
+from mrisr.train.gan import GanTrainer
 from record import append_entry
-from train_step import paper_sized
+from train_step import paper_sized, workflow_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE_STEPS = 5
-
-
-def settings_for(cfg: dict, steps: int, a: argparse.Namespace) -> TrainSettings:
-    train = cfg["train"]
-    return TrainSettings(steps=steps, batch_size=a.batch_size, patch_size=a.patch_size, checkpoint_every=10**9,
-                         degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"], seed=cfg["seed"],
-                         warmup_steps=train["warmup_steps"], precision=train["precision"],
-                         shared_discriminator_pass=train["shared_discriminator_pass"],
-                         relativistic_mean=train["relativistic_mean"])
 
 
 def main() -> None:
@@ -61,7 +52,8 @@ def main() -> None:
           for s in split}
     volumes = [hr[s] for s, part in split.items() if part == "train"]
 
-    probe = GanTrainer(variant, settings_for(cfg, 10**6, a))
+    sizes = {"batch_size": a.batch_size, "patch_size": a.patch_size, "checkpoint_every": 10**9}
+    probe = GanTrainer(variant, workflow_settings(cfg, steps=10**6, **sizes))
     probe.train_step(volumes)  # one-off allocation and cuDNN autotuning
     started = time.perf_counter()
     for _ in range(PROBE_STEPS):
@@ -70,7 +62,7 @@ def main() -> None:
     steps = max(int(a.seconds / probe_seconds), 1)
     del probe
 
-    trainer = GanTrainer(variant, settings_for(cfg, steps, a))
+    trainer = GanTrainer(variant, workflow_settings(cfg, steps=steps, **sizes))
     started = time.perf_counter()
     rows = [trainer.train_step(volumes) for _ in range(steps)]
     train_seconds = time.perf_counter() - started

@@ -44,6 +44,15 @@ def paper_sized(variant: dict) -> dict:
             for key, value in variant.items()}
 
 
+def workflow_settings(cfg: dict, **values) -> TrainSettings:
+    """The settings the train rule passes (``train.*``, the scale, the seed, the degradation's entry), then
+    ``values``."""
+    train, names = cfg["train"], {f.name for f in dataclasses.fields(TrainSettings)}
+    settings = {k: v for k, v in train.items() if k in names} | {
+        "degradation": cfg["degradations"][train["degradation"]], "scale": cfg["scale"], "seed": cfg["seed"]}
+    return TrainSettings(**(settings | values))
+
+
 def measure(trainers: dict, volumes: list[np.ndarray], steps: int) -> dict[str, float]:
     """Mean seconds per step of each trainer, their steps interleaved so that machine noise hits both alike."""
     for trainer in trainers.values():
@@ -122,13 +131,9 @@ def main() -> None:
     if a.paper_sizes:
         raw["variants"] = {name: paper_sized(v) for name, v in raw["variants"].items()}
     cfg = mrisr_config.validate(raw, schema)
-    train = cfg["train"]
-    ours = TrainSettings(steps=10**6, batch_size=a.batch_size or train["batch_size"],
-                         patch_size=a.patch_size or train["patch_size"], checkpoint_every=10**6,
-                         degradation=cfg["degradations"][train["degradation"]], scale=cfg["scale"], seed=cfg["seed"],
-                         warmup_steps=train["warmup_steps"], precision=train["precision"],
-                         shared_discriminator_pass=train["shared_discriminator_pass"],
-                         relativistic_mean=train["relativistic_mean"])
+    ours = workflow_settings(cfg, steps=10**6, checkpoint_every=10**6,
+                             batch_size=a.batch_size or cfg["train"]["batch_size"],
+                             patch_size=a.patch_size or cfg["train"]["patch_size"])
     plain = dataclasses.replace(ours, precision="fp32", shared_discriminator_pass=False)
     volumes = [np.random.default_rng(0).normal(size=(ours.patch_size + 16,) * 3).astype(np.float32)]
     fp32_columns = " ours fp32 s/step | bf16 speed-up |" if a.fp32 else ""
