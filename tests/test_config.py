@@ -98,8 +98,8 @@ def test_authors_overlay_gives_the_authors_parameter_counts(demo):
                 key = (role, json.dumps(spec[role], sort_keys=True))
                 if key not in counts:
                     counts[key] = count_parameters(build(role, spec[role]))
-                assert counts[key] in {16_042_881, 14_066_369, 42_653_827, 45_216_689, 410_241, 11_065_537}, (
-                    name, role)
+                assert counts[key] in {16_042_881, 14_066_369, 42_653_827, 45_216_689, 410_241, 11_065_537,
+                                       11_065_281}, (name, role)
     fe = cfg["variants"]["threeplayer"]["feature_extractor"]
     assert count_parameters(build("feature_extractor", {"name": "resnet10", "channels": fe["channels"]})) == 14_355_520
     assert cfg["variants"]["esrgan"]["discriminator"]["norm"] == "instance"
@@ -138,8 +138,8 @@ def test_authors_overlay_sets_every_switch_to_their_code(demo):
         return tree
 
     for keys, value in leaves(overlay):
-        if keys[:2] == ("variants", "wgan_gp_rrdb") or keys[0] == "papers":
-            continue  # a variant that config.yaml does not have; the tables that show it
+        if keys[:2] in (("variants", "wgan_gp_rrdb"), ("variants", "mrsrgan")) or keys[0] == "papers":
+            continue  # variants that config.yaml does not have; the tables that show them
         assert get(ours, keys) != value, keys  # not a no-op
         assert get(theirs, keys) == value, keys
     assert theirs["train"]["precision"] == "fp32" and theirs["train"]["relativistic_mean"] == "process"
@@ -151,3 +151,7 @@ def test_authors_overlay_sets_every_switch_to_their_code(demo):
     wgan = theirs["variants"]["wgan_gp_rrdb"]
     assert wgan["update_order"] == "discriminator_first" and wgan["generator"]["batch_norm"] is True
     assert "wgan_gp_rrdb" in theirs["papers"]["threeplayer"]["methods"]
+    midl = theirs["variants"]["mrsrgan"]  # MIDL 2022's SR model, the segmentation study's
+    assert theirs["segmentation"]["sr_variant"] == "mrsrgan"
+    assert (midl["warmup_fraction"], midl["discriminator_every"], midl["optimiser"]["lr"]) == (0.05, 5, 2e-4)
+    assert (midl["losses"]["pixel"], midl["losses"]["feature"]) == (0.01, 1.0)

@@ -130,8 +130,8 @@ def test_gradient_penalty_of_a_linear_and_a_quadratic_critic(rng):
 
 def test_warm_up_trains_only_the_generator(volumes):
     settings = train_settings(steps=3, batch_size=1, patch_size=16, checkpoint_every=5,
-                             degradation={"method": "nearest"}, warmup_steps=2)
-    trainer = GanTrainer(VARIANT, settings)
+                             degradation={"method": "nearest"})
+    trainer = GanTrainer(filled_variant(dict(VARIANT, warmup_fraction=2 / 3)), settings)
     d_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
     g_before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
     rows = [trainer.train_step(volumes) for _ in range(2)]
@@ -433,3 +433,69 @@ def test_discriminator_first_is_the_authors_wgan_gp_step(volumes):
     for key, value in d.named_parameters():
         torch.testing.assert_close(dict(trainer.discriminator.named_parameters())[key], value, rtol=1e-4, atol=1e-6,
                                    msg=key)
+
+
+def test_warm_up_and_discriminator_every_follow_the_step_count():
+    """MIDL 2022: one pixel-only epoch of 20, then D on the batches i % 5 == 0 of each later epoch."""
+    steps, per_epoch = 200, 10
+    warmup = schedules.warmup_steps(0.05, steps)
+    assert warmup == per_epoch
+    ours = [schedules.updates_discriminator(s, warmup, 5) for s in range(steps)]
+    theirs = [s // per_epoch > 0 and (s % per_epoch) % 5 == 0 for s in range(steps)]
+    assert ours == theirs
+    assert all(schedules.updates_discriminator(s, 0, 1) for s in range(5))
+
+
+def test_midl2022_step_is_the_authors_esrgan_step(volumes):
+    """The MIDL 2022 SR model (MRSRGAN train_ESRGAN_res10): pixel-only G steps in the first epoch, then
+    L_G = 1·L1(FE(sr), FE(hr)) + 5e-3·RaGAN + 1e-2·L1(sr, hr) with a frozen extractor in train mode, and D
+    updated on every 5th step only; their loop written out against ours, 8 steps, weights compared."""
+    from mrisr.degrade import degrade
+    from mrisr.patches import sample_patches, step_generator
+
+    settings = train_settings(steps=8, batch_size=2, patch_size=16, checkpoint_every=8,
+                              degradation={"method": "nearest"})
+    variant = filled_variant(dict(
+        VARIANT, warmup_fraction=0.25, discriminator_every=5,
+        feature_extractor={"name": "resnet10", "channels": 4, "trainable": False, "frozen_mode": "train"},
+        losses={"pixel": 0.01, "adversarial": 0.005, "feature": 1.0, "gan": "relativistic"},
+        optimiser={"lr": 2e-4}))
+    trainer = GanTrainer(variant, settings)
+    g, d, fe = (copy.deepcopy(n) for n in (trainer.generator, trainer.discriminator, trainer.feature_extractor))
+    opt_g, opt_d = (torch.optim.Adam(n.parameters(), lr=2e-4, betas=(0.9, 0.999)) for n in (g, d))
+    bce, l1 = torch.nn.functional.binary_cross_entropy_with_logits, torch.nn.functional.l1_loss
+    theirs = []
+    for step in range(settings.steps):
+        hr = sample_patches(volumes, 16, 2, step_generator(settings.seed, step), align=2)
+        gen = g(degrade(hr, "nearest", 2))
+        opt_g.zero_grad()
+        loss_pixel = l1(gen, hr)
+        if step < 2:  # epoch 0 of their loop (here 2 steps an epoch)
+            loss_pixel.backward()
+            opt_g.step()
+            theirs.append((loss_pixel.item(), float("nan")))
+            continue
+        pred_real, pred_fake = d(hr).detach(), d(gen)
+        loss_gan = bce(pred_fake - pred_real.mean(0, keepdim=True), torch.ones_like(pred_fake))
+        loss_content = l1(fe(gen), fe(hr).detach())
+        loss_g = loss_content + 5e-3 * loss_gan + 1e-2 * loss_pixel
+        loss_g.backward()
+        opt_g.step()
+        opt_d.zero_grad()
+        pred_real, pred_fake = d(hr), d(gen.detach())
+        loss_d = (bce(pred_real - pred_fake.mean(0, keepdim=True), torch.ones_like(pred_real))
+                  + bce(pred_fake - pred_real.mean(0, keepdim=True), torch.zeros_like(pred_fake))) / 2
+        update_d = (step - 2) % 5 == 0  # their i % 5 == 0 within epoch 1
+        if update_d:
+            loss_d.backward()
+            opt_d.step()
+        theirs.append((loss_g.item(), loss_d.item() if update_d else float("nan")))
+
+    rows = [trainer.train_step(volumes) for _ in range(settings.steps)]
+    assert [r["warm_up"] for r in rows] == [True] * 2 + [False] * 6
+    assert [r["discriminator_step"] for r in rows] == [False, False, True, False, False, False, False, True]
+    np.testing.assert_allclose([(r["loss_g"], r["loss_d"]) for r in rows], theirs, rtol=1e-4)
+    for name, net in (("generator", g), ("discriminator", d), ("feature_extractor", fe)):
+        ours = getattr(trainer, name).state_dict()
+        for key, value in net.state_dict().items():  # the extractor's BatchNorm running statistics too
+            torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-6, msg=f"{name}.{key}")

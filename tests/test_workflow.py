@@ -369,7 +369,7 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
     jobs = _job_stats(result.stdout)
     gan = [v for v, spec in yaml.safe_load((ROOT / "config.yaml").read_text())["variants"].items()
            if spec["kind"] == "gan"]
-    assert jobs["train"] == len(gan) + 1  # + authors.yaml's wgan_gp_rrdb
+    assert jobs["train"] == len(gan) + 2  # + authors.yaml's wgan_gp_rrdb and mrsrgan
     assert jobs["papers_method_table"] == 5 and jobs["papers_noise_table"] == 1 and jobs["papers_sr_comparison"] == 2
     for rule in ("papers_discrepancy", "papers_zoom_profile", "papers_noise_figure", "papers_stripes", "fetch_lpips"):
         assert jobs[rule] == 1, rule

@@ -1,6 +1,6 @@
 # train: one job per GAN variant; resumes from checkpoint.pt (kept outside the outputs) after a stop.
 
-TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "warmup_steps", "precision",
+TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision",
               "shared_discriminator_pass", "relativistic_mean")
 TRAIN_SETTINGS = as_json(
     {

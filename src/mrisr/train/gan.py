@@ -33,13 +33,18 @@ from mrisr.trainer import StepSettings, Trainer, fingerprint, fit
 log = logging.getLogger(__name__)
 
 
+#: train_log.csv's values that every process computes on its own share, averaged over processes; NaN where a step
+#: has none (no D update: no ``loss_d``).
+LOGGED_VALUES = ("loss_g", "loss_pixel", "loss_adversarial", "loss_feature", "loss_d", "gradient_penalty",
+                 "d_real_minus_fake", "d_fake_minus_real", "g_real_minus_fake", "g_fake_minus_real", "instance_noise")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainSettings(StepSettings):
     """``train.*`` of the config, with the scale, the seed and the degradation's entry."""
 
     degradation: dict
     scale: int
-    warmup_steps: int
     shared_discriminator_pass: bool  # False: D runs again for its own update, as in the authors' code
     relativistic_mean: str  # "global": over the global batch; "process": each process's own (the authors' DDP)
 
@@ -123,8 +128,8 @@ class GanTrainer(Trainer):
                        for m in self.discriminator.modules())
 
     def train_step(self, volumes: list[np.ndarray]) -> dict:
-        """One generator and one discriminator update, in the variant's ``update_order`` (D idle during the
-        pixel-only warm-up)."""
+        """One generator update and, on the variant's ``discriminator_every``-th steps, one discriminator update, in
+        its ``update_order`` (D idle during the pixel-only warm-up)."""
         s, v = self.settings, self.variant
         started = time.perf_counter()
         rng = step_generator(s.seed, self.step)
@@ -137,31 +142,33 @@ class GanTrainer(Trainer):
         share = slice(self.rank * s.batch_size // self.world, (self.rank + 1) * s.batch_size // self.world)
         hr, lr, noise = (t[share].to(self.device, memory_format=self.memory_format) for t in (hr, lr, noise))
         alpha = alpha[share].to(self.device)
-        warm_up = self.step < s.warmup_steps
-        row = {"step": self.step + 1, "warm_up": warm_up, "instance_noise": sigma}
+        warmup = schedules.warmup_steps(v["warmup_fraction"], s.steps)
+        warm_up = self.step < warmup
+        d_step = schedules.updates_discriminator(self.step, warmup, v["discriminator_every"])
+        row = {"step": self.step + 1, "warm_up": warm_up, "discriminator_step": d_step, "instance_noise": sigma}
         with self.autocast():
             sr = self.generator(lr)
         real_in = hr + noise
         if warm_up:
             self._generator_update(sr, hr, real_in, noise, row, adversarial=False, shared=False)
         elif v["update_order"] == UpdateOrder.DISCRIMINATOR_FIRST:  # G then learns against the updated D
-            self._discriminator_update(real_in, sr.detach().float() + noise, alpha, row)
+            if d_step:
+                self._discriminator_update(real_in, sr.detach().float() + noise, alpha, row)
             self._generator_update(sr, hr, real_in, noise, row, adversarial=True, shared=False)
         else:
             # Shared pass: the D logits of this G step serve the D step too (D's weights and inputs are the same
             # there), so D runs forward twice per step instead of four times; the numbers are the same.
-            shared = s.shared_discriminator_pass and self.shared_pass_is_exact()
+            shared = d_step and s.shared_discriminator_pass and self.shared_pass_is_exact()
             logits = self._generator_update(sr, hr, real_in, noise, row, adversarial=True, shared=shared)
-            self._discriminator_update(real_in, sr.detach().float() + noise, alpha, row, logits)
+            if d_step:
+                self._discriminator_update(real_in, sr.detach().float() + noise, alpha, row, logits)
 
         seconds = time.perf_counter() - started
         self.step += 1
-        columns = ["step", "warm_up", "loss_g", "loss_pixel", "loss_adversarial", "loss_feature", "loss_d",
-                   "gradient_penalty", "d_real_minus_fake", "d_fake_minus_real", "g_real_minus_fake",
-                   "g_fake_minus_real", "instance_noise"]
-        logged = distributed.mean_over_processes({c: row.get(c, float("nan")) for c in columns[2:]})
-        return {"step": row["step"], "warm_up": warm_up, **logged, "lr": self.opt_g.param_groups[0]["lr"],
-                "seconds": seconds, "voxels_per_s": hr.numel() * self.world / seconds}
+        logged = distributed.mean_over_processes({c: row.get(c, float("nan")) for c in LOGGED_VALUES})
+        return {"step": row["step"], "warm_up": warm_up, "discriminator_step": d_step, **logged,
+                "lr": self.opt_g.param_groups[0]["lr"], "seconds": seconds,
+                "voxels_per_s": hr.numel() * self.world / seconds}
 
     def _relativistic_mean(self):
         return distributed.global_batch_mean if self.settings.relativistic_mean == "global" else losses.batch_mean
@@ -174,7 +181,7 @@ class GanTrainer(Trainer):
         self.discriminator.requires_grad_(shared)
         with self.autocast():
             pixel = self.pixel_loss(sr.float(), hr)
-            loss_g = w["pixel"] * pixel
+            loss_g = w["pixel"] * pixel if adversarial else pixel  # the warm-up's objective is the pixel loss itself
             if adversarial:
                 feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
                 g_real, g_fake = self.discriminator(real_in).float(), self.discriminator(sr.float() + noise).float()
@@ -216,7 +223,7 @@ class GanTrainer(Trainer):
         row.update(loss_d=loss_d.item(), d_real_minus_fake=gap, d_fake_minus_real=-gap)
 
     def checked_losses(self, row: dict) -> tuple[str, ...]:
-        return ("loss_g",) if row["warm_up"] else ("loss_g", "loss_d")
+        return ("loss_g", "loss_d") if row["discriminator_step"] else ("loss_g",)
 
     def bundle(self) -> dict:
         return {"generator": copy.deepcopy(self.generator_config),

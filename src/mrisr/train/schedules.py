@@ -21,3 +21,14 @@ def instance_noise(step: int, total: int, start: float, end: float, epochs: int 
         return linear(step, total, start, end)
     epoch = min(step, total - 1) * epochs // total
     return max(start + (end - start) * epoch / epochs, 0.0)
+
+
+def warmup_steps(fraction: float, total: int) -> int:
+    """The pixel-only warm-up's steps: the first ``fraction`` of ``total`` (the MIDL 2022 code: one epoch of 20)."""
+    return round(fraction * total)
+
+
+def updates_discriminator(step: int, warmup: int, every: int) -> bool:
+    """Whether D is updated at ``step``: never in the warm-up, then every ``every``-th step from its end on, as the
+    MIDL 2022 code's ``i % 5 == 0``."""
+    return step >= warmup and (step - warmup) % every == 0
