@@ -118,17 +118,29 @@ def test_wavelet_unet_skips_read_the_activated_encoder_output_as_the_authors(act
 
 @pytest.mark.parametrize("on_output", [True, False])
 def test_spectral_norm_on_the_last_conv_only_when_asked(on_output):
-    from torch.nn.utils.parametrize import is_parametrized
-
     d = build("discriminator", {"name": "patch", "channels": [4, 8], "norm": "spectral",
                                 "spectral_norm_output": on_output})
     convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv3d)]
-    assert all(is_parametrized(m) for m in convs[:-1])
-    assert is_parametrized(convs[-1]) == on_output
+    assert all(hasattr(m, "weight_orig") for m in convs[:-1])
+    assert hasattr(convs[-1], "weight_orig") == on_output
     x = torch.randn(1, 8, 4, 4, 4)
-    plain = torch.nn.functional.conv3d(x, convs[-1].parametrizations.weight.original if on_output
-                                       else convs[-1].weight, convs[-1].bias, padding=1)
+    plain = torch.nn.functional.conv3d(x, convs[-1].weight_orig if on_output else convs[-1].weight, convs[-1].bias,
+                                       padding=1)
     assert torch.allclose(convs[-1](x), plain) != on_output  # the authors' last conv is the raw weight
+
+
+def test_spectral_norm_power_iteration_is_the_authors_order():
+    """torch.nn.utils.spectral_norm, as theirs: in training, v = W^T u / |.|, then u = W v / |.|, σ = u·W v."""
+    d = build("discriminator", {"name": "patch", "channels": [4, 8], "norm": "spectral"})
+    conv = next(m for m in d.modules() if isinstance(m, torch.nn.Conv3d))
+    w, u = conv.weight_orig.detach().flatten(1).clone(), conv.weight_u.clone()
+    v = torch.nn.functional.normalize(w.T @ u, dim=0)
+    u = torch.nn.functional.normalize(w @ v, dim=0)
+    sigma = u @ w @ v
+    x = torch.randn(2, 1, 8, 8, 8)
+    expected = torch.nn.functional.conv3d(x, conv.weight_orig / sigma, conv.bias, padding=1)
+    torch.testing.assert_close(conv.train()(x), expected)
+    torch.testing.assert_close(conv.weight_u, u)
 
 
 @pytest.mark.parametrize("init, std", [("kaiming", (2 / (64 * 27)) ** 0.5), ("default", (1 / 3 / (64 * 27)) ** 0.5)])

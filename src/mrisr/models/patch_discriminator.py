@@ -6,7 +6,7 @@ import enum
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import spectral_norm  # the authors': v from u, then u from v (the parametrization: u first)
 
 from mrisr.models.blocks import initialise
 
@@ -22,7 +22,8 @@ class PatchDiscriminator(nn.Module):
 
     Each stage halves the size: a 64³ patch gives 4³ logits with the default four stages. With spectral norm,
     ``spectral_norm_output`` also wraps the last conv (SN-GAN normalises every layer; the authors' code leaves
-    that one out). ``init='xavier'``: the authors' WGAN-GP ``weights_init`` (their critic); ``'default'``: PyTorch's.
+    that one out). Spectral norm is the hook ``torch.nn.utils.spectral_norm``, as theirs: the parametrization
+    API's power iteration runs in the other order, with the same limit but other logits while training. ``init='xavier'``: the authors' WGAN-GP ``weights_init`` (their critic); ``'default'``: PyTorch's.
     """
 
     def __init__(self, channels: tuple[int, ...] = (64, 128, 256, 512), norm: str = "instance",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.nn.utils.parametrize import is_parametrized
+from torch.nn.utils.spectral_norm import SpectralNorm
 
 from mrisr import distributed
 from mrisr.degrade import degrade
@@ -124,7 +124,8 @@ class GanTrainer(Trainer):
     def shared_pass_is_exact(self) -> bool:
         """Whether D's forward changes no state, so that one pass can serve both updates with the same numbers:
         BatchNorm in training mode updates running statistics, spectral norm runs a power iteration."""
-        return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) or is_parametrized(m)
+        return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                       or any(isinstance(hook, SpectralNorm) for hook in m._forward_pre_hooks.values())
                        for m in self.discriminator.modules())
 
     def train_step(self, volumes: list[np.ndarray]) -> dict:
