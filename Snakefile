@@ -28,5 +28,6 @@ rule all:
     input:
         PREPARE_TARGETS,
         SUPER_RESOLVE_TARGETS,
+        MODEL_CARD_TARGETS,
         PAPER_TARGETS,
     default_target: True

@@ -43,3 +43,17 @@ def segmentation_settings(**values):
     defaults = {"sr_fraction": schema_default("segmentation.sr_fraction"),
                 "precision": schema_default("train.precision")}
     return SegSettings(**(defaults | values))
+
+
+def write_model(path, generator: dict, **card):
+    """A model file as the train stage writes it: ``generator`` (with its scale) at random weights and a model
+    card whose fields ``card`` overrides (defaults: 1 mm HR voxels, crop none, whole-volume z-score)."""
+    from mrisr.model_card import make_card, save_model
+    from mrisr.models.registry import build
+
+    fields = dict(variant_name="tiny", variant={"kind": "gan", "generator": generator}, scale=generator["scale"],
+                  hr_voxel_mm=1.0, preprocessing={"crop": "none", "margin": 4, "normalise": "volume"},
+                  degradation={"method": "nearest"},
+                  training={"dataset": "demo", "subjects": ["01", "02"], "steps": 3, "batch_size": 1, "seed": 0})
+    torch.manual_seed(0)
+    return save_model(path, generator, build("generator", generator).state_dict(), make_card(**(fields | card)))

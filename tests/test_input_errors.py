@@ -8,12 +8,11 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 from nibabel.eulerangles import euler2mat
 
 from mrisr.cli import main
 from mrisr.io import save_volume
-from mrisr.models.registry import build
+from tests.conftest import write_model
 
 GENERATOR = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
 
@@ -77,7 +76,7 @@ BAD_IMAGES = {
 @pytest.fixture
 def model(tmp_path):
     path = tmp_path / "model.pt"
-    torch.save({"generator": GENERATOR, "state_dict": build("generator", GENERATOR).state_dict()}, path)
+    write_model(path, GENERATOR)
     return path
 
 

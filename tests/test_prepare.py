@@ -4,7 +4,7 @@ import pytest
 
 from mrisr.errors import InputError
 from mrisr.io import save_volume
-from mrisr.prepare import brain_box, make_splits, prepare_subject, zscore
+from mrisr.prepare import make_splits, prepare_subject
 
 
 def test_splits_are_seeded_and_counted():
@@ -13,24 +13,6 @@ def test_splits_are_seeded_and_counted():
     assert a == make_splits(list(reversed(subjects)), val=2, test=3, seed=1)
     assert sorted(a.values()).count("test") == 3 and list(a.values()).count("val") == 2
     assert a != make_splits(subjects, val=2, test=3, seed=2)
-
-
-def test_brain_box_grows_by_margin_and_is_even():
-    mask = np.zeros((30, 30, 30), bool)
-    mask[10:15, 5:12, 20:29] = True
-    box = brain_box(mask, margin=2, multiple=2)
-    for sl, (lo, hi) in zip(box, [(8, 17), (3, 14), (18, 30)]):
-        assert sl.start <= lo and sl.stop >= hi and (sl.stop - sl.start) % 2 == 0
-        assert 0 <= sl.start and sl.stop <= 30
-
-
-def test_zscore_region(rng):
-    x = rng.normal(3, 2, size=(10, 10, 10))
-    z = zscore(x)
-    assert np.isclose(z.mean(), 0, atol=1e-5) and np.isclose(z.std(), 1, atol=1e-5)
-    region = x > 3
-    zr = zscore(x, region)
-    assert np.isclose(zr[region].mean(), 0, atol=1e-5)
 
 
 def test_prepare_reorients_to_ras_and_keeps_world_positions(tmp_path, rng):

@@ -1,10 +1,13 @@
+import nibabel as nib
 import numpy as np
+import pytest
 import torch
 from tqdm import tqdm
 
 from mrisr.degrade import lr_affine
 from mrisr.models.registry import build
 from mrisr.super_resolve import hr_affine, interpolate, load_generator, super_resolve
+from tests.conftest import write_model
 
 
 def test_trilinear_reproduces_a_linear_ramp_on_the_hr_grid():
@@ -29,12 +32,12 @@ def test_tiles_with_wide_halo_equal_one_pass(rng):
     assert np.abs(small_halo - one_pass).max() > 1e-4
 
 
-def test_model_bundle_round_trip(tmp_path):
+def test_model_card_round_trip(tmp_path):
+    write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
+    torch.manual_seed(0)
     g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
-    torch.save({"generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2},
-                "state_dict": g.state_dict()}, tmp_path / "model.pt")
-    loaded, scale = load_generator(tmp_path / "model.pt")
-    assert scale == 2
+    loaded, card = load_generator(tmp_path / "model.pt")
+    assert card["scale"] == 2 and card["lr_voxel_mm"] == 2.0 and card["preprocessing"]["orientation"] == "RAS"
     x = torch.randn(1, 1, 4, 4, 4)
     torch.testing.assert_close(loaded(x), g(x))
 
@@ -123,3 +126,103 @@ def test_paper_generator_windowed_with_the_default_halo_is_the_one_pass_answer(r
         one_pass = g(torch.from_numpy(lr)[None, None])[0, 0].numpy()
     windowed = super_resolve(g, lr, 2, tile=12, halo=halo, progress=False)
     assert np.abs(windowed - one_pass).max() <= 1e-3
+
+
+def _head(rng, shape=(20, 22, 18)):
+    """A scan with integer intensities 0..255: a bright ellipsoid (the head) with texture on a dark background."""
+    grid = np.indices(shape).astype(float)
+    centre = (np.array(shape) - 1)[:, None, None, None] / 2
+    inside = (((grid - centre) / (np.array(shape)[:, None, None, None] * 0.38)) ** 2).sum(0) < 1
+    return np.where(inside, rng.integers(120, 250, shape), rng.integers(0, 12, shape)).astype(np.uint8)
+
+
+def _stored(scan, affine, how, path):
+    """The same scan stored as ``how``; returns the file and (a, b) of its real intensities a·scan + b."""
+    if how == "uint8":
+        img, ab = nib.Nifti1Image(scan, affine), (1.0, 0.0)
+    elif how == "int16 with scl_slope/inter":
+        img, ab = nib.Nifti1Image(scan.astype(np.int16), affine), (3.5, -200.0)
+        img.header.set_data_dtype(np.int16)
+        img.header.set_slope_inter(*ab)
+    else:  # z-scored float
+        mean, std = scan.mean(dtype=np.float64), scan.std(dtype=np.float64)
+        img, ab = nib.Nifti1Image(((scan - mean) / std).astype(np.float32), affine), (1 / std, -mean / std)
+    nib.save(img, path)
+    return path, ab
+
+
+@pytest.mark.parametrize("how", ["uint8", "int16 with scl_slope/inter", "z-scored float"])
+@pytest.mark.parametrize("orientation", ["RAS", "LPS", "ASL"])
+def test_the_same_scan_in_any_storage_gives_the_same_sr(tmp_path, rng, how, orientation):
+    """Up to the scan's intensity affine and orientation the output is one and the same: the card's z-score
+    removes the affine, the RAS+ reorientation the storage order; the output is back in the scan's units."""
+    from mrisr.cli import main
+
+    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
+    scan, affine = _head(np.random.default_rng(3)), np.diag([2.0, 2.0, 2.0, 1.0])
+    reference, _ = _stored(scan, affine, "uint8", tmp_path / "ref.nii.gz")
+    assert main(["super-resolve", "--model", str(model), str(reference), str(tmp_path / "ref_sr.nii.gz")]) == 0
+    expected = nib.as_closest_canonical(nib.load(tmp_path / "ref_sr.nii.gz"))
+    ras = nib.Nifti1Image(scan, affine)
+    turned = ras.as_reoriented(nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"),
+                                                               nib.orientations.axcodes2ornt(tuple(orientation))))
+    path, (a, b) = _stored(np.asarray(turned.dataobj), turned.affine, how, tmp_path / "in.nii.gz")
+    assert main(["super-resolve", "--model", str(model), str(path), str(tmp_path / "sr.nii.gz")]) == 0
+    out = nib.load(tmp_path / "sr.nii.gz")
+    assert nib.aff2axcodes(out.affine) == tuple(orientation) and out.get_data_dtype() == np.float32
+    got = nib.as_closest_canonical(out)
+    np.testing.assert_allclose(got.affine, expected.affine, atol=1e-6)
+    sr, ref = (np.asanyarray(got.dataobj) - b) / a, np.asanyarray(expected.dataobj)
+    assert np.abs(sr - ref).max() <= 1e-4 * np.ptp(ref)
+    # and the reference is the network on the card's z-score (crop none, whole volume), put back into 0..255 units
+    z = (scan - scan.mean()) / scan.std()
+    direct = super_resolve(load_generator(model)[0], z, 2, tile=160, halo=8, progress=False) * scan.std() + scan.mean()
+    np.testing.assert_allclose(ref, direct, rtol=1e-5, atol=1e-4)
+
+
+def test_folder_of_scans_loads_the_model_once_and_writes_one_output_each(tmp_path, rng, monkeypatch):
+    from mrisr import super_resolve as stage
+    from mrisr.cli import main
+
+    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
+    (tmp_path / "scans").mkdir()
+    for name in ("a.nii.gz", "b.nii"):
+        nib.save(nib.Nifti1Image(_head(rng), np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "scans" / name)
+    loads = []
+    load = stage.load_generator
+    monkeypatch.setattr(stage, "load_generator", lambda *a: loads.append(a) or load(*a))
+    assert main(["super-resolve", "--model", str(model), str(tmp_path / "scans"), str(tmp_path / "out")]) == 0
+    assert len(loads) == 1 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.nii.gz", "b.nii"]
+    out = nib.load(tmp_path / "out" / "a.nii.gz")
+    assert out.shape == (40, 44, 36) and out.header["descrip"].item() == b"mrisr x2 tiny (model.pt)"
+    assert main(["super-resolve", "--model", str(model), str(tmp_path / "scans"), str(tmp_path / "x.nii.gz")]) == 2
+
+
+def test_a_scan_at_another_voxel_size_is_warned_with_the_fix(tmp_path, rng, caplog):
+    from mrisr.cli import main
+
+    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2},
+                        hr_voxel_mm=0.7)
+    nib.save(nib.Nifti1Image(_head(rng), np.eye(4)), tmp_path / "in.nii.gz")
+    assert main(["super-resolve", "--model", str(model), str(tmp_path / "in.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
+    assert "LR voxels of 1.4 mm" in caplog.text and "--resample 1.4" in caplog.text
+
+
+def test_brain_mask_sets_the_z_score_of_a_brain_normalised_model(tmp_path, rng, monkeypatch):
+    """normalise: brain: the statistics are the mask's, whatever lies outside it."""
+    from mrisr import super_resolve as stage
+
+    g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}).eval()
+    card = {"scale": 2, "lr_voxel_mm": 2.0, "hr_voxel_mm": 1.0,
+            "preprocessing": {"crop": "none", "margin": 0, "normalise": "brain"}}
+    scan = _head(rng).astype(np.float32)
+    mask = np.zeros(scan.shape, np.uint8)
+    mask[6:14, 6:16, 5:12] = 1
+    seen = []
+    monkeypatch.setattr(stage, "super_resolve", lambda generator, lr, *a, **k: seen.append(lr) or interpolate(lr, 2))
+    stage.super_resolve_image(nib.Nifti1Image(scan, np.diag([2.0, 2.0, 2.0, 1.0])),
+                              stage.Method(scale=2, generator=g, card=card), tmp_path, prepared=False,
+                              mask=nib.Nifti1Image(mask, np.diag([2.0, 2.0, 2.0, 1.0])), tile=8, halo=2,
+                              reconstruct_tile=8, batch=1, pasted=False, progress=False)
+    inside = mask > 0
+    np.testing.assert_allclose(seen[0], (scan - scan[inside].mean()) / scan[inside].std(), rtol=1e-5, atol=1e-5)

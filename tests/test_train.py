@@ -266,7 +266,9 @@ def test_sigkill_at_a_random_step_then_rerun_gives_the_uninterrupted_weights(tmp
     settings = dataclasses.replace(SETTINGS, steps=16, checkpoint_every=1)  # a margin for a fast machine
     full = train(volumes, VARIANT, settings, tmp_path / "full", progress=False)
     cmd = [sys.executable, "-m", "mrisr", "train", "--hr", *map(str, paths), "--variant", json.dumps(VARIANT),
-           "--settings", json.dumps(dataclasses.asdict(settings)), "--out-dir", str(tmp_path / "cut"), "--threads", "2"]
+           "--settings", json.dumps(dataclasses.asdict(settings)), "--out-dir", str(tmp_path / "cut"), "--threads", "2",
+           "--provenance", json.dumps({"variant": "v", "dataset": "d", "subjects": ["0", "1"],
+                                       "preprocessing": {"crop": "none", "margin": 0, "normalise": "volume"}})]
     checkpoint = tmp_path / "cut" / "checkpoint.pt"
     with open(tmp_path / "cut.log", "wb") as log:
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)

@@ -81,13 +81,25 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         required("--noise-seed", int)]),
     ("train",): ("mrisr.train.gan:train_variant", "train one GAN variant", [
         files("--hr", "prepared HR training volumes"), required("--variant", json.loads, help="JSON of variants.<name>"),
-        required("--settings", json.loads, help="JSON of the training settings"), required("--out-dir"), THREADS]),
-    ("super-resolve",): ("mrisr.super_resolve:super_resolve_file", "super-resolve one LR volume", [
-        ("input", dict()), ("output", dict()),
+        required("--settings", json.loads, help="JSON of the training settings"),
+        required("--provenance", json.loads,
+                 help="JSON for the model card: variant name, dataset, training subjects, prepare's preprocessing"),
+        required("--out-dir"), THREADS]),
+    ("model-card",): ("mrisr.model_card:print_card", "print a model file's card (or add test-set metrics to it)", [
+        ("model", dict(help="model.pt")), ("--json", dict(action="store_true", dest="as_json", help="as JSON")),
+        optional("--metrics", help="the evaluate stage's CSV of this model: write a copy whose card holds it"),
+        optional("--degradation", help="with --metrics: the degradation of the LR volumes it scored"),
+        optional("--out", help="with --metrics: the copy's path")]),
+    ("super-resolve",): ("mrisr.super_resolve:super_resolve_files", "super-resolve LR scans (files or folders)", [
+        ("inputs", dict(nargs="+", metavar="INPUT", help="NIfTI scans or folders of them")),
+        ("output", dict(help="the output file for one scan, else a folder")),
         optional("--model", help="model.pt of a trained variant (or --interpolate)"),
         optional("--interpolate", dest="interpolate_mode", choices=["trilinear", "nearest"]),
         optional("--scale", int, help="for --interpolate"),
         optional("--reference", help="HR volume whose grid and header the output takes"),
+        optional("--mask", help="the scan's brain mask, for the z-score (default: its foreground)"),
+        switch("--prepared", "the input is in the model's units already (the workflow's prepared LR); without it, "
+               "the scan is z-scored as the model card says and the output put back into its units"),
         optional("--resample", float, metavar="MM", help="resample an anisotropic or oblique input to MM first"),
         from_schema("--tile", "inference.tile", help="LR window edge of the feature stage"),
         from_schema("--halo", "inference.halo", help="LR voxels of context around each window, cropped after"),

@@ -53,7 +53,7 @@ def _explain(error: jsonschema.ValidationError) -> ConfigError:
 
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Validate ``config`` in place, fill schema defaults, check cross-references; return it."""
-    errors = sorted(_Validator(_schema(Path(schema_path))).iter_errors(config),
+    errors = sorted(_Validator(load_schema(Path(schema_path))).iter_errors(config),
                     key=lambda e: len(list(e.absolute_path)))
     if errors:
         raise _explain(errors[0])
@@ -93,13 +93,13 @@ def _check_references(config: dict) -> None:
 
 
 @functools.cache
-def _schema(path: Path = SCHEMA) -> dict:
+def load_schema(path: Path = SCHEMA) -> dict:
     return yaml.safe_load(path.read_text())
 
 
 def schema_default(key: str):
     """The schema's default of a dotted config key, e.g. ``inference.tile``."""
-    node = _schema()
+    node = load_schema()
     for part in key.split("."):
         node = node["properties"][part]
     return node["default"]

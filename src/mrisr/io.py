@@ -162,8 +162,10 @@ def voxel_sizes(affine: np.ndarray) -> np.ndarray:
     return np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
 
 
-def save_volume(data: np.ndarray, affine: np.ndarray, path: str | os.PathLike, *, reference=None, dtype=None) -> Path:
-    """Write ``data`` as NIfTI atomically; copy header fields (units, codes) from ``reference``."""
+def save_volume(data: np.ndarray, affine: np.ndarray, path: str | os.PathLike, *, reference=None, dtype=None,
+                descrip: str | None = None) -> Path:
+    """Write ``data`` as NIfTI atomically; copy header fields (units, codes) from ``reference``; ``descrip`` names
+    what made it (79 bytes at most)."""
     data = np.asarray(data)
     if dtype is not None:
         data = data.astype(dtype)
@@ -175,6 +177,8 @@ def save_volume(data: np.ndarray, affine: np.ndarray, path: str | os.PathLike, *
     img.set_sform(img.affine, code=1)
     if data.dtype.kind == "f":
         img.header["scl_slope"], img.header["scl_inter"] = 1.0, 0.0
+    if descrip is not None:
+        img.header["descrip"] = descrip.encode()[:79]
     path = Path(path)
     with atomic_path(path) as tmp:
         nib.save(img, tmp)

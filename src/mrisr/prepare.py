@@ -3,7 +3,6 @@ seeded train/val/test split that the workflow draws its subject lists from."""
 
 from __future__ import annotations
 
-import enum
 import random
 from pathlib import Path
 
@@ -12,16 +11,7 @@ import numpy as np
 
 from mrisr.errors import InputError
 from mrisr.io import load_volume, resample_isotropic, resample_like, save_volume
-
-
-class Crop(str, enum.Enum):
-    BRAIN = "brain"  # the brain box plus a margin
-    NONE = "none"  # the whole field of view, as the authors did
-
-
-class Normalise(str, enum.Enum):
-    VOLUME = "volume"  # z-score over every voxel, as the authors did
-    BRAIN = "brain"  # z-score over the brain mask
+from mrisr.preprocessing import Crop, Normalise, brain_box, zscore
 
 
 def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str, str]:
@@ -32,32 +22,6 @@ def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str
     split.update({s: "val" for s in order[test:test + val]})
     split.update({s: "train" for s in order[test + val:]})
     return {s: split[s] for s in sorted(subjects)}
-
-
-def brain_box(mask: np.ndarray, margin: int, multiple: int) -> tuple[slice, ...]:
-    """Bounding box of ``mask`` grown by ``margin``, each edge a multiple of ``multiple`` voxels.
-
-    The box grows (or, at the volume edge, shrinks) by whole voxels so that LR and SR grids divide evenly.
-    """
-    idx = np.nonzero(mask)
-    box = []
-    for axis, size in enumerate(mask.shape):
-        lo = max(int(idx[axis].min()) - margin, 0)
-        hi = min(int(idx[axis].max()) + 1 + margin, size)
-        extra = (-(hi - lo)) % multiple
-        grow = min(extra, size - hi)
-        hi += grow
-        lo_room = min(extra - grow, lo)
-        lo -= lo_room
-        hi -= (hi - lo) % multiple
-        box.append(slice(lo, hi))
-    return tuple(box)
-
-
-def zscore(image: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
-    """(x - mean) / std with statistics over ``region`` (all voxels when None), as the authors did per volume."""
-    values = image[region] if region is not None else image
-    return ((image - values.mean()) / values.std()).astype(np.float32)
 
 
 def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:

@@ -1,5 +1,8 @@
 """The super-resolve stage: whole LR volumes onto the HR grid, by a trained generator or by interpolation.
 
+A trained model is applied as its model card says (:mod:`mrisr.model_card`): the scan reoriented to RAS+ and
+z-scored as prepare did for training, the output put back into the scan's intensity units and orientation.
+
 The volume goes through the generator in windows, each a core plus ``halo`` LR voxels of real context on every
 side that are cropped away after the pass ("overlap and crop"). With a halo as wide as the network's reach
 this is the one-pass answer at a fraction of its memory; a volume that fits one window is one pass. The RRDB
@@ -10,9 +13,12 @@ HR tail (most of the memory) in small windows whose halo is their exact reach.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import torch
 from scipy import ndimage
@@ -20,19 +26,23 @@ from tqdm import tqdm
 
 from mrisr.device import Precision, autocast, default_device, set_threads, uses_bf16
 from mrisr.errors import InputError, MrisrError
-from mrisr.io import load_torch, load_volume, resample_isotropic, save_volume
+from mrisr.io import load_volume, resample_isotropic, resample_like, save_volume, voxel_sizes
+from mrisr.model_card import RETRAIN, load_model
 from mrisr.models.registry import build
+from mrisr.preprocessing import head_mask, zscore_statistics
+
+log = logging.getLogger(__name__)
 
 
-def load_generator(path: str | Path, device: torch.device | str | None = None) -> tuple[torch.nn.Module, int]:
-    """Rebuild a generator from a ``model.pt`` bundle; returns (module in eval mode, scale)."""
-    bundle = load_torch(path, "retrain it or point --model to model.pt")
+def load_generator(path: str | Path, device: torch.device | str | None = None) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a generator from a ``model.pt`` model card; returns (module in eval mode, card)."""
+    config, state_dict, card = load_model(path)
     try:
-        generator = build("generator", bundle["generator"])
-        generator.load_state_dict(bundle["state_dict"])
+        generator = build("generator", config)
+        generator.load_state_dict(state_dict)
     except (RuntimeError, KeyError, TypeError) as exc:
-        raise InputError(path, f"is not a readable mrisr model ({exc})", "retrain it or point --model to model.pt") from exc
-    return generator.to(device or default_device()).eval(), int(bundle["generator"]["scale"])
+        raise InputError(path, f"is not a readable mrisr model ({exc})", RETRAIN) from exc
+    return generator.to(device or default_device()).eval(), card
 
 
 def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[int, int, int, int]]:
@@ -117,34 +127,133 @@ def hr_affine(lr_affine: np.ndarray, scale: int) -> np.ndarray:
 #: Interpolation orders of ``--interpolate``.
 INTERPOLATION_ORDERS = {"trilinear": 1, "nearest": 0}
 
+#: A scan's voxels may differ this much (relative) from the model's LR voxels before super-resolve warns.
+VOXEL_TOLERANCE = 0.1
 
-def super_resolve_file(input: str, output: str, model: str | None, interpolate_mode: str | None, scale: int,
-                       reference: str | None, resample: float | None, tile: int, halo: int, reconstruct_tile: int,
-                       batch: int, pasted: bool, threads: int) -> Path:
-    """The stage: one LR file through ``model`` (or ``interpolate_mode`` at ``scale``) onto the HR grid.
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
-    The output takes ``reference``'s grid and header when given (it must be the SR grid), else the input's grid
-    with voxels ``scale`` times smaller. ``resample`` (mm) puts an anisotropic or oblique input on an isotropic
-    grid first.
+
+@dataclass(frozen=True)
+class Method:
+    """A trained generator with its card, or an interpolation order, at ``scale``."""
+
+    scale: int
+    generator: torch.nn.Module | None = None
+    card: dict | None = None
+    order: int = 1
+    name: str = "trilinear"
+
+
+def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Path) -> tuple[float, float]:
+    """(mean, std) of the card's z-score on this LR scan: over ``mask`` (on the scan's grid) or, without one, the
+    scan's foreground (Otsu), which then stands in for the brain mask that prepare had."""
+    prep = card["preprocessing"]
+    if mask is None:
+        mask = head_mask(lr)
+        log.info("%s: no --mask; the scan's foreground (%d voxels) stands in for the brain mask", path, mask.sum())
+    margin = -(-prep["margin"] // card["scale"])  # prepare's margin, in HR voxels, on the LR grid
+    mean, std = zscore_statistics(lr, mask, prep["crop"], prep["normalise"], margin, 1)
+    if not std > 0:
+        raise InputError(path, "has no contrast inside the brain mask", "check the scan and its --mask")
+    return mean, std
+
+
+def check_voxel_size(img: nib.Nifti1Image, card: dict, path: Path) -> None:
+    """Warn, with the fix, when the scan's voxels are not the LR voxels the model was trained to enlarge."""
+    sizes, expected = voxel_sizes(img.affine), card["lr_voxel_mm"]
+    if np.any(np.abs(sizes / expected - 1) > VOXEL_TOLERANCE):
+        log.warning("%s: voxels of %s mm, but the model was trained on LR voxels of %.3g mm (HR %.3g mm): its "
+                    "output may be off. Fix: pass --resample %.3g to resample the scan first", path,
+                    " x ".join(f"{v:.3g}" for v in sizes), expected, card["hr_voxel_mm"], expected)
+
+
+def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mask: nib.Nifti1Image | None,
+                        prepared: bool, tile: int, halo: int, reconstruct_tile: int, batch: int,
+                        pasted: bool, progress: bool) -> nib.Nifti1Image:
+    """One LR image onto its HR grid, in its own orientation and intensity units.
+
+    The network sees what it was trained on: the scan reoriented to RAS+ and z-scored as the card says; its output
+    goes back to the scan's units and orientation (``prepared``: the input is z-scored already). The HR grid is the RAS+ one whose every ``scale``-th voxel is an
+    LR voxel, so that one scan stored in any orientation gives the same voxels at the same world positions.
+    """
+    ras = nib.as_closest_canonical(img)
+    lr = np.asanyarray(ras.dataobj, dtype=np.float32)  # scl_slope / scl_inter applied
+    if method.generator is None:
+        sr = interpolate(lr, method.scale, order=method.order)
+    else:
+        check_voxel_size(img, method.card, path)
+        mean, std = 0.0, 1.0
+        if not prepared:
+            brain = None if mask is None else np.asanyarray(nib.as_closest_canonical(mask).dataobj) > 0
+            mean, std = normalisation(lr, method.card, brain, path)
+        sr = super_resolve(method.generator, (lr - mean) / std, method.scale, tile, halo, batch, progress=progress,
+                           reconstruct_tile=reconstruct_tile, pasted=pasted) * std + mean
+    out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(ras.affine, method.scale))
+    back = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"),
+                                           nib.orientations.io_orientation(img.affine))
+    return out.as_reoriented(back)
+
+
+def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+    """(scan, output file) for every input: a folder stands for its NIfTI files; several scans need a folder."""
+    scans = []
+    for name in map(Path, inputs):
+        scans += sorted(p for p in name.iterdir() if p.name.endswith(NIFTI_SUFFIXES)) if name.is_dir() else [name]
+    if not scans:
+        raise InputError(inputs[0], "holds no .nii or .nii.gz file", "give NIfTI scans or a folder of them")
+    out = Path(output)
+    if len(scans) == 1 and not Path(inputs[0]).is_dir() and out.name.endswith(NIFTI_SUFFIXES):
+        return [(scans[0], out)]
+    if out.name.endswith(NIFTI_SUFFIXES):
+        raise InputError(out, "is a file name, but there are several scans", "give an output folder")
+    return [(scan, out / scan.name) for scan in scans]
+
+
+def super_resolve_files(inputs: list[str], output: str, model: str | None, interpolate_mode: str | None,
+                        scale: int | None, reference: str | None, mask: str | None, prepared: bool,
+                        resample: float | None, tile: int, halo: int, reconstruct_tile: int, batch: int, pasted: bool,
+                        threads: int) -> list[Path]:
+    """The stage: LR scans (files or folders) through ``model`` (or ``interpolate_mode`` at ``scale``) onto their
+    HR grids, the model loaded once; one file in, one file out, else into the folder ``output``.
+
+    ``reference`` (one scan only) gives the output's grid and header; it must be the SR grid. ``mask`` (one scan
+    only) is the brain mask on the scan's grid for the z-score. ``resample`` (mm) puts anisotropic or oblique
+    scans on an isotropic grid first.
     """
     if bool(model) == bool(interpolate_mode) or (interpolate_mode and not scale):
         raise MrisrError("super-resolve needs either --model, or --interpolate with --scale")
     set_threads(threads)
-    lr_img = load_volume(input, isotropic=bool(model) and resample is None,
-                         grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
-    if resample is not None:
-        lr_img = resample_isotropic(lr_img, resample)
-    lr = np.asanyarray(lr_img.dataobj, dtype=np.float32)
+    pairs = _scan_pairs(inputs, output)
+    if len(pairs) > 1 and (reference or mask):
+        raise MrisrError("--reference and --mask belong to one scan; run those scans one by one")
     if model:
-        generator, scale = load_generator(model)
-        sr = super_resolve(generator, lr, scale, tile, halo, batch, reconstruct_tile=reconstruct_tile, pasted=pasted)
+        generator, card = load_generator(model)
+        method = Method(scale=card["scale"], generator=generator, card=card, name=card["variant"])
+        descrip = f"mrisr x{card['scale']} {card['variant']} ({Path(model).name})"
     else:
-        sr = interpolate(lr, scale, order=INTERPOLATION_ORDERS[interpolate_mode])
-    affine, header_from = hr_affine(lr_img.affine, scale), lr_img
-    if reference:
-        header_from = load_volume(reference, role="reference")
-        if header_from.shape != sr.shape:
-            raise InputError(reference, f"reference grid {header_from.shape} differs from the SR grid {sr.shape}",
-                             "give the HR volume this LR was made from, or leave --reference out")
-        affine = header_from.affine
-    return save_volume(sr, affine, output, reference=header_from)
+        method = Method(scale=scale, order=INTERPOLATION_ORDERS[interpolate_mode], name=interpolate_mode)
+        descrip = f"mrisr x{scale} {interpolate_mode}"
+    written = []
+    for scan, out in tqdm(pairs, desc="scans", unit="scan", disable=len(pairs) == 1):
+        img = load_volume(scan, isotropic=resample is None,
+                          grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
+        brain = load_volume(mask, role="mask") if mask else None
+        if brain is not None and (brain.shape != img.shape or not np.allclose(brain.affine, img.affine, atol=1e-3)):
+            raise InputError(mask, f"mask grid {brain.shape} is not the scan's grid {img.shape}",
+                             "give the brain mask of this scan, on its grid")
+        made = descrip
+        if resample is not None and (resampled := resample_isotropic(img, resample)) is not img:
+            img, brain = resampled, brain if brain is None else resample_like(brain, resampled)
+            made = f"{descrip}; {resampled.header['descrip'].item().decode().removeprefix('mrisr: ')}"
+        sr = super_resolve_image(img, method, scan, mask=brain, prepared=prepared, tile=tile,
+                                 halo=halo, reconstruct_tile=reconstruct_tile, batch=batch, pasted=pasted,
+                                 progress=len(pairs) == 1)
+        header_from, affine = img, sr.affine
+        if reference:
+            header_from = load_volume(reference, role="reference")
+            if header_from.shape != sr.shape:
+                raise InputError(reference, f"reference grid {header_from.shape} differs from the SR grid {sr.shape}",
+                                 "give the HR volume this LR was made from, or leave --reference out")
+            affine = header_from.affine
+        written.append(save_volume(np.asanyarray(sr.dataobj), affine, out, reference=header_from, descrip=made))
+    return written

@@ -36,6 +36,7 @@ PATHS = {
     "sr": "results/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz",
     "sr_pasted": "results/super_resolve/{dataset}/{degradation}/{variant}/pasted/sub-{subject}_T1w.nii.gz",
     "metrics": "results/evaluate/{dataset}/{degradation}/{variant}.csv",
+    "model_card": "results/evaluate/{dataset}/model_cards/{variant}.pt",
     "segment": "results/segment/{dataset}/{arm}/seed-{seed}/{file}",
     "paper": "results/papers/{dataset}/{paper}/{name}",
 }

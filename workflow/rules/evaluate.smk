@@ -1,4 +1,11 @@
-# evaluate: PSNR, SSIM, NRMSE (whole volume and brain), LPIPS on slices, noise estimates; a CSV row per test subject.
+# evaluate: PSNR, SSIM, NRMSE (whole volume and brain), LPIPS on slices, noise estimates; a CSV row per test subject;
+# and each trained model with its test-set metrics in its card, the file to apply to one's own scans.
+
+MODEL_CARD_TARGETS = [
+    path("model_card", dataset=DATASET, variant=variant)
+    for variant in RUN_VARIANTS
+    if config["variants"][variant]["kind"] == "gan"
+]
 
 # each test subject's file of an entry of PATHS, given the job's wildcards
 of_test_subjects = lambda entry, wildcards, **more: [
@@ -35,3 +42,21 @@ rule evaluate:
     shell:
         "mrisr evaluate --subjects {params.subjects} --gt {input.gt} --pred {input.pred} --mask {input.mask}"
         " --lr {input.lr} {params.lpips} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule evaluate_model_card:
+    localrule: True
+    input:
+        model=path("model"),
+        metrics=path("metrics", degradation=TRAIN_DEGRADATION),
+    output:
+        path("model_card"),
+    params:
+        degradation=TRAIN_DEGRADATION,
+    log:
+        "results/logs/evaluate/{dataset}/model_cards/{variant}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr model-card {input.model} --metrics {input.metrics} --degradation {params.degradation}"
+        " --out {output} > {log} 2>&1"

@@ -14,7 +14,7 @@ get_super_resolve_input = lambda wildcards: {
     **({"model": path("model", dataset=DATASET, variant=wildcards.variant)} if learned(wildcards.variant) else {}),
 }
 get_super_resolve_method = lambda wildcards, input: (
-    f"--model {input.model}"
+    f"--model {input.model} --prepared"  # the prepared LR is in the model's units already
     if learned(wildcards.variant)
     else f"--interpolate {config['variants'][wildcards.variant]['mode']} --scale {config['scale']}"
 )

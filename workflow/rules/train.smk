@@ -38,6 +38,16 @@ get_train_variant = lambda wildcards: as_json(
     }
 )
 
+# what the model card records of the data: the variant, the dataset, the training subjects, prepare's settings
+get_train_provenance = lambda wildcards: as_json(
+    {
+        "variant": wildcards.variant,
+        "dataset": wildcards.dataset,
+        "subjects": subjects_in("train", wildcards.dataset),
+        "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise")},
+    }
+)
+
 
 rule train:
     input:
@@ -53,6 +63,7 @@ rule train:
     params:
         variant=get_train_variant,
         settings=TRAIN_SETTINGS,
+        provenance=get_train_provenance,
         launch=(
             f"torchrun --standalone --nproc_per_node {config['train']['gpus']} -m mrisr"
             if config["train"]["gpus"] > 1
@@ -69,4 +80,5 @@ rule train:
         ENV
     shell:
         "{params.launch} train --hr {input.hr} --variant {params.variant:q} --settings {params.settings:q}"
+        " --provenance {params.provenance:q}"
         " --out-dir $(dirname {output.model}) --threads {threads} > {log} 2>&1"

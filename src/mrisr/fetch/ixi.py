@@ -17,6 +17,7 @@ import numpy as np
 
 from mrisr.errors import InputError
 from mrisr.io import atomic_path, load_volume, save_volume
+from mrisr.preprocessing import head_mask
 
 log = logging.getLogger(__name__)
 MEMBER = re.compile(r"(?:.*/)?IXI(\d{3})-([A-Za-z]+)-(\d+)-T1\.nii\.gz$")
@@ -54,21 +55,6 @@ def extract_subjects(tar_path: str | Path, subjects: list[str], out_dir: str | P
         raise InputError(tar_path, f"has no T1 scan for {', '.join(missing)}",
                          "list subjects that the archive holds (IXI ids look like IXI002) in datasets.<name>.subjects")
     return written
-
-
-def head_mask(volume: np.ndarray) -> np.ndarray:
-    """Foreground of a T1w scan: Otsu threshold, the largest connected part, holes filled, one closing."""
-    from scipy import ndimage
-    from skimage.filters import threshold_otsu
-
-    data = np.asarray(volume, dtype=np.float32)
-    above = data > threshold_otsu(data)
-    labels, n = ndimage.label(above)
-    if n == 0:
-        return above
-    largest = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
-    closed = ndimage.binary_closing(largest, structure=np.ones((3, 3, 3)), iterations=2)
-    return ndimage.binary_fill_holes(closed)
 
 
 def extract(tar: str, subjects: list[str], out_dir: str) -> dict[str, Path]:

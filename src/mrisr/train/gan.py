@@ -22,7 +22,8 @@ from mrisr import distributed
 from mrisr.degrade import degrade
 from mrisr.device import set_threads
 from mrisr.errors import ConfigError
-from mrisr.io import load_volume
+from mrisr.io import load_volume, voxel_sizes
+from mrisr.model_card import make_card
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build, count_parameters
 from mrisr.patches import sample_patches, step_generator
@@ -58,9 +59,10 @@ def result_fingerprint(variant: dict, settings: TrainSettings) -> str:
 
 
 class GanTrainer(Trainer):
-    def __init__(self, variant: dict, settings: TrainSettings):
+    def __init__(self, variant: dict, settings: TrainSettings, card: dict | None = None):
+        """``card``: the model card's plain data (:func:`mrisr.model_card.make_card`), written with the weights."""
         super().__init__(settings, result_fingerprint(variant, settings))
-        self.variant = variant
+        self.variant, self.card = variant, card
         gen_cfg = dict(variant["generator"], scale=settings.scale)
         self.generator_config = gen_cfg
         self.generator = build("generator", gen_cfg).to(self.device)
@@ -228,22 +230,32 @@ class GanTrainer(Trainer):
 
     def bundle(self) -> dict:
         return {"generator": copy.deepcopy(self.generator_config),
-                "state_dict": {k: v.cpu() for k, v in self.generator.state_dict().items()}}
+                "state_dict": {k: v.cpu() for k, v in self.generator.state_dict().items()}, "card": self.card}
 
 
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
-          progress: bool = True) -> dict[str, Path]:
-    """Train (or resume) one GAN variant; write ``model.pt`` and ``train_log.csv`` into ``out_dir``."""
+          progress: bool = True, card: dict | None = None) -> dict[str, Path]:
+    """Train (or resume) one GAN variant; write ``model.pt`` (with ``card``) and ``train_log.csv`` into ``out_dir``."""
     distributed.init_from_env()
-    trainer = GanTrainer(variant, settings)
+    trainer = GanTrainer(variant, settings, card)
     for name, n in trainer.parameter_counts().items():
         log.info("%s: %s parameters", name, f"{n:,}")
     return fit(trainer, lambda: trainer.train_step(volumes), out_dir, fix="lower optimiser.lr or the adversarial weight",
                show=("loss_g", "loss_d"), writer=trainer.rank == 0, progress=progress)
 
 
-def train_variant(hr: list[str], variant: dict, settings: dict, out_dir: str, threads: int) -> dict[str, Path]:
-    """The train stage: one variant on the prepared HR training volumes (``variant``, ``settings``: config JSON)."""
+def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict, out_dir: str,
+                  threads: int) -> dict[str, Path]:
+    """The train stage: one variant on the prepared HR training volumes (``variant``, ``settings``: config JSON;
+    ``provenance``: the variant's name, the dataset, the training subjects and prepare's ``preprocessing``)."""
     set_threads(threads)
-    volumes = [np.asanyarray(load_volume(p).dataobj, dtype=np.float32) for p in hr]
-    return train(volumes, variant, TrainSettings(**settings), out_dir)
+    images = [load_volume(p) for p in hr]
+    volumes = [np.asanyarray(img.dataobj, dtype=np.float32) for img in images]
+    settings = TrainSettings(**settings)
+    card = make_card(
+        variant_name=provenance["variant"], variant=variant, scale=settings.scale,
+        hr_voxel_mm=float(np.median([voxel_sizes(img.affine) for img in images])),
+        preprocessing=provenance["preprocessing"], degradation=settings.degradation,
+        training={"dataset": provenance["dataset"], "subjects": provenance["subjects"], "steps": settings.steps,
+                  "batch_size": settings.batch_size, "seed": settings.seed})
+    return train(volumes, variant, settings, out_dir, card=card)

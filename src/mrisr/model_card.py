@@ -1,0 +1,122 @@
+"""The model file (``model.pt``) is a model card: the generator's weights and config, plus what applying it to
+any scan needs (scale, the voxel size it was trained at, the preprocessing and its intensity statistic, the
+degradation it learned to invert) and where it came from (variant, data, steps, seed, mrisr version).
+
+Loading validates the generator's config against the schema's limits before a network is built, so a damaged or
+hostile file cannot ask for gigabytes; ``torch.load`` reads tensors and plain containers only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+
+from mrisr import __version__
+from mrisr.config import load_schema
+from mrisr.errors import InputError, MrisrError
+from mrisr.io import atomic_path, load_torch
+
+FORMAT = "mrisr-model-card/1"
+RETRAIN = "retrain it with this mrisr (the train stage writes model.pt), or point --model to another model.pt"
+
+
+def make_card(*, variant_name: str, variant: dict, scale: int, hr_voxel_mm: float, preprocessing: dict,
+              degradation: dict, training: dict) -> dict:
+    """The card's plain-data part (JSON-able): ``preprocessing`` holds prepare's ``crop``, ``margin`` and
+    ``normalise``; ``training`` the dataset, subjects, steps, seed and batch."""
+    return {"format": FORMAT, "mrisr_version": __version__, "variant": variant_name, "variant_config": variant,
+            "scale": scale, "hr_voxel_mm": hr_voxel_mm, "lr_voxel_mm": hr_voxel_mm * scale,
+            "preprocessing": {"orientation": "RAS", **preprocessing}, "degradation": degradation,
+            "training": training, "metrics": None}
+
+
+def save_model(path: str | Path, generator_config: dict, state_dict: dict, card: dict) -> Path:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save({"generator": generator_config, "state_dict": state_dict, "card": card}, tmp)
+    return Path(path)
+
+
+def _generator_schema() -> dict:
+    schema = load_schema()
+    return {"definitions": schema["definitions"], "type": "object", "required": ["generator", "scale"],
+            "properties": {"generator": {"$ref": "#/definitions/generator"}, "scale": schema["properties"]["scale"]}}
+
+
+def check_generator_config(config: dict, path: str | Path) -> None:
+    """The generator config of a model file within the schema's types and limits (widths, depths, scale)."""
+    if not isinstance(config, dict):
+        raise InputError(path, "has no generator config", RETRAIN)
+    options = {k: v for k, v in config.items() if k != "scale"}
+    try:
+        jsonschema.validate({"generator": options, "scale": config.get("scale")}, _generator_schema())
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path) or "generator"
+        raise InputError(path, f"asks for a generator outside mrisr's limits ({where}: {exc.message})",
+                         "use a model.pt written by mrisr's train stage; do not edit its config") from exc
+
+
+def load_model(path: str | Path) -> tuple[dict, dict, dict]:
+    """(generator config, state dict, card) of a model file, its config checked before anything is built."""
+    bundle = load_torch(path, RETRAIN)
+    if not isinstance(bundle, dict) or not {"generator", "state_dict", "card"} <= bundle.keys():
+        raise InputError(path, "is not an mrisr model file with a model card (it needs generator, state_dict and "
+                               "card)", RETRAIN)
+    card = bundle["card"]
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise InputError(path, f"has a model card of another format ({card.get('format') if isinstance(card, dict) else card!r}; "
+                               f"this mrisr reads {FORMAT})", RETRAIN)
+    check_generator_config(bundle["generator"], path)
+    return bundle["generator"], bundle["state_dict"], card
+
+
+def with_metrics(model: str | Path, metrics_csv: str | Path, degradation: str, out: str | Path) -> Path:
+    """A copy of ``model`` whose card holds its test-set metrics: the evaluate stage's CSV (a row per subject) of
+    LR volumes made by ``degradation``, kept per subject."""
+    import pandas as pd
+
+    generator, state_dict, card = load_model(model)
+    table = pd.read_csv(metrics_csv, dtype={"subject": str}).set_index("subject")
+    values = table.select_dtypes("number")
+    per_subject = {subject: {k: float(v) for k, v in row.items()} for subject, row in values.iterrows()}
+    return save_model(out, generator, state_dict, {**card, "metrics": {"degradation": degradation,
+                                                                       "per_subject": per_subject}})
+
+
+def describe(card: dict) -> str:
+    """The card as text, for people."""
+    prep, training = card["preprocessing"], card["training"]
+    lines = [
+        f"mrisr model card ({card['format']}, written by mrisr {card['mrisr_version']})",
+        f"variant: {card['variant']}",
+        f"scale: x{card['scale']}: LR voxels {card['lr_voxel_mm']:.3g} mm -> HR voxels {card['hr_voxel_mm']:.3g} mm",
+        f"preprocessing: orientation {prep['orientation']}, crop {prep['crop']} (margin {prep['margin']}), "
+        f"z-score over the {'whole (cropped) volume' if prep['normalise'] == 'volume' else 'brain mask'}",
+        f"degradation learned: {json.dumps(card['degradation'])}",
+        f"trained on: {training['dataset']}, {len(training['subjects'])} subjects ({', '.join(training['subjects'])}), "
+        f"{training['steps']} steps of batch {training['batch_size']}, seed {training['seed']}",
+    ]
+    if card.get("metrics"):
+        rows = list(card["metrics"]["per_subject"].values())
+        means = {k: np.nanmean([row[k] for row in rows]) for k in rows[0]}
+        lines.append(f"test-set metrics ({len(rows)} subjects, LR by {card['metrics']['degradation']}; means): "
+                     + ", ".join(f"{k} {v:.4g}" for k, v in means.items()))
+    else:
+        lines.append("test-set metrics: none recorded")
+    lines.append(f"variant config: {json.dumps(card['variant_config'], sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def print_card(model: str, as_json: bool, metrics: str | None, degradation: str | None, out: str | None) -> None:
+    """``mrisr model-card``: print a model file's card; with ``metrics`` (and the ``degradation`` of its LR
+    volumes), first write a copy to ``out`` whose card holds them, and print that."""
+    if metrics:
+        if not (out and degradation):
+            raise MrisrError("model-card --metrics needs --degradation and --out")
+        model = with_metrics(model, metrics, degradation, out)
+    card = load_model(model)[2]
+    print(json.dumps(card, indent=2, sort_keys=True) if as_json else describe(card))

@@ -1,0 +1,72 @@
+"""What prepare does to a training volume and super-resolve does again to a user's scan, from a model card:
+the crop box, the z-score's region and statistics, and a foreground mask where no brain mask is given."""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+
+class Crop(str, enum.Enum):
+    BRAIN = "brain"  # the brain box plus a margin
+    NONE = "none"  # the whole field of view, as the authors did
+
+
+class Normalise(str, enum.Enum):
+    VOLUME = "volume"  # z-score over every voxel, as the authors did
+    BRAIN = "brain"  # z-score over the brain mask
+
+
+def brain_box(mask: np.ndarray, margin: int, multiple: int) -> tuple[slice, ...]:
+    """Bounding box of ``mask`` grown by ``margin``, each edge a multiple of ``multiple`` voxels.
+
+    The box grows (or, at the volume edge, shrinks) by whole voxels so that LR and SR grids divide evenly.
+    """
+    idx = np.nonzero(mask)
+    box = []
+    for axis, size in enumerate(mask.shape):
+        lo = max(int(idx[axis].min()) - margin, 0)
+        hi = min(int(idx[axis].max()) + 1 + margin, size)
+        extra = (-(hi - lo)) % multiple
+        grow = min(extra, size - hi)
+        hi += grow
+        lo_room = min(extra - grow, lo)
+        lo -= lo_room
+        hi -= (hi - lo) % multiple
+        box.append(slice(lo, hi))
+    return tuple(box)
+
+
+def zscore(image: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
+    """(x - mean) / std with statistics over ``region`` (all voxels when None), as the authors did per volume."""
+    values = image[region] if region is not None else image
+    return ((image - values.mean()) / values.std()).astype(np.float32)
+
+
+def head_mask(volume: np.ndarray) -> np.ndarray:
+    """Foreground of a T1w scan: Otsu threshold, the largest connected part, holes filled, one closing."""
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+
+    data = np.asarray(volume, dtype=np.float32)
+    above = data > threshold_otsu(data)
+    labels, n = ndimage.label(above)
+    if n == 0:
+        return above
+    largest = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
+    closed = ndimage.binary_closing(largest, structure=np.ones((3, 3, 3)), iterations=2)
+    return ndimage.binary_fill_holes(closed)
+
+
+def zscore_statistics(image: np.ndarray, brain: np.ndarray, crop: str | Crop, normalise: str | Normalise,
+                      margin: int, multiple: int) -> tuple[float, float]:
+    """(mean, std) as prepare computed them: over the brain mask (``normalise: brain``), else over the volume
+    prepare kept (the brain box with ``margin`` for ``crop: brain``, every voxel for ``crop: none``)."""
+    if Normalise(normalise) is Normalise.BRAIN:
+        values = image[brain]
+    elif Crop(crop) is Crop.BRAIN:
+        values = image[brain_box(brain, margin, multiple)]
+    else:
+        values = image
+    return float(values.mean()), float(values.std())

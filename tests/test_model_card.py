@@ -1,0 +1,71 @@
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from mrisr.cli import main
+from mrisr.errors import InputError
+from mrisr.model_card import load_model
+from tests.conftest import filled_variant, write_model
+
+GENERATOR = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
+
+
+@pytest.mark.parametrize("change, where", [({"scale": 16}, "scale"), ({"channels": 4096}, "channels"),
+                                           ({"blocks": 10**6}, "blocks"), ({"name": "vnet"}, "generator")])
+def test_a_model_file_asking_for_too_much_is_refused_before_anything_is_built(tmp_path, monkeypatch, change, where):
+    path = write_model(tmp_path / "model.pt", GENERATOR)
+    bundle = torch.load(path, weights_only=True)
+    bundle["generator"] = dict(GENERATOR, **change)
+    torch.save(bundle, path)
+    monkeypatch.setattr("mrisr.super_resolve.build", lambda *a: pytest.fail("built a network"))
+    with pytest.raises(InputError, match=f"model.pt: asks for a generator outside mrisr's limits.*{where}"):
+        load_model(path)
+    lr = tmp_path / "lr.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((8, 8, 8), dtype=np.float32), np.eye(4)), lr)
+    assert main(["super-resolve", "--model", str(path), str(lr), str(tmp_path / "sr.nii.gz")]) == 2
+
+
+def test_a_weights_only_file_without_a_card_is_refused_with_the_fix(tmp_path):
+    torch.save({"generator": GENERATOR, "state_dict": {}}, tmp_path / "model.pt")
+    with pytest.raises(InputError, match="without|model card.*Fix: retrain"):
+        load_model(tmp_path / "model.pt")
+
+
+def test_model_card_prints_what_training_wrote(tmp_path, rng, capsys):
+    from mrisr.train.gan import train_variant
+    from tests.conftest import train_settings
+
+    hr = []
+    for i in range(2):
+        hr.append(tmp_path / f"sub-0{i}_T1w.nii.gz")
+        nib.save(nib.Nifti1Image(rng.normal(size=(20, 18, 22)).astype(np.float32), np.diag([0.7, 0.7, 0.7, 1])),
+                 hr[-1])
+    variant = filled_variant({"kind": "gan", "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1},
+                              "discriminator": {"name": "patch", "channels": [4, 8]}, "losses": {"feature": 0}})
+    settings = train_settings(steps=2, batch_size=1, patch_size=16, checkpoint_every=2,
+                              degradation={"method": "nearest"})
+    provenance = {"variant": "esrgan", "dataset": "demo", "subjects": ["00", "01"],
+                  "preprocessing": {"crop": "brain", "margin": 4, "normalise": "volume"}}
+    import dataclasses
+
+    out = train_variant([str(p) for p in hr], variant, dataclasses.asdict(settings), provenance, str(tmp_path / "m"),
+                        threads=1)
+    assert main(["model-card", str(out["model"]), "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["variant"] == "esrgan" and card["variant_config"] == variant and card["scale"] == 2
+    assert card["hr_voxel_mm"] == pytest.approx(0.7) and card["lr_voxel_mm"] == pytest.approx(1.4)
+    assert card["preprocessing"] == {"orientation": "RAS", "crop": "brain", "margin": 4, "normalise": "volume"}
+    assert card["training"] == {"dataset": "demo", "subjects": ["00", "01"], "steps": 2, "batch_size": 1, "seed": 0}
+    assert card["degradation"] == {"method": "nearest"} and card["metrics"] is None
+    assert main(["model-card", str(out["model"])]) == 0
+    text = capsys.readouterr().out
+    assert "variant: esrgan" in text and "LR voxels 1.4 mm -> HR voxels 0.7 mm" in text and "00, 01" in text
+    (tmp_path / "metrics.csv").write_text("subject,psnr,ssim\n03,30.0,0.90\n05,32.0,0.94\n")
+    assert main(["model-card", str(out["model"]), "--metrics", str(tmp_path / "metrics.csv"), "--degradation",
+                 "nearest", "--out", str(tmp_path / "card.pt")]) == 0
+    assert "test-set metrics (2 subjects, LR by nearest; means): psnr 31, ssim 0.92" in capsys.readouterr().out
+    metrics = load_model(tmp_path / "card.pt")[2]["metrics"]
+    assert metrics["per_subject"] == {"03": {"psnr": 30.0, "ssim": 0.90}, "05": {"psnr": 32.0, "ssim": 0.94}}
