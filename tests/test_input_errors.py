@@ -161,3 +161,11 @@ def test_prepare_resamples_oblique_anisotropic_scans_when_asked(tmp_path, rng):
     mask_out = nib.load(tmp_path / "out" / "sub-01_mask.nii.gz")
     np.testing.assert_allclose(mask_out.affine, out.affine)
     assert set(np.unique(np.asanyarray(mask_out.dataobj))) == {0, 1}
+
+
+def test_interpolation_takes_an_anisotropic_input_as_it_is(tmp_path, rng):
+    """Only a model needs the isotropic voxels it was trained on; trilinear interpolation works on any grid."""
+    path = save_volume(_volume(rng, (10, 10, 8)), np.diag([0.94, 0.94, 1.2, 1.0]), tmp_path / "in.nii.gz")
+    result = _mrisr("super-resolve", "--interpolate", "trilinear", "--scale", 2, path, tmp_path / "sr.nii.gz")
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(nib.load(tmp_path / "sr.nii.gz").header.get_zooms(), [0.47, 0.47, 0.6])

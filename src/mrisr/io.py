@@ -157,6 +157,11 @@ def resample_like(img: nib.Nifti1Image, like: nib.Nifti1Image, order: int = 0) -
     return resample_from_to(img, like, order=order, mode="nearest")
 
 
+def same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
+    """Whether two images share their voxel grid (shape and affine, to 1e-3)."""
+    return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-3)
+
+
 def voxel_sizes(affine: np.ndarray) -> np.ndarray:
     """Voxel edge lengths in mm from an affine (robust to rotations)."""
     return np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))

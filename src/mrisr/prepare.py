@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 
 from mrisr.errors import InputError
-from mrisr.io import load_volume, resample_isotropic, resample_like, save_volume
+from mrisr.io import load_volume, resample_isotropic, resample_like, same_grid, save_volume
 from mrisr.preprocessing import Crop, Normalise, brain_box, zscore
 
 
@@ -22,10 +22,6 @@ def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str
     split.update({s: "val" for s in order[test:test + val]})
     split.update({s: "train" for s in order[test + val:]})
     return {s: split[s] for s in sorted(subjects)}
-
-
-def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
-    return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-3)
 
 
 def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, out_dir: str | Path,
@@ -45,7 +41,7 @@ def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, 
         if path is None:
             continue
         img = load_volume(path, role=role)
-        if not _same_grid(image, img):
+        if not same_grid(image, img):
             raise InputError(path, f"{role} grid {img.shape} does not match its T1w {t1w} ({image.shape})",
                              f"resample the {role} onto the T1w grid")
         maps[role] = img

@@ -26,10 +26,10 @@ from tqdm import tqdm
 
 from mrisr.device import Precision, autocast, default_device, set_threads, uses_bf16
 from mrisr.errors import InputError, MrisrError
-from mrisr.io import load_volume, resample_isotropic, resample_like, save_volume, voxel_sizes
+from mrisr.io import load_volume, resample_isotropic, resample_like, same_grid, save_volume, voxel_sizes
 from mrisr.model_card import RETRAIN, load_model
 from mrisr.models.registry import build
-from mrisr.preprocessing import head_mask, zscore_statistics
+from mrisr.preprocessing import Crop, Normalise, head_mask, zscore_statistics
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +141,14 @@ class Method:
     generator: torch.nn.Module | None = None
     card: dict | None = None
     order: int = 1
-    name: str = "trilinear"
 
 
 def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Path) -> tuple[float, float]:
     """(mean, std) of the card's z-score on this LR scan: over ``mask`` (on the scan's grid) or, without one, the
     scan's foreground (Otsu), which then stands in for the brain mask that prepare had."""
     prep = card["preprocessing"]
-    if mask is None:
+    uses_mask = Crop(prep["crop"]) is Crop.BRAIN or Normalise(prep["normalise"]) is Normalise.BRAIN
+    if mask is None and uses_mask:  # crop none, whole-volume z-score: every voxel, no mask needed
         mask = head_mask(lr)
         log.info("%s: no --mask; the scan's foreground (%d voxels) stands in for the brain mask", path, mask.sum())
     margin = -(-prep["margin"] // card["scale"])  # prepare's margin, in HR voxels, on the LR grid
@@ -228,17 +228,17 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
         raise MrisrError("--reference and --mask belong to one scan; run those scans one by one")
     if model:
         generator, card = load_generator(model)
-        method = Method(scale=card["scale"], generator=generator, card=card, name=card["variant"])
+        method = Method(scale=card["scale"], generator=generator, card=card)
         descrip = f"mrisr x{card['scale']} {card['variant']} ({Path(model).name})"
     else:
-        method = Method(scale=scale, order=INTERPOLATION_ORDERS[interpolate_mode], name=interpolate_mode)
+        method = Method(scale=scale, order=INTERPOLATION_ORDERS[interpolate_mode])
         descrip = f"mrisr x{scale} {interpolate_mode}"
     written = []
     for scan, out in tqdm(pairs, desc="scans", unit="scan", disable=len(pairs) == 1):
-        img = load_volume(scan, isotropic=resample is None,
+        img = load_volume(scan, isotropic=bool(model) and resample is None,
                           grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
         brain = load_volume(mask, role="mask") if mask else None
-        if brain is not None and (brain.shape != img.shape or not np.allclose(brain.affine, img.affine, atol=1e-3)):
+        if brain is not None and not same_grid(brain, img):
             raise InputError(mask, f"mask grid {brain.shape} is not the scan's grid {img.shape}",
                              "give the brain mask of this scan, on its grid")
         made = descrip
