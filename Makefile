@@ -22,6 +22,8 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
+	@echo; cat results/papers/demo/threeplayer/method_comparison.md
+	@echo; echo "Every table and figure: results/papers/demo/; the report: $(CURDIR)/results/report.html"
 
 # Debian packages the tests drive (apt-get, as root): headless Chromium renders the report; slurm-wlm and
 # munge make the single-node SLURM that the profile test submits to.

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from mrisr.degrade import degrade, degrade_volume, kspace_truncate, lr_affine
+from mrisr.degrade import degrade, degrade_file, degrade_volume, kspace_truncate, lr_affine
 
 
 def _band_limited(n=16):
@@ -74,3 +74,16 @@ def test_lr_set_names_are_an_entry_or_an_entry_with_its_added_noise():
     for bad in ("kspace", "kspace-noise0.1", "nearest-noisy"):
         with pytest.raises(ConfigError, match=bad):
             parse_degradation(bad, entries)
+
+
+def test_a_scan_with_odd_edges_loses_its_last_rows_and_keeps_its_origin(tmp_path, rng):
+    """A raw scan made into a user's LR scan: the decimation of its largest even-edged part, on its own grid."""
+    import nibabel as nib
+
+    hr = rng.normal(size=(9, 8, 7)).astype(np.float32)
+    affine = np.array([[-1.5, 0, 0, 90], [0, 1.5, 0, -120], [0, 0, 1.5, -70], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(hr, affine), tmp_path / "hr.nii.gz")
+    degrade_file(str(tmp_path / "hr.nii.gz"), str(tmp_path / "lr.nii.gz"), "nearest", 2, 2.0, 0.0, 0)
+    lr = nib.load(tmp_path / "lr.nii.gz")
+    np.testing.assert_array_equal(np.asanyarray(lr.dataobj), hr[:8:2, :8:2, :6:2])
+    np.testing.assert_allclose(lr.affine, lr_affine(affine, 2))

@@ -58,11 +58,13 @@ def test_model_card_prints_what_training_wrote(tmp_path, rng, capsys):
     assert card["variant"] == "esrgan" and card["variant_config"] == variant and card["scale"] == 2
     assert card["hr_voxel_mm"] == pytest.approx(0.7) and card["lr_voxel_mm"] == pytest.approx(1.4)
     assert card["preprocessing"] == {"orientation": "RAS", "crop": "brain", "margin": 4, "normalise": "volume"}
-    assert card["training"] == {"dataset": "demo", "subjects": ["00", "01"], "steps": 2, "batch_size": 1, "seed": 0}
+    assert card["training"] == {"dataset": "demo", "subjects": ["00", "01"], "steps": 2, "batch_size": 1, "seed": 0,
+                                "start": "scratch"}
     assert card["degradation"] == {"method": "nearest"} and card["metrics"] is None
     assert main(["model-card", str(out["model"])]) == 0
     text = capsys.readouterr().out
     assert "variant: esrgan" in text and "LR voxels 1.4 mm -> HR voxels 0.7 mm" in text and "00, 01" in text
+    assert "generator's start: scratch (random weights)" in text
     (tmp_path / "metrics.csv").write_text("subject,psnr,ssim\n03,30.0,0.90\n05,32.0,0.94\n")
     assert main(["model-card", str(out["model"]), "--metrics", str(tmp_path / "metrics.csv"), "--degradation",
                  "nearest", "--out", str(tmp_path / "card.pt")]) == 0

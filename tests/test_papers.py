@@ -88,3 +88,49 @@ def test_stripes_figure_shows_the_pasted_error_larger_than_the_blended(tmp_path)
     blended_panel, pasted_panel = (brightest[:, int(a * width):int(b * width)] for a, b in ((0.02, 0.24), (0.27, 0.49)))
     assert blended_panel.sum() == 0 and pasted_panel.sum() > 1000  # magma's top: the seams at 1.0, not 0.01
     assert _pixels_of(written[0], "#ff7f0e") > 100 and _pixels_of(written[0], "#9467bd") > 100  # both spectra
+
+
+def test_method_table_says_which_start_each_generator_had(tmp_path, rng):
+    from mrisr.papers.tables import method_table, start_note
+
+    inputs = []
+    for label, start in (("trilinear", ""), ("esrgan", "the pixel-loss generator rrdb-l1-0a1b2c3d (1000 steps)"),
+                         ("threeplayer", "the pixel-loss generator rrdb-l1-0a1b2c3d (1000 steps)"),
+                         ("wgan_gp", "scratch")):
+        path = tmp_path / f"{label}.csv"
+        pd.DataFrame({"subject": ["01", "02", "03"], "psnr": rng.normal(30, 1, 3),
+                      "ssim": rng.uniform(0.9, 1, 3)}).to_csv(path, index=False)
+        inputs.append({"label": label, "path": str(path), "start": start})
+    method_table(inputs, "trilinear", str(tmp_path / "t.csv"), str(tmp_path / "t.md"))
+    table = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
+    starts = table.groupby("method", sort=False)["start"].unique()
+    assert {m: list(s) for m, s in starts.items()} == {m["label"]: [m["start"]] for m in inputs}
+    note = ("esrgan, threeplayer from the pixel-loss generator rrdb-l1-0a1b2c3d (1000 steps); wgan_gp from scratch")
+    assert start_note({m["label"]: m["start"] for m in inputs}) == note
+    assert f"Generators: {note}." in (tmp_path / "t.md").read_text()
+    assert start_note({"trilinear": ""}) == ""
+
+
+def test_before_after_draws_each_scan_at_the_same_height_in_millimetres(tmp_path):
+    """A scan stored LPS and its RAS copy give the same axial slice and extent; voxel edges, not centres, bound it."""
+    import nibabel as nib
+
+    from mrisr.papers.usage import axial_slice_mm, before_after_figure
+
+    volume = np.zeros((8, 10, 12), np.float32)
+    volume[2:4, 3:6, 5] = 1.0
+    ras = nib.Nifti1Image(volume, np.array([[2.0, 0, 0, -8], [0, 2, 0, -10], [0, 0, 2, -12], [0, 0, 0, 1]]))
+    lps = nib.Nifti1Image(volume[::-1, ::-1].copy(), ras.affine @ np.array(
+        [[-1, 0, 0, 7], [0, -1, 0, 9], [0, 0, 1, 0], [0, 0, 0, 1]], float))
+    z = float((ras.affine @ [0, 0, 5, 1])[2])
+    for image in (ras, lps):
+        plane, extent = axial_slice_mm(image, z + 0.4)  # the nearest slice
+        np.testing.assert_array_equal(plane, volume[:, :, 5].T)
+        np.testing.assert_allclose(extent, [-9, 7, -11, 9])
+    hr = tmp_path / "hr.nii.gz"
+    nib.save(ras, hr)
+    nib.save(lps, tmp_path / "lps.nii.gz")
+    written = before_after_figure(str(hr), str(tmp_path / "lps.nii.gz"), str(hr), str(tmp_path / "f.png"), "t")
+    assert [p.suffix for p in written] == [".png", ".pdf"]
+    with Image.open(written[0]) as png:
+        assert png.size[0] > 600

@@ -110,6 +110,38 @@ def test_model_cards_hold_the_test_metrics_and_apply_to_a_raw_scan(run, tmp_path
     assert b"esrgan" in sr.header["descrip"].item() and np.isfinite(np.asanyarray(sr.dataobj)).all()
 
 
+def test_every_gan_variant_starts_from_the_pixel_loss_generator_of_its_architecture(run):
+    """One pretrain job per generator architecture and pixel loss; each variant's card records the start whose
+    weights it began from, and the tables say so."""
+    import torch
+
+    from mrisr.model_card import load_model
+    from mrisr.models.registry import build
+
+    pretrained = {d.name: d for d in (run / "results/pretrain/demo").iterdir()}
+    assert sorted(k.rsplit("-", 1)[0] for k in pretrained) == ["mdcsrn-mse", "rrdb-l1"]
+    for key, folder in pretrained.items():
+        log = pd.read_csv(folder / "train_log.csv")
+        assert len(log) == TINY["pretrain"]["steps"] and log["lr"].is_monotonic_decreasing
+        assert load_model(folder / "model.pt")[2]["variant"] == f"pretrained-{key}"
+    for variant in sorted(set(VARIANTS) - {"trilinear"}):
+        card = load_model(run / f"results/train/demo/{variant}/model.pt")[2]
+        start = card["training"]["start"]
+        family = "mdcsrn-mse" if variant == "wgan_gp" else "rrdb-l1"
+        assert start["model"].startswith(f"pretrained-{family}-") and start["steps"] == TINY["pretrain"]["steps"]
+    # the GAN's first step moved the generator away from the pretrained weights, not from a random start
+    config, weights = load_model(pretrained[start["model"].removeprefix("pretrained-")] / "model.pt")[:2]
+    torch.manual_seed(0)
+    random_start = build("generator", config).state_dict()
+    trained = load_model(run / "results/train/demo/esrgan/model.pt")[1]
+    distance = lambda a, b: sum(float((a[k].float() - b[k].float()).abs().sum()) for k in a)
+    assert distance(trained, weights) < distance(trained, random_start)
+    table = pd.read_csv(run / "results/papers/demo/threeplayer/method_comparison.csv", keep_default_na=False)
+    starts = dict(zip(table["method"], table["start"]))
+    assert starts["trilinear"] == "" and "rrdb-l1-" in starts["esrgan"] and "mdcsrn-mse-" in starts["wgan_gp"]
+    assert "Generators: " in (run / "results/papers/demo/threeplayer/method_comparison.md").read_text()
+
+
 PAPERS = yaml.safe_load((ROOT / "config.yaml").read_text())["papers"]
 TINY = yaml.safe_load((ROOT / "tests/tiny.yaml").read_text())
 
@@ -198,7 +230,8 @@ def test_every_figure_is_written_with_its_pdf(run):
     from PIL import Image
 
     for figure in ("threeplayer/sr_comparison", "threeplayer/zoom_profile", "threeplayer/discrepancy",
-                   "disgan/sr_comparison", "disgan/noise", "disgan/stripes", "augment/segmentation"):
+                   "disgan/sr_comparison", "disgan/noise", "disgan/stripes", "augment/segmentation",
+                   "usage/before_after"):
         with Image.open(run / f"results/papers/demo/{figure}.png") as png:
             assert png.size[0] > 800 and png.size[1] > 400, figure
         assert (run / f"results/papers/demo/{figure}.pdf").stat().st_size > 0
@@ -207,6 +240,13 @@ def test_every_figure_is_written_with_its_pdf(run):
     blended = nib.load(run / f"results/super_resolve/demo/nearest/disgan/sub-{subject}_T1w.nii.gz")
     np.testing.assert_allclose(pasted.affine, blended.affine)
     assert not np.allclose(np.asanyarray(pasted.dataobj), np.asanyarray(blended.dataobj), atol=1e-4)
+    # the README's figure: the raw scan's LR through the model card, back on the raw scan's grid and in its units
+    raw = nib.load(run / f"results/fetch/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
+    scan_sr = nib.load(run / f"results/super_resolve/demo/scan/threeplayer/sub-{subject}_acq-sr_T1w.nii.gz")
+    assert scan_sr.shape == tuple(n // 2 * 2 for n in raw.shape) and np.allclose(scan_sr.affine, raw.affine)
+    assert b"threeplayer" in scan_sr.header["descrip"].item()
+    raw_values = np.asanyarray(raw.dataobj)
+    assert abs(float(np.median(scan_sr.dataobj)) - float(np.median(raw_values))) < 0.1 * np.ptp(raw_values)
 
 
 def test_nothing_to_do_then_one_figure_rebuilds_alone(run):
@@ -402,6 +442,7 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
     gan = [v for v, spec in yaml.safe_load((ROOT / "config.yaml").read_text())["variants"].items()
            if spec["kind"] == "gan"]
     assert jobs["train"] == len(gan) + 2  # + authors.yaml's wgan_gp_rrdb and mrsrgan
+    assert "pretrain" not in jobs  # the authors train every generator from scratch
     assert jobs["papers_method_table"] == 5 and jobs["papers_noise_table"] == 1 and jobs["papers_sr_comparison"] == 2
     for rule in ("papers_discrepancy", "papers_zoom_profile", "papers_noise_figure", "papers_stripes", "fetch_lpips"):
         assert jobs[rule] == 1, rule

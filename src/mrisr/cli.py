@@ -79,11 +79,20 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         required("--hr"), OUT, required("--method", choices=["nearest", "kspace", "blur"]), required("--scale", int),
         required("--blur-fwhm", float), required("--noise-sigma", float, help="Gaussian σ added (z-score units)"),
         required("--noise-seed", int)]),
+    ("pretrain",): ("mrisr.pretrain:pretrain_generator", "train one generator on the pixel loss alone", [
+        files("--hr", "prepared HR training volumes"),
+        required("--generator", json.loads, help="JSON of a variant's generator"),
+        required("--pixel-loss", choices=["l1", "mse"]),
+        required("--settings", json.loads, help="JSON of the pretraining settings"),
+        required("--provenance", json.loads,
+                 help="JSON for the model card: generator key, dataset, training subjects, prepare's preprocessing"),
+        required("--out-dir"), THREADS]),
     ("train",): ("mrisr.train.gan:train_variant", "train one GAN variant", [
         files("--hr", "prepared HR training volumes"), required("--variant", json.loads, help="JSON of variants.<name>"),
         required("--settings", json.loads, help="JSON of the training settings"),
         required("--provenance", json.loads,
                  help="JSON for the model card: variant name, dataset, training subjects, prepare's preprocessing"),
+        optional("--start", help="the pretrain stage's model.pt the generator starts from (start: pretrained)"),
         required("--out-dir"), THREADS]),
     ("model-card",): ("mrisr.model_card:print_card", "print a model file's card (or add test-set metrics to it)", [
         ("model", dict(help="model.pt")), ("--json", dict(action="store_true", dest="as_json", help="as JSON")),
@@ -143,6 +152,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
     ("papers", "stripes"): ("mrisr.papers.disgan:stripes_figure", "|SR - GT| and its spectrum: blended vs pasted", [
         required("--gt"), required("--blended"), required("--pasted"), required("--mask"),
         required("--period", int, help="HR edge of the pasted tiles"), required("--label"), TITLE, OUT]),
+    ("papers", "before-after"): ("mrisr.papers.usage:before_after_figure", "a scan, its SR and the HR, in mm", [
+        required("--lr", help="the LR scan"), required("--sr", help="its super-resolution"),
+        required("--hr", help="the HR scan it was made from"), TITLE, OUT]),
     ("papers", "segmentation-figure"): ("mrisr.papers.augment:segmentation_figure", "each arm's segmentation", [
         required("--image"), required("--label"), required("--mask"), labelled("label maps by arm"),
         files("--classes"), TITLE, OUT]),

@@ -97,9 +97,13 @@ def parse_degradation(name: str, degradations: dict[str, dict]) -> tuple[dict, f
 
 def degrade_file(hr: str, out: str, method: str, scale: int, blur_fwhm: float, noise_sigma: float,
                  noise_seed: int) -> Path:
-    """The stage: the LR volume of one prepared HR file, plus Gaussian noise of σ ``noise_sigma`` when > 0."""
+    """The stage: the LR volume of one HR file, plus Gaussian noise of σ ``noise_sigma`` when > 0.
+
+    A prepared file's edges are multiples of ``scale``; another scan (a raw one, made into a user's LR scan) loses
+    the last HR rows that do not fill an LR voxel, so the LR keeps the HR's origin and grid."""
     image = load_volume(hr)
-    lr = degrade_volume(np.asanyarray(image.dataobj, dtype=np.float32), method, scale, blur_fwhm)
+    data = np.asanyarray(image.dataobj, dtype=np.float32)
+    lr = degrade_volume(data[tuple(slice(0, n - n % scale) for n in data.shape)], method, scale, blur_fwhm)
     if noise_sigma > 0:
         lr = add_noise(lr, noise_sigma, noise_seed, Path(hr).name)
     return save_volume(lr, lr_affine(image.affine, scale), out, reference=image)

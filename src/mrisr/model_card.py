@@ -87,6 +87,13 @@ def with_metrics(model: str | Path, metrics_csv: str | Path, degradation: str, o
                                                                        "per_subject": per_subject}})
 
 
+def describe_start(start: str | dict) -> str:
+    """``scratch`` (random weights) or the pretrained generator a GAN variant started from."""
+    if start == "scratch":
+        return "scratch (random weights)"
+    return f"pretrained: {start['model']} ({start['steps']} pixel-loss steps on {start['dataset']})"
+
+
 def describe(card: dict) -> str:
     """The card as text, for people."""
     prep, training = card["preprocessing"], card["training"]
@@ -99,6 +106,7 @@ def describe(card: dict) -> str:
         f"degradation learned: {json.dumps(card['degradation'])}",
         f"trained on: {training['dataset']}, {len(training['subjects'])} subjects ({', '.join(training['subjects'])}), "
         f"{training['steps']} steps of batch {training['batch_size']}, seed {training['seed']}",
+        f"generator's start: {describe_start(training.get('start', 'scratch'))}",
     ]
     if card.get("metrics"):
         rows = list(card["metrics"]["per_subject"].values())

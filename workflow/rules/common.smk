@@ -21,6 +21,7 @@ wildcard_constraints:
     subject=r"[A-Za-z0-9]+",
     variant=r"[A-Za-z0-9_-]+",
     degradation=r"[A-Za-z0-9_.-]+",
+    generator=r"[A-Za-z0-9_-]+",
 
 
 #: Every results path, one folder per stage; inputs and outputs alike take them from here through `path`.
@@ -31,9 +32,13 @@ PATHS = {
     "lpips": "results/fetch/lpips",
     "hr": "results/prepare/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz",
     "lr": "results/degrade/{dataset}/{degradation}/sub-{subject}_T1w.nii.gz",
+    "scan_lr": "results/degrade/{dataset}/scan/sub-{subject}_acq-lr_T1w.nii.gz",  # a raw scan made a user's LR scan
+    "pretrained": "results/pretrain/{dataset}/{generator}/model.pt",
+    "pretrain_log": "results/pretrain/{dataset}/{generator}/train_log.csv",
     "model": "results/train/{dataset}/{variant}/model.pt",
     "train_log": "results/train/{dataset}/{variant}/train_log.csv",
     "sr": "results/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz",
+    "scan_sr": "results/super_resolve/{dataset}/scan/{variant}/sub-{subject}_acq-sr_T1w.nii.gz",
     "sr_pasted": "results/super_resolve/{dataset}/{degradation}/{variant}/pasted/sub-{subject}_T1w.nii.gz",
     "metrics": "results/evaluate/{dataset}/{degradation}/{variant}.csv",
     "model_card": "results/evaluate/{dataset}/model_cards/{variant}.pt",

@@ -1,4 +1,5 @@
-# degrade: simulated LR volumes, one folder per named degradation (<name>-noise<sigma>: plus Gaussian noise).
+# degrade: simulated LR volumes, one folder per named degradation (<name>-noise<sigma>: plus Gaussian noise); and a
+# raw (unprepared) scan made into a user's LR scan, for the README's before/after figure.
 
 from mrisr.degrade import parse_degradation
 
@@ -26,3 +27,25 @@ rule degrade:
     shell:
         "mrisr degrade --hr {input.hr} --out {output} --method {params.method} --scale {params.scale}"
         " --blur-fwhm {params.fwhm} --noise-sigma {params.sigma} --noise-seed {params.seed} > {log} 2>&1"
+
+
+rule degrade_scan:
+    """A raw scan, in scanner units and not prepared, decimated as training's LR: what a user brings."""
+    input:
+        path("raw", kind="T1w"),
+    output:
+        path("scan_lr"),
+    params:
+        method=config["degradations"][TRAIN_DEGRADATION]["method"],
+        fwhm=config["degradations"][TRAIN_DEGRADATION]["blur_fwhm"],
+        scale=config["scale"],
+        seed=config["seed"],
+    benchmark:
+        "results/benchmarks/degrade/{dataset}/scan/sub-{subject}.tsv"
+    log:
+        "results/logs/degrade/{dataset}/scan/sub-{subject}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr degrade --hr {input} --out {output} --method {params.method} --scale {params.scale}"
+        " --blur-fwhm {params.fwhm} --noise-sigma 0 --noise-seed {params.seed} > {log} 2>&1"

@@ -1,12 +1,23 @@
 # papers: every table and figure of the three papers, each a target by path under results/papers/<dataset>/<paper>/
 # and a report item with a caption (category = paper).
 
+from mrisr.papers.tables import start_note
+
 PAPERS = config["papers"]
 OUT_OF_SAMPLE = PAPERS["threeplayer"]["out_of_sample"]
 # the named variants that this run trains, in the paper's order
 in_run = lambda names: [n for n in names if n in RUN_VARIANTS]
 reference = lambda paper, names: PAPERS[paper]["reference"] if PAPERS[paper]["reference"] in names else None
 variant_label = lambda variant: config["variants"][variant].get("label", variant)
+# what a learned variant's generator started from, for the tables and figures ("" for interpolation)
+variant_start = lambda v: (
+    ""
+    if config["variants"][v]["kind"] != "gan"
+    else "scratch"
+    if config["variants"][v]["start"] == "scratch"
+    else f"the pixel-loss generator {variant_generator_key(v)} ({config['pretrain']['steps']} steps)"
+)
+starts_of = lambda variants: start_note({variant_label(v): variant_start(v) for v in variants})
 gan_variants = lambda names: [n for n in names if config["variants"][n]["kind"] == "gan"]
 # the one form of labelled inputs: JSON records of label, path and any further columns (e.g. sigma)
 labelled_inputs = lambda labels, paths, **columns: as_json(
@@ -71,6 +82,8 @@ get_sr_figure_input = lambda wildcards: {
 get_sr_panels = lambda wildcards, input: labelled_inputs(
     ["LR", *map(variant_label, in_run(PAPERS[wildcards.paper]["methods"])), "GT"], [input.lr, *input.sr, input.gt]
 )
+# the README's figure: a raw test scan, decimated, through the 3-player paper's reference model (else the first learned)
+USAGE_VARIANT = next(iter(gan_variants([PAPERS["threeplayer"]["reference"]] + RUN_VARIANTS)), None)
 SEGMENTATION_SCORES = {
     arm: [path("segment", dataset=DATASET, arm=arm, seed=seed, file="scores.csv") for seed in SEGMENTATION["seeds"]]
     for arm in SEGMENTATION_ARMS
@@ -91,6 +104,7 @@ PAPER_TARGETS = (
     + [paper_path("disgan", "stripes.png")] * bool(gan_variants(in_run([STRIPES_VARIANT])))
     + [paper_path("augment", name) for name in ("segmentation.csv", "segmentation.md", "segmentation.png")]
     * SEGMENTATION_RUNS
+    + [paper_path("usage", "before_after.png")] * bool(USAGE_VARIANT)
 )
 
 
@@ -105,7 +119,9 @@ rule papers_method_table:
     output:
         **paper_outputs("{paper}", "{table}", "paper_table", "table"),
     params:
-        inputs=lambda wc, input: labelled_inputs([variant_label(v) for v in table_variants(wc)], input),
+        inputs=lambda wc, input: labelled_inputs(
+            [variant_label(v) for v in table_variants(wc)], input, start=[variant_start(v) for v in table_variants(wc)]
+        ),
         reference=table_reference,
         option=lambda wc: f"--reference {table_reference(wc)}" if table_reference(wc) else "",
         dataset=table_dataset,
@@ -175,7 +191,7 @@ rule papers_sr_comparison:
         inputs=get_sr_panels,
         zoom=config["figures"]["zoom"],
         scale=config["scale"],
-        title=FIGURE_TITLE,
+        title=lambda wc: f"{FIGURE_TITLE}\n{starts_of(in_run(PAPERS[wc.paper]['methods']))}",
         subject=FIGURE_SUBJECT,
     benchmark:
         paper_benchmark("{paper}", "sr_comparison")
@@ -198,7 +214,7 @@ rule papers_zoom_profile:
         zoom=config["figures"]["zoom"],
         length=config["figures"]["profile_length"],
         scale=config["scale"],
-        title=FIGURE_TITLE,
+        title=lambda wc: f"{FIGURE_TITLE}\n{starts_of(in_run(PAPERS[wc.paper]['methods']))}",
         subject=FIGURE_SUBJECT,
     benchmark:
         paper_benchmark("{paper}", "zoom_profile")
@@ -305,3 +321,29 @@ rule papers_segmentation_figure:
     shell:
         "mrisr papers segmentation-figure --image {input.image} --label {input.label} --mask {input.mask}"
         " --inputs {params.inputs:q} --classes {params.classes} --title {params.title:q} --out {output.png} > {log} 2>&1"
+
+
+rule papers_before_after:
+    """Not a paper's: the README's figure of a trained model applied to a scan it has never seen prepared."""
+    input:
+        lr=path("scan_lr", dataset=DATASET, subject=FIGURE_SUBJECT),
+        sr=path("scan_sr", dataset=DATASET, subject=FIGURE_SUBJECT, variant=USAGE_VARIANT),
+        hr=path("raw", dataset=DATASET, subject=FIGURE_SUBJECT, kind="T1w"),
+    output:
+        **paper_outputs("usage", "before_after", "before_after", "figure"),
+    params:
+        title=(
+            f"sub-{FIGURE_SUBJECT}'s raw scan (not prepared), {TRAIN_DEGRADATION} x{config['scale']}, "
+            f"through the {variant_label(USAGE_VARIANT)} model card"
+        ),
+        subject=FIGURE_SUBJECT,
+        variant=USAGE_VARIANT,
+    benchmark:
+        paper_benchmark("usage", "before_after")
+    log:
+        paper_log("usage", "before_after"),
+    conda:
+        ENV
+    shell:
+        "mrisr papers before-after --lr {input.lr} --sr {input.sr} --hr {input.hr} --title {params.title:q}"
+        " --out {output.png} > {log} 2>&1"

@@ -60,6 +60,7 @@ rule segment_train:
         network=as_json(SEGMENTATION["network"]),
         settings=get_segment_settings,
         sr=lambda wc, input: f"--sr {' '.join(input.sr)}" if wc.arm == "real+sr" else "",
+    priority: 1  # the real arm needs no SR: it starts early, beside training
     threads: config["threads"]
     resources:
         gpu=1,

@@ -1,5 +1,5 @@
-# super-resolve: whole LR volumes onto the HR reference grid (interpolation or a trained generator); and the
-# authors' pasted tiles, for the stripe figure.
+# super-resolve: whole LR volumes onto the HR reference grid (interpolation or a trained generator); the authors'
+# pasted tiles, for the stripe figure; and a user's scan through a model card, for the README's figure.
 
 SUPER_RESOLVE_TARGETS = [
     path("sr", dataset=DATASET, degradation=degradation, variant=variant, subject=subject)
@@ -64,3 +64,22 @@ rule super_resolve_pasted:
     shell:
         "mrisr super-resolve {input.lr} {output} {params.method} --reference {input.reference}"
         " --tile {params.tile} --batch {params.batch} --pasted --threads {threads} > {log} 2>&1"
+
+
+rule super_resolve_scan:
+    """A user's LR scan through a trained model as the README shows it: the model card's preprocessing applied and
+    undone, the output on the scan's grid with halved voxels, in its units."""
+    input:
+        lr=path("scan_lr"),
+        model=path("model", dataset=DATASET),
+    output:
+        path("scan_sr"),
+    threads: config["threads"]
+    benchmark:
+        "results/benchmarks/super_resolve/{dataset}/scan/{variant}/sub-{subject}.tsv"
+    log:
+        "results/logs/super_resolve/{dataset}/scan/{variant}/sub-{subject}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr super-resolve --model {input.model} {input.lr} {output} --threads {threads} > {log} 2>&1"

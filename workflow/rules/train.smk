@@ -1,4 +1,4 @@
-# train: one job per GAN variant; resumes from checkpoint.pt (kept outside the outputs) after a stop.
+# train: one job per GAN variant, from scratch or from its pretrained generator (pretrain.smk); resumes from checkpoint.pt (kept outside the outputs) after a stop.
 
 TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision",
               "shared_discriminator_pass", "relativistic_mean")
@@ -15,6 +15,11 @@ weights_of = lambda variant: config["variants"][variant].get("feature_extractor"
 weights_path = lambda name: path("download", name=name) if name in config["downloads"] else name
 get_train_input = lambda wildcards: {
     "hr": [path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in subjects_in("train", wildcards.dataset)],
+    **(
+        {"start": path("pretrained", dataset=wildcards.dataset, generator=variant_generator_key(wildcards.variant))}
+        if config["variants"][wildcards.variant]["start"] == "pretrained"
+        else {}
+    ),
     **(
         {"weights": weights_path(weights_of(wildcards.variant))}
         if weights_of(wildcards.variant) and config["variants"][wildcards.variant]["losses"]["feature"] > 0
@@ -64,11 +69,9 @@ rule train:
         variant=get_train_variant,
         settings=TRAIN_SETTINGS,
         provenance=get_train_provenance,
-        launch=(
-            f"torchrun --standalone --nproc_per_node {config['train']['gpus']} -m mrisr"
-            if config["train"]["gpus"] > 1
-            else "mrisr"
-        ),
+        start=lambda wildcards, input: f"--start {input.start}" if "start" in input.keys() else "",
+        launch=TRAINING_LAUNCH,
+    priority: 2  # long jobs first, so that short ones fill the other cores at the end
     threads: config["threads"]
     resources:
         gpu=config["train"]["gpus"],
@@ -80,5 +83,5 @@ rule train:
         ENV
     shell:
         "{params.launch} train --hr {input.hr} --variant {params.variant:q} --settings {params.settings:q}"
-        " --provenance {params.provenance:q}"
+        " --provenance {params.provenance:q} {params.start}"
         " --out-dir $(dirname {output.model}) --threads {threads} > {log} 2>&1"

@@ -15,9 +15,23 @@ def read_metrics(inputs: list[dict]) -> dict[str, pd.DataFrame]:
     return {item["label"]: pd.read_csv(item["path"], dtype={"subject": str}) for item in inputs}
 
 
+def start_note(starts: dict[str, str]) -> str:
+    """Which start each learned method's generator had (``label -> start``; empty: not learned), grouped by start:
+    a method's numbers depend on it as much as on its losses."""
+    groups: dict[str, list[str]] = {}
+    for label, start in starts.items():
+        if start:
+            groups.setdefault(start, []).append(label)
+    return "; ".join(f"{', '.join(labels)} from {start}" for start, labels in groups.items())
+
+
 def method_table(inputs: list[dict], reference: str | None, out_csv: str, out_md: str) -> Path:
-    """Method x metric (mean ± std, n), each method paired against ``reference`` (a ``label``) over subjects."""
+    """Method x metric (mean ± std, n), each method paired against ``reference`` (a ``label``) over subjects; an
+    input's ``start`` (its generator's start, empty for interpolation) becomes a column and a note."""
     frames = read_metrics(inputs)
     table = comparison_table(frames, reference)
+    starts = {item["label"]: item.get("start", "") for item in inputs}
+    table.insert(1, "start", table["method"].map(starts))
     write_table(table, out_csv)
-    return write_text(to_markdown(table, notes=notes_of(frames)), out_md)
+    note = start_note(starts)
+    return write_text(to_markdown(table, notes=notes_of(frames) + ([f"Generators: {note}."] if note else [])), out_md)

@@ -8,6 +8,8 @@ an uninterrupted one would. SIGTERM/SIGINT/SIGUSR1 (a SLURM time-out or its warn
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -21,9 +23,9 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 from mrisr import distributed
 from mrisr.degrade import degrade
 from mrisr.device import set_threads
-from mrisr.errors import ConfigError
+from mrisr.errors import ConfigError, InputError
 from mrisr.io import load_volume, voxel_sizes
-from mrisr.model_card import make_card
+from mrisr.model_card import load_model, make_card
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build, count_parameters
 from mrisr.patches import sample_patches, step_generator
@@ -50,24 +52,35 @@ class TrainSettings(StepSettings):
     relativistic_mean: str  # "global": over the global batch; "process": each process's own (the authors' DDP)
 
 
-def result_fingerprint(variant: dict, settings: TrainSettings) -> str:
-    """A checkpoint of another run is never resumed; neither the checkpoint interval nor the shared pass changes
-    the result."""
+@dataclass(frozen=True)
+class Start:
+    """The generator's initial weights when not random: a pretrained model's state dict and a digest of it."""
+
+    state_dict: dict
+    digest: str
+
+
+def result_fingerprint(variant: dict, settings: TrainSettings, start: Start | None = None) -> str:
+    """A checkpoint of another run (or of another start) is never resumed; neither the checkpoint interval nor the
+    shared pass changes the result."""
     result_settings = {k: v for k, v in asdict(settings).items()
                        if k not in ("checkpoint_every", "shared_discriminator_pass")}
-    return fingerprint(variant=variant, settings=result_settings)
+    return fingerprint(variant=variant, settings=result_settings, start=start.digest if start else None)
 
 
 class GanTrainer(Trainer):
-    def __init__(self, variant: dict, settings: TrainSettings, card: dict | None = None):
-        """``card``: the model card's plain data (:func:`mrisr.model_card.make_card`), written with the weights."""
-        super().__init__(settings, result_fingerprint(variant, settings))
+    def __init__(self, variant: dict, settings: TrainSettings, card: dict | None = None, start: Start | None = None):
+        """``card``: the model card's plain data (:func:`mrisr.model_card.make_card`), written with the weights;
+        ``start``: the generator's initial weights (``start: pretrained``), else random ones."""
+        super().__init__(settings, result_fingerprint(variant, settings, start))
         self.variant, self.card = variant, card
         gen_cfg = dict(variant["generator"], scale=settings.scale)
         self.generator_config = gen_cfg
         self.generator = build("generator", gen_cfg).to(self.device)
+        if start is not None:
+            self.generator.load_state_dict(start.state_dict)
         self.discriminator = build("discriminator", variant["discriminator"]).to(self.device)
-        self.pixel_loss = {"l1": F.l1_loss, "mse": F.mse_loss}[variant["losses"]["pixel_loss"]]
+        self.pixel_loss = losses.PIXEL_LOSSES[variant["losses"]["pixel_loss"]]
         fe_cfg = variant["feature_extractor"]
         self.fe_trainable = bool(fe_cfg["trainable"]) and variant["losses"]["feature"] > 0
         self.feature_extractor = None
@@ -234,28 +247,48 @@ class GanTrainer(Trainer):
 
 
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
-          progress: bool = True, card: dict | None = None) -> dict[str, Path]:
+          progress: bool = True, card: dict | None = None, start: Start | None = None) -> dict[str, Path]:
     """Train (or resume) one GAN variant; write ``model.pt`` (with ``card``) and ``train_log.csv`` into ``out_dir``."""
     distributed.init_from_env()
-    trainer = GanTrainer(variant, settings, card)
+    trainer = GanTrainer(variant, settings, card, start)
     for name, n in trainer.parameter_counts().items():
         log.info("%s: %s parameters", name, f"{n:,}")
     return fit(trainer, lambda: trainer.train_step(volumes), out_dir, fix="lower optimiser.lr or the adversarial weight",
                show=("loss_g", "loss_d"), writer=trainer.rank == 0, progress=progress)
 
 
+def load_start(path: str | Path, generator_config: dict) -> tuple[Start, dict]:
+    """A pretrained generator (the pretrain stage's ``model.pt``) as a start for ``generator_config``, and what the
+    new card records of it."""
+    config, state_dict, card = load_model(path)
+    if config != generator_config:
+        raise InputError(path, f"holds another generator ({json.dumps(config, sort_keys=True)}) than this variant's "
+                               f"({json.dumps(generator_config, sort_keys=True)})",
+                         "rerun the pretrain stage for this variant's generator")
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return Start(state_dict, digest), {"model": card["variant"], "dataset": card["training"]["dataset"],
+                                       "steps": card["training"]["steps"], "digest": digest}
+
+
 def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict, out_dir: str,
-                  threads: int) -> dict[str, Path]:
+                  threads: int, start: str | None = None) -> dict[str, Path]:
     """The train stage: one variant on the prepared HR training volumes (``variant``, ``settings``: config JSON;
-    ``provenance``: the variant's name, the dataset, the training subjects and prepare's ``preprocessing``)."""
+    ``provenance``: the variant's name, the dataset, the training subjects and prepare's ``preprocessing``;
+    ``start``: the pretrain stage's model.pt that the generator starts from, for ``start: pretrained``)."""
     set_threads(threads)
     images = [load_volume(p) for p in hr]
     volumes = [np.asanyarray(img.dataobj, dtype=np.float32) for img in images]
     settings = TrainSettings(**settings)
+    initial, started_from = None, "scratch"
+    if variant["start"] == "pretrained":
+        if not start:
+            raise ConfigError(f"variants.{provenance['variant']}.start", "is pretrained but no --start model was given",
+                              "pass the pretrain stage's model.pt with --start")
+        initial, started_from = load_start(start, dict(variant["generator"], scale=settings.scale))
     card = make_card(
         variant_name=provenance["variant"], variant=variant, scale=settings.scale,
         hr_voxel_mm=float(np.median([voxel_sizes(img.affine) for img in images])),
         preprocessing=provenance["preprocessing"], degradation=settings.degradation,
         training={"dataset": provenance["dataset"], "subjects": provenance["subjects"], "steps": settings.steps,
-                  "batch_size": settings.batch_size, "seed": settings.seed})
-    return train(volumes, variant, settings, out_dir, card=card)
+                  "batch_size": settings.batch_size, "seed": settings.seed, "start": started_from})
+    return train(volumes, variant, settings, out_dir, card=card, start=initial)

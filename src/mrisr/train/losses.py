@@ -1,4 +1,4 @@
-"""Adversarial losses, chosen by ``losses.gan`` in a variant's config.
+"""Pixel and adversarial losses, chosen by ``losses.pixel_loss`` and ``losses.gan`` in a variant's config.
 
 - ``relativistic``: relativistic average GAN with BCE on logits, as in the authors' ``ln_DDP_train.py``;
   the other class's mean is over the batch axis only, so patch and voxel-wise logits keep their layout,
@@ -14,6 +14,9 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+#: ``losses.pixel_loss``: L1 (the authors' 3-player GAN, ESRGAN) or MSE (the WGAN-GP baseline).
+PIXEL_LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
 
 
 class GanLoss(str, enum.Enum):
