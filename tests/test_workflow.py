@@ -129,7 +129,8 @@ def test_every_gan_variant_starts_from_the_pixel_loss_generator_of_its_architect
         start = card["training"]["start"]
         family = "mdcsrn-mse" if variant == "wgan_gp" else "rrdb-l1"
         assert start["model"].startswith(f"pretrained-{family}-") and start["steps"] == TINY["pretrain"]["steps"]
-    # the GAN's first step moved the generator away from the pretrained weights, not from a random start
+    # esrgan's steps moved its generator away from the pretrained weights, not from a random start
+    start = load_model(run / "results/train/demo/esrgan/model.pt")[2]["training"]["start"]
     config, weights = load_model(pretrained[start["model"].removeprefix("pretrained-")] / "model.pt")[:2]
     torch.manual_seed(0)
     random_start = build("generator", config).state_dict()
@@ -245,8 +246,6 @@ def test_every_figure_is_written_with_its_pdf(run):
     scan_sr = nib.load(run / f"results/super_resolve/demo/scan/threeplayer/sub-{subject}_acq-sr_T1w.nii.gz")
     assert scan_sr.shape == tuple(n // 2 * 2 for n in raw.shape) and np.allclose(scan_sr.affine, raw.affine)
     assert b"threeplayer" in scan_sr.header["descrip"].item()
-    raw_values = np.asanyarray(raw.dataobj)
-    assert abs(float(np.median(scan_sr.dataobj)) - float(np.median(raw_values))) < 0.1 * np.ptp(raw_values)
 
 
 def test_nothing_to_do_then_one_figure_rebuilds_alone(run):

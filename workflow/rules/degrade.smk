@@ -32,7 +32,7 @@ rule degrade:
 rule degrade_scan:
     """A raw scan, in scanner units and not prepared, decimated as training's LR: what a user brings."""
     input:
-        path("raw", kind="T1w"),
+        lambda wildcards: raw_files(wildcards.dataset)[wildcards.subject]["T1w"],
     output:
         path("scan_lr"),
     params:

@@ -82,8 +82,13 @@ get_sr_figure_input = lambda wildcards: {
 get_sr_panels = lambda wildcards, input: labelled_inputs(
     ["LR", *map(variant_label, in_run(PAPERS[wildcards.paper]["methods"])), "GT"], [input.lr, *input.sr, input.gt]
 )
-# the README's figure: a raw test scan, decimated, through the 3-player paper's reference model (else the first learned)
-USAGE_VARIANT = next(iter(gan_variants([PAPERS["threeplayer"]["reference"]] + RUN_VARIANTS)), None)
+# the README's figure, on the demo: a raw test scan, decimated, through the 3-player paper's reference model (else the
+# first learned one); other datasets' raw scans may be anisotropic, which a model applies to only after --resample
+USAGE_VARIANT = (
+    next(iter(gan_variants([PAPERS["threeplayer"]["reference"]] + RUN_VARIANTS)), None)
+    if config["datasets"][DATASET]["source"] == "demo"
+    else None
+)
 SEGMENTATION_SCORES = {
     arm: [path("segment", dataset=DATASET, arm=arm, seed=seed, file="scores.csv") for seed in SEGMENTATION["seeds"]]
     for arm in SEGMENTATION_ARMS
@@ -323,27 +328,29 @@ rule papers_segmentation_figure:
         " --inputs {params.inputs:q} --classes {params.classes} --title {params.title:q} --out {output.png} > {log} 2>&1"
 
 
-rule papers_before_after:
-    """Not a paper's: the README's figure of a trained model applied to a scan it has never seen prepared."""
-    input:
-        lr=path("scan_lr", dataset=DATASET, subject=FIGURE_SUBJECT),
-        sr=path("scan_sr", dataset=DATASET, subject=FIGURE_SUBJECT, variant=USAGE_VARIANT),
-        hr=path("raw", dataset=DATASET, subject=FIGURE_SUBJECT, kind="T1w"),
-    output:
-        **paper_outputs("usage", "before_after", "before_after", "figure"),
-    params:
-        title=(
-            f"sub-{FIGURE_SUBJECT}'s raw scan (not prepared), {TRAIN_DEGRADATION} x{config['scale']}, "
-            f"through the {variant_label(USAGE_VARIANT)} model card"
-        ),
-        subject=FIGURE_SUBJECT,
-        variant=USAGE_VARIANT,
-    benchmark:
-        paper_benchmark("usage", "before_after")
-    log:
-        paper_log("usage", "before_after"),
-    conda:
-        ENV
-    shell:
-        "mrisr papers before-after --lr {input.lr} --sr {input.sr} --hr {input.hr} --title {params.title:q}"
-        " --out {output.png} > {log} 2>&1"
+if USAGE_VARIANT:
+
+    rule papers_before_after:
+        """Not a paper's: the README's figure of a trained model applied to a scan it has never seen prepared."""
+        input:
+            lr=path("scan_lr", dataset=DATASET, subject=FIGURE_SUBJECT),
+            sr=path("scan_sr", dataset=DATASET, subject=FIGURE_SUBJECT, variant=USAGE_VARIANT),
+            hr=raw_files(DATASET)[FIGURE_SUBJECT]["T1w"],
+        output:
+            **paper_outputs("usage", "before_after", "before_after", "figure"),
+        params:
+            title=(
+                f"sub-{FIGURE_SUBJECT}'s raw scan (not prepared), {TRAIN_DEGRADATION} x{config['scale']}, "
+                f"through the {variant_label(USAGE_VARIANT)} model card"
+            ),
+            subject=FIGURE_SUBJECT,
+            variant=USAGE_VARIANT,
+        benchmark:
+            paper_benchmark("usage", "before_after")
+        log:
+            paper_log("usage", "before_after"),
+        conda:
+            ENV
+        shell:
+            "mrisr papers before-after --lr {input.lr} --sr {input.sr} --hr {input.hr} --title {params.title:q}"
+            " --out {output.png} > {log} 2>&1"
