@@ -23,14 +23,15 @@ from mrisr import distributed
 from mrisr.degrade import degrade
 from mrisr.device import set_threads
 from mrisr.errors import ConfigError
-from mrisr.io import load_volume, voxel_sizes
 from mrisr.model_card import make_card
 from mrisr.models.registry import build, count_parameters
 from mrisr.patches import sample_patches, step_generator
+from mrisr.train.gan import load_training_volumes
 from mrisr.train.losses import PIXEL_LOSSES
 from mrisr.trainer import StepSettings, Trainer, fingerprint, fit
 
 log = logging.getLogger(__name__)
+
 
 def generator_key(generator: dict, pixel_loss: str) -> str:
     """The pretrained generator's name (its folder under ``results/pretrain/<dataset>/``): the architecture, the
@@ -58,7 +59,7 @@ class PixelTrainer(Trainer):
         self.generator_config, self.card = gen_cfg, card
         self.generator = build("generator", gen_cfg).to(self.device, memory_format=torch.channels_last_3d)
         self.pixel_loss = PIXEL_LOSSES[pixel_loss]
-        self.opt = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=tuple(settings.betas))
+        self.opt = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=settings.betas)
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, settings.steps)
         self.rank, self.world = distributed.rank_and_size()
         if settings.batch_size % self.world:
@@ -115,12 +116,11 @@ def pretrain_generator(hr: list[str], generator: dict, pixel_loss: str, settings
     ``provenance``: the generator's key, the dataset, the training subjects and prepare's ``preprocessing``."""
     set_threads(threads)
     distributed.init_from_env()
-    images = [load_volume(p) for p in hr]
-    volumes = [np.asanyarray(img.dataobj, dtype=np.float32) for img in images]
+    volumes, hr_voxel_mm = load_training_volumes(hr)
     settings = PretrainSettings(**{**settings, "betas": tuple(settings["betas"])})
     card = make_card(
         variant_name=provenance["variant"], variant={"generator": generator, "losses": {"pixel_loss": pixel_loss}},
-        scale=settings.scale, hr_voxel_mm=float(np.median([voxel_sizes(img.affine) for img in images])),
+        scale=settings.scale, hr_voxel_mm=hr_voxel_mm,
         preprocessing=provenance["preprocessing"], degradation=settings.degradation,
         training={"dataset": provenance["dataset"], "subjects": provenance["subjects"], "steps": settings.steps,
                   "batch_size": settings.batch_size, "seed": settings.seed, "start": "scratch"})

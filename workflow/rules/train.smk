@@ -1,4 +1,5 @@
-# train: one job per GAN variant, from scratch or from its pretrained generator (pretrain.smk); resumes from checkpoint.pt (kept outside the outputs) after a stop.
+# train: one job per GAN variant, from scratch or from its pretrained generator (pretrain.smk); resumes from
+# checkpoint.pt (kept outside the outputs) after a stop.
 
 TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision",
               "shared_discriminator_pass", "relativistic_mean")

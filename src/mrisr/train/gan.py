@@ -257,6 +257,13 @@ def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out
                show=("loss_g", "loss_d"), writer=trainer.rank == 0, progress=progress)
 
 
+def load_training_volumes(hr: list[str]) -> tuple[list[np.ndarray], float]:
+    """The prepared HR training volumes as float32 arrays, and their median voxel size in mm (the model card's)."""
+    images = [load_volume(p) for p in hr]
+    return ([np.asanyarray(img.dataobj, dtype=np.float32) for img in images],
+            float(np.median([voxel_sizes(img.affine) for img in images])))
+
+
 def load_start(path: str | Path, generator_config: dict) -> tuple[Start, dict]:
     """A pretrained generator (the pretrain stage's ``model.pt``) as a start for ``generator_config``, and what the
     new card records of it."""
@@ -276,8 +283,7 @@ def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict
     ``provenance``: the variant's name, the dataset, the training subjects and prepare's ``preprocessing``;
     ``start``: the pretrain stage's model.pt that the generator starts from, for ``start: pretrained``)."""
     set_threads(threads)
-    images = [load_volume(p) for p in hr]
-    volumes = [np.asanyarray(img.dataobj, dtype=np.float32) for img in images]
+    volumes, hr_voxel_mm = load_training_volumes(hr)
     settings = TrainSettings(**settings)
     initial, started_from = None, "scratch"
     if variant["start"] == "pretrained":
@@ -287,8 +293,7 @@ def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict
         initial, started_from = load_start(start, dict(variant["generator"], scale=settings.scale))
     card = make_card(
         variant_name=provenance["variant"], variant=variant, scale=settings.scale,
-        hr_voxel_mm=float(np.median([voxel_sizes(img.affine) for img in images])),
-        preprocessing=provenance["preprocessing"], degradation=settings.degradation,
+        hr_voxel_mm=hr_voxel_mm, preprocessing=provenance["preprocessing"], degradation=settings.degradation,
         training={"dataset": provenance["dataset"], "subjects": provenance["subjects"], "steps": settings.steps,
                   "batch_size": settings.batch_size, "seed": settings.seed, "start": started_from})
     return train(volumes, variant, settings, out_dir, card=card, start=initial)
