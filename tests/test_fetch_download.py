@@ -2,8 +2,11 @@
 
 import hashlib
 import http.server
+import io
+import tarfile
 import threading
 
+import numpy as np
 import pytest
 
 from mrisr.errors import InputError
@@ -12,22 +15,47 @@ from mrisr.fetch.download import download
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
 
+def _tar(size: int) -> bytes:
+    """A tar archive holding one file of ``size`` random bytes, with its end-of-archive blocks."""
+    buffer = io.BytesIO()
+    data = np.random.default_rng(0).bytes(size)
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("IXI-T1/IXI002-Guys-0828-T1.nii.gz")
+        info.size = size
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``body`` as HTTP/1.0 does (the end of a body without Content-Length is the connection's close)."""
+
     requests: list = []
     cut_first = False
     honour_range = True
+    body = PAYLOAD
+    content_type = "application/octet-stream"
+    send_length = True
+    range_offset = 0  # a 206 that starts this many bytes before the asked start (a broken proxy)
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         Handler.requests.append(self.headers.get("Range"))
-        start = 0
+        payload, start = Handler.body, 0
         if self.headers.get("Range") and Handler.honour_range:
             start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+            if start >= len(payload):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(payload)}")
+                self.end_headers()
+                return
+            start -= Handler.range_offset
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
         else:
             self.send_response(200)
-        body = PAYLOAD[start:]
-        self.send_header("Content-Length", str(len(body)))
+        body = payload[start:]
+        self.send_header("Content-Type", Handler.content_type)
+        if Handler.send_length:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if Handler.cut_first:
             Handler.cut_first = False
@@ -44,6 +72,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     Handler.requests, Handler.cut_first, Handler.honour_range = [], False, True
+    Handler.body, Handler.content_type, Handler.send_length, Handler.range_offset = PAYLOAD, "application/octet-stream", True, 0
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -83,4 +112,51 @@ def test_wrong_checksum_leaves_nothing(server, tmp_path):
     with pytest.raises(InputError, match="sha256") as err:
         download(server, tmp_path / "w.pth", "0" * 64, progress=False)
     assert server in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_html_page_is_refused_even_without_a_hash(server, tmp_path):
+    Handler.body, Handler.content_type = b"<!DOCTYPE html><html>Sign in</html>", "text/html; charset=utf-8"
+    with pytest.raises(InputError, match="an HTML page.*Fix: check the URL"):
+        download(server, tmp_path / "IXI-T1.tar", None, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_body_cut_short_without_content_length_is_not_taken_for_the_file(server, tmp_path):
+    whole = _tar(300_000)
+    Handler.body, Handler.send_length = whole[: len(whole) // 2], False
+    with pytest.raises(InputError, match="not the whole file: it is cut short"):
+        download(server, tmp_path / "IXI-T1.tar", None, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    Handler.body = whole[: 512 + -(-300_000 // 512) * 512]  # cut after the member: it is whole, the archive not
+    with pytest.raises(InputError, match="no end-of-archive blocks"):
+        download(server, tmp_path / "IXI-T1.tar", None, progress=False)
+    Handler.body = whole
+    assert download(server, tmp_path / "IXI-T1.tar", None, progress=False).read_bytes() == whole
+
+
+def test_a_file_of_unknown_format_with_no_length_anywhere_is_refused(server, tmp_path):
+    Handler.send_length = False
+    with pytest.raises(InputError, match="no Content-Length.*no size or sha256"):
+        download(server, tmp_path / "w.bin", None, progress=False)
+    assert download(server, tmp_path / "w.bin", SHA, progress=False).read_bytes() == PAYLOAD
+
+
+def test_a_range_answer_for_other_bytes_restarts_the_download(server, tmp_path):
+    (tmp_path / "w.pth.part").write_bytes(PAYLOAD[:1000])
+    Handler.range_offset = 10
+    download(server, tmp_path / "w.pth", SHA, progress=False)
+    assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
+    assert Handler.requests == ["bytes=1000-", None]
+
+
+def test_a_part_that_holds_every_byte_is_checked_and_kept(server, tmp_path):
+    """Stopped while hashing: the rerun's range is past the end (HTTP 416), the file is whole."""
+    (tmp_path / "w.pth.part").write_bytes(PAYLOAD)
+    assert download(server, tmp_path / "w.pth", SHA, progress=False).read_bytes() == PAYLOAD
+    assert Handler.requests == [f"bytes={len(PAYLOAD)}-"]
+    (tmp_path / "w.pth").unlink()
+    (tmp_path / "w.pth.part").write_bytes(PAYLOAD[:-1] + b"x")  # every byte there, one of them wrong
+    with pytest.raises(InputError, match="does not match"):
+        download(server, tmp_path / "w.pth", SHA, progress=False)
     assert list(tmp_path.iterdir()) == []

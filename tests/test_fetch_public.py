@@ -5,6 +5,8 @@ import hashlib
 import http.server
 import io
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -188,3 +190,17 @@ def test_hcp_subject_list_is_validated(tmp_path):
     (tmp_path / "nocol.tsv").write_text("id\n100307\n")
     with pytest.raises(InputError, match="'subject' is a required property"):
         hcp.read_subjects(tmp_path / "nocol.tsv")
+
+
+def test_verbose_logs_never_show_aws_credentials(s3, tmp_path, monkeypatch, rng):
+    """``-v`` turns on debug logging; botocore's debug log holds request headers (key id, session token)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAVISIBLEKEYID0001")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "SESSIONTOKENSECRET0001")
+    labels = np.zeros((12, 12, 12), np.int32)
+    labels[2:10, 2:10, 2:10] = 2
+    _put_hcp_subject(s3, "100307", np.where(labels > 0, rng.normal(500, 50, labels.shape), 0).astype(np.float32),
+                     labels, np.eye(4))
+    result = subprocess.run([sys.executable, "-m", "mrisr", "-v", *HCP_FETCH, "100307", "--out-dir",
+                             str(tmp_path / "sub"), "--endpoint-url", s3], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "AKIAVISIBLEKEYID0001" not in result.stderr and "SESSIONTOKENSECRET0001" not in result.stderr

@@ -2,6 +2,8 @@
 a non-zero exit, no output left behind."""
 
 import gzip
+import io
+import os
 import subprocess
 import sys
 
@@ -57,6 +59,41 @@ def _with(value):
     return make
 
 
+def _scaled(slope, inter):
+    def make(tmp_path, rng):
+        img = nib.Nifti1Image((rng.normal(size=(8, 8, 8)) * 100).astype(np.int16), np.eye(4))
+        img.header.set_slope_inter(1.0, 0.0)
+        img.header["scl_slope"], img.header["scl_inter"] = slope, inter
+        nib.save(img, tmp_path / "in.nii")
+        return tmp_path / "in.nii"
+    return make
+
+
+def _memory_bomb(tmp_path, rng):
+    """80 bytes of .nii.gz whose header declares 512³ float64 voxels (1 GiB)."""
+    header = nib.Nifti1Image(np.zeros((1, 1, 1)), np.eye(4)).header
+    header.set_data_shape((512, 512, 512))
+    header.set_data_dtype(np.float64)
+    header["vox_offset"] = 352
+    path = tmp_path / "in.nii.gz"
+    path.write_bytes(gzip.compress(header.binaryblock + b"\0" * 4))
+    return path
+
+
+def _with_sform(affine):
+    """A .nii whose sform (the affine nibabel uses) is ``affine``, its qform unset: fields written byte for byte,
+    as a damaged or forged file would have them (nibabel would not save such an affine)."""
+    def make(tmp_path, rng):
+        path = _write(tmp_path / "in.nii", _volume(rng))
+        raw = path.read_bytes()
+        header = nib.Nifti1Header.from_fileobj(io.BytesIO(raw[:348]))
+        header["qform_code"], header["sform_code"] = 0, 1
+        header["srow_x"], header["srow_y"], header["srow_z"] = np.asarray(affine, dtype=float)[:3]
+        path.write_bytes(header.binaryblock + raw[348:])
+        return path
+    return make
+
+
 BAD_IMAGES = {
     "truncated .nii.gz": (_truncated, "cannot be read as NIfTI"),
     "not gzip at all": (lambda t, r: (t / "in.nii.gz").write_bytes(gzip.compress(b"x")[:5]) and t / "in.nii.gz",
@@ -70,6 +107,12 @@ BAD_IMAGES = {
     "complex": (lambda t, r: _write(t / "in.nii.gz", _volume(r).astype(np.complex64)), "data type"),
     "RGB": (lambda t, r: _write(t / "in.nii.gz", np.zeros((8, 8, 8), [("R", "u1"), ("G", "u1"), ("B", "u1")])),
             "data type"),
+    "axis of length 0": (lambda t, r: _write(t / "in.nii.gz", np.zeros((8, 0, 8), np.float32)), "axis of length 0"),
+    "header declares more voxels than the file holds": (_memory_bomb, "more than the"),
+    "NaN scl_inter": (_scaled(1.0, np.nan), "cannot be read as NIfTI"),
+    "values beyond float32 (scl_slope 1e36)": (_scaled(1e36, 0.0), "beyond float32"),
+    "NaN affine": (_with_sform(np.full((4, 4), np.nan)), "non-finite voxel-to-world affine"),
+    "singular affine": (_with_sform(np.diag([1.0, 0.0, 1.0, 1.0])), "singular voxel-to-world affine"),
 }
 
 
@@ -95,6 +138,22 @@ def test_the_command_exits_non_zero_without_a_traceback(tmp_path, rng, model):
     bad = _with(np.nan)(tmp_path, rng)
     result = _mrisr("super-resolve", "--model", model, bad, tmp_path / "sr.nii.gz")
     assert result.returncode == 2 and f"{bad}: contains NaN" in result.stderr and "Traceback" not in result.stderr
+
+
+def _peak_memory_mb(*args) -> float:
+    """Peak resident memory (MB) of one ``mrisr`` run, from the kernel's accounting of that child alone."""
+    child = subprocess.Popen([sys.executable, "-m", "mrisr", *map(str, args)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    return os.wait4(child.pid, 0)[2].ru_maxrss / 1024
+
+
+def test_a_header_declaring_a_gigabyte_costs_no_more_memory_than_a_small_bad_file(tmp_path, rng):
+    bomb = _memory_bomb(tmp_path, rng)
+    (tmp_path / "small").mkdir()
+    small = _with(np.nan)(tmp_path / "small", rng)
+    command = ("super-resolve", "--interpolate", "trilinear", "--scale", 2)
+    extra = _peak_memory_mb(*command, bomb, tmp_path / "a.nii.gz") - _peak_memory_mb(*command, small, tmp_path / "b.nii.gz")
+    assert extra < 100, f"{extra:.0f} MB more for an 80-byte file"
 
 
 def test_singleton_fourth_axis_is_read_as_3d_and_said(tmp_path, rng):
@@ -149,6 +208,31 @@ def test_prepare_refuses_grids_it_cannot_use(tmp_path, rng, case):
     assert not (tmp_path / "out").exists()
 
 
+def test_prepare_refuses_a_scan_one_voxel_thick(tmp_path, rng):
+    t1w = save_volume(_volume(rng, (12, 12, 1)), np.eye(4), tmp_path / "sub-01_T1w.nii.gz")
+    mask = save_volume(np.ones((12, 12, 1), np.uint8), np.eye(4), tmp_path / "sub-01_mask.nii.gz")
+    code, stderr = _prepare(t1w, mask, tmp_path / "out")
+    assert code == 2 and f"{t1w}: has 1 voxel(s) along an axis" in stderr and "not a slice" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad", [2.6, 259, -1])
+def test_prepare_refuses_label_values_it_would_rewrite(tmp_path, rng, bad):
+    """uint8 would round 2.6 to 2 and wrap 259 to 3, and later checks would pass."""
+    t1w, mask = _subject(tmp_path, rng)
+    labels = np.zeros((12, 12, 12), np.float32)
+    labels[3:9, 3:9, 3:9], labels[5, 5, 5] = 1, bad
+    dseg = save_volume(labels, np.eye(4), tmp_path / "sub-01_dseg.nii.gz")
+    code, stderr = _prepare(t1w, mask, tmp_path / "out", "--dseg", dseg)
+    assert code == 2 and f"{dseg}: dseg has values that are not labels 0..255 ({bad:g})" in stderr
+    assert not (tmp_path / "out").exists()
+    labels[5, 5, 5] = 255
+    save_volume(labels, np.eye(4), dseg)
+    assert _prepare(t1w, mask, tmp_path / "ok", "--dseg", dseg)[0] == 0
+    written = np.asanyarray(nib.load(tmp_path / "ok" / "sub-01_dseg.nii.gz").dataobj)
+    assert written.max() == 255 and written.sum() == 6**3 - 1 + 255
+
+
 def test_prepare_resamples_oblique_anisotropic_scans_when_asked(tmp_path, rng):
     affine = np.diag([0.9, 0.9, 1.2, 1.0])
     affine[:3, :3] = euler2mat(0.05, 0, 0) @ affine[:3, :3]
@@ -169,3 +253,13 @@ def test_interpolation_takes_an_anisotropic_input_as_it_is(tmp_path, rng):
     result = _mrisr("super-resolve", "--interpolate", "trilinear", "--scale", 2, path, tmp_path / "sr.nii.gz")
     assert result.returncode == 0, result.stderr
     np.testing.assert_allclose(nib.load(tmp_path / "sr.nii.gz").header.get_zooms(), [0.47, 0.47, 0.6])
+
+
+def test_evaluate_refuses_an_empty_mask_instead_of_writing_blank_cells(tmp_path, rng):
+    gt = save_volume(_volume(rng, (12, 12, 12)), np.eye(4), tmp_path / "gt.nii.gz")
+    pred = save_volume(_volume(rng, (12, 12, 12)), np.eye(4), tmp_path / "pred.nii.gz")
+    mask = save_volume(np.zeros((12, 12, 12), np.uint8), np.eye(4), tmp_path / "mask.nii.gz")
+    out = tmp_path / "metrics.csv"
+    code, stderr = _run("evaluate", "--subjects", "01", "--gt", gt, "--pred", pred, "--mask", mask, "--out", out,
+                        "--threads", 1)
+    assert code == 2 and f"{mask}: mask is empty" in stderr and "Fix:" in stderr and not out.exists()

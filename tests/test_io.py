@@ -1,4 +1,11 @@
 import gzip
+import os
+import resource
+import stat
+import subprocess
+import sys
+import textwrap
+import time
 
 import nibabel as nib
 import numpy as np
@@ -96,3 +103,67 @@ def test_complex_and_boolean_images_are_refused(tmp_path):
     nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.complex64) * 1j, np.eye(4)), tmp_path / "c.nii.gz")
     with pytest.raises(InputError, match="data type"):
         load_volume(tmp_path / "c.nii.gz")
+
+
+def _mrisr_with(preexec, *args):
+    return subprocess.run([sys.executable, "-m", "mrisr", *map(str, args)], capture_output=True, text=True,
+                          preexec_fn=preexec)
+
+
+def _interpolate(tmp_path, rng, out, preexec=None):
+    lr = save_volume(rng.normal(size=(8, 8, 8)).astype(np.float32), np.eye(4) * [2, 2, 2, 1], tmp_path / "lr.nii.gz")
+    return _mrisr_with(preexec, "super-resolve", "--interpolate", "trilinear", "--scale", 2, lr, out)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
+def test_outputs_get_the_mode_of_the_user_s_umask(tmp_path, rng, umask, mode):
+    out = tmp_path / "shared" / "sr.nii.gz"
+    assert _interpolate(tmp_path, rng, out, preexec=lambda: os.umask(umask)).returncode == 0
+    assert stat.S_IMODE(out.stat().st_mode) == mode
+
+
+def test_a_killed_write_s_temporary_file_is_removed_by_the_next_write(tmp_path, rng):
+    target = tmp_path / "sr.nii.gz"
+    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import os
+        from mrisr.io import atomic_path
+        with atomic_path({str(target)!r}) as tmp:
+            tmp.write_bytes(b"half")
+            os.kill(os.getpid(), 9)
+        """)])
+    assert killed.returncode == -9
+    assert len(list(tmp_path.glob(".sr.nii.gz.*"))) == 1
+    assert _interpolate(tmp_path, rng, target).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lr.nii.gz", "sr.nii.gz"]
+
+
+def test_a_live_writer_s_temporary_file_is_left_alone(tmp_path):
+    """Two trainers on one folder (outside Snakemake's lock): neither deletes the other's file in progress."""
+    target = tmp_path / "checkpoint.pt"
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    other = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import pathlib, time
+        from mrisr.io import atomic_path
+        with atomic_path({str(target)!r}) as tmp:
+            tmp.write_text("other")
+            pathlib.Path({str(ready)!r}).touch()
+            while not pathlib.Path({str(release)!r}).exists():
+                time.sleep(0.05)
+        """)])
+    while not ready.exists():
+        time.sleep(0.05)
+    with atomic_path(target) as tmp:
+        tmp.write_text("mine")
+    assert target.read_text() == "mine"
+    release.touch()
+    assert other.wait(timeout=60) == 0 and target.read_text() == "other"
+    assert not list(tmp_path.glob(".checkpoint.pt.*"))
+
+
+def test_a_full_disk_is_said_with_the_file_and_leaves_nothing(tmp_path, rng):
+    """The file system refuses bytes (here: a file-size limit, EFBIG; a full disk is ENOSPC, a quota EDQUOT)."""
+    out = tmp_path / "out" / "sr.nii.gz"
+    limited = _interpolate(tmp_path, rng, out, preexec=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)))
+    assert limited.returncode == 2 and "Traceback" not in limited.stderr
+    assert f"{out}: could not be written (File too large). Fix: free space" in limited.stderr
+    assert list((tmp_path / "out").iterdir()) == []

@@ -38,3 +38,30 @@ def test_validator_accepts_exactly_the_usable_volumes(tmp_path, shape, dtype, an
         assert usable and not oblique and not anisotropic
         assert img.shape == squeezed
         np.testing.assert_allclose(voxel_sizes(img.affine), spacing, rtol=1e-5)
+
+
+def _valid_nifti() -> bytes:
+    img = nib.Nifti1Image(np.random.default_rng(0).normal(size=(6, 5, 4)).astype(np.float32), np.diag([1, 1, 1.0, 1]))
+    return img.to_bytes()
+
+
+VALID = _valid_nifti()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 351), st.integers(0, 255)), min_size=1, max_size=8))
+def test_a_damaged_header_is_read_or_refused_with_the_file_named(tmp_path, edits):
+    """Any bytes of the header changed: the volume is read (and then usable) or refused naming the file, never
+    another exception."""
+    raw = bytearray(VALID)
+    for position, value in edits:
+        raw[position] = value
+    path = tmp_path / "damaged.nii"
+    path.write_bytes(bytes(raw))
+    try:
+        img = load_volume(path)
+    except InputError as exc:
+        assert str(exc).startswith(f"{path}: ") and "Fix:" in str(exc)
+        return
+    data = np.asanyarray(img.dataobj)
+    assert data.ndim == 3 and np.all(np.isfinite(data)) and np.all(np.isfinite(img.affine))

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -26,6 +29,55 @@ def test_a_model_file_asking_for_too_much_is_refused_before_anything_is_built(tm
     lr = tmp_path / "lr.nii.gz"
     nib.save(nib.Nifti1Image(np.random.default_rng(0).random((8, 8, 8), dtype=np.float32), np.eye(4)), lr)
     assert main(["super-resolve", "--model", str(path), str(lr), str(tmp_path / "sr.nii.gz")]) == 2
+
+
+def _edited(tmp_path, edit):
+    path = write_model(tmp_path / "model.pt", GENERATOR)
+    bundle = torch.load(path, weights_only=True)
+    edit(bundle)
+    torch.save(bundle, path)
+    return path
+
+
+def _super_resolve(tmp_path, model):
+    """``mrisr super-resolve`` with ``model`` in a process of its own: exit code, stderr, peak memory (MB)."""
+    lr = tmp_path / "lr.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((8, 8, 8), dtype=np.float32), np.eye(4)), lr)
+    with open(tmp_path / "stderr", "w") as err:
+        child = subprocess.Popen([sys.executable, "-m", "mrisr", "super-resolve", "--model", str(model), str(lr),
+                                  str(tmp_path / "sr.nii.gz")], stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+    return os.waitstatus_to_exitcode(status), (tmp_path / "stderr").read_text(), usage.ru_maxrss / 1024
+
+
+def test_small_weights_under_a_wide_config_are_refused_without_building_it(tmp_path):
+    """Channels within the schema's limits (512), weights of a 4-channel net: the file is 100 KB, the network it
+    asks for 1.3 GB. Refused on the meta device, at the memory of a file whose card is damaged."""
+    wide = _edited(tmp_path / "wide", lambda b: b.update(generator=dict(GENERATOR, channels=512, growth=512, blocks=1)))
+    code, stderr, peak = _super_resolve(tmp_path / "wide", wide)
+    assert code == 2 and f"{wide}: holds weights that do not fit its generator config" in stderr
+    assert "Fix: retrain" in stderr and "Traceback" not in stderr
+    damaged = _edited(tmp_path / "damaged", lambda b: b["card"].pop("scale"))
+    baseline = _super_resolve(tmp_path / "damaged", damaged)[2]
+    assert peak - baseline < 100, f"{peak - baseline:.0f} MB more than refusing a damaged card"
+    assert not (tmp_path / "wide" / "sr.nii.gz").exists()
+
+
+@pytest.mark.parametrize("scale", [0, None, 3, "2"])
+def test_a_card_whose_scale_is_wrong_is_refused(tmp_path, scale):
+    edit = (lambda b: b["card"].pop("scale")) if scale is None else (lambda b: b["card"].update(scale=scale))
+    path = _edited(tmp_path, edit)
+    with pytest.raises(InputError, match=r"model.pt: has a damaged model card \((scale|card): .*Fix: retrain"):
+        load_model(path)
+    lr = tmp_path / "lr.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((8, 8, 8), dtype=np.float32), np.eye(4)), lr)
+    assert main(["super-resolve", "--model", str(path), str(lr), str(tmp_path / "sr.nii.gz")]) == 2
+
+
+def test_a_card_of_another_scale_than_its_generator_is_refused(tmp_path):
+    path = _edited(tmp_path, lambda b: b["generator"].update(scale=4))
+    with pytest.raises(InputError, match="model.pt: asks for a generator outside"):
+        load_model(path)
 
 
 def test_a_weights_only_file_without_a_card_is_refused_with_the_fix(tmp_path):

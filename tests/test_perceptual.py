@@ -4,6 +4,7 @@ import functools
 import hashlib
 import http.server
 import json
+import pathlib
 import threading
 
 import lpips
@@ -69,11 +70,10 @@ def test_fetched_weights_give_the_lpips_computed_by_hand(weights_server, tmp_pat
     pred = gt + 0.3 * rng.normal(size=gt.shape).astype(np.float32)
     mask = np.zeros(gt.shape, bool)
     mask[4:30, 6:33, 5:29] = True
-    metric = SliceLpips(tmp_path / "lpips")
+    metric = SliceLpips(tmp_path / "lpips", sha)
     ours = metric(gt, pred, mask, step=3)
     assert ours > 0 and metric(gt, gt, mask, step=3) == pytest.approx(0, abs=1e-6)
     assert ours == pytest.approx(_by_hand(served / ALEXNET_FILE, gt, pred, mask, 3), rel=1e-4)
-    assert torch.hub.get_dir() != str(tmp_path / "lpips" / "hub")  # the process-wide hub dir is restored
 
 
 def test_offline_lpips_is_reported_as_not_computed_and_why(tmp_path, rng):
@@ -95,3 +95,37 @@ def test_offline_lpips_is_reported_as_not_computed_and_why(tmp_path, rng):
     text = (tmp_path / "t.md").read_text()
     assert "| not computed |" in text and "Note: LPIPS not computed" in text
     assert json.loads((tmp_path / "lpips" / "status.json").read_text())["available"] is False
+
+
+class _RunsCode:
+    """Unpickling this touches ``marker``: what a planted backbone could do with a full-pickle load."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _evaluate_with(tmp_path, rng, folder, sha256):
+    gt = rng.normal(size=(36, 36, 36)).astype(np.float32)
+    for name, data in {"gt": gt, "pred": gt + 0.1, "mask": np.ones(gt.shape, np.uint8)}.items():
+        save_volume(data, np.eye(4), tmp_path / f"{name}.nii.gz")
+    return main(["evaluate", "--subjects", "01", "--gt", str(tmp_path / "gt.nii.gz"), "--pred",
+                 str(tmp_path / "pred.nii.gz"), "--mask", str(tmp_path / "mask.nii.gz"), "--lpips-dir", str(folder),
+                 "--lpips-step", "4", "--lpips-sha256", sha256, "--out", str(tmp_path / "m.csv"), "--threads", "1"])
+
+
+def test_a_planted_backbone_never_runs_code(weights_server, tmp_path, rng, capsys):
+    url, sha, _ = weights_server
+    folder = tmp_path / "lpips"
+    fetch_backbone(url, sha, None, folder)
+    planted = folder / "hub" / "checkpoints" / ALEXNET_FILE
+    marker = tmp_path / "code-ran"
+    torch.save({"features.0.weight": _RunsCode(marker)}, planted)
+    assert _evaluate_with(tmp_path, rng, folder, sha) == 2  # the config's hash: refused before reading
+    assert f"{planted}: has sha256" in capsys.readouterr().err
+    planted_sha = hashlib.sha256(planted.read_bytes()).hexdigest()
+    assert _evaluate_with(tmp_path, rng, folder, planted_sha) == 2  # even a config that names it: tensors only
+    assert f"{planted}: cannot be read as a torch file" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "m.csv").exists()

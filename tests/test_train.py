@@ -256,6 +256,7 @@ def test_bf16_autocast_trains_close_to_fp32(volumes):
 def test_sigkill_at_a_random_step_then_rerun_gives_the_uninterrupted_weights(tmp_path, volumes):
     import json
     import random
+    import socket
     import subprocess
     import sys
     import time
@@ -281,7 +282,8 @@ def test_sigkill_at_a_random_step_then_rerun_gives_the_uninterrupted_weights(tmp
     assert checkpoint.is_file(), (tmp_path / "cut.log").read_text()
     killed_at = torch.load(checkpoint)["step"]
     assert 1 <= killed_at < settings.steps and not (tmp_path / "cut" / "model.pt").exists()
-    (tmp_path / "cut" / ".checkpoint.pt.k1ll3d.pt").write_bytes(b"half a checkpoint")  # what a kill mid-write leaves
+    # what a kill mid-write leaves: a temporary file named after its (now dead) writer
+    (tmp_path / "cut" / f".checkpoint.pt.{process.pid}@{socket.gethostname()}~k1ll3d.pt").write_bytes(b"half")
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     assert not [p.name for p in (tmp_path / "cut").iterdir() if p.name.startswith(".")]
     wa, wb = torch.load(full["model"])["state_dict"], torch.load(tmp_path / "cut" / "model.pt")["state_dict"]

@@ -1,6 +1,8 @@
 """Runs the real Snakefile on a tiny config and checks every output, then the rerun and error behaviour."""
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -424,6 +426,40 @@ def test_folder_of_anisotropic_scans_is_resampled_and_prepared(tmp_path):
     np.testing.assert_allclose(t1w.header.get_zooms(), [1, 1, 1], atol=1e-5)
     assert b"resampled from 0.94 x 0.94 x 1.2 mm" in t1w.header["descrip"].item()
     assert not (workdir / "results/prepare/lab/sub-a1/sub-a1_dseg.nii.gz").exists()
+
+
+def test_paths_and_labels_with_shell_characters_reach_the_commands_as_one_argument(tmp_path):
+    """A folder path with a space and ``$(...)``, labels with spaces and parentheses: each is one argument of
+    the command a rule runs, and nothing in them is executed."""
+    folder = tmp_path / "my scans $(touch PWNED)"
+    _lab_folder(folder)
+    overlay = tmp_path / "labels.yaml"
+    overlay.write_text(yaml.safe_dump({"variants": {"threeplayer": {"label": "3-player (ours)"},
+                                                    "esrgan": {"label": "ESRGAN's (x2)"}}}))
+    config = ("tests/tiny.yaml", str(_lab_config(tmp_path, folder, resample=1.0)), str(overlay))
+    workdir = tmp_path / "wd"
+    targets = [f"results/prepare/lab/sub-{s}/sub-{s}_T1w.nii.gz" for s in ("a1", "d4")]
+    prepared = snakemake(workdir, *targets, config=config)
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    assert not list(tmp_path.rglob("PWNED")) and not (Path.cwd() / "PWNED").exists()
+    planned = snakemake(workdir, "-n", "-p", "results/papers/lab/threeplayer/method_comparison.csv", config=config)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    command = next(shlex.split(line.partition("Shell command: ")[2]) for line in planned.stdout.splitlines()
+                   if "Shell command: mrisr papers method-table" in line)
+    labels = [record["label"] for record in json.loads(command[command.index("--inputs") + 1])]
+    assert "3-player (ours)" in labels and "ESRGAN's (x2)" in labels
+    assert command[command.index("--reference") + 1] == "3-player (ours)"
+    s3 = tmp_path / "s3.yaml"
+    s3.write_text(yaml.safe_dump({"datasets": {"hcp": {
+        "source": "hcp", "subjects": ["100307"], "bucket": "lab bucket;x", "prefix": "HCP 1200 $(touch PWNED)",
+        "endpoint_url": "http://127.0.0.1:9/a b"}}}))
+    fetch = snakemake(workdir, "-n", "-p", "results/fetch/hcp/sub-100307/sub-100307_T1w.nii.gz",
+                      config=(*config, str(s3)))
+    assert fetch.returncode == 0, fetch.stderr[-3000:]
+    command = next(shlex.split(line.partition("Shell command: ")[2]) for line in fetch.stdout.splitlines()
+                   if "Shell command: mrisr fetch hcp" in line)
+    assert [command[command.index(flag) + 1] for flag in ("--bucket", "--prefix", "--endpoint-url")] == [
+        "lab bucket;x", "HCP 1200 $(touch PWNED)", "http://127.0.0.1:9/a b"]
 
 
 def _job_stats(stdout: str) -> dict[str, int]:

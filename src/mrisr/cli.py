@@ -15,7 +15,10 @@ import logging
 import os
 import sys
 
-from mrisr.errors import MrisrError
+from mrisr.errors import NO_ROOM, MrisrError
+
+#: Libraries whose debug log (``-v``) holds secrets: botocore logs request headers (AWS key id, session token).
+QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3")
 
 
 def required(flag: str, type=str, **kwargs) -> tuple[str, dict]:
@@ -48,6 +51,7 @@ def labelled(help: str) -> tuple[str, dict]:
 
 OUT = required("--out")
 THREADS = required("--threads", int, help="CPU threads (Snakemake's threads)")
+PROCESSES = from_schema("--processes", "train.gpus", int, help="data-parallel processes on this node, one per GPU")
 TITLE = required("--title")
 CSV_MD = [required("--out-csv"), required("--out-md")]
 
@@ -86,14 +90,14 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         required("--settings", json.loads, help="JSON of the pretraining settings"),
         required("--provenance", json.loads,
                  help="JSON for the model card: generator key, dataset, training subjects, prepare's preprocessing"),
-        required("--out-dir"), THREADS]),
+        required("--out-dir"), THREADS, PROCESSES]),
     ("train",): ("mrisr.train.gan:train_variant", "train one GAN variant", [
         files("--hr", "prepared HR training volumes"), required("--variant", json.loads, help="JSON of variants.<name>"),
         required("--settings", json.loads, help="JSON of the training settings"),
         required("--provenance", json.loads,
                  help="JSON for the model card: variant name, dataset, training subjects, prepare's preprocessing"),
         optional("--start", help="the pretrain stage's model.pt the generator starts from (start: pretrained)"),
-        required("--out-dir"), THREADS]),
+        required("--out-dir"), THREADS, PROCESSES]),
     ("model-card",): ("mrisr.model_card:print_card", "print a model file's card (or add test-set metrics to it)", [
         ("model", dict(help="model.pt")), ("--json", dict(action="store_true", dest="as_json", help="as JSON")),
         optional("--metrics", help="the evaluate stage's CSV of this model: write a copy whose card holds it"),
@@ -120,7 +124,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         files("--subjects"), files("--gt"), files("--pred"), files("--mask"),
         ("--lr", dict(nargs="+", help="the LR inputs, for their noise estimate")),
         optional("--lpips-dir", help="folder of the fetch_lpips rule; omit: no LPIPS"),
-        optional("--lpips-step", int, help="every n-th brain slice per plane"), OUT, THREADS]),
+        optional("--lpips-step", int, help="every n-th brain slice per plane"),
+        from_schema("--lpips-sha256", "lpips.sha256", str, help="the AlexNet weights' sha256"), OUT, THREADS]),
     ("segment", "train"): ("mrisr.segment.train:train_arm", "train one segmentation arm with one seed", [
         files("--image", "real HR T1w training volumes"), files("--label", "their label maps, in the same order"),
         ("--sr", dict(nargs="+", help="real+sr arm: each subject's SR volume on the same grid, same order")),
@@ -185,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(filter(None, (options.pop("stage"), options.pop("step", None))))
     logging.basicConfig(level=logging.DEBUG if options.pop("verbose") else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for library in QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(logging.WARNING)
     if "SLURM_JOB_ID" in os.environ:  # which cluster job wrote this log, for accounting and post-mortems
         logging.getLogger("mrisr").info("SLURM job %s on %s", os.environ["SLURM_JOB_ID"],
                                         os.environ.get("SLURMD_NODENAME", "?"))
@@ -193,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         getattr(importlib.import_module(module), function)(**options)
     except MrisrError as exc:
         print(f"mrisr {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        print(f"mrisr {command}: error: {exc.filename or 'an output'}: could not be written ({exc.strerror}). "
+              "Fix: free space (or quota) on that file system, then rerun", file=sys.stderr)
         return 2
     return 0
 

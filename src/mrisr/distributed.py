@@ -1,4 +1,4 @@
-"""Data parallelism across processes started by ``torchrun`` (NCCL on GPUs, gloo on CPUs).
+"""Data parallelism across processes on one node (NCCL on GPUs, gloo on CPUs), started by :func:`launch`.
 
 Every process draws the same global batch (the per-step generator makes that free) and trains on its slice;
 gradients are averaged explicitly after each backward rather than through ``DistributedDataParallel``
@@ -11,20 +11,60 @@ same update as one process on the whole batch (batch-norm statistics excepted: t
 from __future__ import annotations
 
 import os
-from typing import Iterable
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
 
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
+import torch.multiprocessing as mp
+
+from mrisr.errors import MrisrError
+
+#: The network interface gloo and NCCL connect over: the processes share one node, so loopback (a user's own
+#: GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME wins).
+LOOPBACK = "lo"
 
 
-def init_from_env() -> None:
-    """Join the process group that torchrun describes in the environment (no-op for one process)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        cuda = torch.cuda.is_available()
-        if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if cuda else "gloo")
+def launch(processes: int, function: Callable, /, **kwargs):
+    """``function(**kwargs)`` in ``processes`` data-parallel processes on this node (process ``i`` on GPU ``i``
+    where there are GPUs); returns process 0's result.
+
+    The processes meet through a file store in a private temporary folder and talk over loopback: unlike
+    ``torchrun --standalone``, whose rendezvous store listens on every interface, nothing is reachable from the
+    network. An :class:`~mrisr.errors.MrisrError` in a process is printed by it and stops the others.
+    """
+    if processes == 1:
+        return function(**kwargs)
+    for variable in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"):
+        os.environ.setdefault(variable, LOOPBACK)
+    with tempfile.TemporaryDirectory(prefix="mrisr-processes-") as folder:
+        try:
+            mp.spawn(_process, args=(processes, folder, function, kwargs), nprocs=processes)
+        except mp.ProcessExitedException as exc:
+            raise MrisrError(f"data-parallel process {exc.error_index} of {processes} stopped (exit code "
+                             f"{exc.exit_code}); its error is printed above") from exc
+        return pickle.loads((Path(folder) / "result.pickle").read_bytes())
+
+
+def _process(rank: int, processes: int, folder: str, function: Callable, kwargs: dict) -> None:
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(rank)
+    dist.init_process_group("nccl" if cuda else "gloo", store=dist.FileStore(os.path.join(folder, "store"), processes),
+                            rank=rank, world_size=processes)
+    try:
+        result = function(**kwargs)
+    except MrisrError as exc:
+        print(f"mrisr (process {rank}): error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        dist.destroy_process_group()
+    if rank == 0:
+        (Path(folder) / "result.pickle").write_bytes(pickle.dumps(result))
 
 
 def rank_and_size() -> tuple[int, int]:

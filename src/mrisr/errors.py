@@ -1,5 +1,10 @@
 """Errors a user can act on: each names the file or config key, what is wrong, and the fix."""
 
+import errno
+
+#: errno values of a write the file system refused for want of room (disk full, quota, file size limit)
+NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
 
 class MrisrError(Exception):
     """Base class; the CLI prints these without a traceback and exits non-zero."""
@@ -11,6 +16,10 @@ class InputError(MrisrError):
     def __init__(self, path, problem: str, fix: str):
         self.path = str(path)
         super().__init__(f"{self.path}: {problem}. Fix: {fix}")
+
+
+class OutputError(InputError):
+    """An output file could not be written (a full disk, a quota)."""
 
 
 class ConfigError(MrisrError):

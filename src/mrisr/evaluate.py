@@ -21,23 +21,24 @@ from mrisr.perceptual import SliceLpips, backbone_status
 log = logging.getLogger(__name__)
 
 
-def _lpips(lpips_dir: str) -> tuple[SliceLpips | None, str]:
+def _lpips(lpips_dir: str, sha256: str) -> tuple[SliceLpips | None, str]:
     """The LPIPS metric, or None and the note that says why it is not computed."""
     status = backbone_status(lpips_dir)
     if status["available"]:
-        return SliceLpips(lpips_dir), ""
+        return SliceLpips(lpips_dir, sha256), ""
     note = f"not computed: the AlexNet weights could not be fetched ({status['reason']})"
     log.warning("LPIPS %s", note)
     return None, note
 
 
 def evaluate_files(subjects: list[str], gt: list[str], pred: list[str], mask: list[str], lr: list[str] | None,
-                   lpips_dir: str | None, lpips_step: int | None, out: str, threads: int) -> Path:
-    """Score ``pred`` against ``gt`` per subject (same order); ``lpips_dir`` None leaves LPIPS out."""
+                   lpips_dir: str | None, lpips_step: int | None, lpips_sha256: str, out: str, threads: int) -> Path:
+    """Score ``pred`` against ``gt`` per subject (same order); ``lpips_dir`` None leaves LPIPS out, and its weights
+    must have ``lpips_sha256``."""
     set_threads(threads)
     if not (len(subjects) == len(gt) == len(pred) == len(mask)) or (lr and len(lr) != len(subjects)):
         raise MrisrError("evaluate needs one --gt, --pred, --mask (and --lr, if given) per --subjects entry")
-    lpips_metric, lpips_note = _lpips(lpips_dir) if lpips_dir else (None, "")
+    lpips_metric, lpips_note = _lpips(lpips_dir, lpips_sha256) if lpips_dir else (None, "")
     rows = []
     for i, (subject, gt_path, pred_path, mask_path) in enumerate(zip(subjects, gt, pred, mask)):
         truth, output = load_volume(gt_path), load_volume(pred_path)

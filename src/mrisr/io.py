@@ -7,11 +7,16 @@ or the new one, never a truncated file that the next rule would trust.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
+import hashlib
 import logging
 import os
 import pickle
+import re
+import socket
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -19,33 +24,91 @@ from typing import Iterator
 import nibabel as nib
 import numpy as np
 
-from mrisr.errors import InputError
+from mrisr.errors import NO_ROOM, InputError, OutputError
+
+#: Age after which another host's temporary file counts as left by a killed write (no write takes a day).
+STALE_AFTER_S = 24 * 3600
+#: Who writes a temporary file: its pid and host, so that a rerun removes only what dead writers left.
+_WRITER = re.compile(r"\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9.-]+)~")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
+
+    The file is synced to disk before the rename and gets the mode the user's umask gives new files (a
+    temporary file is private until then). What killed writes of ``path`` left is removed first; live writers'
+    files (another trainer on the same folder) are not touched. A full disk or quota is an :class:`OutputError`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix="".join(path.suffixes))
+    remove_interrupted_writes(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_temporary_prefix(path)}{os.getpid()}@{_host()}~",
+                               suffix="".join(path.suffixes))
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        sync_to_disk(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+        sync_to_disk(path.parent)
+    except OSError as exc:
+        if exc.errno in NO_ROOM:
+            raise OutputError(path, f"could not be written ({os.strerror(exc.errno)})",
+                              f"free space (or quota) on the file system of {path.parent}, then rerun") from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def sync_to_disk(path: Path) -> None:
+    """fsync a file or a folder, so that a rename never publishes data still only in the page cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some file systems cannot sync a folder; the file itself was synced
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP) or not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
 
 
 def _temporary_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
+def _left_by_killed_write(stale: Path) -> bool:
+    writer = _WRITER.search(stale.name)
+    if writer is None or writer["host"] != _host():
+        return time.time() - stale.stat().st_mtime > STALE_AFTER_S
+    try:
+        os.kill(int(writer["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def remove_interrupted_writes(path: str | os.PathLike) -> None:
-    """Delete what killed ``atomic_path`` writes of ``path`` (or of names that extend it) left beside it."""
+    """Delete what killed ``atomic_path`` writes of ``path`` (or of names that extend it) left beside it: files of
+    dead processes on this host, and other hosts' files older than :data:`STALE_AFTER_S`."""
     path = Path(path)
     for stale in path.parent.glob(f"{_temporary_prefix(path)}*"):
-        stale.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if _left_by_killed_write(stale):
+                stale.unlink(missing_ok=True)
 
 
 #: Largest tolerated axis tilt (radians) and relative voxel-size spread before a grid counts as oblique
@@ -67,8 +130,10 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
         raise InputError(path, f"{role} file does not exist", "check the path, or rerun the stage that makes it")
     try:
         img = nib.load(path)
+        _check_header(path, img, role)
         data = np.asanyarray(img.dataobj)
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError, ValueError) as exc:
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, OverflowError,
+            nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError) as exc:
         raise InputError(path, f"cannot be read as NIfTI ({exc})", "replace it with an intact .nii or .nii.gz file") from exc
     if data.ndim == 4 and data.shape[3] == 1:
         logging.getLogger(__name__).warning("%s: %s has a singleton 4th axis; read as the 3D volume %s",
@@ -92,17 +157,52 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
     if isotropic and sizes.max() > sizes.min() * (1 + ANISOTROPY_TOLERANCE):
         raise InputError(path, f"{role} voxels are anisotropic ({' x '.join(f'{v:.3g}' for v in sizes)} mm) but this "
                                "stage needs isotropic voxels", grid_fix)
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        raise InputError(path, "contains NaN or Inf voxels", "fix or mask those voxels before using the file")
+    if data.dtype.kind == "f" and data.dtype.itemsize > 4 and np.abs(data).max() > np.finfo(np.float32).max:
+        raise InputError(path, f"{role} has values up to {np.abs(data).max():.3g}, beyond float32's range",
+                         "fix the header's scaling (scl_slope, scl_inter) or rescale the values")
     if role == "image":
-        if not np.all(np.isfinite(data)):
-            raise InputError(path, "contains NaN or Inf voxels", "fix or mask those voxels before using the file")
         if float(data.max()) == float(data.min()):
             raise InputError(path, "is constant (no contrast)", "check that the right file was given")
     return img
 
 
+#: Most bytes one byte of a gzip file can inflate to (deflate's limit is 1032:1): a header declaring more than
+#: that cannot be true, and is refused before anything of that size is allocated.
+GZIP_MAX_RATIO = 1032
+
+
+def _check_header(path: Path, img: nib.Nifti1Image, role: str) -> None:
+    """Refuse a header that cannot describe a usable volume, before its data is read: an axis of length 0, more
+    voxel bytes than the file can hold, a non-finite or singular affine."""
+    shape = img.header.get_data_shape()
+    if min(shape, default=0) <= 0:
+        raise InputError(path, f"{role} has an axis of length {min(shape, default=0)} (shape {tuple(shape)})",
+                         "replace it with the intact scan; the header's dim field is wrong or the export failed")
+    declared = int(np.prod(shape, dtype=np.float64)) * img.header.get_data_dtype().itemsize
+    data_file = Path(img.file_map["image"].filename)
+    with open(data_file, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    size = data_file.stat().st_size
+    room = size * GZIP_MAX_RATIO if compressed else size - img.header.get_data_offset()
+    if declared > room:
+        raise InputError(path, f"{role} declares {tuple(shape)} voxels of {img.header.get_data_dtype()} "
+                               f"({declared / 2**20:.4g} MiB), more than the {size}-byte {data_file.name} can hold",
+                         "replace it with an intact .nii or .nii.gz file (this one is damaged or forged)")
+    affine = img.affine
+    if affine is None or not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise InputError(path, f"{role} has a {'non-finite' if affine is None or not np.all(np.isfinite(affine)) else 'singular'} "
+                               "voxel-to-world affine (sform/qform)",
+                         "repair the header's sform and qform (e.g. copy them from the scan it came from)")
+
+
 def load_mask(path: str | os.PathLike) -> np.ndarray:
-    """A brain (or head) mask as booleans: every non-zero voxel is inside."""
-    return np.asanyarray(load_volume(path, role="mask").dataobj) > 0
+    """A brain (or head) mask as booleans: every non-zero voxel is inside; an empty mask is refused."""
+    mask = np.asanyarray(load_volume(path, role="mask").dataobj) > 0
+    if not mask.any():
+        raise InputError(path, "mask is empty (no voxel is inside)", "give the mask made for this scan (brain = 1)")
+    return mask
 
 
 def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray:
@@ -116,6 +216,14 @@ def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray
         raise InputError(path, f"has labels outside 0..{n_classes - 1}",
                          "map the labels to the classes of segmentation.classes (0 = background)")
     return values.astype(np.int64)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_torch(path: str | os.PathLike, fix: str, map_location="cpu"):

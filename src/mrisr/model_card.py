@@ -60,8 +60,63 @@ def check_generator_config(config: dict, path: str | Path) -> None:
                          "use a model.pt written by mrisr's train stage; do not edit its config") from exc
 
 
+def _card_schema() -> dict:
+    """What applying a model reads from its card: types and ranges, the scale and preprocessing from the config
+    schema (a card outside them came from another program or was edited)."""
+    schema = load_schema()["properties"]
+    prepare = schema["prepare"]["properties"]
+    positive = {"type": "number", "exclusiveMinimum": 0}
+    return {
+        "type": "object",
+        "required": ["variant", "variant_config", "scale", "hr_voxel_mm", "lr_voxel_mm", "preprocessing",
+                     "degradation", "training"],
+        "properties": {
+            "variant": {"type": "string"}, "variant_config": {"type": "object"}, "scale": schema["scale"],
+            "hr_voxel_mm": positive, "lr_voxel_mm": positive, "degradation": {"type": "object"},
+            "preprocessing": {"type": "object", "required": ["crop", "margin", "normalise"],
+                              "properties": {k: prepare[k] for k in ("crop", "margin", "normalise")}},
+            "training": {"type": "object", "required": ["dataset", "subjects", "steps", "batch_size", "seed"],
+                         "properties": {"subjects": {"type": "array", "items": {"type": "string"}},
+                                        "steps": {"type": "integer", "minimum": 0}}},
+            "metrics": {"type": ["object", "null"]},
+        },
+    }
+
+
+def check_card(card: dict, generator_config: dict, path: str | Path) -> None:
+    """The card's keys within their types and ranges, and its scale the generator's."""
+    try:
+        jsonschema.validate(card, _card_schema())
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path) or "card"
+        raise InputError(path, f"has a damaged model card ({where}: {exc.message})", RETRAIN) from exc
+    if card["scale"] != generator_config.get("scale"):
+        raise InputError(path, f"has a card of scale {card['scale']} but a generator of scale "
+                               f"{generator_config.get('scale')}", RETRAIN)
+
+
+def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
+    """The weights are exactly the tensors the config builds (names and shapes), compared on torch's meta device,
+    which allocates nothing: a small file cannot make the loader build layers it holds no weights for."""
+    import torch
+
+    from mrisr.models.registry import build
+
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise InputError(path, "has no generator weights (state_dict is not a dict of tensors)", RETRAIN)
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in build("generator", generator_config).state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in state_dict.items()}
+    if found != expected:
+        differ = sorted(set(expected) ^ set(found)) or [n for n in expected if expected[n] != found[n]]
+        raise InputError(path, f"holds weights that do not fit its generator config ({len(differ)} tensors differ, "
+                               f"e.g. {differ[0]}: config {expected.get(differ[0])}, file {found.get(differ[0])})",
+                         RETRAIN)
+
+
 def load_model(path: str | Path) -> tuple[dict, dict, dict]:
-    """(generator config, state dict, card) of a model file, its config checked before anything is built."""
+    """(generator config, state dict, card) of a model file: config, card and weights checked before anything is
+    built."""
     bundle = load_torch(path, RETRAIN)
     if not isinstance(bundle, dict) or not {"generator", "state_dict", "card"} <= bundle.keys():
         raise InputError(path, "is not an mrisr model file with a model card (it needs generator, state_dict and "
@@ -71,6 +126,8 @@ def load_model(path: str | Path) -> tuple[dict, dict, dict]:
         raise InputError(path, f"has a model card of another format ({card.get('format') if isinstance(card, dict) else card!r}; "
                                f"this mrisr reads {FORMAT})", RETRAIN)
     check_generator_config(bundle["generator"], path)
+    check_card(card, bundle["generator"], path)
+    check_weights(bundle["generator"], bundle["state_dict"], path)
     return bundle["generator"], bundle["state_dict"], card
 
 

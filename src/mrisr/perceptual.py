@@ -16,8 +16,28 @@ from mrisr.errors import InputError
 
 #: The file name torchvision looks for; the hash prefix in it is part of torchvision's contract.
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+#: lpips' AlexNet: which of its five slices holds each layer of torchvision's ``features`` (the layers with weights)
+SLICE_OF_FEATURE = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 #: What the fetch stage writes beside the weights: whether they are there and, when not, why.
 STATUS_FILE = "status.json"
+
+
+def alexnet_features(path: Path, sha256: str) -> dict:
+    """torchvision's AlexNet ``features`` weights from ``path``, renamed to lpips' slices (``slice<k>.<index>``).
+
+    The file must have the config's ``sha256`` (checked now, not only at download) and is read tensors-only, so a
+    planted file neither runs code nor passes as the backbone."""
+    from mrisr.io import load_torch, sha256_of
+
+    fix = "delete the lpips folder under results/fetch and rerun the fetch_lpips rule online"
+    if not path.is_file():
+        raise InputError(path, "does not exist", fix)
+    actual = sha256_of(path)
+    if actual != sha256.lower():
+        raise InputError(path, f"has sha256 {actual}, not lpips.sha256 {sha256}: it is not the fetched backbone", fix)
+    weights = load_torch(path, fix)
+    features = {key.removeprefix("features."): value for key, value in weights.items() if key.startswith("features.")}
+    return {f"slice{SLICE_OF_FEATURE[int(key.split('.')[0])]}.{key}": value for key, value in features.items()}
 
 
 def backbone_status(folder: str | Path) -> dict:
@@ -30,19 +50,16 @@ def backbone_status(folder: str | Path) -> dict:
 class SliceLpips:
     """LPIPS (AlexNet, v0.1 linear heads shipped with the lpips package) over slices of 3D volumes."""
 
-    def __init__(self, folder: str | Path, device: str = "cpu", batch: int = 16):
+    def __init__(self, folder: str | Path, sha256: str, device: str = "cpu", batch: int = 16):
         import lpips
-        import torch
 
         status = backbone_status(folder)
         if not status["available"]:
             raise InputError(folder, f"has no AlexNet weights ({status['reason']})", "rerun the fetch_lpips rule online")
-        previous = torch.hub.get_dir()
-        torch.hub.set_dir(str(Path(folder) / "hub"))
-        try:
-            self.net = lpips.LPIPS(net="alex", verbose=False).to(device).eval()
-        finally:
-            torch.hub.set_dir(previous)
+        # pnet_rand: lpips builds AlexNet without torchvision's hub loader (a full pickle); the weights come next
+        self.net = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+        self.net.net.load_state_dict(alexnet_features(Path(folder) / "hub" / "checkpoints" / ALEXNET_FILE, sha256))
+        self.net = self.net.to(device).eval()
         self.device, self.batch = device, batch
 
     def __call__(self, gt: np.ndarray, pred: np.ndarray, mask: np.ndarray, step: int = 1) -> float:

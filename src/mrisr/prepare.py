@@ -24,6 +24,16 @@ def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str
     return {s: split[s] for s in sorted(subjects)}
 
 
+def tissue_labels(values: np.ndarray, path: str | Path) -> np.ndarray:
+    """A label map as uint8, refused (not rounded or wrapped) when a value is not a whole number in 0..255."""
+    bad = np.unique(values[(values != np.round(values)) | (values < 0) | (values > 255)])
+    if bad.size:
+        raise InputError(path, f"dseg has values that are not labels 0..255 ({', '.join(f'{v:g}' for v in bad[:5])}"
+                               f"{', ...' if bad.size > 5 else ''})",
+                         "give whole-number tissue labels (0 = background); resample label maps with nearest neighbour")
+    return values.astype(np.uint8)
+
+
 def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, out_dir: str | Path,
                     subject: str, margin: int, multiple: int, normalise: str | Normalise, crop: str | Crop,
                     resample: float | None) -> dict[str, Path]:
@@ -58,14 +68,19 @@ def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, 
         box = brain_box(brain, margin, multiple)
     else:
         box = tuple(slice(0, n - n % multiple) for n in brain.shape)
+    kept = tuple(b.stop - b.start for b in box)
+    if min(kept) == 0:
+        raise InputError(t1w, f"has {min(image.shape)} voxel(s) along an axis (shape {image.shape}): nothing is left "
+                              f"once the edges are cut to multiples of the scale ({multiple})",
+                         f"give a 3D scan at least {multiple} voxels thick in every direction, not a slice or thin slab")
     cropped = image.slicer[box]
     data = np.asanyarray(cropped.dataobj, dtype=np.float32)
     brain = brain[box]
     data = zscore(data, brain if Normalise(normalise) is Normalise.BRAIN else None)
+    labels = tissue_labels(np.asanyarray(maps["dseg"].dataobj)[box], dseg) if "dseg" in maps else None
     out = Path(out_dir)
     written = {"T1w": save_volume(data, cropped.affine, out / f"sub-{subject}_T1w.nii.gz", reference=cropped)}
     written["mask"] = save_volume(brain.astype(np.uint8), cropped.affine, out / f"sub-{subject}_mask.nii.gz")
-    if "dseg" in maps:
-        labels = np.asanyarray(maps["dseg"].dataobj)[box].astype(np.uint8)
+    if labels is not None:
         written["dseg"] = save_volume(labels, cropped.affine, out / f"sub-{subject}_dseg.nii.gz")
     return written

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import shlex
 from pathlib import Path
 
 from mrisr import config as mrisr_config
@@ -14,6 +15,8 @@ DATASET = config["dataset"]
 ENV = "../../envs/mrisr.yaml"
 TRAIN_DEGRADATION = config["train"]["degradation"]
 RUN_VARIANTS = config["run_variants"] or list(config["variants"])
+# a command-line option with its values quoted for the shell (paths with spaces, labels with parentheses)
+option = lambda flag, *values: " ".join([flag, *(shlex.quote(str(v)) for v in values)])
 
 
 wildcard_constraints:

@@ -25,8 +25,8 @@ rule degrade:
     conda:
         ENV
     shell:
-        "mrisr degrade --hr {input.hr} --out {output} --method {params.method} --scale {params.scale}"
-        " --blur-fwhm {params.fwhm} --noise-sigma {params.sigma} --noise-seed {params.seed} > {log} 2>&1"
+        "mrisr degrade --hr {input.hr:q} --out {output:q} --method {params.method} --scale {params.scale:q}"
+        " --blur-fwhm {params.fwhm:q} --noise-sigma {params.sigma:q} --noise-seed {params.seed:q} > {log:q} 2>&1"
 
 
 rule degrade_scan:
@@ -47,5 +47,5 @@ rule degrade_scan:
     conda:
         ENV
     shell:
-        "mrisr degrade --hr {input} --out {output} --method {params.method} --scale {params.scale}"
-        " --blur-fwhm {params.fwhm} --noise-sigma 0 --noise-seed {params.seed} > {log} 2>&1"
+        "mrisr degrade --hr {input:q} --out {output:q} --method {params.method} --scale {params.scale:q}"
+        " --blur-fwhm {params.fwhm:q} --noise-sigma 0 --noise-seed {params.seed:q} > {log:q} 2>&1"

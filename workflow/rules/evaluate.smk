@@ -28,7 +28,8 @@ rule evaluate:
     params:
         subjects=lambda wc: subjects_in("test", wc.dataset),
         lpips=lambda wc, input: (
-            f"--lpips-dir {input.lpips} --lpips-step {config['lpips']['slice_step']}"
+            f"{option('--lpips-dir', input.lpips)} --lpips-step {config['lpips']['slice_step']}"
+            f" --lpips-sha256 {config['lpips']['sha256']}"
             if config["lpips"]["enabled"]
             else ""
         ),
@@ -40,8 +41,8 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "mrisr evaluate --subjects {params.subjects} --gt {input.gt} --pred {input.pred} --mask {input.mask}"
-        " --lr {input.lr} {params.lpips} --threads {threads} --out {output} > {log} 2>&1"
+        "mrisr evaluate --subjects {params.subjects:q} --gt {input.gt:q} --pred {input.pred:q} --mask {input.mask:q}"
+        " --lr {input.lr:q} {params.lpips} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_model_card:
@@ -58,5 +59,5 @@ rule evaluate_model_card:
     conda:
         ENV
     shell:
-        "mrisr model-card {input.model} --metrics {input.metrics} --degradation {params.degradation}"
-        " --out {output} > {log} 2>&1"
+        "mrisr model-card {input.model:q} --metrics {input.metrics:q} --degradation {params.degradation:q}"
+        " --out {output:q} > {log:q} 2>&1"

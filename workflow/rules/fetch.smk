@@ -12,8 +12,8 @@ download_checks = lambda spec: " ".join(
     [f"--sha256 {spec['sha256']}"] * bool(spec["sha256"]) + [f"--size {spec['size']}"] * bool(spec["size"])
 )
 hcp_options = lambda spec: " ".join(
-    [f"--bucket {spec['bucket']} --prefix {spec['prefix']}"]
-    + [f"--endpoint-url {spec['endpoint_url']}"] * bool(spec["endpoint_url"])
+    [option("--bucket", spec["bucket"]), option("--prefix", spec["prefix"])]
+    + [option("--endpoint-url", spec["endpoint_url"])] * bool(spec["endpoint_url"])
 )
 get_demo_seed = lambda wildcards: (
     config["seed"] if config["datasets"][wildcards.dataset]["seed"] is None else config["datasets"][wildcards.dataset]["seed"]
@@ -45,8 +45,8 @@ rule fetch_demo:
     conda:
         ENV
     shell:
-        "mrisr fetch demo --out-dir $(dirname {output.t1w}) --subject {wildcards.subject} --seed {params.seed}"
-        " --spacing {params.spacing} --transforms {params.transforms:q} > {log} 2>&1"
+        "mrisr fetch demo --out-dir \"$(dirname {output.t1w:q})\" --subject {wildcards.subject:q} --seed {params.seed:q}"
+        " --spacing {params.spacing:q} --transforms {params.transforms:q} > {log:q} 2>&1"
 
 
 rule fetch_ixi_archive:
@@ -62,7 +62,7 @@ rule fetch_ixi_archive:
     conda:
         ENV
     shell:
-        "mrisr fetch download --url {params.url:q} {params.checks} --out {output} > {log} 2>&1"
+        "mrisr fetch download --url {params.url:q} {params.checks} --out {output:q} > {log:q} 2>&1"
 
 
 for _name in DATASETS_BY_SOURCE["ixi"]:
@@ -82,7 +82,7 @@ for _name in DATASETS_BY_SOURCE["ixi"]:
         conda:
             ENV
         shell:
-            "mrisr fetch ixi --tar {input} --subjects {params.subjects} --out-dir {params.out_dir} > {log} 2>&1"
+            "mrisr fetch ixi --tar {input:q} --subjects {params.subjects:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule fetch_hcp:
@@ -99,7 +99,7 @@ rule fetch_hcp:
     conda:
         ENV
     shell:
-        "mrisr fetch hcp --subject {wildcards.subject} --out-dir $(dirname {output.t1w}) {params.s3} > {log} 2>&1"
+        "mrisr fetch hcp --subject {wildcards.subject:q} --out-dir \"$(dirname {output.t1w:q})\" {params.s3} > {log:q} 2>&1"
 
 
 rule fetch_download:
@@ -115,7 +115,7 @@ rule fetch_download:
     conda:
         ENV
     shell:
-        "mrisr fetch download --url {params.url:q} {params.checks} --out {output} > {log} 2>&1"
+        "mrisr fetch download --url {params.url:q} {params.checks} --out {output:q} > {log:q} 2>&1"
 
 
 rule fetch_lpips:
@@ -130,5 +130,5 @@ rule fetch_lpips:
     conda:
         ENV
     shell:
-        "mrisr fetch lpips --url {params.url:q} --sha256 {params.sha256} {params.size} --out-dir {output}"
-        " > {log} 2>&1"
+        "mrisr fetch lpips --url {params.url:q} --sha256 {params.sha256} {params.size} --out-dir {output:q}"
+        " > {log:q} 2>&1"

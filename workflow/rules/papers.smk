@@ -128,7 +128,9 @@ rule papers_method_table:
             [variant_label(v) for v in table_variants(wc)], input, start=[variant_start(v) for v in table_variants(wc)]
         ),
         reference=table_reference,
-        option=lambda wc: f"--reference {table_reference(wc)}" if table_reference(wc) else "",
+        reference_option=lambda wc: (
+            option("--reference", variant_label(table_reference(wc))) if table_reference(wc) else ""
+        ),
         dataset=table_dataset,
         variants=table_variants,
         n=lambda wc: len(subjects_in("test", table_dataset(wc))),
@@ -139,8 +141,8 @@ rule papers_method_table:
     conda:
         ENV
     shell:
-        "mrisr papers method-table --inputs {params.inputs:q} {params.option}"
-        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "mrisr papers method-table --inputs {params.inputs:q} {params.reference_option}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 rule papers_noise_table:
@@ -152,8 +154,8 @@ rule papers_noise_table:
         inputs=lambda wc, input: labelled_inputs(
             [variant_label(v) for _, v in NOISE_INPUTS], input, sigma=[s for s, _ in NOISE_INPUTS]
         ),
-        option=f"--reference {NOISE_REFERENCE}" if NOISE_REFERENCE else "",
         reference=NOISE_REFERENCE,
+        reference_option=option("--reference", variant_label(NOISE_REFERENCE)) if NOISE_REFERENCE else "",
         variants=NOISE_METHODS,
         sigmas=NOISE_SIGMAS,
         n=len(subjects_in("test")),
@@ -164,8 +166,8 @@ rule papers_noise_table:
     conda:
         ENV
     shell:
-        "mrisr papers noise-table --inputs {params.inputs:q} {params.option}"
-        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "mrisr papers noise-table --inputs {params.inputs:q} {params.reference_option}"
+        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 rule papers_noise_figure:
@@ -184,7 +186,7 @@ rule papers_noise_figure:
     conda:
         ENV
     shell:
-        "mrisr papers noise-figure --table {input} --out {output.png} > {log} 2>&1"
+        "mrisr papers noise-figure --table {input:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule papers_sr_comparison:
@@ -205,8 +207,8 @@ rule papers_sr_comparison:
     conda:
         ENV
     shell:
-        "mrisr papers sr-comparison --inputs {params.inputs:q} --mask {input.mask} --scale {params.scale}"
-        " --zoom {params.zoom} --title {params.title:q} --out {output.png} > {log} 2>&1"
+        "mrisr papers sr-comparison --inputs {params.inputs:q} --mask {input.mask:q} --scale {params.scale:q}"
+        " --zoom {params.zoom:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule papers_zoom_profile:
@@ -228,8 +230,8 @@ rule papers_zoom_profile:
     conda:
         ENV
     shell:
-        "mrisr papers zoom-profile --inputs {params.inputs:q} --mask {input.mask} --scale {params.scale}"
-        " --zoom {params.zoom} --length {params.length} --title {params.title:q} --out {output.png} > {log} 2>&1"
+        "mrisr papers zoom-profile --inputs {params.inputs:q} --mask {input.mask:q} --scale {params.scale:q}"
+        " --zoom {params.zoom:q} --length {params.length:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule papers_discrepancy:
@@ -247,7 +249,7 @@ rule papers_discrepancy:
     conda:
         ENV
     shell:
-        "mrisr papers discrepancy --inputs {params.inputs:q} --out {output.png} > {log} 2>&1"
+        "mrisr papers discrepancy --inputs {params.inputs:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule papers_stripes:
@@ -272,8 +274,8 @@ rule papers_stripes:
     conda:
         ENV
     shell:
-        "mrisr papers stripes --gt {input.gt} --blended {input.blended} --pasted {input.pasted} --mask {input.mask}"
-        " --period {params.period} --label {params.variant:q} --title {params.title:q} --out {output.png} > {log} 2>&1"
+        "mrisr papers stripes --gt {input.gt:q} --blended {input.blended:q} --pasted {input.pasted:q} --mask {input.mask:q}"
+        " --period {params.period:q} --label {params.variant:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule papers_segmentation_table:
@@ -296,8 +298,8 @@ rule papers_segmentation_table:
     conda:
         ENV
     shell:
-        "mrisr papers segmentation-table --inputs {params.inputs:q} --out-csv {output.csv} --out-md {output.md}"
-        " > {log} 2>&1"
+        "mrisr papers segmentation-table --inputs {params.inputs:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+        " > {log:q} 2>&1"
 
 
 rule papers_segmentation_figure:
@@ -324,8 +326,8 @@ rule papers_segmentation_figure:
     conda:
         ENV
     shell:
-        "mrisr papers segmentation-figure --image {input.image} --label {input.label} --mask {input.mask}"
-        " --inputs {params.inputs:q} --classes {params.classes} --title {params.title:q} --out {output.png} > {log} 2>&1"
+        "mrisr papers segmentation-figure --image {input.image:q} --label {input.label:q} --mask {input.mask:q}"
+        " --inputs {params.inputs:q} --classes {params.classes:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 if USAGE_VARIANT:
@@ -352,5 +354,5 @@ if USAGE_VARIANT:
         conda:
             ENV
         shell:
-            "mrisr papers before-after --lr {input.lr} --sr {input.sr} --hr {input.hr} --title {params.title:q}"
-            " --out {output.png} > {log} 2>&1"
+            "mrisr papers before-after --lr {input.lr:q} --sr {input.sr:q} --hr {input.hr:q} --title {params.title:q}"
+            " --out {output.png:q} > {log:q} 2>&1"

@@ -22,7 +22,7 @@ rule prepare:
         mask=path("hr", kind="mask"),
         dseg=path("hr", kind="dseg"),
     params:
-        dseg=lambda wc, input: f"--dseg {input.dseg}",
+        dseg=lambda wc, input: option("--dseg", input.dseg),
         crop=config["prepare"]["crop"],
         margin=config["prepare"]["margin"],
         normalise=config["prepare"]["normalise"],
@@ -35,9 +35,9 @@ rule prepare:
     conda:
         ENV
     shell:
-        "mrisr prepare --t1w {input.T1w} --mask {input.mask} {params.dseg} --subject {wildcards.subject}"
-        " --out-dir $(dirname {output.t1w}) --margin {params.margin} --multiple {params.multiple}"
-        " --normalise {params.normalise} --crop {params.crop} {params.resample} > {log} 2>&1"
+        "mrisr prepare --t1w {input.T1w:q} --mask {input.mask:q} {params.dseg} --subject {wildcards.subject:q}"
+        " --out-dir \"$(dirname {output.t1w:q})\" --margin {params.margin:q} --multiple {params.multiple:q}"
+        " --normalise {params.normalise:q} --crop {params.crop:q} {params.resample} > {log:q} 2>&1"
 
 
 use rule prepare as prepare_unlabelled with:

@@ -22,10 +22,6 @@ PRETRAIN_SETTINGS = as_json(
         "seed": config["seed"],
     }
 )
-# a training job's command: several GPUs run data-parallel processes on one node (torchrun); used by train too
-TRAINING_LAUNCH = (
-    f"torchrun --standalone --nproc_per_node {config['train']['gpus']} -m mrisr" if config["train"]["gpus"] > 1 else "mrisr"
-)
 get_pretrain_provenance = lambda wildcards: as_json(
     {
         "variant": f"pretrained-{wildcards.generator}",
@@ -54,7 +50,7 @@ rule pretrain:
         pixel_loss=lambda wildcards: PRETRAINED[wildcards.generator][1],
         settings=PRETRAIN_SETTINGS,
         provenance=get_pretrain_provenance,
-        launch=TRAINING_LAUNCH,
+        processes=config["train"]["gpus"],
     priority: 3  # the longest jobs first: the whole train stage waits for these
     threads: config["threads"]
     resources:
@@ -66,6 +62,6 @@ rule pretrain:
     conda:
         ENV
     shell:
-        "{params.launch} pretrain --hr {input.hr} --generator {params.generator:q} --pixel-loss {params.pixel_loss}"
+        "mrisr pretrain --hr {input.hr:q} --generator {params.generator:q} --pixel-loss {params.pixel_loss:q}"
         " --settings {params.settings:q} --provenance {params.provenance:q}"
-        " --out-dir $(dirname {output.model}) --threads {threads} > {log} 2>&1"
+        " --out-dir \"$(dirname {output.model:q})\" --threads {threads} --processes {params.processes} > {log:q} 2>&1"

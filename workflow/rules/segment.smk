@@ -59,7 +59,7 @@ rule segment_train:
     params:
         network=as_json(SEGMENTATION["network"]),
         settings=get_segment_settings,
-        sr=lambda wc, input: f"--sr {' '.join(input.sr)}" if wc.arm == "real+sr" else "",
+        sr=lambda wc, input: option("--sr", *input.sr) if wc.arm == "real+sr" else "",
     priority: 1  # the real arm needs no SR: it starts early, beside training
     threads: config["threads"]
     resources:
@@ -71,9 +71,9 @@ rule segment_train:
     conda:
         ENV
     shell:
-        "mrisr segment train --image {input.image} --label {input.label} {params.sr}"
-        " --network {params.network:q} --settings {params.settings:q} --out-dir $(dirname {output.model})"
-        " --threads {threads} > {log} 2>&1"
+        "mrisr segment train --image {input.image:q} --label {input.label:q} {params.sr}"
+        " --network {params.network:q} --settings {params.settings:q} --out-dir \"$(dirname {output.model:q})\""
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule segment_evaluate:
@@ -101,6 +101,6 @@ rule segment_evaluate:
     conda:
         ENV
     shell:
-        "mrisr segment evaluate --model {input.model} --subjects {params.subjects} --image {input.image}"
-        " --label {input.label} --roi {params.roi} --overlap {params.overlap} {params.hd95}"
-        " --out-dir $(dirname {output.scores}) --out {output.scores} --threads {threads} > {log} 2>&1"
+        "mrisr segment evaluate --model {input.model:q} --subjects {params.subjects:q} --image {input.image:q}"
+        " --label {input.label:q} --roi {params.roi:q} --overlap {params.overlap:q} {params.hd95}"
+        " --out-dir \"$(dirname {output.scores:q})\" --out {output.scores:q} --threads {threads} > {log:q} 2>&1"

@@ -14,7 +14,7 @@ get_super_resolve_input = lambda wildcards: {
     **({"model": path("model", dataset=DATASET, variant=wildcards.variant)} if learned(wildcards.variant) else {}),
 }
 get_super_resolve_method = lambda wildcards, input: (
-    f"--model {input.model} --prepared"  # the prepared LR is in the model's units already
+    f"{option('--model', input.model)} --prepared"  # the prepared LR is in the model's units already
     if learned(wildcards.variant)
     else f"--interpolate {config['variants'][wildcards.variant]['mode']} --scale {config['scale']}"
 )
@@ -39,9 +39,9 @@ rule super_resolve:
     conda:
         ENV
     shell:
-        "mrisr super-resolve {input.lr} {output} {params.method} --reference {input.reference}"
-        " --tile {params.tile} --halo {params.halo} --reconstruct-tile {params.reconstruct_tile} --batch {params.batch}"
-        " --threads {threads} > {log} 2>&1"
+        "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
+        " --tile {params.tile:q} --halo {params.halo:q} --reconstruct-tile {params.reconstruct_tile:q} --batch {params.batch:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule super_resolve_pasted:
@@ -62,8 +62,8 @@ rule super_resolve_pasted:
     conda:
         ENV
     shell:
-        "mrisr super-resolve {input.lr} {output} {params.method} --reference {input.reference}"
-        " --tile {params.tile} --batch {params.batch} --pasted --threads {threads} > {log} 2>&1"
+        "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
+        " --tile {params.tile:q} --batch {params.batch:q} --pasted --threads {threads} > {log:q} 2>&1"
 
 
 rule super_resolve_scan:
@@ -82,4 +82,4 @@ rule super_resolve_scan:
     conda:
         ENV
     shell:
-        "mrisr super-resolve --model {input.model} {input.lr} {output} --threads {threads} > {log} 2>&1"
+        "mrisr super-resolve --model {input.model:q} {input.lr:q} {output:q} --threads {threads} > {log:q} 2>&1"

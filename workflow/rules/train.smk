@@ -70,8 +70,8 @@ rule train:
         variant=get_train_variant,
         settings=TRAIN_SETTINGS,
         provenance=get_train_provenance,
-        start=lambda wildcards, input: f"--start {input.start}" if "start" in input.keys() else "",
-        launch=TRAINING_LAUNCH,
+        start=lambda wildcards, input: option("--start", input.start) if "start" in input.keys() else "",
+        processes=config["train"]["gpus"],
     priority: 2  # long jobs first, so that short ones fill the other cores at the end
     threads: config["threads"]
     resources:
@@ -83,6 +83,6 @@ rule train:
     conda:
         ENV
     shell:
-        "{params.launch} train --hr {input.hr} --variant {params.variant:q} --settings {params.settings:q}"
+        "mrisr train --hr {input.hr:q} --variant {params.variant:q} --settings {params.settings:q}"
         " --provenance {params.provenance:q} {params.start}"
-        " --out-dir $(dirname {output.model}) --threads {threads} > {log} 2>&1"
+        " --out-dir \"$(dirname {output.model:q})\" --threads {threads} --processes {params.processes} > {log:q} 2>&1"

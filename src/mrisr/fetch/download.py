@@ -1,41 +1,65 @@
 """HTTP(S) downloads that resume and verify.
 
-A download goes to ``<dest>.part``; an interrupted one resumes with an HTTP Range request (or restarts when
-the server ignores it); the file is renamed into place only after its size and sha256 match, so a partial
-or wrong file never passes as complete.
+A download goes to ``<dest>.part``; an interrupted one resumes with an HTTP Range request (or restarts when the
+server ignores it or answers for other bytes); the file is renamed into place only after its size and sha256
+match. Where no sha256 is pinned (IXI publishes none), the file's own format must say it is whole (a tar's end
+blocks, a gzip's trailer, a zip's directory) and an HTML page is refused, so that an error page or a body cut
+short never passes as complete.
 """
 
 from __future__ import annotations
 
-import hashlib
+import gzip
+import http.client
 import logging
 import os
+import re
+import tarfile
+import urllib.error
 import urllib.request
+import zipfile
+import zlib
 from pathlib import Path
 
 from tqdm import tqdm
 
 from mrisr.errors import InputError
+from mrisr.io import sha256_of, sync_to_disk
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class _Restart(Exception):
+    """The server answered for other bytes than the ``.part`` file needs: download from the start."""
 
 
-def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
+def _fetch(url: str, part: Path, timeout: float, progress: bool) -> int | None:
+    """Append the rest of ``url`` to ``part``; return the total size the server declared (None if it did not)."""
     start = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        declared = CONTENT_RANGE.fullmatch(exc.headers.get("Content-Range", "") or "")
+        if exc.code == 416 and declared and declared[2] != "*" and int(declared[2]) == start:
+            return start  # the .part holds every byte already (stopped while it was being checked)
+        if exc.code == 416:
+            raise _Restart(f"the server has no bytes from {start} on") from exc
+        raise
+    with response:
+        if _is_html(response.headers.get("Content-Type", ""), part):
+            raise InputError(url, f"the server sent an HTML page ({response.headers.get('Content-Type')}), not the file",
+                             "check the URL (a login, error or moved page answered it)")
         if start and response.status != 206:
             log.info("%s ignored the range request; restarting the download", url)
             start = 0
+        elif start:
+            declared = CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+            if not declared or declared[1] is None or int(declared[1]) != start:
+                raise _Restart(f"asked for bytes from {start}, the server sent "
+                               f"{response.headers.get('Content-Range') or 'no Content-Range'}")
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         with open(part, "ab" if start else "wb") as out, tqdm(
@@ -48,14 +72,53 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
                 bar.update(len(block))
     if total is not None and received < total:
         raise ConnectionError(f"connection closed after {received} of {total} bytes")
+    return total
+
+
+def _is_html(content_type: str, part: Path) -> bool:
+    return content_type.split(";")[0].strip().lower() == "text/html" and not part.name.endswith((".html.part", ".htm.part"))
+
+
+def format_problem(path: Path) -> str | None:
+    """Why the file's own format says it is cut short or not the file (None: whole, or a format without such
+    marks). Gzip files are read to their trailer, tar archives to their end blocks, zip files to their directory."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    try:
+        if head.lower().lstrip().startswith((b"<!doctype html", b"<html")):
+            return "it is an HTML page"
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as stream:
+                while stream.read(CHUNK):
+                    pass
+        elif head[:4] == b"PK\x03\x04":
+            if not zipfile.is_zipfile(path):
+                return "its zip directory is missing (cut short)"
+        elif head[257:262] == b"ustar":
+            return _tar_problem(path)
+    except (EOFError, OSError, zlib.error, tarfile.TarError) as exc:
+        return f"it is cut short or damaged ({exc})"
+    return None
+
+
+def _tar_problem(path: Path) -> str | None:
+    with tarfile.open(path, mode="r:") as archive:
+        for _ in archive:  # raises ReadError where a member's data is cut
+            pass
+        end = archive.offset
+    with open(path, "rb") as f:
+        f.seek(end)
+        if f.read(1024) != bytes(1024):
+            return "it has no end-of-archive blocks (cut short)"
+    return None
 
 
 def download(url: str, dest: str | Path, sha256: str | None, size: int | None = None, timeout: float = 60.0,
              progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` unless ``dest`` already has the expected sha256; return ``dest``.
 
-    ``sha256=None`` (a file whose hash nobody has published, such as IXI's tars) checks the size only and logs
-    the hash it got, so that a user can pin it in the config.
+    ``sha256=None`` (a file whose hash nobody has published, such as IXI's tars) checks the size, if given, and the
+    file's format, and logs the hash it got, so that a user can pin it in the config.
     """
     dest = Path(dest)
     if dest.exists() and (sha256_of(dest) == sha256.lower() if sha256 else size is None or dest.stat().st_size == size):
@@ -63,8 +126,13 @@ def download(url: str, dest: str | Path, sha256: str | None, size: int | None = 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     try:
-        _fetch(url, part, timeout, progress)
-    except OSError as exc:
+        try:
+            declared = _fetch(url, part, timeout, progress)
+        except _Restart as restart:
+            log.warning("%s: %s; downloading from the start", url, restart)
+            part.unlink(missing_ok=True)
+            declared = _fetch(url, part, timeout, progress)
+    except (OSError, http.client.HTTPException, _Restart) as exc:
         raise InputError(url, f"download stopped ({exc}); {part.stat().st_size if part.exists() else 0} bytes kept "
                               f"in {part}", "rerun to resume, or check the network and the URL") from exc
     actual_size = part.stat().st_size
@@ -73,11 +141,27 @@ def download(url: str, dest: str | Path, sha256: str | None, size: int | None = 
         raise InputError(url, f"download has {actual_size} bytes, expected {size}", "rerun to download it again")
     actual = sha256_of(part)
     if sha256 is None:
+        problem = format_problem(part)
+        if problem is None and size is None and declared is None and not _has_format_marks(part):
+            problem = "neither the server (no Content-Length) nor the config (no size or sha256) says how long it is"
+        if problem:
+            part.unlink()
+            raise InputError(url, f"the download is not the whole file: {problem}",
+                             "rerun; if it persists, check the URL, and pin the file's size or sha256 in the config")
         log.warning("%s: no sha256 in the config to check against; got sha256 %s (%d bytes): pin it", url, actual,
                     actual_size)
     elif actual != sha256.lower():
         part.unlink()
         raise InputError(url, f"sha256 {actual} does not match the expected {sha256}",
                          "rerun; if it persists, the file on the server changed: check the URL and the sha256 in config")
+    sync_to_disk(part)
     os.replace(part, dest)
+    sync_to_disk(dest.parent)
     return dest
+
+
+def _has_format_marks(path: Path) -> bool:
+    """Whether the file is of a format whose end :func:`format_problem` checks (gzip, zip, tar)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    return head[:2] == b"\x1f\x8b" or head[:4] == b"PK\x03\x04" or head[257:262] == b"ustar"

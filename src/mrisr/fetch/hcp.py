@@ -73,8 +73,9 @@ def _download(client, bucket: str, key: str, target: Path) -> None:
             client.download_file(bucket, key, str(tmp))
     except NoCredentialsError as exc:
         raise InputError(f"s3://{bucket}/{key}", "no AWS credentials found",
-                         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to your HCP "
-                         "ConnectomeDB S3 keys; the project never stores them") from exc
+                         "put your HCP ConnectomeDB S3 keys in a profile of ~/.aws/credentials and set AWS_PROFILE "
+                         "to its name (rather than exporting AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: SLURM copies "
+                         "the environment into every job); the project never stores them") from exc
     except ClientError as exc:
         raise InputError(f"s3://{bucket}/{key}", f"cannot be fetched ({exc})",
                          "check the subject id, the bucket and that your credentials have HCP access") from exc

@@ -249,7 +249,6 @@ class GanTrainer(Trainer):
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
           progress: bool = True, card: dict | None = None, start: Start | None = None) -> dict[str, Path]:
     """Train (or resume) one GAN variant; write ``model.pt`` (with ``card``) and ``train_log.csv`` into ``out_dir``."""
-    distributed.init_from_env()
     trainer = GanTrainer(variant, settings, card, start)
     for name, n in trainer.parameter_counts().items():
         log.info("%s: %s parameters", name, f"{n:,}")
@@ -278,10 +277,14 @@ def load_start(path: str | Path, generator_config: dict) -> tuple[Start, dict]:
 
 
 def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict, out_dir: str,
-                  threads: int, start: str | None = None) -> dict[str, Path]:
+                  threads: int, start: str | None = None, processes: int = 1) -> dict[str, Path]:
     """The train stage: one variant on the prepared HR training volumes (``variant``, ``settings``: config JSON;
     ``provenance``: the variant's name, the dataset, the training subjects and prepare's ``preprocessing``;
-    ``start``: the pretrain stage's model.pt that the generator starts from, for ``start: pretrained``)."""
+    ``start``: the pretrain stage's model.pt that the generator starts from, for ``start: pretrained``;
+    ``processes``: data-parallel processes on this node)."""
+    if processes > 1:
+        return distributed.launch(processes, train_variant, hr=hr, variant=variant, settings=settings,
+                                  provenance=provenance, out_dir=out_dir, threads=threads, start=start)
     set_threads(threads)
     volumes, hr_voxel_mm = load_training_volumes(hr)
     settings = TrainSettings(**settings)
