@@ -137,7 +137,7 @@ def test_a_body_cut_short_without_content_length_is_not_taken_for_the_file(serve
 
 def test_a_file_of_unknown_format_with_no_length_anywhere_is_refused(server, tmp_path):
     Handler.send_length = False
-    with pytest.raises(InputError, match="no Content-Length.*no size or sha256"):
+    with pytest.raises(InputError, match="no Content-Length.*no size or hash"):
         download(server, tmp_path / "w.bin", None, progress=False)
     assert download(server, tmp_path / "w.bin", SHA, progress=False).read_bytes() == PAYLOAD
 
@@ -160,3 +160,13 @@ def test_a_part_that_holds_every_byte_is_checked_and_kept(server, tmp_path):
     with pytest.raises(InputError, match="does not match"):
         download(server, tmp_path / "w.pth", SHA, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_md5_is_checked_where_the_publisher_gives_one(server, tmp_path):
+    with pytest.raises(InputError, match="md5 .* does not match"):
+        download(server, tmp_path / "w.pth", None, md5="0" * 32, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    dest = download(server, tmp_path / "w.pth", None, md5=hashlib.md5(PAYLOAD).hexdigest(), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    download(server, dest, None, md5=hashlib.md5(PAYLOAD).hexdigest(), progress=False)
+    assert len(Handler.requests) == 2  # the second call found the file whole and fetched nothing

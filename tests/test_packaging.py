@@ -29,3 +29,17 @@ def test_readme_quick_start_has_two_commands_and_ci_runs_the_second():
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith(("#", "set ", "cd "))]
     assert ci == [commands[1]]
+
+
+def test_licence_and_citation_agree_with_the_project():
+    """LICENSE, CITATION.cff, pyproject and README name one licence and one version; the citation lists the four
+    works the project reproduces with the identifiers in the papers' spec."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License") and citation["license"] == "MIT"
+    assert project["license"]["text"] == "MIT"
+    assert "Code: MIT." in (ROOT / "README.md").read_text()
+    assert citation["version"] == project["version"] and citation["cff-version"] == "1.2.0"
+    identifiers = {i["value"] for r in citation["references"] for i in r.get("identifiers", [])}
+    assert identifiers == {"arXiv:2303.13900", "arXiv:2308.12084"} and len(citation["references"]) == 4
+    assert {r["year"] for r in citation["references"]} == {2022, 2023}

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from mrisr.stats import comparison_table, paired_tests, summarise, to_markdown
+from mrisr.stats import comparison_table, paired_tests, smallest_wilcoxon_p, summarise, to_markdown
 
 
 def _frames(rng, n=8):
@@ -65,3 +65,13 @@ def test_summary_and_markdown_state_n_and_the_test(rng):
     text = to_markdown(comparison_table(frames, "ours"), notes=["LPIPS not computed: offline"])
     assert "| ours | 5 |" in text and "Paired tests against **ours**" in text and "Holm" in text
     assert text.rstrip().endswith("Note: LPIPS not computed: offline")
+
+
+def test_tables_state_the_smallest_wilcoxon_p_their_n_allows(rng):
+    for n in (2, 5, 6, 20):  # the bound is what scipy's exact test gives when every difference has one sign
+        assert smallest_wilcoxon_p(n) == sps.wilcoxon(np.arange(1.0, n + 1), method="exact").pvalue
+    five = to_markdown(comparison_table(_frames(rng, n=5), "ours"))
+    assert "With 5 pairs, an exact two-sided Wilcoxon p cannot fall below 0.0625" in five
+    assert "this n cannot reach p < 0.05" in five
+    eight = to_markdown(comparison_table(_frames(rng, n=8), "ours"))
+    assert "cannot fall below 0.0078" in eight and "cannot reach" not in eight

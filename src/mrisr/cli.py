@@ -65,8 +65,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         required("--out-dir"), required("--subject"), required("--seed", int), required("--spacing", float),
         required("--transforms", json.loads, help="JSON of datasets.<name>.transforms")]),
     ("fetch", "download"): ("mrisr.fetch.download:download", "fetch a file, resuming; check its size and sha256", [
-        required("--url"), optional("--sha256", help="omit only where no hash is published: the size is checked"),
-        optional("--size", int), required("--out", dest="dest")]),
+        required("--url"), optional("--sha256", help="omit only where no sha256 is published"),
+        optional("--md5", help="where the publisher gives an MD5 (IXI)"), optional("--size", int),
+        required("--out", dest="dest")]),
     ("fetch", "ixi"): ("mrisr.fetch.ixi:extract", "unpack IXI T1 scans from the archive by streaming; add head masks", [
         required("--tar"), files("--subjects", "IXI ids, e.g. IXI002"), required("--out-dir")]),
     ("fetch", "hcp"): ("mrisr.fetch.hcp:fetch_subject", "one HCP subject's T1w and aparc+aseg from S3 (your AWS keys)", [

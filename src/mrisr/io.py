@@ -218,12 +218,10 @@ def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray
     return values.astype(np.int64)
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
+def digest_of(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """A file's hex digest (``sha256``, ``md5``: whichever its publisher gives), read in blocks."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def load_torch(path: str | os.PathLike, fix: str, map_location="cpu"):

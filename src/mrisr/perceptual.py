@@ -27,12 +27,12 @@ def alexnet_features(path: Path, sha256: str) -> dict:
 
     The file must have the config's ``sha256`` (checked now, not only at download) and is read tensors-only, so a
     planted file neither runs code nor passes as the backbone."""
-    from mrisr.io import load_torch, sha256_of
+    from mrisr.io import digest_of, load_torch
 
     fix = "delete the lpips folder under results/fetch and rerun the fetch_lpips rule online"
     if not path.is_file():
         raise InputError(path, "does not exist", fix)
-    actual = sha256_of(path)
+    actual = digest_of(path)
     if actual != sha256.lower():
         raise InputError(path, f"has sha256 {actual}, not lpips.sha256 {sha256}: it is not the fetched backbone", fix)
     weights = load_torch(path, fix)

@@ -118,6 +118,12 @@ def notes_of(frames: dict[str, pd.DataFrame]) -> list[str]:
     return notes
 
 
+def smallest_wilcoxon_p(n_pairs: int) -> float:
+    """The smallest two-sided p an exact Wilcoxon signed-rank test of ``n_pairs`` pairs can give (every difference
+    of one sign): 2 / 2^n. With 5 test subjects it is 0.0625: no such test reaches 0.05, whatever the methods do."""
+    return min(1.0, 2.0 ** (1 - n_pairs))
+
+
 def mean_std(mean: float, std: float, digits: int) -> str:
     if not np.isfinite(mean):
         return "not computed"
@@ -156,6 +162,12 @@ def to_markdown(table: pd.DataFrame, digits: int = 4, notes: list[str] | None = 
             lines.append(f"| {r.method} | {labels.get(r.metric, r.metric)} | {int(r.n_pairs)} | {r.mean_diff:.{digits}f} | "
                          f"{_p(r.t)} | {_p(r.p_t_holm)} | {_p(r.cohen_d)} | {_p(r.W)} | {_p(r.p_wilcoxon_holm)} | "
                          f"{_p(r.rbc)} |")
+        n_pairs = int(tested["n_pairs"].min())
+        if n_pairs >= 2:
+            floor = smallest_wilcoxon_p(n_pairs)
+            lines += ["", f"With {n_pairs} pairs, an exact two-sided Wilcoxon p cannot fall below {floor:.3g} (every "
+                          f"difference of one sign), before Holm's correction"
+                          + (": this n cannot reach p < 0.05." if floor >= 0.05 else ".")]
     if notes:
         lines += [""] + [f"Note: {note}" for note in notes]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ DATASETS_BY_SOURCE = {
 # a wildcard pattern matching the datasets of one source (none: a pattern that matches nothing)
 datasets_of = lambda source: "|".join(DATASETS_BY_SOURCE[source]) or "(?!)"
 download_checks = lambda spec: " ".join(
-    [f"--sha256 {spec['sha256']}"] * bool(spec["sha256"]) + [f"--size {spec['size']}"] * bool(spec["size"])
+    [option(f"--{key}", spec[key]) for key in ("sha256", "md5", "size") if spec.get(key)]
 )
 hcp_options = lambda spec: " ".join(
     [option("--bucket", spec["bucket"]), option("--prefix", spec["prefix"])]

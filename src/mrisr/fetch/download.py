@@ -2,9 +2,9 @@
 
 A download goes to ``<dest>.part``; an interrupted one resumes with an HTTP Range request (or restarts when the
 server ignores it or answers for other bytes); the file is renamed into place only after its size and sha256
-match. Where no sha256 is pinned (IXI publishes none), the file's own format must say it is whole (a tar's end
-blocks, a gzip's trailer, a zip's directory) and an HTML page is refused, so that an error page or a body cut
-short never passes as complete.
+match (or its MD5, where that is what the publisher gives). Where no hash is pinned, the file's own format must
+say it is whole (a tar's end blocks, a gzip's trailer, a zip's directory) and an HTML page is refused, so that an
+error page or a body cut short never passes as complete.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mrisr.errors import InputError
-from mrisr.io import sha256_of, sync_to_disk
+from mrisr.io import digest_of, sync_to_disk
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -114,14 +114,16 @@ def _tar_problem(path: Path) -> str | None:
 
 
 def download(url: str, dest: str | Path, sha256: str | None, size: int | None = None, timeout: float = 60.0,
-             progress: bool = True) -> Path:
-    """Fetch ``url`` to ``dest`` unless ``dest`` already has the expected sha256; return ``dest``.
+             progress: bool = True, md5: str | None = None) -> Path:
+    """Fetch ``url`` to ``dest`` unless ``dest`` already has the expected hashes; return ``dest``.
 
-    ``sha256=None`` (a file whose hash nobody has published, such as IXI's tars) checks the size, if given, and the
-    file's format, and logs the hash it got, so that a user can pin it in the config.
+    ``sha256`` and ``md5`` are checked where given (IXI publishes an MD5 only). With neither, the size, if given, and
+    the file's format are checked, and the sha256 it got is logged, so that a user can pin it in the config.
     """
     dest = Path(dest)
-    if dest.exists() and (sha256_of(dest) == sha256.lower() if sha256 else size is None or dest.stat().st_size == size):
+    expected = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
+    if dest.exists() and (size is None or dest.stat().st_size == size) and all(
+            digest_of(dest, name) == value for name, value in expected.items()):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -139,21 +141,23 @@ def download(url: str, dest: str | Path, sha256: str | None, size: int | None = 
     if size is not None and actual_size != size:
         part.unlink()
         raise InputError(url, f"download has {actual_size} bytes, expected {size}", "rerun to download it again")
-    actual = sha256_of(part)
-    if sha256 is None:
+    for name, value in expected.items():
+        actual = digest_of(part, name)
+        if actual != value:
+            part.unlink()
+            raise InputError(url, f"{name} {actual} does not match the expected {value}",
+                             f"rerun; if it persists, the file on the server changed: check the URL and the {name} "
+                             "in config")
+    if not expected:
         problem = format_problem(part)
         if problem is None and size is None and declared is None and not _has_format_marks(part):
-            problem = "neither the server (no Content-Length) nor the config (no size or sha256) says how long it is"
+            problem = "neither the server (no Content-Length) nor the config (no size or hash) says how long it is"
         if problem:
             part.unlink()
             raise InputError(url, f"the download is not the whole file: {problem}",
                              "rerun; if it persists, check the URL, and pin the file's size or sha256 in the config")
-        log.warning("%s: no sha256 in the config to check against; got sha256 %s (%d bytes): pin it", url, actual,
-                    actual_size)
-    elif actual != sha256.lower():
-        part.unlink()
-        raise InputError(url, f"sha256 {actual} does not match the expected {sha256}",
-                         "rerun; if it persists, the file on the server changed: check the URL and the sha256 in config")
+        log.warning("%s: no hash in the config to check against; got sha256 %s (%d bytes): pin it", url,
+                    digest_of(part), actual_size)
     sync_to_disk(part)
     os.replace(part, dest)
     sync_to_disk(dest.parent)
