@@ -1,9 +1,12 @@
 """The workflow through the SLURM profile on a real single-node SLURM that the test starts on 127.0.0.1.
 
-Needs Debian's slurm-wlm and munge (`make test` installs them) and root: it writes /etc/slurm/slurm.conf
-(restored afterwards), because the job-step plugin strips SLURM_CONF from the jobs' environment.
+Needs Debian's slurm-wlm and munge (`make test` installs them where it may: CI, or MRISR_SYSTEM_PACKAGES=1) and
+root; skipped otherwise. The daemons and Snakemake run in a private mount namespace whose /etc/slurm is a
+temporary folder (the job-step plugin strips SLURM_CONF from the jobs' environment, so the file must be at its
+system path): the machine's own /etc/slurm is never written, even if the test is killed.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -17,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+SYSTEM_SLURM = Path("/etc/slurm")
 pytestmark = pytest.mark.workflow
 
 
@@ -43,42 +46,56 @@ def _conf(state: Path, munge_socket: Path) -> str:
         "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""])
 
 
+def _system_state() -> dict:
+    """What this (the machine's) mount namespace sees of /etc/slurm: each file's sha256."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(SYSTEM_SLURM.glob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
-    missing = [tool for tool in ("munged", "slurmctld", "slurmd", "sbatch", "squeue") if not shutil.which(tool)]
-    assert not missing, f"{missing} missing: `make test` installs Debian's slurm-wlm and munge"
+    missing = [tool for tool in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "unshare", "nsenter")
+               if not shutil.which(tool)]
+    if missing or os.geteuid() != 0 or not SYSTEM_SLURM.is_dir():
+        pytest.skip(f"needs root, /etc/slurm and {missing or 'the SLURM tools'}: `make test` installs Debian's "
+                    "slurm-wlm and munge with MRISR_SYSTEM_PACKAGES=1 (CI sets it)")
+    before = _system_state()
     state = tmp_path_factory.mktemp("slurm")
     munge = state / "munge"
     munge.mkdir(mode=0o700)
     (munge / "munge.key").write_bytes(os.urandom(128))
     (munge / "munge.key").chmod(0o400)
-    for sub in ("ctld", "spool"):
+    for sub in ("ctld", "spool", "etc"):
         (state / sub).mkdir()
-    backup = SYSTEM_CONF.read_bytes() if SYSTEM_CONF.exists() else None
-    SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
-    SYSTEM_CONF.write_text(_conf(state, munge / "munge.socket"))
-    subprocess.run(["munged", "--force", f"--socket={munge / 'munge.socket'}", f"--key-file={munge / 'munge.key'}",
-                    f"--log-file={munge / 'munged.log'}", f"--pid-file={munge / 'munged.pid'}",
-                    f"--seed-file={munge / 'munged.seed'}"], check=True)
-    subprocess.run(["slurmctld"], check=True)
-    subprocess.run(["slurmd"], check=True)
+    (state / "etc" / "slurm.conf").write_text(_conf(state, munge / "munge.socket"))
+    # a process that holds a private mount namespace; everything SLURM runs inside it (nsenter)
+    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "infinity"])
+    while os.readlink(f"/proc/{holder.pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt"):
+        time.sleep(0.05)
+    inside = ["nsenter", "-t", str(holder.pid), "-m"]
+    subprocess.run([*inside, "mount", "--bind", str(state / "etc"), str(SYSTEM_SLURM)], check=True)
+    subprocess.run([*inside, "munged", "--force", f"--socket={munge / 'munge.socket'}",
+                    f"--key-file={munge / 'munge.key'}", f"--log-file={munge / 'munged.log'}",
+                    f"--pid-file={munge / 'munged.pid'}", f"--seed-file={munge / 'munged.seed'}"], check=True)
+    subprocess.run([*inside, "slurmctld"], check=True)
+    subprocess.run([*inside, "slurmd"], check=True)
     for _ in range(60):
-        idle = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout.strip()
+        idle = subprocess.run([*inside, "sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout.strip()
         if idle == "idle":
             break
         time.sleep(0.5)
     assert idle == "idle", (state / "slurmctld.log").read_text()[-2000:]
-    yield state
+    yield state, inside
     for pid in (state / "slurmd.pid", state / "slurmctld.pid", munge / "munged.pid"):
         if pid.exists():
             subprocess.run(["kill", pid.read_text().strip()])
-    if backup is None:
-        SYSTEM_CONF.unlink()
-    else:
-        SYSTEM_CONF.write_bytes(backup)
+    holder.kill()
+    holder.wait()
+    assert _system_state() == before
 
 
 def test_jobs_run_through_the_profile_as_slurm_jobs(slurm, tmp_path):
+    state, inside = slurm
+    before = _system_state()
     workdir = tmp_path / "wd"
     targets = ["results/fetch/demo/sub-02/sub-02_T1w.nii.gz", "results/degrade/demo/nearest/sub-01_T1w.nii.gz"]
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
@@ -90,7 +107,7 @@ def test_jobs_run_through_the_profile_as_slurm_jobs(slurm, tmp_path):
            # what a user sets once in the profile: account, partition, sizes that fit this machine
            "--default-resources", "slurm_account=lab", "slurm_partition=debug", "cpus_per_task=1", "mem_mb=1000",
            "runtime=30", "--configfile", str(ROOT / "config.yaml"), str(ROOT / "tests/tiny.yaml"), "--", *targets]
-    result = subprocess.run(["timeout", "-k", "10", "600", *cmd], capture_output=True, text=True, env=env)
+    result = subprocess.run([*inside, "timeout", "-k", "10", "600", *cmd], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     assert all((workdir / target).is_file() for target in targets)
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr))
@@ -99,5 +116,7 @@ def test_jobs_run_through_the_profile_as_slurm_jobs(slurm, tmp_path):
     assert len(remote) == 4 and all(remote.values()), [str(p) for p, m in remote.items() if not m]
     recorded = {m.group(1) for m in remote.values()}
     assert len(recorded) == len(remote) and recorded <= submitted
-    done = set(re.findall(r"JobId=(\d+) done", (slurm / "slurmctld.log").read_text()))
+    done = set(re.findall(r"JobId=(\d+) done", (state / "slurmctld.log").read_text()))
     assert recorded <= done
+    # the machine's own /etc/slurm, seen from outside the namespace while SLURM ran on the temporary one
+    assert _system_state() == before
