@@ -7,6 +7,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mrisr.cli import main
 from mrisr.errors import InputError
@@ -123,3 +125,27 @@ def test_model_card_prints_what_training_wrote(tmp_path, rng, capsys):
     assert "test-set metrics (2 subjects, LR by nearest; means): psnr 31, ssim 0.92" in capsys.readouterr().out
     metrics = load_model(tmp_path / "card.pt")[2]["metrics"]
     assert metrics["per_subject"] == {"03": {"psnr": 30.0, "ssim": 0.90}, "05": {"psnr": 32.0, "ssim": 0.94}}
+
+
+def test_nan_weights_are_refused(tmp_path):
+    path = _edited(tmp_path, lambda b: b["state_dict"][next(iter(b["state_dict"]))].fill_(float("nan")))
+    with pytest.raises(InputError, match="model.pt: holds NaN or Inf weights"):
+        load_model(path)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=5))
+def test_a_damaged_model_file_is_read_or_refused_with_the_file_named(tmp_path, edits):
+    """Any bytes changed: torch's unpickler fails in many ways (KeyError, IndexError, ...); each is the file named."""
+    path = tmp_path / "model.pt"
+    if not path.exists():
+        write_model(path, GENERATOR)
+    raw = bytearray(path.read_bytes())
+    for where, value in edits:
+        raw[int(where * len(raw))] = value
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(raw))
+    try:
+        load_model(damaged)
+    except InputError as exc:
+        assert str(exc).startswith(f"{damaged}: ") and "Fix: retrain" in str(exc)

@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import logging
 import os
-import pickle
 import re
 import socket
 import tempfile
@@ -230,8 +229,10 @@ def load_torch(path: str | os.PathLike, fix: str, map_location="cpu"):
 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise InputError(path, f"cannot be read as a torch file ({exc})", fix) from exc
+    except FileNotFoundError as exc:
+        raise InputError(path, "does not exist", fix) from exc
+    except Exception as exc:  # a damaged file fails anywhere in torch's unpickler (KeyError, IndexError, ...)
+        raise InputError(path, f"cannot be read as a torch file ({type(exc).__name__}: {exc})", fix) from exc
 
 
 def resample_isotropic(img: nib.Nifti1Image, spacing: float, order: int = 1) -> nib.Nifti1Image:

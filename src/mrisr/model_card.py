@@ -112,6 +112,9 @@ def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
         raise InputError(path, f"holds weights that do not fit its generator config ({len(differ)} tensors differ, "
                                f"e.g. {differ[0]}: config {expected.get(differ[0])}, file {found.get(differ[0])})",
                          RETRAIN)
+    broken = [name for name, t in state_dict.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:
+        raise InputError(path, f"holds NaN or Inf weights ({', '.join(broken[:3])})", RETRAIN)
 
 
 def load_model(path: str | Path) -> tuple[dict, dict, dict]:
