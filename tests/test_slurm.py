@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -42,7 +43,10 @@ def _conf(state: Path, munge_socket: Path) -> str:
         f"SlurmctldPidFile={state}/slurmctld.pid", f"SlurmdPidFile={state}/slurmd.pid",
         f"SlurmctldLogFile={state}/slurmctld.log", f"SlurmdLogFile={state}/slurmd.log",
         f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}",
-        f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory=4000 State=UNKNOWN",
+        # 16 CPUs and 2 GPUs whatever this machine has (config_overrides), so that a GPU training job's request can
+        # be granted and run here; the GPUs are names only (no device files), the jobs compute on the CPU
+        "SlurmdParameters=config_overrides", "GresTypes=gpu",
+        f"NodeName={host} NodeAddr=127.0.0.1 CPUs=16 Gres=gpu:2 RealMemory=8000 State=UNKNOWN",
         "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""])
 
 
@@ -67,6 +71,10 @@ def slurm(tmp_path_factory):
     for sub in ("ctld", "spool", "etc"):
         (state / sub).mkdir()
     (state / "etc" / "slurm.conf").write_text(_conf(state, munge / "munge.socket"))
+    (state / "dev").mkdir()
+    for i in range(2):
+        (state / "dev" / f"gpu{i}").touch()
+    (state / "etc" / "gres.conf").write_text(f"AutoDetect=off\nName=gpu File={state}/dev/gpu[0-1]\n")
     # a process that holds a private mount namespace; everything SLURM runs inside it (nsenter)
     holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "infinity"])
     while os.readlink(f"/proc/{holder.pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt"):
@@ -93,30 +101,69 @@ def slurm(tmp_path_factory):
     assert _system_state() == before
 
 
-def test_jobs_run_through_the_profile_as_slurm_jobs(slurm, tmp_path):
+def _site_profile(folder: Path) -> Path:
+    """The repository's SLURM profile as a user fills it in: account and partitions set, sizes that fit the test
+    node; everything the workflow decides (CPUs per GPU, the warning signal) left as it is."""
+    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.v8+.yaml").read_text())
+    profile["default-resources"].update(slurm_account="lab", slurm_partition="debug", mem_mb=1000, runtime=30)
+    for resources in profile["set-resources"].values():
+        resources.update(slurm_partition="debug", mem_mb=1000, runtime=30)
+    folder.mkdir()
+    (folder / "config.v8+.yaml").write_text(yaml.safe_dump(profile))
+    return folder
+
+
+def _snakemake_in(inside, workdir: Path, profile: Path, overlay: Path, *args) -> str:
+    """Snakemake through ``profile`` on the test SLURM, verbose (the plugin logs each sbatch call); its output."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--verbose",
+           "--profile", str(profile), "--retries", "0", "--slurm-status-command", "squeue",
+           "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
+           "--latency-wait", "5", "--jobs", "4", "--configfile", str(ROOT / "config.yaml"),
+           str(ROOT / "tests/tiny.yaml"), str(overlay), *args]
+    result = subprocess.run([*inside, "timeout", "-k", "10", "600", *cmd], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return result.stdout + result.stderr
+
+
+def _sbatch_calls(said: str) -> dict[str, str]:
+    """Each rule's sbatch options (the call up to the wrapped command), by the rule its --comment names."""
+    calls = [call.split(" --wrap=")[0] for call in re.findall(r"sbatch call: (.*)", said)]
+    return {rule: call for call in calls for rule in ("train", "pretrain", "degrade")
+            if f"--comment rule_{rule}_" in call}
+
+
+def test_jobs_run_as_slurm_jobs_asking_for_their_gpus_cpus_and_warning_signal(slurm, tmp_path):
+    """Through the repository's profile (account and partitions filled in): every job is a SLURM job whose log
+    names it; a training job asks for train.gpus GPUs (--gpus, or --gres with slurm.gpu_request: gres, never both)
+    with cpus_per_gpu CPUs each and SIGUSR1 before its time limit, and runs as two data-parallel processes; a CPU
+    job asks for its rule's threads. The machine's own /etc/slurm is unchanged while SLURM runs."""
     state, inside = slurm
     before = _system_state()
-    workdir = tmp_path / "wd"
-    targets = ["results/fetch/demo/sub-02/sub-02_T1w.nii.gz", "results/degrade/demo/nearest/sub-01_T1w.nii.gz"]
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--profile", str(ROOT / "workflow/profiles/slurm"),
-           # no accounting daemon here: squeue, polled every second
-           "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-           "--seconds-between-status-checks", "1", "--latency-wait", "5", "--jobs", "4",
-           # what a user sets once in the profile: account, partition, sizes that fit this machine
-           "--default-resources", "slurm_account=lab", "slurm_partition=debug", "cpus_per_task=1", "mem_mb=1000",
-           "runtime=30", "--configfile", str(ROOT / "config.yaml"), str(ROOT / "tests/tiny.yaml"), "--", *targets]
-    result = subprocess.run([*inside, "timeout", "-k", "10", "600", *cmd], capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stderr[-4000:]
+    workdir, profile = tmp_path / "wd", _site_profile(tmp_path / "profile")
+    overlay = tmp_path / "gpus.yaml"
+    targets = ["results/train/demo/esrgan/model.pt", "results/degrade/demo/nearest/sub-01_T1w.nii.gz"]
+    said = {}
+    for gpu_request in ("gpu", "gres"):
+        overlay.write_text(yaml.safe_dump({
+            "train": {"gpus": 2, "batch_size": 2}, "slurm": {"gpu_request": gpu_request},
+            "run_variants": ["trilinear", "esrgan"], "variants": {"esrgan": {"start": "scratch"}}}))
+        again = ["--forcerun", "train", "--rerun-triggers", "mtime"] if gpu_request == "gres" else []
+        said[gpu_request] = _snakemake_in(inside, workdir, profile, overlay, *again, "--", *targets)
+        calls = _sbatch_calls(said[gpu_request])
+        asked, other = ("--gpus=2", "--gres") if gpu_request == "gpu" else ("--gres=gpu:2", "--gpus")
+        call = calls["train"]
+        assert asked in call and other not in call and "--cpus-per-gpu=8" in call, call
+        assert "--signal=USR1@600" in call and "--cpus-per-task" not in call, call
+    degrade = _sbatch_calls(said["gpu"])["degrade"]
+    assert "--cpus-per-task=1" in degrade and not re.search(r"--gpus|--gres|--cpus-per-gpu", degrade), degrade
     assert all((workdir / target).is_file() for target in targets)
-    submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", result.stdout + result.stderr))
+    submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", "".join(said.values())))
     logs = {p: p.read_text() for p in (workdir / "results/logs").rglob("*.log")}
     remote = {p: re.search(r"SLURM job (\d+) on ", text) for p, text in logs.items()}
-    assert len(remote) == 4 and all(remote.values()), [str(p) for p, m in remote.items() if not m]
-    recorded = {m.group(1) for m in remote.values()}
-    assert len(recorded) == len(remote) and recorded <= submitted
+    assert len(remote) == 8 and all(remote.values()), [str(p) for p, m in remote.items() if not m]
+    assert {m.group(1) for m in remote.values()} <= submitted
     done = set(re.findall(r"JobId=(\d+) done", (state / "slurmctld.log").read_text()))
-    assert recorded <= done
+    assert {m.group(1) for m in remote.values()} <= done
     # the machine's own /etc/slurm, seen from outside the namespace while SLURM ran on the temporary one
     assert _system_state() == before

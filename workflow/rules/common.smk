@@ -15,6 +15,8 @@ DATASET = config["dataset"]
 ENV = "../../envs/mrisr.yaml"
 TRAIN_DEGRADATION = config["train"]["degradation"]
 RUN_VARIANTS = config["run_variants"] or list(config["variants"])
+# the GPUs a job asks a cluster for: `gpu: n` (sbatch --gpus) or `gres: gpu:n` (--gres), as slurm.gpu_request says
+gpu_resources = lambda n: {"gres": f"gpu:{n}"} if config["slurm"]["gpu_request"] == "gres" else {"gpu": n}
 # a command-line option with its values quoted for the shell (paths with spaces, labels with parentheses)
 option = lambda flag, *values: " ".join([flag, *(shlex.quote(str(v)) for v in values)])
 

@@ -54,7 +54,7 @@ rule pretrain:
     priority: 3  # the longest jobs first: the whole train stage waits for these
     threads: config["threads"]
     resources:
-        gpu=config["train"]["gpus"],
+        **gpu_resources(config["train"]["gpus"]),
     benchmark:
         "results/benchmarks/pretrain/{dataset}/{generator}.tsv"
     log:

@@ -63,7 +63,7 @@ rule segment_train:
     priority: 1  # the real arm needs no SR: it starts early, beside training
     threads: config["threads"]
     resources:
-        gpu=1,
+        **gpu_resources(1),
     benchmark:
         "results/benchmarks/segment_train/{dataset}/{arm}/seed-{seed}.tsv"
     log:
@@ -93,7 +93,7 @@ rule segment_evaluate:
         hd95="--hd95" if SEGMENTATION["hd95"] else "",
     threads: config["threads"]
     resources:
-        gpu=1,
+        **gpu_resources(1),
     benchmark:
         "results/benchmarks/segment_evaluate/{dataset}/{arm}/seed-{seed}.tsv"
     log:

@@ -32,6 +32,8 @@ rule super_resolve:
         reconstruct_tile=config["inference"]["reconstruct_tile"],
         batch=config["inference"]["batch"],
     threads: config["threads"]
+    resources:
+        **gpu_resources(1),
     benchmark:
         "results/benchmarks/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
     log:
@@ -55,6 +57,8 @@ rule super_resolve_pasted:
         tile=config["papers"]["disgan"]["pasted_tile"],
         batch=config["inference"]["batch"],
     threads: config["threads"]
+    resources:
+        **gpu_resources(1),
     benchmark:
         "results/benchmarks/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
     log:

@@ -75,7 +75,7 @@ rule train:
     priority: 2  # long jobs first, so that short ones fill the other cores at the end
     threads: config["threads"]
     resources:
-        gpu=config["train"]["gpus"],
+        **gpu_resources(config["train"]["gpus"]),
     benchmark:
         "results/benchmarks/train/{dataset}/{variant}.tsv"
     log:
