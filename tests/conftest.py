@@ -57,3 +57,17 @@ def write_model(path, generator: dict, **card):
                   training={"dataset": "demo", "subjects": ["01", "02"], "steps": 3, "batch_size": 1, "seed": 0})
     torch.manual_seed(0)
     return save_model(path, generator, build("generator", generator).state_dict(), make_card(**(fields | card)))
+
+
+def mrisr_with_peak_memory(*args, stderr_file) -> tuple[int, str, float]:
+    """``mrisr ARGS`` in a process of its own: exit code, stderr (kept in ``stderr_file``) and peak resident memory
+    in MB, from the kernel's accounting of that child alone."""
+    import os
+    import subprocess
+    import sys
+
+    with open(stderr_file, "w") as err:
+        child = subprocess.Popen([sys.executable, "-m", "mrisr", *map(str, args)], stdout=subprocess.DEVNULL,
+                                 stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+    return os.waitstatus_to_exitcode(status), open(stderr_file).read(), usage.ru_maxrss / 1024

@@ -3,7 +3,6 @@ a non-zero exit, no output left behind."""
 
 import gzip
 import io
-import os
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ from nibabel.eulerangles import euler2mat
 
 from mrisr.cli import main
 from mrisr.io import save_volume
-from tests.conftest import write_model
+from tests.conftest import mrisr_with_peak_memory, write_model
 
 GENERATOR = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
 
@@ -140,19 +139,14 @@ def test_the_command_exits_non_zero_without_a_traceback(tmp_path, rng, model):
     assert result.returncode == 2 and f"{bad}: contains NaN" in result.stderr and "Traceback" not in result.stderr
 
 
-def _peak_memory_mb(*args) -> float:
-    """Peak resident memory (MB) of one ``mrisr`` run, from the kernel's accounting of that child alone."""
-    child = subprocess.Popen([sys.executable, "-m", "mrisr", *map(str, args)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    return os.wait4(child.pid, 0)[2].ru_maxrss / 1024
-
-
 def test_a_header_declaring_a_gigabyte_costs_no_more_memory_than_a_small_bad_file(tmp_path, rng):
     bomb = _memory_bomb(tmp_path, rng)
     (tmp_path / "small").mkdir()
     small = _with(np.nan)(tmp_path / "small", rng)
     command = ("super-resolve", "--interpolate", "trilinear", "--scale", 2)
-    extra = _peak_memory_mb(*command, bomb, tmp_path / "a.nii.gz") - _peak_memory_mb(*command, small, tmp_path / "b.nii.gz")
+    peaks = [mrisr_with_peak_memory(*command, scan, tmp_path / f"{name}.nii.gz", stderr_file=tmp_path / f"{name}.err")[2]
+             for name, scan in (("a", bomb), ("b", small))]
+    extra = peaks[0] - peaks[1]
     assert extra < 100, f"{extra:.0f} MB more for an 80-byte file"
 
 

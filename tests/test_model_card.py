@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -13,7 +10,7 @@ from hypothesis import strategies as st
 from mrisr.cli import main
 from mrisr.errors import InputError
 from mrisr.model_card import load_model
-from tests.conftest import filled_variant, write_model
+from tests.conftest import filled_variant, mrisr_with_peak_memory, write_model
 
 GENERATOR = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
 
@@ -45,11 +42,8 @@ def _super_resolve(tmp_path, model):
     """``mrisr super-resolve`` with ``model`` in a process of its own: exit code, stderr, peak memory (MB)."""
     lr = tmp_path / "lr.nii.gz"
     nib.save(nib.Nifti1Image(np.random.default_rng(0).random((8, 8, 8), dtype=np.float32), np.eye(4)), lr)
-    with open(tmp_path / "stderr", "w") as err:
-        child = subprocess.Popen([sys.executable, "-m", "mrisr", "super-resolve", "--model", str(model), str(lr),
-                                  str(tmp_path / "sr.nii.gz")], stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-    return os.waitstatus_to_exitcode(status), (tmp_path / "stderr").read_text(), usage.ru_maxrss / 1024
+    return mrisr_with_peak_memory("super-resolve", "--model", model, lr, tmp_path / "sr.nii.gz",
+                                  stderr_file=tmp_path / "stderr")
 
 
 def test_small_weights_under_a_wide_config_are_refused_without_building_it(tmp_path):

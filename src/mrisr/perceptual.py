@@ -16,14 +16,13 @@ from mrisr.errors import InputError
 
 #: The file name torchvision looks for; the hash prefix in it is part of torchvision's contract.
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-#: lpips' AlexNet: which of its five slices holds each layer of torchvision's ``features`` (the layers with weights)
-SLICE_OF_FEATURE = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 #: What the fetch stage writes beside the weights: whether they are there and, when not, why.
 STATUS_FILE = "status.json"
 
 
-def alexnet_features(path: Path, sha256: str) -> dict:
-    """torchvision's AlexNet ``features`` weights from ``path``, renamed to lpips' slices (``slice<k>.<index>``).
+def alexnet_features(path: Path, sha256: str, backbone) -> dict:
+    """torchvision's AlexNet ``features`` weights from ``path``, renamed to the slices of lpips' ``backbone``
+    (``slice<k>.<index>``: each slice keeps torchvision's layer indices).
 
     The file must have the config's ``sha256`` (checked now, not only at download) and is read tensors-only, so a
     planted file neither runs code nor passes as the backbone."""
@@ -36,8 +35,9 @@ def alexnet_features(path: Path, sha256: str) -> dict:
     if actual != sha256.lower():
         raise InputError(path, f"has sha256 {actual}, not lpips.sha256 {sha256}: it is not the fetched backbone", fix)
     weights = load_torch(path, fix)
+    slice_of = {index: name for name, part in backbone.named_children() for index, _ in part.named_children()}
     features = {key.removeprefix("features."): value for key, value in weights.items() if key.startswith("features.")}
-    return {f"slice{SLICE_OF_FEATURE[int(key.split('.')[0])]}.{key}": value for key, value in features.items()}
+    return {f"{slice_of[key.split('.')[0]]}.{key}": value for key, value in features.items()}
 
 
 def backbone_status(folder: str | Path) -> dict:
@@ -58,7 +58,8 @@ class SliceLpips:
             raise InputError(folder, f"has no AlexNet weights ({status['reason']})", "rerun the fetch_lpips rule online")
         # pnet_rand: lpips builds AlexNet without torchvision's hub loader (a full pickle); the weights come next
         self.net = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
-        self.net.net.load_state_dict(alexnet_features(Path(folder) / "hub" / "checkpoints" / ALEXNET_FILE, sha256))
+        self.net.net.load_state_dict(alexnet_features(Path(folder) / "hub" / "checkpoints" / ALEXNET_FILE, sha256,
+                                                      self.net.net))
         self.net = self.net.to(device).eval()
         self.device, self.batch = device, batch
 

@@ -79,22 +79,33 @@ def _is_html(content_type: str, part: Path) -> bool:
     return content_type.split(";")[0].strip().lower() == "text/html" and not part.name.endswith((".html.part", ".htm.part"))
 
 
+def _format_of(path: Path) -> str | None:
+    """The format the file's first bytes say: html, gzip, zip, tar, or None (one without marks of its end)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.lower().lstrip().startswith((b"<!doctype html", b"<html")):
+        return "html"
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    return "tar" if head[257:262] == b"ustar" else None
+
+
 def format_problem(path: Path) -> str | None:
     """Why the file's own format says it is cut short or not the file (None: whole, or a format without such
     marks). Gzip files are read to their trailer, tar archives to their end blocks, zip files to their directory."""
-    with open(path, "rb") as f:
-        head = f.read(512)
+    kind = _format_of(path)
     try:
-        if head.lower().lstrip().startswith((b"<!doctype html", b"<html")):
+        if kind == "html":
             return "it is an HTML page"
-        if head[:2] == b"\x1f\x8b":
+        if kind == "gzip":
             with gzip.open(path, "rb") as stream:
                 while stream.read(CHUNK):
                     pass
-        elif head[:4] == b"PK\x03\x04":
-            if not zipfile.is_zipfile(path):
-                return "its zip directory is missing (cut short)"
-        elif head[257:262] == b"ustar":
+        elif kind == "zip" and not zipfile.is_zipfile(path):
+            return "its zip directory is missing (cut short)"
+        elif kind == "tar":
             return _tar_problem(path)
     except (EOFError, OSError, zlib.error, tarfile.TarError) as exc:
         return f"it is cut short or damaged ({exc})"
@@ -150,7 +161,7 @@ def download(url: str, dest: str | Path, sha256: str | None, size: int | None = 
                              "in config")
     if not expected:
         problem = format_problem(part)
-        if problem is None and size is None and declared is None and not _has_format_marks(part):
+        if problem is None and size is None and declared is None and _format_of(part) is None:
             problem = "neither the server (no Content-Length) nor the config (no size or hash) says how long it is"
         if problem:
             part.unlink()
@@ -163,9 +174,3 @@ def download(url: str, dest: str | Path, sha256: str | None, size: int | None = 
     sync_to_disk(dest.parent)
     return dest
 
-
-def _has_format_marks(path: Path) -> bool:
-    """Whether the file is of a format whose end :func:`format_problem` checks (gzip, zip, tar)."""
-    with open(path, "rb") as f:
-        head = f.read(512)
-    return head[:2] == b"\x1f\x8b" or head[:4] == b"PK\x03\x04" or head[257:262] == b"ustar"
