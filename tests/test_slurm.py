@@ -46,8 +46,11 @@ def _conf(state: Path, munge_socket: Path) -> str:
         # 16 CPUs and 2 GPUs whatever this machine has (config_overrides), so that a GPU training job's request can
         # be granted and run here; the GPUs are names only (no device files), the jobs compute on the CPU
         "SlurmdParameters=config_overrides", "GresTypes=gpu",
-        f"NodeName={host} NodeAddr=127.0.0.1 CPUs=16 Gres=gpu:2 RealMemory=8000 State=UNKNOWN",
-        "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""])
+        # and memory enough for the workflow profile's requests as they stand (nothing enforces it: task/none)
+        f"NodeName={host} NodeAddr=127.0.0.1 CPUs=16 Gres=gpu:2 RealMemory=128000 State=UNKNOWN",
+        # a site's usual two: CPU jobs where no partition is named, GPU jobs only where asked for
+        "PartitionName=cpu Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+        "PartitionName=gpu Nodes=ALL MaxTime=INFINITE State=UP", ""])
 
 
 def _system_state() -> dict:
@@ -102,14 +105,15 @@ def slurm(tmp_path_factory):
 
 
 def _site_profile(folder: Path) -> Path:
-    """The repository's SLURM profile as a user fills it in: account and partitions set, sizes that fit the test
-    node; everything the workflow decides (CPUs per GPU, the warning signal) left as it is."""
-    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.v8+.yaml").read_text())
-    profile["default-resources"].update(slurm_account="lab", slurm_partition="debug", mem_mb=1000, runtime=30)
-    for resources in profile["set-resources"].values():
-        resources.update(slurm_partition="debug", mem_mb=1000, runtime=30)
-    folder.mkdir()
+    """The site profile template as a user fills it in: account and partitions set, nothing else changed. The
+    workflow profile (per-rule CPUs, memory, time, signal) is not copied: Snakemake finds it beside the Snakefile."""
+    shutil.copytree(ROOT / "workflow/profiles/slurm", folder)
+    profile = yaml.safe_load((folder / "config.v8+.yaml").read_text())
+    profile["default-resources"]["slurm_account"] = "lab"
     (folder / "config.v8+.yaml").write_text(yaml.safe_dump(profile))
+    partitions = yaml.safe_load((folder / "partitions.yaml").read_text())["partitions"]
+    renamed = {"cpu": partitions.pop("CHANGE_ME_CPU"), "gpu": partitions.pop("CHANGE_ME_GPU")}
+    (folder / "partitions.yaml").write_text(yaml.safe_dump({"partitions": renamed}))
     return folder
 
 
@@ -129,39 +133,60 @@ def _snakemake_in(inside, workdir: Path, profile: Path, overlay: Path, *args) ->
 def _sbatch_calls(said: str) -> dict[str, str]:
     """Each rule's sbatch options (the call up to the wrapped command), by the rule its --comment names."""
     calls = [call.split(" --wrap=")[0] for call in re.findall(r"sbatch call: (.*)", said)]
-    return {rule: call for call in calls for rule in ("train", "pretrain", "degrade")
+    return {rule: call for call in calls for rule in ("train", "super_resolve", "degrade")
             if f"--comment rule_{rule}_" in call}
 
 
+def _option(call: str, flag: str) -> str | None:
+    """The value sbatch gets for ``flag`` in a call (``--mem 64000``, ``-p 'gpu'``), unquoted."""
+    found = re.search(rf"(?:^| ){re.escape(flag)}[ =]('[^']*'|\S+)", call)
+    return found and found.group(1).strip("'")
+
+
 def test_jobs_run_as_slurm_jobs_asking_for_their_gpus_cpus_and_warning_signal(slurm, tmp_path):
-    """Through the repository's profile (account and partitions filled in): every job is a SLURM job whose log
-    names it; a training job asks for train.gpus GPUs (--gpus, or --gres with slurm.gpu_request: gres, never both)
-    with cpus_per_gpu CPUs each and SIGUSR1 before its time limit, and runs as two data-parallel processes; a CPU
-    job asks for its rule's threads. The machine's own /etc/slurm is unchanged while SLURM runs."""
+    """Through the site profile template (account and partitions filled in) and the workflow profile that Snakemake
+    finds by itself: every job is a SLURM job whose log names it; a training job asks for train.gpus GPUs (--gpus,
+    or --gres with slurm.gpu_request: gres, never both) with cpus_per_gpu CPUs each, its memory and time, SIGUSR1
+    before its time limit, on the GPU partition, and runs as two data-parallel processes; GPU inference asks for
+    one GPU and its own sizes; a CPU job asks for its rule's threads on the CPU partition. The machine's own
+    /etc/slurm is unchanged while SLURM runs."""
     state, inside = slurm
     before = _system_state()
     workdir, profile = tmp_path / "wd", _site_profile(tmp_path / "profile")
+    sizes = yaml.safe_load((ROOT / "workflow/profiles/default/config.v8+.yaml").read_text())["set-resources"]
     overlay = tmp_path / "gpus.yaml"
-    targets = ["results/train/demo/esrgan/model.pt", "results/degrade/demo/nearest/sub-01_T1w.nii.gz"]
+    targets = ["results/super_resolve/demo/nearest/esrgan/sub-01_T1w.nii.gz",
+               "results/degrade/demo/nearest/sub-01_T1w.nii.gz"]
     said = {}
     for gpu_request in ("gpu", "gres"):
         overlay.write_text(yaml.safe_dump({
             "train": {"gpus": 2, "batch_size": 2}, "slurm": {"gpu_request": gpu_request},
             "run_variants": ["trilinear", "esrgan"], "variants": {"esrgan": {"start": "scratch"}}}))
         again = ["--forcerun", "train", "--rerun-triggers", "mtime"] if gpu_request == "gres" else []
-        said[gpu_request] = _snakemake_in(inside, workdir, profile, overlay, *again, "--", *targets)
+        # the second run asks for the training job again only, its request now as gres
+        rerun = targets if gpu_request == "gpu" else ["results/train/demo/esrgan/model.pt"]
+        said[gpu_request] = _snakemake_in(inside, workdir, profile, overlay, *again, "--", *rerun)
         calls = _sbatch_calls(said[gpu_request])
-        asked, other = ("--gpus=2", "--gres") if gpu_request == "gpu" else ("--gres=gpu:2", "--gpus")
-        call = calls["train"]
-        assert asked in call and other not in call and "--cpus-per-gpu=8" in call, call
-        assert "--signal=USR1@600" in call and "--cpus-per-task" not in call, call
+        for rule, gpus in (("train", 2), ("super_resolve", 1)) if gpu_request == "gpu" else (("train", 2),):
+            call = calls[rule]
+            asked, other = (f"--gpus={gpus}", "--gres") if gpu_request == "gpu" else (f"--gres=gpu:{gpus}", "--gpus")
+            assert asked in call and other not in call and "--cpus-per-task" not in call, call
+            assert _option(call, "--cpus-per-gpu") == str(sizes[rule]["cpus_per_gpu"]), call
+            assert int(_option(call, "--mem")) >= sizes[rule]["mem_mb"], call  # the plugin adds its payload's
+            assert (_option(call, "-t"), _option(call, "-p"), _option(call, "-A")) == (
+                str(sizes[rule]["runtime"]), "gpu", "lab"), call
+        assert "--signal=USR1@600" in calls["train"], calls
+    assert "--signal" not in _sbatch_calls(said["gpu"])["super_resolve"]
     degrade = _sbatch_calls(said["gpu"])["degrade"]
     assert "--cpus-per-task=1" in degrade and not re.search(r"--gpus|--gres|--cpus-per-gpu", degrade), degrade
+    assert (_option(degrade, "-p"), _option(degrade, "-A")) == ("cpu", "lab"), degrade
     assert all((workdir / target).is_file() for target in targets)
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", "".join(said.values())))
     logs = {p: p.read_text() for p in (workdir / "results/logs").rglob("*.log")}
     remote = {p: re.search(r"SLURM job (\d+) on ", text) for p, text in logs.items()}
-    assert len(remote) == 8 and all(remote.values()), [str(p) for p, m in remote.items() if not m]
+    assert all(remote.values()), [str(p) for p, m in remote.items() if not m]
+    assert {p.relative_to(workdir / "results/logs").parts[0] for p in logs} >= {
+        "fetch_demo", "prepare", "degrade", "train", "super_resolve"}
     assert {m.group(1) for m in remote.values()} <= submitted
     done = set(re.findall(r"JobId=(\d+) done", (state / "slurmctld.log").read_text()))
     assert {m.group(1) for m in remote.values()} <= done

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -13,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from tests.standin_conda import write_standin_conda
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -463,6 +466,33 @@ def test_paths_and_labels_with_shell_characters_reach_the_commands_as_one_argume
         "lab bucket;x", "HCP 1200 $(touch PWNED)", "http://127.0.0.1:9/a b"]
 
 
+def test_use_conda_runs_rules_in_the_env_with_mrisr_from_this_checkout(tmp_path):
+    """--use-conda through a stand-in conda (tests/standin_conda.py; no conda channel is reachable here, so the
+    pinned packages come from this test environment, not a download): Snakemake creates one env from
+    envs/mrisr.yaml under .snakemake/conda, its post-deploy script installs this checkout's mrisr into it, and the
+    rules run there, with no other `mrisr` on PATH."""
+    bin_dir = write_standin_conda(tmp_path / "conda")
+    calls = tmp_path / "conda_calls.jsonl"
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", STANDIN_CONDA_LOG=str(calls))
+    workdir, target = tmp_path / "wd", "results/prepare/demo/sub-01/sub-01_T1w.nii.gz"
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "--use-conda", "--cores", "2", "-s", str(ROOT / "Snakefile"), "--directory",
+         str(workdir), "--configfile", str(ROOT / "config.yaml"), str(ROOT / "tests/tiny.yaml"), "--", target],
+        capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "Running post-deploy script" in result.stderr
+    created = [json.loads(line) for line in calls.read_text().splitlines() if line.startswith('["env", "create"')]
+    assert len(created) == 1, created
+    env_file, prefix = (Path(created[0][created[0].index(flag) + 1]) for flag in ("--file", "--prefix"))
+    assert env_file.parent == prefix.parent == workdir / ".snakemake/conda"
+    assert yaml.safe_load(env_file.read_text()) == yaml.safe_load((ROOT / "envs/mrisr.yaml").read_text())
+    where = subprocess.run([prefix / "bin/python", "-c", "import mrisr; print(mrisr.__file__)"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where) == ROOT / "src/mrisr/__init__.py"
+    assert shutil.which("mrisr", path=env["PATH"]) is None  # so the rules' `mrisr` was the env's
+    assert (prefix / "bin/mrisr").is_file() and nib.load(workdir / target).shape
+
+
 def _job_stats(stdout: str) -> dict[str, int]:
     table = stdout.split("Job stats:")[1].strip().split("\n\n")[0]
     return {name: int(n) for name, n in (line.split() for line in table.splitlines()[2:])}
@@ -491,11 +521,22 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
     assert f"results/train/{trained_on}/disgan/model.pt" in result.stdout
     assert f"results/evaluate/{tested_on}/nearest/disgan.csv" in result.stdout
     blocks = result.stdout.split("\nrule ")
+    # HCP's parts are its subject list's split column: trained on, its train rows; tested on, every row
+    listed = pd.read_csv(ROOT / "workflow/configs/hcp_subjects.tsv", sep="\t", comment="#", dtype=str)
+    trained = {s for b in blocks if b.startswith("train:")
+               for s in re.findall(r"results/prepare/hcp/sub-(\d+)/", b.split("output:")[0])}
+    tested = set(re.findall(r"results/super_resolve/hcp/nearest/disgan/sub-(\d+)_T1w", result.stdout))
+    if trained_on == "hcp":
+        assert trained == set(listed.subject[listed.split == "train"]) and len(trained) == 27
+        assert tested == set(listed.subject[listed.split == "test"]) and len(tested) >= 20
+    else:
+        assert tested == set(listed.subject)
     for block in blocks:
         rule = block.split(":", 1)[0]
+        # the workflow profile's sizes, found beside the Snakefile without being named
         if rule == "train":
-            assert "gpu=2" in block and "slurm_partition=CHANGE_ME_GPU" in block
+            assert "gpu=2, cpus_per_gpu=8," in block and "runtime=1440" in block
         if rule in ("super_resolve", "segment_train", "segment_evaluate"):
-            assert "gpu=1" in block and "slurm_partition=CHANGE_ME_GPU" in block
+            assert "gpu=1, cpus_per_gpu=" in block
         if rule in ("ixi_download", "hcp_subject", "lpips_backbone"):
             assert "gpu=" not in block

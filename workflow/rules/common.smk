@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -13,6 +14,8 @@ mrisr_config.validate(config, Path(workflow.basedir) / "workflow" / "schemas" / 
 
 DATASET = config["dataset"]
 ENV = "../../envs/mrisr.yaml"
+# --use-conda: the env's post-deploy script (envs/mrisr.post-deploy.sh) installs mrisr from this checkout
+os.environ.update(MRISR_CHECKOUT=workflow.basedir)  # set here, not read: no envvars directive
 TRAIN_DEGRADATION = config["train"]["degradation"]
 RUN_VARIANTS = config["run_variants"] or list(config["variants"])
 # the GPUs a job asks a cluster for: `gpu: n` (sbatch --gpus) or `gres: gpu:n` (--gres), as slurm.gpu_request says
@@ -87,9 +90,13 @@ def labelled(dataset=DATASET):
 
 
 def splits(dataset=DATASET):
-    """The training dataset is split; any other dataset (out-of-sample) is test data only."""
+    """The training dataset is split (as its subject list says, else by a seeded shuffle); any other dataset
+    (out-of-sample) is test data only."""
     if dataset != DATASET:
         return {s: "test" for s in subjects(dataset)}
+    fixed = sources.fixed_splits(config["datasets"][dataset])
+    if fixed:  # the subject list's own split column
+        return fixed
     prep = config["prepare"]
     return make_splits(subjects(dataset), prep["val"], prep["test"], config["seed"])
 

@@ -42,6 +42,16 @@ def subjects(name: str, spec: dict) -> list[str]:
     raise ValueError(f"unknown source {spec['source']}")
 
 
+def fixed_splits(spec: dict) -> dict[str, str] | None:
+    """A dataset's own train/val/test assignment (an HCP subject TSV's ``split`` column), or None: then the split is
+    a seeded shuffle (``prepare.make_splits``)."""
+    if spec["source"] == "hcp" and not spec.get("subjects") and spec.get("subjects_tsv"):
+        from mrisr.fetch.hcp import read_splits
+
+        return read_splits(spec["subjects_tsv"])
+    return None
+
+
 def raw_path(name: str, spec: dict, subject: str, kind: str, made: str) -> str | None:
     """The raw file of one subject, or None for a label map the dataset does not have (IXI, some folders).
 
