@@ -318,6 +318,17 @@ def test_bad_config_key_is_named_and_nothing_runs(tmp_path):
     assert not (tmp_path / "wd" / "results").exists()
 
 
+def test_rule_files_are_snakefmt_clean():
+    """`snakefmt --check` with pyproject's [tool.snakefmt]; skipped where snakefmt is not on PATH (it is not on the
+    package index `make test` installs from, so `pip install snakefmt` it to run this)."""
+    snakefmt = shutil.which("snakefmt")
+    if snakefmt is None:
+        pytest.skip("snakefmt is not installed")
+    result = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/rules"], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_missing_subject_file_stops_with_its_path(tmp_path):
     workdir = tmp_path / "wd"
     assert snakemake(workdir, "results/fetch/demo/sub-01/sub-01_T1w.nii.gz").returncode == 0

@@ -12,18 +12,18 @@ rule degrade:
         hr=path("hr", kind="T1w"),
     output:
         path("lr"),
+    log:
+        "results/logs/degrade/{dataset}/{degradation}/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/degrade/{dataset}/{degradation}/sub-{subject}.tsv"
+    conda:
+        ENV
     params:
         method=lambda wc: degradation_spec(wc.degradation)[0]["method"],
         fwhm=lambda wc: degradation_spec(wc.degradation)[0]["blur_fwhm"],
         sigma=lambda wc: degradation_spec(wc.degradation)[1],
         scale=config["scale"],
         seed=config["seed"],
-    benchmark:
-        "results/benchmarks/degrade/{dataset}/{degradation}/sub-{subject}.tsv"
-    log:
-        "results/logs/degrade/{dataset}/{degradation}/sub-{subject}.log",
-    conda:
-        ENV
     shell:
         "mrisr degrade --hr {input.hr:q} --out {output:q} --method {params.method} --scale {params.scale:q}"
         " --blur-fwhm {params.fwhm:q} --noise-sigma {params.sigma:q} --noise-seed {params.seed:q} > {log:q} 2>&1"
@@ -35,17 +35,17 @@ rule degrade_scan:
         lambda wildcards: raw_files(wildcards.dataset)[wildcards.subject]["T1w"],
     output:
         path("scan_lr"),
+    log:
+        "results/logs/degrade/{dataset}/scan/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/degrade/{dataset}/scan/sub-{subject}.tsv"
+    conda:
+        ENV
     params:
         method=config["degradations"][TRAIN_DEGRADATION]["method"],
         fwhm=config["degradations"][TRAIN_DEGRADATION]["blur_fwhm"],
         scale=config["scale"],
         seed=config["seed"],
-    benchmark:
-        "results/benchmarks/degrade/{dataset}/scan/sub-{subject}.tsv"
-    log:
-        "results/logs/degrade/{dataset}/scan/sub-{subject}.log",
-    conda:
-        ENV
     shell:
         "mrisr degrade --hr {input:q} --out {output:q} --method {params.method} --scale {params.scale:q}"
         " --blur-fwhm {params.fwhm:q} --noise-sigma 0 --noise-seed {params.seed:q} > {log:q} 2>&1"

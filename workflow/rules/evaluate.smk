@@ -25,6 +25,13 @@ rule evaluate:
         unpack(get_evaluate_input),
     output:
         path("metrics"),
+    log:
+        "results/logs/evaluate/{dataset}/{degradation}/{variant}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{degradation}/{variant}.tsv"
+    conda:
+        ENV
+    threads: config["threads"]
     params:
         subjects=lambda wc: subjects_in("test", wc.dataset),
         lpips=lambda wc, input: (
@@ -33,31 +40,24 @@ rule evaluate:
             if config["lpips"]["enabled"]
             else ""
         ),
-    threads: config["threads"]
-    benchmark:
-        "results/benchmarks/evaluate/{dataset}/{degradation}/{variant}.tsv"
-    log:
-        "results/logs/evaluate/{dataset}/{degradation}/{variant}.log",
-    conda:
-        ENV
     shell:
         "mrisr evaluate --subjects {params.subjects:q} --gt {input.gt:q} --pred {input.pred:q} --mask {input.mask:q}"
         " --lr {input.lr:q} {params.lpips} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_model_card:
-    localrule: True
     input:
         model=path("model"),
         metrics=path("metrics", degradation=TRAIN_DEGRADATION),
     output:
         path("model_card"),
-    params:
-        degradation=TRAIN_DEGRADATION,
     log:
         "results/logs/evaluate/{dataset}/model_cards/{variant}.log",
+    localrule: True
     conda:
         ENV
+    params:
+        degradation=TRAIN_DEGRADATION,
     shell:
         "mrisr model-card {input.model:q} --metrics {input.metrics:q} --degradation {params.degradation:q}"
         " --out {output:q} > {log:q} 2>&1"

@@ -16,7 +16,9 @@ hcp_options = lambda spec: " ".join(
     + [option("--endpoint-url", spec["endpoint_url"])] * bool(spec["endpoint_url"])
 )
 get_demo_seed = lambda wildcards: (
-    config["seed"] if config["datasets"][wildcards.dataset]["seed"] is None else config["datasets"][wildcards.dataset]["seed"]
+    config["seed"]
+    if config["datasets"][wildcards.dataset]["seed"] is None
+    else config["datasets"][wildcards.dataset]["seed"]
 )
 
 
@@ -28,39 +30,39 @@ localrules:
 
 
 rule fetch_demo:
-    wildcard_constraints:
-        dataset=datasets_of("demo"),
     output:
         t1w=path("raw", kind="T1w"),
         mask=path("raw", kind="mask"),
         dseg=path("raw", kind="dseg"),
+    log:
+        "results/logs/fetch_demo/{dataset}/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/fetch_demo/{dataset}/sub-{subject}.tsv"
+    wildcard_constraints:
+        dataset=datasets_of("demo"),
+    conda:
+        ENV
     params:
         spacing=lambda wc: config["datasets"][wc.dataset]["spacing"],
         transforms=lambda wc: as_json(config["datasets"][wc.dataset]["transforms"]),
         seed=get_demo_seed,
-    benchmark:
-        "results/benchmarks/fetch_demo/{dataset}/sub-{subject}.tsv"
-    log:
-        "results/logs/fetch_demo/{dataset}/sub-{subject}.log",
-    conda:
-        ENV
     shell:
-        "mrisr fetch demo --out-dir \"$(dirname {output.t1w:q})\" --subject {wildcards.subject:q} --seed {params.seed:q}"
+        'mrisr fetch demo --out-dir "$(dirname {output.t1w:q})" --subject {wildcards.subject:q} --seed {params.seed:q}'
         " --spacing {params.spacing:q} --transforms {params.transforms:q} > {log:q} 2>&1"
 
 
 rule fetch_ixi_archive:
-    wildcard_constraints:
-        dataset=datasets_of("ixi"),
     output:
         path("ixi_archive"),
+    log:
+        "results/logs/fetch_ixi_archive/{dataset}.log",
+    wildcard_constraints:
+        dataset=datasets_of("ixi"),
+    conda:
+        ENV
     params:
         url=lambda wc: config["datasets"][wc.dataset]["url"],
         checks=lambda wc: download_checks(config["datasets"][wc.dataset]),
-    log:
-        "results/logs/fetch_ixi_archive/{dataset}.log",
-    conda:
-        ENV
     shell:
         "mrisr fetch download --url {params.url:q} {params.checks} --out {output:q} > {log:q} 2>&1"
 
@@ -74,46 +76,46 @@ for _name in DATASETS_BY_SOURCE["ixi"]:
             path("ixi_archive", dataset=_name),
         output:
             [path("raw", dataset=_name, subject=s, kind=k) for s in subjects(_name) for k in ("T1w", "mask")],
-        params:
-            subjects=subjects(_name),
-            out_dir=f"results/fetch/{_name}",
         log:
             f"results/logs/fetch_ixi/{_name}.log",
         conda:
             ENV
+        params:
+            subjects=subjects(_name),
+            out_dir=f"results/fetch/{_name}",
         shell:
             "mrisr fetch ixi --tar {input:q} --subjects {params.subjects:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule fetch_hcp:
-    wildcard_constraints:
-        dataset=datasets_of("hcp"),
     output:
         t1w=path("raw", kind="T1w"),
         mask=path("raw", kind="mask"),
         dseg=path("raw", kind="dseg"),
-    params:
-        s3=lambda wc: hcp_options(config["datasets"][wc.dataset]),
     log:
         "results/logs/fetch_hcp/{dataset}/sub-{subject}.log",
+    wildcard_constraints:
+        dataset=datasets_of("hcp"),
     conda:
         ENV
+    params:
+        s3=lambda wc: hcp_options(config["datasets"][wc.dataset]),
     shell:
-        "mrisr fetch hcp --subject {wildcards.subject:q} --out-dir \"$(dirname {output.t1w:q})\" {params.s3} > {log:q} 2>&1"
+        'mrisr fetch hcp --subject {wildcards.subject:q} --out-dir "$(dirname {output.t1w:q})" {params.s3} > {log:q} 2>&1'
 
 
 rule fetch_download:
-    wildcard_constraints:
-        name=r"[^/]+",
     output:
         path("download"),
+    log:
+        "results/logs/fetch_download/{name}.log",
+    wildcard_constraints:
+        name=r"[^/]+",
+    conda:
+        ENV
     params:
         url=lambda wc: config["downloads"][wc.name]["url"],
         checks=lambda wc: download_checks(config["downloads"][wc.name]),
-    log:
-        "results/logs/fetch_download/{name}.log",
-    conda:
-        ENV
     shell:
         "mrisr fetch download --url {params.url:q} {params.checks} --out {output:q} > {log:q} 2>&1"
 
@@ -121,14 +123,14 @@ rule fetch_download:
 rule fetch_lpips:
     output:
         directory(path("lpips")),
-    params:
-        url=config["lpips"]["url"],
-        sha256=config["lpips"]["sha256"],
-        size=f"--size {config['lpips']['size']}" if config["lpips"]["size"] else "",
     log:
         "results/logs/fetch_lpips.log",
     conda:
         ENV
+    params:
+        url=config["lpips"]["url"],
+        sha256=config["lpips"]["sha256"],
+        size=f"--size {config['lpips']['size']}" if config["lpips"]["size"] else "",
     shell:
         "mrisr fetch lpips --url {params.url:q} --sha256 {params.sha256} {params.size} --out-dir {output:q}"
         " > {log:q} 2>&1"

@@ -13,9 +13,11 @@ variant_label = lambda variant: config["variants"][variant].get("label", variant
 variant_start = lambda v: (
     ""
     if config["variants"][v]["kind"] != "gan"
-    else "scratch"
-    if config["variants"][v]["start"] == "scratch"
-    else f"the pixel-loss generator {variant_generator_key(v)} ({config['pretrain']['steps']} steps)"
+    else (
+        "scratch"
+        if config["variants"][v]["start"] == "scratch"
+        else f"the pixel-loss generator {variant_generator_key(v)} ({config['pretrain']['steps']} steps)"
+    )
 )
 starts_of = lambda variants: start_note({variant_label(v): variant_start(v) for v in variants})
 gan_variants = lambda names: [n for n in names if config["variants"][n]["kind"] == "gan"]
@@ -70,7 +72,9 @@ noise_degradation = lambda sigma: TRAIN_DEGRADATION if sigma == 0 else f"{TRAIN_
 FIGURE_SUBJECT = config["figures"]["subject"] or subjects_in("test")[0]
 FIGURE_TITLE = f"sub-{FIGURE_SUBJECT}, {TRAIN_DEGRADATION} x{config['scale']}"
 FIGURE_HR = {kind: path("hr", dataset=DATASET, subject=FIGURE_SUBJECT, kind=kind) for kind in ("T1w", "mask", "dseg")}
-figure_sr = lambda variant: path("sr", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=variant, subject=FIGURE_SUBJECT)
+figure_sr = lambda variant: path(
+    "sr", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=variant, subject=FIGURE_SUBJECT
+)
 DISCREPANCY_VARIANTS = gan_variants(in_run(PAPERS["threeplayer"]["ablations"]))
 STRIPES_VARIANT = PAPERS["disgan"]["reference"]
 get_sr_figure_input = lambda wildcards: {
@@ -123,6 +127,12 @@ rule papers_method_table:
         get_papers_method_table_input,
     output:
         **paper_outputs("{paper}", "{table}", "paper_table", "table"),
+    log:
+        paper_log("{paper}", "{table}"),
+    benchmark:
+        paper_benchmark("{paper}", "{table}")
+    conda:
+        ENV
     params:
         inputs=lambda wc, input: labelled_inputs(
             [variant_label(v) for v in table_variants(wc)], input, start=[variant_start(v) for v in table_variants(wc)]
@@ -134,12 +144,6 @@ rule papers_method_table:
         dataset=table_dataset,
         variants=table_variants,
         n=lambda wc: len(subjects_in("test", table_dataset(wc))),
-    benchmark:
-        paper_benchmark("{paper}", "{table}")
-    log:
-        paper_log("{paper}", "{table}"),
-    conda:
-        ENV
     shell:
         "mrisr papers method-table --inputs {params.inputs:q} {params.reference_option}"
         " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
@@ -150,6 +154,12 @@ rule papers_noise_table:
         [path("metrics", dataset=DATASET, degradation=noise_degradation(s), variant=v) for s, v in NOISE_INPUTS],
     output:
         **paper_outputs("disgan", "noise", "noise_table", "table"),
+    log:
+        paper_log("disgan", "noise_table"),
+    benchmark:
+        paper_benchmark("disgan", "noise_table")
+    conda:
+        ENV
     params:
         inputs=lambda wc, input: labelled_inputs(
             [variant_label(v) for _, v in NOISE_INPUTS], input, sigma=[s for s, _ in NOISE_INPUTS]
@@ -159,12 +169,6 @@ rule papers_noise_table:
         variants=NOISE_METHODS,
         sigmas=NOISE_SIGMAS,
         n=len(subjects_in("test")),
-    benchmark:
-        paper_benchmark("disgan", "noise_table")
-    log:
-        paper_log("disgan", "noise_table"),
-    conda:
-        ENV
     shell:
         "mrisr papers noise-table --inputs {params.inputs:q} {params.reference_option}"
         " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
@@ -175,16 +179,16 @@ rule papers_noise_figure:
         paper_path("disgan", "noise.csv"),
     output:
         **paper_outputs("disgan", "noise", "noise_figure", "figure"),
+    log:
+        paper_log("disgan", "noise_figure"),
+    benchmark:
+        paper_benchmark("disgan", "noise_figure")
+    conda:
+        ENV
     params:
         variants=NOISE_METHODS,
         sigmas=NOISE_SIGMAS,
         n=len(subjects_in("test")),
-    benchmark:
-        paper_benchmark("disgan", "noise_figure")
-    log:
-        paper_log("disgan", "noise_figure"),
-    conda:
-        ENV
     shell:
         "mrisr papers noise-figure --table {input:q} --out {output.png:q} > {log:q} 2>&1"
 
@@ -194,18 +198,18 @@ rule papers_sr_comparison:
         unpack(get_sr_figure_input),
     output:
         **paper_outputs("{paper}", "sr_comparison", "sr_comparison", "figure"),
+    log:
+        paper_log("{paper}", "sr_comparison"),
+    benchmark:
+        paper_benchmark("{paper}", "sr_comparison")
+    conda:
+        ENV
     params:
         inputs=get_sr_panels,
         zoom=config["figures"]["zoom"],
         scale=config["scale"],
         title=lambda wc: f"{FIGURE_TITLE}\n{starts_of(in_run(PAPERS[wc.paper]['methods']))}",
         subject=FIGURE_SUBJECT,
-    benchmark:
-        paper_benchmark("{paper}", "sr_comparison")
-    log:
-        paper_log("{paper}", "sr_comparison"),
-    conda:
-        ENV
     shell:
         "mrisr papers sr-comparison --inputs {params.inputs:q} --mask {input.mask:q} --scale {params.scale:q}"
         " --zoom {params.zoom:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
@@ -216,6 +220,12 @@ rule papers_zoom_profile:
         unpack(get_sr_figure_input),
     output:
         **paper_outputs("{paper}", "zoom_profile", "zoom_profile", "figure"),
+    log:
+        paper_log("{paper}", "zoom_profile"),
+    benchmark:
+        paper_benchmark("{paper}", "zoom_profile")
+    conda:
+        ENV
     params:
         inputs=get_sr_panels,
         zoom=config["figures"]["zoom"],
@@ -223,12 +233,6 @@ rule papers_zoom_profile:
         scale=config["scale"],
         title=lambda wc: f"{FIGURE_TITLE}\n{starts_of(in_run(PAPERS[wc.paper]['methods']))}",
         subject=FIGURE_SUBJECT,
-    benchmark:
-        paper_benchmark("{paper}", "zoom_profile")
-    log:
-        paper_log("{paper}", "zoom_profile"),
-    conda:
-        ENV
     shell:
         "mrisr papers zoom-profile --inputs {params.inputs:q} --mask {input.mask:q} --scale {params.scale:q}"
         " --zoom {params.zoom:q} --length {params.length:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
@@ -239,15 +243,15 @@ rule papers_discrepancy:
         [path("train_log", dataset=DATASET, variant=v) for v in DISCREPANCY_VARIANTS],
     output:
         **paper_outputs("threeplayer", "discrepancy", "discrepancy", "figure"),
+    log:
+        paper_log("threeplayer", "discrepancy"),
+    benchmark:
+        paper_benchmark("threeplayer", "discrepancy")
+    conda:
+        ENV
     params:
         inputs=lambda wc, input: labelled_inputs([variant_label(v) for v in DISCREPANCY_VARIANTS], input),
         variants=DISCREPANCY_VARIANTS,
-    benchmark:
-        paper_benchmark("threeplayer", "discrepancy")
-    log:
-        paper_log("threeplayer", "discrepancy"),
-    conda:
-        ENV
     shell:
         "mrisr papers discrepancy --inputs {params.inputs:q} --out {output.png:q} > {log:q} 2>&1"
 
@@ -258,21 +262,25 @@ rule papers_stripes:
         mask=FIGURE_HR["mask"],
         blended=figure_sr(STRIPES_VARIANT),
         pasted=path(
-            "sr_pasted", dataset=DATASET, degradation=TRAIN_DEGRADATION, variant=STRIPES_VARIANT, subject=FIGURE_SUBJECT
+            "sr_pasted",
+            dataset=DATASET,
+            degradation=TRAIN_DEGRADATION,
+            variant=STRIPES_VARIANT,
+            subject=FIGURE_SUBJECT,
         ),
     output:
         **paper_outputs("disgan", "stripes", "stripes", "figure"),
+    log:
+        paper_log("disgan", "stripes"),
+    benchmark:
+        paper_benchmark("disgan", "stripes")
+    conda:
+        ENV
     params:
         period=PAPERS["disgan"]["pasted_tile"] * config["scale"],
         variant=STRIPES_VARIANT,
         title=FIGURE_TITLE,
         subject=FIGURE_SUBJECT,
-    benchmark:
-        paper_benchmark("disgan", "stripes")
-    log:
-        paper_log("disgan", "stripes"),
-    conda:
-        ENV
     shell:
         "mrisr papers stripes --gt {input.gt:q} --blended {input.blended:q} --pasted {input.pasted:q} --mask {input.mask:q}"
         " --period {params.period:q} --label {params.variant:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
@@ -283,20 +291,21 @@ rule papers_segmentation_table:
         **SEGMENTATION_SCORES,
     output:
         **paper_outputs("augment", "segmentation", "segmentation_table", "table"),
+    log:
+        paper_log("augment", "segmentation_table"),
+    benchmark:
+        paper_benchmark("augment", "segmentation_table")
+    conda:
+        ENV
     params:
         inputs=lambda wc, input: labelled_inputs(
-            [arm for arm in SEGMENTATION_ARMS for _ in input[arm]], [p for arm in SEGMENTATION_ARMS for p in input[arm]]
+            [arm for arm in SEGMENTATION_ARMS for _ in input[arm]],
+            [p for arm in SEGMENTATION_ARMS for p in input[arm]],
         ),
         n=len(subjects_in("test")),
         n_train=len(subjects_in("train")),
         sr_variant=SEGMENTATION["sr_variant"],
         degradation=SEGMENTATION_DEGRADATION,
-    benchmark:
-        paper_benchmark("augment", "segmentation_table")
-    log:
-        paper_log("augment", "segmentation_table"),
-    conda:
-        ENV
     shell:
         "mrisr papers segmentation-table --inputs {params.inputs:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " > {log:q} 2>&1"
@@ -308,23 +317,29 @@ rule papers_segmentation_figure:
         label=FIGURE_HR["dseg"],
         mask=FIGURE_HR["mask"],
         arms=[
-            path("segment", dataset=DATASET, arm=arm, seed=SEGMENTATION["seeds"][0], file=f"sub-{FIGURE_SUBJECT}_dseg.nii.gz")
+            path(
+                "segment",
+                dataset=DATASET,
+                arm=arm,
+                seed=SEGMENTATION["seeds"][0],
+                file=f"sub-{FIGURE_SUBJECT}_dseg.nii.gz",
+            )
             for arm in SEGMENTATION_ARMS
         ],
     output:
         **paper_outputs("augment", "segmentation", "segmentation_figure", "figure"),
+    log:
+        paper_log("augment", "segmentation_figure"),
+    benchmark:
+        paper_benchmark("augment", "segmentation_figure")
+    conda:
+        ENV
     params:
         inputs=lambda wc, input: labelled_inputs(SEGMENTATION_ARMS, input.arms),
         classes=SEGMENTATION["classes"],
         seed=SEGMENTATION["seeds"][0],
         subject=FIGURE_SUBJECT,
         title=f"sub-{FIGURE_SUBJECT}, seed {SEGMENTATION['seeds'][0]}",
-    benchmark:
-        paper_benchmark("augment", "segmentation_figure")
-    log:
-        paper_log("augment", "segmentation_figure"),
-    conda:
-        ENV
     shell:
         "mrisr papers segmentation-figure --image {input.image:q} --label {input.label:q} --mask {input.mask:q}"
         " --inputs {params.inputs:q} --classes {params.classes:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
@@ -340,6 +355,12 @@ if USAGE_VARIANT:
             hr=raw_files(DATASET)[FIGURE_SUBJECT]["T1w"],
         output:
             **paper_outputs("usage", "before_after", "before_after", "figure"),
+        log:
+            paper_log("usage", "before_after"),
+        benchmark:
+            paper_benchmark("usage", "before_after")
+        conda:
+            ENV
         params:
             title=(
                 f"sub-{FIGURE_SUBJECT}'s raw scan (not prepared), {TRAIN_DEGRADATION} x{config['scale']}, "
@@ -347,12 +368,6 @@ if USAGE_VARIANT:
             ),
             subject=FIGURE_SUBJECT,
             variant=USAGE_VARIANT,
-        benchmark:
-            paper_benchmark("usage", "before_after")
-        log:
-            paper_log("usage", "before_after"),
-        conda:
-            ENV
         shell:
             "mrisr papers before-after --lr {input.lr:q} --sr {input.sr:q} --hr {input.hr:q} --title {params.title:q}"
             " --out {output.png:q} > {log:q} 2>&1"

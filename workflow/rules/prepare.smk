@@ -13,14 +13,20 @@ get_prepare_input = lambda wildcards: raw_files(wildcards.dataset)[wildcards.sub
 
 
 rule prepare:
-    wildcard_constraints:
-        dataset=LABELLED_PATTERN,
     input:
         unpack(get_prepare_input),
     output:
         t1w=path("hr", kind="T1w"),
         mask=path("hr", kind="mask"),
         dseg=path("hr", kind="dseg"),
+    log:
+        "results/logs/prepare/{dataset}/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/prepare/{dataset}/sub-{subject}.tsv"
+    wildcard_constraints:
+        dataset=LABELLED_PATTERN,
+    conda:
+        ENV
     params:
         dseg=lambda wc, input: option("--dseg", input.dseg),
         crop=config["prepare"]["crop"],
@@ -28,24 +34,18 @@ rule prepare:
         normalise=config["prepare"]["normalise"],
         multiple=config["scale"],
         resample=RESAMPLE,
-    benchmark:
-        "results/benchmarks/prepare/{dataset}/sub-{subject}.tsv"
-    log:
-        "results/logs/prepare/{dataset}/sub-{subject}.log",
-    conda:
-        ENV
     shell:
         "mrisr prepare --t1w {input.T1w:q} --mask {input.mask:q} {params.dseg} --subject {wildcards.subject:q}"
-        " --out-dir \"$(dirname {output.t1w:q})\" --margin {params.margin:q} --multiple {params.multiple:q}"
+        ' --out-dir "$(dirname {output.t1w:q})" --margin {params.margin:q} --multiple {params.multiple:q}'
         " --normalise {params.normalise:q} --crop {params.crop:q} {params.resample} > {log:q} 2>&1"
 
 
 use rule prepare as prepare_unlabelled with:
-    wildcard_constraints:
-        dataset=UNLABELLED_PATTERN,
     output:
         t1w=path("hr", kind="T1w"),
         mask=path("hr", kind="mask"),
+    wildcard_constraints:
+        dataset=UNLABELLED_PATTERN,
     params:
         dseg="",
         crop=config["prepare"]["crop"],

@@ -35,7 +35,8 @@ get_pretrain_provenance = lambda wildcards: as_json(
 rule pretrain:
     input:
         hr=lambda wildcards: [
-            path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in subjects_in("train", wildcards.dataset)
+            path("hr", dataset=wildcards.dataset, subject=s, kind="T1w")
+            for s in subjects_in("train", wildcards.dataset)
         ],
     output:
         model=path("pretrained"),
@@ -45,23 +46,23 @@ rule pretrain:
             category="Training",
             subcategory="pretrained generators",
         ),
+    log:
+        "results/logs/pretrain/{dataset}/{generator}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{dataset}/{generator}.tsv"
+    priority: 3  # the longest jobs first: the whole train stage waits for these
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        **gpu_resources(config["train"]["gpus"]),
     params:
         generator=lambda wildcards: as_json(PRETRAINED[wildcards.generator][0]),
         pixel_loss=lambda wildcards: PRETRAINED[wildcards.generator][1],
         settings=PRETRAIN_SETTINGS,
         provenance=get_pretrain_provenance,
         processes=config["train"]["gpus"],
-    priority: 3  # the longest jobs first: the whole train stage waits for these
-    threads: config["threads"]
-    resources:
-        **gpu_resources(config["train"]["gpus"]),
-    benchmark:
-        "results/benchmarks/pretrain/{dataset}/{generator}.tsv"
-    log:
-        "results/logs/pretrain/{dataset}/{generator}.log",
-    conda:
-        ENV
     shell:
         "mrisr pretrain --hr {input.hr:q} --generator {params.generator:q} --pixel-loss {params.pixel_loss:q}"
         " --settings {params.settings:q} --provenance {params.provenance:q}"
-        " --out-dir \"$(dirname {output.model:q})\" --threads {threads} --processes {params.processes} > {log:q} 2>&1"
+        ' --out-dir "$(dirname {output.model:q})" --threads {threads} --processes {params.processes} > {log:q} 2>&1'

@@ -56,23 +56,23 @@ rule segment_train:
             subcategory="training",
             labels={"arm": "{arm}", "seed": "{seed}"},
         ),
+    log:
+        "results/logs/segment_train/{dataset}/{arm}/seed-{seed}.log",
+    benchmark:
+        "results/benchmarks/segment_train/{dataset}/{arm}/seed-{seed}.tsv"
+    priority: 1  # the real arm needs no SR: it starts early, beside training
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        **gpu_resources(1),
     params:
         network=as_json(SEGMENTATION["network"]),
         settings=get_segment_settings,
         sr=lambda wc, input: option("--sr", *input.sr) if wc.arm == "real+sr" else "",
-    priority: 1  # the real arm needs no SR: it starts early, beside training
-    threads: config["threads"]
-    resources:
-        **gpu_resources(1),
-    benchmark:
-        "results/benchmarks/segment_train/{dataset}/{arm}/seed-{seed}.tsv"
-    log:
-        "results/logs/segment_train/{dataset}/{arm}/seed-{seed}.log",
-    conda:
-        ENV
     shell:
         "mrisr segment train --image {input.image:q} --label {input.label:q} {params.sr}"
-        " --network {params.network:q} --settings {params.settings:q} --out-dir \"$(dirname {output.model:q})\""
+        ' --network {params.network:q} --settings {params.settings:q} --out-dir "$(dirname {output.model:q})"'
         " --threads {threads} > {log:q} 2>&1"
 
 
@@ -84,23 +84,23 @@ rule segment_evaluate:
     output:
         scores=path("segment", file="scores.csv"),
         dseg=[path("segment", file=f"sub-{s}_dseg.nii.gz") for s in subjects_in("test")],
+    log:
+        "results/logs/segment_evaluate/{dataset}/{arm}/seed-{seed}.log",
+    benchmark:
+        "results/benchmarks/segment_evaluate/{dataset}/{arm}/seed-{seed}.tsv"
     wildcard_constraints:
         dataset=DATASET,
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        **gpu_resources(1),
     params:
         subjects=subjects_in("test"),
         roi=SEGMENTATION["patch_size"],
         overlap=SEGMENTATION["overlap"],
         hd95="--hd95" if SEGMENTATION["hd95"] else "",
-    threads: config["threads"]
-    resources:
-        **gpu_resources(1),
-    benchmark:
-        "results/benchmarks/segment_evaluate/{dataset}/{arm}/seed-{seed}.tsv"
-    log:
-        "results/logs/segment_evaluate/{dataset}/{arm}/seed-{seed}.log",
-    conda:
-        ENV
     shell:
         "mrisr segment evaluate --model {input.model:q} --subjects {params.subjects:q} --image {input.image:q}"
         " --label {input.label:q} --roi {params.roi:q} --overlap {params.overlap:q} {params.hd95}"
-        " --out-dir \"$(dirname {output.scores:q})\" --out {output.scores:q} --threads {threads} > {log:q} 2>&1"
+        ' --out-dir "$(dirname {output.scores:q})" --out {output.scores:q} --threads {threads} > {log:q} 2>&1'

@@ -25,21 +25,21 @@ rule super_resolve:
         unpack(get_super_resolve_input),
     output:
         path("sr"),
+    log:
+        "results/logs/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        **gpu_resources(1),
     params:
         method=get_super_resolve_method,
         tile=config["inference"]["tile"],
         halo=config["inference"]["halo"],
         reconstruct_tile=config["inference"]["reconstruct_tile"],
         batch=config["inference"]["batch"],
-    threads: config["threads"]
-    resources:
-        **gpu_resources(1),
-    benchmark:
-        "results/benchmarks/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
-    log:
-        "results/logs/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.log",
-    conda:
-        ENV
     shell:
         "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
         " --tile {params.tile:q} --halo {params.halo:q} --reconstruct-tile {params.reconstruct_tile:q} --batch {params.batch:q}"
@@ -52,19 +52,19 @@ rule super_resolve_pasted:
         unpack(get_super_resolve_input),
     output:
         path("sr_pasted"),
+    log:
+        "results/logs/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        **gpu_resources(1),
     params:
         method=get_super_resolve_method,
         tile=config["papers"]["disgan"]["pasted_tile"],
         batch=config["inference"]["batch"],
-    threads: config["threads"]
-    resources:
-        **gpu_resources(1),
-    benchmark:
-        "results/benchmarks/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
-    log:
-        "results/logs/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.log",
-    conda:
-        ENV
     shell:
         "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
         " --tile {params.tile:q} --batch {params.batch:q} --pasted --threads {threads} > {log:q} 2>&1"
@@ -78,12 +78,12 @@ rule super_resolve_scan:
         model=path("model", dataset=DATASET),
     output:
         path("scan_sr"),
-    threads: config["threads"]
-    benchmark:
-        "results/benchmarks/super_resolve/{dataset}/scan/{variant}/sub-{subject}.tsv"
     log:
         "results/logs/super_resolve/{dataset}/scan/{variant}/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/super_resolve/{dataset}/scan/{variant}/sub-{subject}.tsv"
     conda:
         ENV
+    threads: config["threads"]
     shell:
         "mrisr super-resolve --model {input.model:q} {input.lr:q} {output:q} --threads {threads} > {log:q} 2>&1"

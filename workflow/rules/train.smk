@@ -1,8 +1,15 @@
 # train: one job per GAN variant, from scratch or from its pretrained generator (pretrain.smk); resumes from
 # checkpoint.pt (kept outside the outputs) after a stop.
 
-TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision",
-              "shared_discriminator_pass", "relativistic_mean")
+TRAIN_KEYS = (
+    "steps",
+    "batch_size",
+    "patch_size",
+    "checkpoint_every",
+    "precision",
+    "shared_discriminator_pass",
+    "relativistic_mean",
+)
 TRAIN_SETTINGS = as_json(
     {
         **{k: config["train"][k] for k in TRAIN_KEYS},
@@ -15,7 +22,9 @@ TRAIN_SETTINGS = as_json(
 weights_of = lambda variant: config["variants"][variant].get("feature_extractor", {}).get("weights")
 weights_path = lambda name: path("download", name=name) if name in config["downloads"] else name
 get_train_input = lambda wildcards: {
-    "hr": [path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in subjects_in("train", wildcards.dataset)],
+    "hr": [
+        path("hr", dataset=wildcards.dataset, subject=s, kind="T1w") for s in subjects_in("train", wildcards.dataset)
+    ],
     **(
         {"start": path("pretrained", dataset=wildcards.dataset, generator=variant_generator_key(wildcards.variant))}
         if config["variants"][wildcards.variant]["start"] == "pretrained"
@@ -66,23 +75,23 @@ rule train:
             category="Training",
             subcategory="{variant}",
         ),
+    log:
+        "results/logs/train/{dataset}/{variant}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{variant}.tsv"
+    priority: 2  # long jobs first, so that short ones fill the other cores at the end
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        **gpu_resources(config["train"]["gpus"]),
     params:
         variant=get_train_variant,
         settings=TRAIN_SETTINGS,
         provenance=get_train_provenance,
         start=lambda wildcards, input: option("--start", input.start) if "start" in input.keys() else "",
         processes=config["train"]["gpus"],
-    priority: 2  # long jobs first, so that short ones fill the other cores at the end
-    threads: config["threads"]
-    resources:
-        **gpu_resources(config["train"]["gpus"]),
-    benchmark:
-        "results/benchmarks/train/{dataset}/{variant}.tsv"
-    log:
-        "results/logs/train/{dataset}/{variant}.log",
-    conda:
-        ENV
     shell:
         "mrisr train --hr {input.hr:q} --variant {params.variant:q} --settings {params.settings:q}"
         " --provenance {params.provenance:q} {params.start}"
-        " --out-dir \"$(dirname {output.model:q})\" --threads {threads} --processes {params.processes} > {log:q} 2>&1"
+        ' --out-dir "$(dirname {output.model:q})" --threads {threads} --processes {params.processes} > {log:q} 2>&1'
