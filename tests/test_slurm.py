@@ -147,9 +147,9 @@ def test_jobs_run_as_slurm_jobs_asking_for_their_gpus_cpus_and_warning_signal(sl
     """Through the site profile template (account and partitions filled in) and the workflow profile that Snakemake
     finds by itself: every submitted job is a SLURM job whose log names it; a training job asks for train.gpus GPUs
     (--gpus) with cpus_per_gpu CPUs each, its memory and time, SIGUSR1 before its time limit, on the GPU
-    partition, and completes (train.gpus 2: the trainer's two data-parallel processes); GPU inference asks for one GPU and its own sizes, as
-    --gres and no --gpus with slurm.gpu_request: gres; a CPU job asks for its rule's threads on the CPU partition.
-    The machine's own /etc/slurm is unchanged while SLURM runs."""
+    partition, and completes (train.gpus 2: the trainer's two data-parallel processes); GPU inference asks for one
+    GPU and its own sizes, as --gres and no --gpus with slurm.gpu_request: gres; a CPU job asks for its rule's
+    threads on the CPU partition. The machine's own /etc/slurm is unchanged while SLURM runs."""
     state, inside = slurm
     before = _system_state()
     workdir, profile = tmp_path / "wd", _site_profile(tmp_path / "profile")
