@@ -89,6 +89,7 @@ def labelled(dataset=DATASET):
     return all("dseg" in files for files in raw_files(dataset).values())
 
 
+@functools.cache  # input functions ask for it per job; an HCP split is read from its TSV
 def splits(dataset=DATASET):
     """The training dataset is split (as its subject list says, else by a seeded shuffle); any other dataset
     (out-of-sample) is test data only."""
