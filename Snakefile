@@ -28,7 +28,4 @@ include: "workflow/rules/papers.smk"
 rule all:
     default_target: True
     input:
-        PREPARE_TARGETS,
-        SUPER_RESOLVE_TARGETS,
-        MODEL_CARD_TARGETS,
-        PAPER_TARGETS,
+        PLAN.targets(),

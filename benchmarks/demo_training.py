@@ -23,7 +23,7 @@ import yaml
 from mrisr import config as mrisr_config
 from mrisr.io import load_mask, load_volume
 from mrisr.metrics import psnr, ssim
-from mrisr.prepare import make_splits
+from mrisr.plan.subjects import make_splits
 from mrisr.super_resolve import interpolate, super_resolve
 from mrisr.train.gan import GanTrainer
 from record import append_entry

@@ -17,7 +17,7 @@ STAGES = ("fetch", "prepare", "degrade", "pretrain", "train", "super_resolve", "
 #: Modules that stages share; none of them may import a stage (degrade is both: a stage and the leaf that
 #: training degrades its patches with).
 LEAVES = ("io", "device", "trainer", "metrics", "perceptual", "stats", "patches", "distributed", "models", "config",
-          "errors", "degrade")
+          "errors", "degrade", "plan")
 
 
 def _module_name(path: Path) -> str:

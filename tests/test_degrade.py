@@ -64,7 +64,7 @@ def test_added_noise_is_seeded_per_subject_and_scales_one_pattern():
 
 
 def test_lr_set_names_are_an_entry_or_an_entry_with_its_added_noise():
-    from mrisr.degrade import parse_degradation
+    from mrisr.plan.stages import parse_degradation
     from mrisr.errors import ConfigError
 
     entries = {"nearest": {"method": "nearest"}, "blur-2": {"method": "blur", "blur_fwhm": 2.0}}

@@ -17,7 +17,7 @@ import pytest
 
 from mrisr.cli import main
 from mrisr.errors import InputError
-from mrisr.fetch import hcp, ixi
+from mrisr.fetch import ixi
 from mrisr.io import load_volume
 
 #: The command the fetch_hcp rule runs, with the bucket and release of the schema's defaults.
@@ -177,33 +177,6 @@ def test_hcp_without_credentials_or_with_an_unknown_subject_says_what_to_do(s3, 
     err = capsys.readouterr().err
     assert "no AWS credentials" in err and "AWS_ACCESS_KEY_ID" in err
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
-
-
-def test_hcp_subject_list_is_validated(tmp_path):
-    good = tmp_path / "good.tsv"
-    good.write_text("subject\n100307\n100206\n")
-    assert hcp.read_subjects(good) == ["100307", "100206"]
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("subject\n100307\nabc\n")
-    with pytest.raises(InputError, match="row 2: 'abc' does not match"):
-        hcp.read_subjects(bad)
-    (tmp_path / "nocol.tsv").write_text("id\n100307\n")
-    with pytest.raises(InputError, match="'subject' is a required property"):
-        hcp.read_subjects(tmp_path / "nocol.tsv")
-    assert hcp.read_splits(good) is None
-
-
-def test_hcp_subject_list_with_comments_and_its_own_split(tmp_path):
-    """# lines say where the ids come from; a split column fixes each subject's part, every row must have one."""
-    fixed = tmp_path / "fixed.tsv"
-    fixed.write_text("# ids: a public list\nsubject\tsplit\n# more provenance\n100307\ttrain\n100206\ttest\n"
-                     "100408\tval\n")
-    assert hcp.read_subjects(fixed) == ["100307", "100206", "100408"]
-    assert hcp.read_splits(fixed) == {"100307": "train", "100206": "test", "100408": "val"}
-    for bad_split in ("testing", ""):
-        (tmp_path / "bad.tsv").write_text(f"subject\tsplit\n100307\ttrain\n100206\t{bad_split}\n")
-        with pytest.raises(InputError, match="row 2: .* is not one of"):
-            hcp.read_splits(tmp_path / "bad.tsv")
 
 
 def test_verbose_logs_never_show_aws_credentials(s3, tmp_path, monkeypatch, rng):

@@ -4,7 +4,8 @@ import pytest
 
 from mrisr.errors import InputError
 from mrisr.io import save_volume
-from mrisr.prepare import make_splits, prepare_subject
+from mrisr.plan.subjects import make_splits
+from mrisr.prepare import prepare_subject
 
 
 def test_splits_are_seeded_and_counted():

@@ -43,8 +43,7 @@ def run(tmp_path_factory):
 def _splits(workdir):
     """The split the tiny config asks for: 3 demo subjects, 1 test, no validation, the run's seed."""
     from mrisr.config import schema_default
-    from mrisr.fetch.demo import demo_subject_ids
-    from mrisr.prepare import make_splits
+    from mrisr.plan.subjects import demo_subject_ids, make_splits
 
     seed = yaml.safe_load((ROOT / "config.yaml").read_text()).get("seed", schema_default("seed"))
     split = make_splits(demo_subject_ids(3), val=0, test=1, seed=seed)

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mrisr.errors import ConfigError
 from mrisr.io import load_volume, save_volume
 
 
@@ -79,20 +78,6 @@ def lr_affine(hr_affine: np.ndarray, factor: int) -> np.ndarray:
     affine = np.array(hr_affine, dtype=np.float64)
     affine[:3, :3] = affine[:3, :3] * factor
     return affine
-
-
-def parse_degradation(name: str, degradations: dict[str, dict]) -> tuple[dict, float]:
-    """(entry of ``degradations``, σ of the added noise) of an LR set's name: ``<entry>`` or ``<entry>-noise<σ>``."""
-    if name in degradations:
-        return degradations[name], 0.0
-    base, sep, sigma = name.rpartition("-noise")
-    if sep and base in degradations:
-        try:
-            return degradations[base], float(sigma)
-        except ValueError:
-            pass
-    raise ConfigError("degradations", f"has no entry for the LR set '{name}'",
-                      f"name one of {', '.join(degradations)}, or <entry>-noise<sigma> for added noise")
 
 
 def degrade_file(hr: str, out: str, method: str, scale: int, blur_fwhm: float, noise_sigma: float,

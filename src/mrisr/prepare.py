@@ -1,9 +1,8 @@
-"""The prepare stage: HR volumes in RAS+ orientation, cropped to the brain box, z-scored per volume; and the
-seeded train/val/test split that the workflow draws its subject lists from."""
+"""The prepare stage: HR volumes in RAS+ orientation, cropped to the brain box, z-scored per volume (the split into
+train/val/test is planning's: :func:`mrisr.plan.subjects.make_splits`)."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import nibabel as nib
@@ -12,16 +11,6 @@ import numpy as np
 from mrisr.errors import InputError
 from mrisr.io import load_volume, resample_isotropic, resample_like, same_grid, save_volume
 from mrisr.preprocessing import Crop, Normalise, brain_box, zscore
-
-
-def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str, str]:
-    """Assign each subject to train/val/test by a seeded shuffle; the order of ``subjects`` does not matter."""
-    order = sorted(subjects)
-    random.Random(seed).shuffle(order)
-    split = {s: "test" for s in order[:test]}
-    split.update({s: "val" for s in order[test:test + val]})
-    split.update({s: "train" for s in order[test + val:]})
-    return {s: split[s] for s in sorted(subjects)}
 
 
 def tissue_labels(values: np.ndarray, path: str | Path) -> np.ndarray:

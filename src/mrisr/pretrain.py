@@ -28,15 +28,10 @@ from mrisr.models.registry import build, count_parameters
 from mrisr.patches import sample_patches, step_generator
 from mrisr.train.gan import load_training_volumes
 from mrisr.train.losses import PIXEL_LOSSES
-from mrisr.trainer import StepSettings, Trainer, fingerprint, fit
+from mrisr.plan.study import fingerprint
+from mrisr.trainer import StepSettings, Trainer, fit
 
 log = logging.getLogger(__name__)
-
-
-def generator_key(generator: dict, pixel_loss: str) -> str:
-    """The pretrained generator's name (its folder under ``results/pretrain/<dataset>/``): the architecture, the
-    pixel loss and a digest of the generator's whole config, so that variants sharing both share one model."""
-    return f"{generator['name']}-{pixel_loss}-{fingerprint(generator=generator, pixel_loss=pixel_loss)[:8]}"
 
 
 @dataclass(frozen=True, kw_only=True)

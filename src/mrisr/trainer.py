@@ -8,8 +8,6 @@ them, and a checkpoint of another configuration is never resumed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -37,11 +35,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 class Interrupted(MrisrError):
     """Training stopped by a signal after writing a checkpoint; rerun to resume."""
-
-
-def fingerprint(**parts) -> str:
-    """Hash of everything that changes a training's result (JSON, sorted keys)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,27 +1,16 @@
-# What every stage needs: the validated config, datasets, subjects and splits, and one table of results paths.
+# What every stage needs: the validated config, one table of results paths and the plan made from both.
 
-import functools
-import json
 import os
-import shlex
 from pathlib import Path
 
 from mrisr import config as mrisr_config
-from mrisr.fetch import sources
-from mrisr.prepare import make_splits
+from mrisr.plan import Plan
 
 mrisr_config.validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
-DATASET = config["dataset"]
 ENV = "../../envs/mrisr.yaml"
 # --use-conda: the env's post-deploy script (envs/mrisr.post-deploy.sh) installs mrisr from this checkout
 os.environ.update(MRISR_CHECKOUT=workflow.basedir)  # set here, not read: no envvars directive
-TRAIN_DEGRADATION = config["train"]["degradation"]
-RUN_VARIANTS = config["run_variants"] or list(config["variants"])
-# the GPUs a job asks a cluster for: `gpu: n` (sbatch --gpus) or `gres: gpu:n` (--gres), as slurm.gpu_request says
-gpu_resources = lambda n: {"gres": f"gpu:{n}"} if config["slurm"]["gpu_request"] == "gres" else {"gpu": n}
-# a command-line option with its values quoted for the shell (paths with spaces, labels with parentheses)
-option = lambda flag, *values: " ".join([flag, *(shlex.quote(str(v)) for v in values)])
 
 
 wildcard_constraints:
@@ -55,52 +44,6 @@ PATHS = {
 }
 
 
-class _Wildcards(dict):
-    def __missing__(self, key):
-        return f"{{{key}}}"
-
-
-def path(entry, /, **wildcards):
-    """A `PATHS` entry with the given wildcards filled; the others stay wildcards for Snakemake."""
-    return PATHS[entry].format_map(_Wildcards(wildcards))
-
-
-def as_json(value):
-    return json.dumps(value, sort_keys=True)
-
-
-for _spec in config["datasets"].values():
-    # a relative subject list is read from the working directory, else from the workflow's own folder
-    _tsv = _spec.get("subjects_tsv")
-    if _tsv and not Path(_tsv).is_absolute() and not Path(_tsv).exists():
-        _spec["subjects_tsv"] = str(Path(workflow.basedir) / _tsv)
-
-
-@functools.cache
-def raw_files(dataset=DATASET):
-    return sources.raw_files(dataset, config["datasets"][dataset], PATHS["raw"])
-
-
-def subjects(dataset=DATASET):
-    return list(raw_files(dataset))
-
-
-def labelled(dataset=DATASET):
-    return all("dseg" in files for files in raw_files(dataset).values())
-
-
-@functools.cache  # input functions ask for it per job; an HCP split is read from its TSV
-def splits(dataset=DATASET):
-    """The training dataset is split (as its subject list says, else by a seeded shuffle); any other dataset
-    (out-of-sample) is test data only."""
-    if dataset != DATASET:
-        return {s: "test" for s in subjects(dataset)}
-    fixed = sources.fixed_splits(config["datasets"][dataset])
-    if fixed:  # the subject list's own split column
-        return fixed
-    prep = config["prepare"]
-    return make_splits(subjects(dataset), prep["val"], prep["test"], config["seed"])
-
-
-def subjects_in(split, dataset=DATASET):
-    return [s for s, part in splits(dataset).items() if part == split]
+#: Every decision the workflow makes from the config (mrisr.plan); rule files read their stage's part.
+PLAN = Plan(config, PATHS, workflow.basedir)
+path = PLAN.study.path

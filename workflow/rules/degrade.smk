@@ -1,11 +1,6 @@
 # degrade: simulated LR volumes, one folder per named degradation (<name>-noise<sigma>: plus Gaussian noise); and a
 # raw (unprepared) scan made into a user's LR scan, for the README's before/after figure.
 
-from mrisr.degrade import parse_degradation
-
-# (degradations entry, added noise σ) of a degradation wildcard
-degradation_spec = lambda name: parse_degradation(name, config["degradations"])
-
 
 rule degrade:
     input:
@@ -19,9 +14,9 @@ rule degrade:
     conda:
         ENV
     params:
-        method=lambda wc: degradation_spec(wc.degradation)[0]["method"],
-        fwhm=lambda wc: degradation_spec(wc.degradation)[0]["blur_fwhm"],
-        sigma=lambda wc: degradation_spec(wc.degradation)[1],
+        method=PLAN.degrade.method,
+        fwhm=PLAN.degrade.blur_fwhm,
+        sigma=PLAN.degrade.noise_sigma,
         scale=config["scale"],
         seed=config["seed"],
     shell:
@@ -32,7 +27,7 @@ rule degrade:
 rule degrade_scan:
     """A raw scan, in scanner units and not prepared, decimated as training's LR: what a user brings."""
     input:
-        lambda wildcards: raw_files(wildcards.dataset)[wildcards.subject]["T1w"],
+        PLAN.degrade.scan_input,
     output:
         path("scan_lr"),
     log:
@@ -42,8 +37,8 @@ rule degrade_scan:
     conda:
         ENV
     params:
-        method=config["degradations"][TRAIN_DEGRADATION]["method"],
-        fwhm=config["degradations"][TRAIN_DEGRADATION]["blur_fwhm"],
+        method=PLAN.degrade.training()["method"],
+        fwhm=PLAN.degrade.training()["blur_fwhm"],
         scale=config["scale"],
         seed=config["seed"],
     shell:

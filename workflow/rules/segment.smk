@@ -1,43 +1,6 @@
 # segment: the SR-augmentation study. Each arm (real, real+sr) is trained once per seed on the training
 # subjects, then segments the test subjects' real HR images; papers.smk tabulates and draws the arms.
 
-from snakemake.exceptions import WorkflowError
-
-SEGMENTATION = config["segmentation"]
-SEGMENTATION_ARMS = ["real", "real+sr"]
-SEGMENTATION_DEGRADATION = SEGMENTATION["degradation"] or TRAIN_DEGRADATION
-# the study runs by default when the dataset has label maps; asked for without them, a clear stop
-SEGMENTATION_RUNS = SEGMENTATION["enabled"] is not False and labelled(DATASET)
-if SEGMENTATION["enabled"] and not labelled(DATASET):
-    raise WorkflowError(
-        f"segmentation: dataset '{DATASET}' has no label maps (sub-<id>_dseg), which the SR-augmentation "
-        "study trains on. Fix: set segmentation.enabled: false (or null), or give the dataset label maps"
-    )
-SEGMENT_KEYS = ("steps", "batch_size", "patch_size", "lr", "classes", "sr_fraction", "checkpoint_every")
-of_training_subjects = lambda entry, wildcards, **more: [
-    path(entry, dataset=wildcards.dataset, subject=s, **more) for s in subjects_in("train", wildcards.dataset)
-]
-get_segment_train_input = lambda wildcards: {
-    "image": of_training_subjects("hr", wildcards, kind="T1w"),
-    "label": of_training_subjects("hr", wildcards, kind="dseg"),
-    **(
-        {
-            "sr": of_training_subjects(
-                "sr", wildcards, degradation=SEGMENTATION_DEGRADATION, variant=SEGMENTATION["sr_variant"]
-            )
-        }
-        if wildcards.arm == "real+sr"
-        else {}
-    ),
-}
-get_segment_settings = lambda wildcards: as_json(
-    {
-        **{k: SEGMENTATION[k] for k in SEGMENT_KEYS},
-        "seed": int(wildcards.seed),
-        "precision": config["train"]["precision"],
-    }
-)
-
 
 wildcard_constraints:
     arm=r"real|real\+sr",
@@ -46,7 +9,7 @@ wildcard_constraints:
 
 rule segment_train:
     input:
-        unpack(get_segment_train_input),
+        unpack(PLAN.segment.train_input),
     output:
         model=path("segment", file="model.pt"),
         log=report(
@@ -65,11 +28,11 @@ rule segment_train:
         ENV
     threads: config["threads"]
     resources:
-        **gpu_resources(1),
+        **PLAN.study.gpu_resources(1),
     params:
-        network=as_json(SEGMENTATION["network"]),
-        settings=get_segment_settings,
-        sr=lambda wc, input: option("--sr", *input.sr) if wc.arm == "real+sr" else "",
+        network=PLAN.segment.network(),
+        settings=PLAN.segment.settings,
+        sr=PLAN.segment.sr_option,
     shell:
         "mrisr segment train --image {input.image:q} --label {input.label:q} {params.sr}"
         ' --network {params.network:q} --settings {params.settings:q} --out-dir "$(dirname {output.model:q})"'
@@ -79,27 +42,27 @@ rule segment_train:
 rule segment_evaluate:
     input:
         model=path("segment", file="model.pt"),
-        image=[path("hr", dataset=DATASET, subject=s, kind="T1w") for s in subjects_in("test")],
-        label=[path("hr", dataset=DATASET, subject=s, kind="dseg") for s in subjects_in("test")],
+        image=PLAN.segment.test_files("T1w"),
+        label=PLAN.segment.test_files("dseg"),
     output:
         scores=path("segment", file="scores.csv"),
-        dseg=[path("segment", file=f"sub-{s}_dseg.nii.gz") for s in subjects_in("test")],
+        dseg=PLAN.segment.test_segmentations(),
     log:
         "results/logs/segment_evaluate/{dataset}/{arm}/seed-{seed}.log",
     benchmark:
         "results/benchmarks/segment_evaluate/{dataset}/{arm}/seed-{seed}.tsv"
     wildcard_constraints:
-        dataset=DATASET,
+        dataset=PLAN.study.dataset,
     conda:
         ENV
     threads: config["threads"]
     resources:
-        **gpu_resources(1),
+        **PLAN.study.gpu_resources(1),
     params:
-        subjects=subjects_in("test"),
-        roi=SEGMENTATION["patch_size"],
-        overlap=SEGMENTATION["overlap"],
-        hd95="--hd95" if SEGMENTATION["hd95"] else "",
+        subjects=PLAN.study.subjects_in("test"),
+        roi=config["segmentation"]["patch_size"],
+        overlap=config["segmentation"]["overlap"],
+        hd95=PLAN.segment.hd95_option(),
     shell:
         "mrisr segment evaluate --model {input.model:q} --subjects {params.subjects:q} --image {input.image:q}"
         " --label {input.label:q} --roi {params.roi:q} --overlap {params.overlap:q} {params.hd95}"

@@ -1,28 +1,10 @@
 # super-resolve: whole LR volumes onto the HR reference grid (interpolation or a trained generator); the authors'
 # pasted tiles, for the stripe figure; and a user's scan through a model card, for the README's figure.
 
-SUPER_RESOLVE_TARGETS = [
-    path("sr", dataset=DATASET, degradation=degradation, variant=variant, subject=subject)
-    for degradation in config["degradations"]
-    for variant in RUN_VARIANTS
-    for subject in subjects_in("test")
-]
-learned = lambda variant: config["variants"][variant]["kind"] == "gan"
-get_super_resolve_input = lambda wildcards: {
-    "lr": path("lr", dataset=wildcards.dataset, degradation=wildcards.degradation, subject=wildcards.subject),
-    "reference": path("hr", dataset=wildcards.dataset, subject=wildcards.subject, kind="T1w"),
-    **({"model": path("model", dataset=DATASET, variant=wildcards.variant)} if learned(wildcards.variant) else {}),
-}
-get_super_resolve_method = lambda wildcards, input: (
-    f"{option('--model', input.model)} --prepared"  # the prepared LR is in the model's units already
-    if learned(wildcards.variant)
-    else f"--interpolate {config['variants'][wildcards.variant]['mode']} --scale {config['scale']}"
-)
-
 
 rule super_resolve:
     input:
-        unpack(get_super_resolve_input),
+        unpack(PLAN.super_resolve.input),
     output:
         path("sr"),
     log:
@@ -33,9 +15,9 @@ rule super_resolve:
         ENV
     threads: config["threads"]
     resources:
-        **gpu_resources(1),
+        **PLAN.study.gpu_resources(1),
     params:
-        method=get_super_resolve_method,
+        method=PLAN.super_resolve.method,
         tile=config["inference"]["tile"],
         halo=config["inference"]["halo"],
         reconstruct_tile=config["inference"]["reconstruct_tile"],
@@ -49,7 +31,7 @@ rule super_resolve:
 rule super_resolve_pasted:
     """The authors' inference: non-overlapping tiles pasted side by side, for the stripe figure."""
     input:
-        unpack(get_super_resolve_input),
+        unpack(PLAN.super_resolve.input),
     output:
         path("sr_pasted"),
     log:
@@ -60,9 +42,9 @@ rule super_resolve_pasted:
         ENV
     threads: config["threads"]
     resources:
-        **gpu_resources(1),
+        **PLAN.study.gpu_resources(1),
     params:
-        method=get_super_resolve_method,
+        method=PLAN.super_resolve.method,
         tile=config["papers"]["disgan"]["pasted_tile"],
         batch=config["inference"]["batch"],
     shell:
@@ -75,7 +57,7 @@ rule super_resolve_scan:
     undone, the output on the scan's grid with halved voxels, in its units."""
     input:
         lr=path("scan_lr"),
-        model=path("model", dataset=DATASET),
+        model=path("model", dataset=PLAN.study.dataset),
     output:
         path("scan_sr"),
     log:

@@ -19,10 +19,6 @@ from mrisr.io import save_volume
 LABELS = {0: "background", 1: "CSF", 2: "GM", 3: "WM"}
 
 
-def demo_subject_ids(n: int) -> list[str]:
-    return [f"{i:02d}" for i in range(1, n + 1)]
-
-
 def template_subject() -> tio.Subject:
     """The MNI152 2009a template as a TorchIO subject: T1w, brain mask and a tissue label map."""
     from nilearn import datasets

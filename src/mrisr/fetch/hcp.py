@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from mrisr.errors import InputError
 from mrisr.io import atomic_path, load_volume, save_volume, voxel_sizes
@@ -34,43 +33,6 @@ def tissue_classes(aparc_aseg: np.ndarray) -> np.ndarray:
     tissue[np.isin(labels, GREY) | ((labels >= 1000) & (labels < 3000))] = 2
     tissue[np.isin(labels, WHITE)] = 3
     return tissue
-
-
-SUBJECTS_SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "hcp_subjects.schema.yaml"
-
-
-def _subject_table(tsv: str | Path) -> pd.DataFrame:
-    """The rows of a subject TSV (``#`` lines are comments: where the ids come from), each validated by
-    ``workflow/schemas/hcp_subjects.schema.yaml``."""
-    import jsonschema
-    import yaml
-
-    path = Path(tsv)
-    if not path.is_file():
-        raise InputError(path, "subject list does not exist", "give datasets.<name>.subjects_tsv a TSV with a 'subject' column")
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
-    validator = jsonschema.Draft7Validator(yaml.safe_load(SUBJECTS_SCHEMA.read_text()))
-    for row_number, row in enumerate(frame.to_dict("records"), start=1):
-        error = next(iter(validator.iter_errors(row)), None)
-        if error is not None:
-            raise InputError(path, f"row {row_number}: {error.message}", "list HCP Young Adult ids (six digits, e.g. "
-                             "100307) in a column named 'subject', one per row; an optional 'split' column says "
-                             "train, val or test for every row")
-    if frame["subject"].duplicated().any():
-        raise InputError(path, "lists a subject twice", "remove the duplicate rows")
-    return frame
-
-
-def read_subjects(tsv: str | Path) -> list[str]:
-    """Subject ids from a subject TSV."""
-    return _subject_table(tsv)["subject"].tolist()
-
-
-def read_splits(tsv: str | Path) -> dict[str, str] | None:
-    """The TSV's own train/val/test assignment (its ``split`` column), or None where it has none. A fixed split keeps
-    a dataset's training subjects when test subjects are added, which a seeded shuffle of a longer list would not."""
-    frame = _subject_table(tsv)
-    return dict(zip(frame["subject"], frame["split"])) if "split" in frame else None
 
 
 def _client(endpoint_url: str | None):

@@ -7,22 +7,13 @@ from pathlib import Path
 import pandas as pd
 
 from mrisr.io import write_table, write_text
+from mrisr.plan.papers import start_note
 from mrisr.stats import comparison_table, notes_of, to_markdown
 
 
 def read_metrics(inputs: list[dict]) -> dict[str, pd.DataFrame]:
     """Each method's per-subject metrics, by ``label``, in the order given."""
     return {item["label"]: pd.read_csv(item["path"], dtype={"subject": str}) for item in inputs}
-
-
-def start_note(starts: dict[str, str]) -> str:
-    """Which start each learned method's generator had (``label -> start``; empty: not learned), grouped by start:
-    a method's numbers depend on it as much as on its losses."""
-    groups: dict[str, list[str]] = {}
-    for label, start in starts.items():
-        if start:
-            groups.setdefault(start, []).append(label)
-    return "; ".join(f"{', '.join(labels)} from {start}" for start, labels in groups.items())
 
 
 def method_table(inputs: list[dict], reference: str | None, out_csv: str, out_md: str) -> Path:

@@ -17,7 +17,8 @@ from mrisr.device import set_threads
 from mrisr.models.registry import count_parameters
 from mrisr.segment.network import build_network
 from mrisr.segment.sampling import TrainingSet, load_training_set, sample_batch
-from mrisr.trainer import StepSettings, Trainer, fingerprint, fit
+from mrisr.plan.study import fingerprint
+from mrisr.trainer import StepSettings, Trainer, fit
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from mrisr.models.registry import build, count_parameters
 from mrisr.patches import sample_patches, step_generator
 from mrisr.train import losses, schedules
 from mrisr.train.losses import UpdateOrder
-from mrisr.trainer import StepSettings, Trainer, fingerprint, fit
+from mrisr.plan.study import fingerprint
+from mrisr.trainer import StepSettings, Trainer, fit
 
 log = logging.getLogger(__name__)
 

@@ -1,21 +1,74 @@
-"""Where each dataset's raw files are: the subjects a config entry names and their T1w, mask and label paths.
+"""Which subjects a dataset has, where each one's raw files are, and which part (train/val/test) each is in.
 
 ``demo``, ``ixi`` and ``hcp`` subjects are made (or fetched) by the workflow, at the path the workflow names; a
 ``folder`` is a lab's own directory of ``sub-<id>_T1w.nii.gz`` with ``sub-<id>_mask.nii.gz`` (needed: cropping
-and brain metrics use it) and, optionally, ``sub-<id>_dseg.nii.gz``.
+and brain metrics use it) and, optionally, ``sub-<id>_dseg.nii.gz``. Reading an HCP subject list (a TSV) needs
+only the standard library: every Snakemake start plans with it.
 """
 
 from __future__ import annotations
 
+import csv
+import random
 import re
 from pathlib import Path
 
 from mrisr.errors import InputError
-from mrisr.fetch.demo import demo_subject_ids
 
 KINDS = ("T1w", "mask", "dseg")
 MADE_BY_WORKFLOW = ("demo", "ixi", "hcp")
 _T1W = re.compile(r"sub-([A-Za-z0-9]+)_T1w\.nii(\.gz)?$")
+SUBJECTS_SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "hcp_subjects.schema.yaml"
+
+
+def demo_subject_ids(n: int) -> list[str]:
+    return [f"{i:02d}" for i in range(1, n + 1)]
+
+
+def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str, str]:
+    """Assign each subject to train/val/test by a seeded shuffle; the order of ``subjects`` does not matter."""
+    order = sorted(subjects)
+    random.Random(seed).shuffle(order)
+    split = {s: "test" for s in order[:test]}
+    split.update({s: "val" for s in order[test:test + val]})
+    split.update({s: "train" for s in order[test + val:]})
+    return {s: split[s] for s in sorted(subjects)}
+
+
+def _subject_table(tsv: str | Path) -> list[dict[str, str]]:
+    """The rows of a subject TSV (``#`` lines are comments: where the ids come from), each validated by
+    ``workflow/schemas/hcp_subjects.schema.yaml``."""
+    import jsonschema
+    import yaml
+
+    path = Path(tsv)
+    if not path.is_file():
+        raise InputError(path, "subject list does not exist", "give datasets.<name>.subjects_tsv a TSV with a 'subject' column")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t"))
+    validator = jsonschema.Draft7Validator(yaml.safe_load(SUBJECTS_SCHEMA.read_text()))
+    for row_number, row in enumerate(rows, start=1):
+        error = next(iter(validator.iter_errors(row)), None)
+        if error is not None:
+            raise InputError(path, f"row {row_number}: {error.message}", "list HCP Young Adult ids (six digits, e.g. "
+                             "100307) in a column named 'subject', one per row; an optional 'split' column says "
+                             "train, val or test for every row")
+    ids = [row["subject"] for row in rows]
+    if len(set(ids)) != len(ids):
+        raise InputError(path, "lists a subject twice", "remove the duplicate rows")
+    return rows
+
+
+def read_subjects(tsv: str | Path) -> list[str]:
+    """Subject ids from a subject TSV."""
+    return [row["subject"] for row in _subject_table(tsv)]
+
+
+def read_splits(tsv: str | Path) -> dict[str, str] | None:
+    """The TSV's own train/val/test assignment (its ``split`` column), or None where it has none. A fixed split keeps
+    a dataset's training subjects when test subjects are added, which a seeded shuffle of a longer list would not."""
+    rows = _subject_table(tsv)
+    return {row["subject"]: row["split"] for row in rows} if rows and "split" in rows[0] else None
 
 
 def subjects(name: str, spec: dict) -> list[str]:
@@ -25,8 +78,6 @@ def subjects(name: str, spec: dict) -> list[str]:
     if spec["source"] == "ixi":
         return sorted(spec["subjects"])
     if spec["source"] == "hcp":
-        from mrisr.fetch.hcp import read_subjects
-
         return sorted(spec.get("subjects") or read_subjects(spec["subjects_tsv"]))
     if spec["source"] == "folder":
         if spec.get("subjects"):
@@ -44,10 +95,8 @@ def subjects(name: str, spec: dict) -> list[str]:
 
 def fixed_splits(spec: dict) -> dict[str, str] | None:
     """A dataset's own train/val/test assignment (an HCP subject TSV's ``split`` column), or None: then the split is
-    a seeded shuffle (``prepare.make_splits``)."""
+    a seeded shuffle (:func:`make_splits`)."""
     if spec["source"] == "hcp" and not spec.get("subjects") and spec.get("subjects_tsv"):
-        from mrisr.fetch.hcp import read_splits
-
         return read_splits(spec["subjects_tsv"])
     return None
 

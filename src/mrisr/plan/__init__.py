@@ -1,0 +1,36 @@
+"""Every decision the workflow makes from its config, pure: config in, plain values out.
+
+``common.smk`` makes one :class:`Plan` from the validated config and its results-path table; each rule file reads
+its stage's part (``PLAN.train``, ``PLAN.papers``, ...) in one-line calls. Planning imports neither torch nor
+Snakemake, so every ``snakemake`` start (and every cluster job's) plans without loading a network library, and it
+is tested without running Snakemake.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mrisr.plan.papers import Papers
+from mrisr.plan.stages import Degrade, Evaluate, Fetch, Prepare, Pretrain, Segment, SuperResolve, Train
+from mrisr.plan.study import Study
+
+
+class Plan:
+    """The study's facts and each stage's decisions."""
+
+    def __init__(self, config: dict, paths: dict[str, str], basedir: str | Path = "."):
+        self.study = Study(config, paths, basedir)
+        self.fetch = Fetch(self.study)
+        self.prepare = Prepare(self.study)
+        self.degrade = Degrade(self.study)
+        self.pretrain = Pretrain(self.study)
+        self.train = Train(self.study)
+        self.super_resolve = SuperResolve(self.study)
+        self.evaluate = Evaluate(self.study)
+        self.segment = Segment(self.study)
+        self.papers = Papers(self.study, self.segment)
+
+    def targets(self) -> list[str]:
+        """What ``rule all`` asks for: the prepared volumes, every SR volume, the model cards, the papers' outputs."""
+        return (self.prepare.targets() + self.super_resolve.targets() + self.evaluate.model_card_targets()
+                + self.papers.targets())

@@ -1,0 +1,209 @@
+"""What each paper shows: its tables (which variants, on which dataset, against which reference), its figures
+(which subject, which panels) and the targets of the whole set."""
+
+from __future__ import annotations
+
+from mrisr.plan.stages import SEGMENTATION_ARMS, Segment
+from mrisr.plan.study import Study, Wildcards, as_json, option
+
+#: a table (csv + md) or figure (png + pdf); the first file is the report item
+PAPER_FILES = {"table": ("csv", "md"), "figure": ("png", "pdf")}
+COMPARED_PAPERS = ("threeplayer", "disgan")
+
+
+def start_note(starts: dict[str, str]) -> str:
+    """Which start each learned method's generator had (``label -> start``; empty: not learned), grouped by start:
+    a method's numbers depend on it as much as on its losses."""
+    groups: dict[str, list[str]] = {}
+    for label, start in starts.items():
+        if start:
+            groups.setdefault(start, []).append(label)
+    return "; ".join(f"{', '.join(labels)} from {start}" for start, labels in groups.items())
+
+
+def labelled_inputs(labels: list[str], paths: list, **columns: list) -> str:
+    """The one form of labelled inputs: JSON records of label, path and any further columns (e.g. sigma)."""
+    return as_json([{"label": label, "path": str(p), **{name: values[i] for name, values in columns.items()}}
+                    for i, (label, p) in enumerate(zip(labels, paths, strict=True))])
+
+
+class Papers:
+    def __init__(self, study: Study, segment: Segment):
+        self.study, self.segment = study, segment
+        config, self.papers = study.config, study.config["papers"]
+        self.out_of_sample: str | None = self.papers["threeplayer"]["out_of_sample"]
+        #: paper -> table name -> (dataset, variants)
+        self.tables = {paper: {"method_comparison": (study.dataset, self.methods(paper)),
+                               "ablation": (study.dataset, study.in_run(self.papers[paper]["ablations"]))}
+                       for paper in COMPARED_PAPERS}
+        if self.out_of_sample:
+            self.tables["threeplayer"]["method_comparison_out_of_sample"] = (self.out_of_sample,
+                                                                             self.methods("threeplayer"))
+        self.noise_sigmas: list[float] = self.papers["disgan"]["noise_sigmas"]
+        self.noise_methods = self.methods("disgan")
+        self.noise_inputs = [(sigma, v) for sigma in self.noise_sigmas for v in self.noise_methods]
+        self.figure_subject: str = config["figures"]["subject"] or study.subjects_in("test")[0]
+        self.figure_title = f"sub-{self.figure_subject}, {study.train_degradation} x{config['scale']}"
+        self.discrepancy_variants = study.learned_of(study.in_run(self.papers["threeplayer"]["ablations"]))
+        self.stripes_variant: str = self.papers["disgan"]["reference"]
+        # the README's figure, on the demo: a raw test scan, decimated, through the 3-player paper's reference model
+        # (else the first learned one); other datasets' raw scans may be anisotropic, which a model applies to only
+        # after --resample
+        self.usage_variant: str | None = (
+            next(iter(study.learned_of([self.papers["threeplayer"]["reference"]] + study.run_variants)), None)
+            if config["datasets"][study.dataset]["source"] == "demo" else None)
+
+    def methods(self, paper: str) -> list[str]:
+        return self.study.in_run(self.papers[paper]["methods"])
+
+    def reference(self, paper: str, names: list[str]) -> str:
+        """The paper's reference method where it is among ``names``, else ""."""
+        return self.papers[paper]["reference"] if self.papers[paper]["reference"] in names else ""
+
+    def reference_option(self, reference: str) -> str:
+        return option("--reference", self.study.label(reference)) if reference else ""
+
+    def starts_of(self, variants: list[str]) -> str:
+        return start_note({self.study.label(v): self.study.start(v) for v in variants})
+
+    def path(self, paper: str, name: str) -> str:
+        return self.study.path("paper", dataset=self.study.dataset, paper=paper, name=name)
+
+    def file(self, paper: str, name: str, kind: str, which: int) -> str:
+        """The first (report item) or second file of a table or figure."""
+        return self.path(paper, f"{name}.{PAPER_FILES[kind][which]}")
+
+    def log(self, paper: str, name: str) -> str:
+        return f"results/logs/papers/{self.study.dataset}/{paper}/{name}.log"
+
+    def benchmark(self, paper: str, name: str) -> str:
+        return f"results/benchmarks/papers/{self.study.dataset}/{paper}/{name}.tsv"
+
+    # method tables
+
+    def table_dataset(self, wildcards: Wildcards) -> str:
+        return self.tables[wildcards.paper][wildcards.table][0]
+
+    def table_variants(self, wildcards: Wildcards) -> list[str]:
+        return self.tables[wildcards.paper][wildcards.table][1]
+
+    def table_reference(self, wildcards: Wildcards) -> str:
+        return self.reference(wildcards.paper, self.table_variants(wildcards))
+
+    def table_reference_option(self, wildcards: Wildcards) -> str:
+        return self.reference_option(self.table_reference(wildcards))
+
+    def table_input(self, wildcards: Wildcards) -> list[str]:
+        return [self.study.path("metrics", dataset=self.table_dataset(wildcards),
+                                degradation=self.study.train_degradation, variant=v)
+                for v in self.table_variants(wildcards)]
+
+    def table_inputs(self, wildcards: Wildcards, input) -> str:
+        variants = self.table_variants(wildcards)
+        return labelled_inputs([self.study.label(v) for v in variants], input,
+                               start=[self.study.start(v) for v in variants])
+
+    def table_n(self, wildcards: Wildcards) -> int:
+        return len(self.study.subjects_in("test", self.table_dataset(wildcards)))
+
+    # the noise experiment
+
+    def noise_degradation(self, sigma: float) -> str:
+        """The LR set of the noise experiment at ``sigma``: the training degradation plus Gaussian noise."""
+        train = self.study.train_degradation
+        return train if sigma == 0 else f"{train}-noise{sigma:g}"
+
+    def noise_table_input(self) -> list[str]:
+        return [self.study.path("metrics", dataset=self.study.dataset, degradation=self.noise_degradation(s), variant=v)
+                for s, v in self.noise_inputs]
+
+    def noise_table_inputs(self, wildcards: Wildcards, input) -> str:
+        return labelled_inputs([self.study.label(v) for _, v in self.noise_inputs], input,
+                               sigma=[s for s, _ in self.noise_inputs])
+
+    def noise_reference(self) -> str:
+        return self.reference("disgan", self.noise_methods)
+
+    def test_n(self) -> int:
+        return len(self.study.subjects_in("test"))
+
+    # figures of one subject
+
+    def figure_hr(self, kind: str) -> str:
+        return self.study.path("hr", dataset=self.study.dataset, subject=self.figure_subject, kind=kind)
+
+    def figure_sr(self, variant: str, entry: str = "sr") -> str:
+        return self.study.path(entry, dataset=self.study.dataset, degradation=self.study.train_degradation,
+                               variant=variant, subject=self.figure_subject)
+
+    def sr_figure_input(self, wildcards: Wildcards) -> dict:
+        return {"lr": self.study.path("lr", dataset=self.study.dataset, degradation=self.study.train_degradation,
+                                      subject=self.figure_subject),
+                "sr": [self.figure_sr(v) for v in self.methods(wildcards.paper)],
+                "gt": self.figure_hr("T1w"), "mask": self.figure_hr("mask")}
+
+    def sr_panels(self, wildcards: Wildcards, input) -> str:
+        labels = ["LR", *map(self.study.label, self.methods(wildcards.paper)), "GT"]
+        return labelled_inputs(labels, [input.lr, *input.sr, input.gt])
+
+    def sr_figure_title(self, wildcards: Wildcards) -> str:
+        return f"{self.figure_title}\n{self.starts_of(self.methods(wildcards.paper))}"
+
+    def discrepancy_input(self) -> list[str]:
+        return [self.study.path("train_log", dataset=self.study.dataset, variant=v) for v in self.discrepancy_variants]
+
+    def discrepancy_inputs(self, wildcards: Wildcards, input) -> str:
+        return labelled_inputs([self.study.label(v) for v in self.discrepancy_variants], input)
+
+    def stripes_period(self) -> int:
+        return self.papers["disgan"]["pasted_tile"] * self.study.config["scale"]
+
+    # the segmentation study
+
+    def segmentation_scores(self) -> dict[str, list[str]]:
+        seeds = self.study.config["segmentation"]["seeds"]
+        return {arm: [self.study.path("segment", dataset=self.study.dataset, arm=arm, seed=seed, file="scores.csv")
+                      for seed in seeds] for arm in SEGMENTATION_ARMS}
+
+    def segmentation_table_inputs(self, wildcards: Wildcards, input) -> str:
+        return labelled_inputs([arm for arm in SEGMENTATION_ARMS for _ in input[arm]],
+                               [p for arm in SEGMENTATION_ARMS for p in input[arm]])
+
+    def figure_seed(self) -> int:
+        return self.study.config["segmentation"]["seeds"][0]
+
+    def segmentation_figure_arms(self) -> list[str]:
+        return [self.study.path("segment", dataset=self.study.dataset, arm=arm, seed=self.figure_seed(),
+                                file=f"sub-{self.figure_subject}_dseg.nii.gz") for arm in SEGMENTATION_ARMS]
+
+    def segmentation_figure_title(self) -> str:
+        return f"sub-{self.figure_subject}, seed {self.figure_seed()}"
+
+    def segmentation_figure_inputs(self, wildcards: Wildcards, input) -> str:
+        return labelled_inputs(list(SEGMENTATION_ARMS), input.arms)
+
+    # the README's figure
+
+    def before_after_input(self) -> dict[str, str]:
+        study, subject = self.study, self.figure_subject
+        return {"lr": study.path("scan_lr", dataset=study.dataset, subject=subject),
+                "sr": study.path("scan_sr", dataset=study.dataset, subject=subject, variant=self.usage_variant),
+                "hr": study.raw_files()[subject]["T1w"]}
+
+    def before_after_title(self) -> str:
+        return (f"sub-{self.figure_subject}'s raw scan (not prepared), {self.study.train_degradation} "
+                f"x{self.study.config['scale']}, through the {self.study.label(self.usage_variant)} model card")
+
+    def targets(self) -> list[str]:
+        tables = [self.path(paper, f"{name}.{ext}") for paper, names in self.tables.items()
+                  for name, (_, variants) in names.items() if variants for ext in PAPER_FILES["table"]]
+        return (tables
+                + [self.path(p, "sr_comparison.png") for p in COMPARED_PAPERS if self.methods(p)]
+                + [self.path("threeplayer", "discrepancy.png")] * bool(self.discrepancy_variants)
+                + [self.path("threeplayer", "zoom_profile.png")] * bool(self.methods("threeplayer"))
+                + [self.path("disgan", name) for name in ("noise.csv", "noise.md", "noise.png")]
+                * bool(self.noise_methods)
+                + [self.path("disgan", "stripes.png")] * bool(self.study.learned_of(self.study.in_run([self.stripes_variant])))
+                + [self.path("augment", name) for name in ("segmentation.csv", "segmentation.md", "segmentation.png")]
+                * self.segment.runs
+                + [self.path("usage", "before_after.png")] * bool(self.usage_variant))

@@ -1,0 +1,187 @@
+"""The workflow's planning (mrisr.plan), directly: no Snakemake run. Expected values are computed here from the
+config by hand, not by the plan's own helpers."""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from mrisr.config import validate
+from mrisr.errors import ConfigError
+from mrisr.plan import Plan
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ROOT / "workflow" / "rules"
+PATHS = {  # the entries of common.smk's table that these tests read
+    "raw": "results/fetch/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz",
+    "hr": "results/prepare/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz",
+    "lr": "results/degrade/{dataset}/{degradation}/sub-{subject}_T1w.nii.gz",
+    "download": "results/fetch/downloads/{name}",
+    "pretrained": "results/pretrain/{dataset}/{generator}/model.pt",
+    "model": "results/train/{dataset}/{variant}/model.pt",
+    "sr": "results/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz",
+    "metrics": "results/evaluate/{dataset}/{degradation}/{variant}.csv",
+    "model_card": "results/evaluate/{dataset}/model_cards/{variant}.pt",
+    "segment": "results/segment/{dataset}/{arm}/seed-{seed}/{file}",
+    "paper": "results/papers/{dataset}/{paper}/{name}",
+    "train_log": "results/train/{dataset}/{variant}/train_log.csv",
+    "scan_lr": "results/degrade/{dataset}/scan/sub-{subject}_acq-lr_T1w.nii.gz",
+    "scan_sr": "results/super_resolve/{dataset}/scan/{variant}/sub-{subject}_acq-sr_T1w.nii.gz",
+}
+
+
+def _config(*overlays, **changes) -> dict:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for overlay in overlays:
+        _merge(config, yaml.safe_load((ROOT / overlay).read_text()))
+    _merge(config, changes)
+    return validate(config)
+
+
+def _merge(base: dict, extra: dict) -> None:
+    """Snakemake's --configfile merge: nested dicts update, anything else replaces."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _plan(*overlays, **changes) -> Plan:
+    return Plan(_config(*overlays, **changes), PATHS, ROOT)
+
+
+def test_planning_imports_no_network_or_statistics_library():
+    """What every snakemake start pays: the plan of the paper overlays made in a fresh interpreter."""
+    code = ("import sys, yaml; from mrisr.config import validate; from mrisr.plan import Plan; "
+            "from tests.test_plan import _plan; "
+            "p = _plan('workflow/configs/authors.yaml', 'workflow/configs/hcp.yaml'); p.targets(); "
+            "heavy = [m for m in ('torch', 'torchio', 'monai', 'pingouin', 'snakemake', 'nibabel', 'pandas') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_subjects_split_as_the_seeded_shuffle_and_the_hcp_list_says():
+    plan = _plan()
+    ids = [f"{i:02d}" for i in range(1, 7)]
+    assert plan.study.subjects() == ids and plan.study.subjects("demo_ood") == ["01", "02"]
+    split = plan.study.splits()
+    assert sorted(split) == ids and sorted(split.values()).count("test") == 2 and list(split.values()).count("val") == 1
+    assert set(plan.study.splits("demo_ood").values()) == {"test"}  # out-of-sample: test data only
+    hcp = _plan("workflow/configs/authors.yaml", "workflow/configs/hcp.yaml")
+    rows = [line.split("\t") for line in (ROOT / "workflow/configs/hcp_subjects.tsv").read_text().splitlines()
+            if not line.startswith("#")][1:]
+    assert hcp.study.subjects_in("train") == sorted(s for s, part in rows if part == "train")
+    assert hcp.study.subjects_in("test") == sorted(s for s, part in rows if part == "test")
+
+
+def test_variant_facts_and_the_pretrained_generator_key():
+    plan = _plan()
+    config = plan.study.config
+    assert not plan.study.learned("trilinear") and plan.study.start("trilinear") == ""
+    esrgan = config["variants"]["esrgan"]
+    parts = {"generator": esrgan["generator"], "pixel_loss": esrgan["losses"]["pixel_loss"]}
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8]
+    key = f"rrdb-{esrgan['losses']['pixel_loss']}-{digest}"
+    assert plan.study.generator_key("esrgan") == key
+    assert plan.study.start("esrgan") == f"the pixel-loss generator {key} ({config['pretrain']['steps']} steps)"
+    assert set(plan.pretrain.generators()) == {plan.study.generator_key(v) for v in config["variants"]
+                                                 if config["variants"][v].get("start") == "pretrained"}
+    authors = _plan("workflow/configs/authors.yaml")
+    assert authors.pretrain.generators() == {}  # the authors train every generator from scratch
+    assert authors.study.start("esrgan") == "scratch"
+
+
+def test_train_job_inputs_settings_and_provenance():
+    plan = _plan()
+    config, wildcards = plan.study.config, SimpleNamespace(dataset="demo", variant="threeplayer")
+    train = sorted(s for s, part in plan.study.splits().items() if part == "train")
+    inputs = plan.train.input(wildcards)
+    assert inputs["hr"] == [f"results/prepare/demo/sub-{s}/sub-{s}_T1w.nii.gz" for s in train]
+    assert inputs["start"] == f"results/pretrain/demo/{plan.study.generator_key('threeplayer')}/model.pt"
+    assert json.loads(plan.train.provenance(wildcards)) == {
+        "variant": "threeplayer", "dataset": "demo", "subjects": train,
+        "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise")}}
+    settings = json.loads(plan.train.settings())
+    assert settings["steps"] == config["train"]["steps"] and settings["scale"] == 2 and settings["seed"] == 0
+    assert settings["degradation"] == {"method": "nearest", "blur_fwhm": 2.0}
+    assert "lr" not in settings and json.loads(plan.pretrain.settings())["lr"] == config["pretrain"]["lr"]
+    assert plan.train.start_option(wildcards, SimpleNamespace(start="a b.pt", keys=lambda: ["hr", "start"])) == \
+        "--start 'a b.pt'"
+
+
+def test_feature_extractor_weights_are_a_download_when_named_so():
+    plan = _plan(downloads={"medicalnet": {"url": "http://127.0.0.1:9/w.pth", "sha256": "0" * 64}},
+                 variants={"threeplayer": {"feature_extractor": {"weights": "medicalnet"}}})
+    wildcards = SimpleNamespace(dataset="demo", variant="threeplayer")
+    assert plan.train.input(wildcards)["weights"] == "results/fetch/downloads/medicalnet"
+    variant = json.loads(plan.train.variant(wildcards))
+    assert variant["feature_extractor"]["weights"] == "results/fetch/downloads/medicalnet"
+    assert "weights" not in plan.train.input(SimpleNamespace(dataset="demo", variant="esrgan"))
+
+
+def test_lr_sets_and_their_noise():
+    plan = _plan()
+    noisy = SimpleNamespace(degradation="nearest-noise0.1")
+    assert plan.degrade.method(noisy) == "nearest" and plan.degrade.noise_sigma(noisy) == 0.1
+    assert plan.papers.noise_degradation(0) == "nearest" and plan.papers.noise_degradation(0.05) == "nearest-noise0.05"
+    with pytest.raises(ConfigError, match="no entry for the LR set 'kspace'"):
+        plan.degrade.method(SimpleNamespace(degradation="kspace"))
+
+
+def test_paper_tables_figures_and_targets():
+    plan = _plan()
+    config = plan.study.config
+    methods = [m for m in config["papers"]["threeplayer"]["methods"] if m in config["variants"]]
+    table = SimpleNamespace(paper="threeplayer", table="method_comparison")
+    assert plan.papers.table_input(table) == [f"results/evaluate/demo/nearest/{m}.csv" for m in methods]
+    records = json.loads(plan.papers.table_inputs(table, ["a.csv"] * len(methods)))
+    assert [r["label"] for r in records] == [config["variants"][m].get("label", m) for m in methods]
+    assert [r["start"] == "" for r in records] == [config["variants"][m]["kind"] != "gan" for m in methods]
+    out_of_sample = SimpleNamespace(paper="threeplayer", table="method_comparison_out_of_sample")
+    assert plan.papers.table_dataset(out_of_sample) == "demo_ood" and plan.papers.table_n(out_of_sample) == 2
+    targets = plan.targets()
+    assert "results/papers/demo/augment/segmentation.png" in targets
+    assert "results/papers/demo/usage/before_after.png" in targets
+    assert len(targets) == len(set(targets))
+    sr = [t for t in targets if t.startswith("results/super_resolve/")]
+    assert len(sr) == len(config["degradations"]) * len(config["variants"]) * 2
+
+
+def test_segmentation_asked_for_without_label_maps_is_refused(tmp_path):
+    for s in ("a1", "b2", "c3", "d4"):
+        for kind in ("T1w", "mask"):
+            (tmp_path / f"sub-{s}_{kind}.nii.gz").touch()
+    lab = {"dataset": "lab", "datasets": {"lab": {"source": "folder", "path": str(tmp_path)}},
+           "papers": {"threeplayer": {"out_of_sample": None}}}
+    assert not _plan(**lab).segment.runs
+    with pytest.raises(ConfigError, match="dataset 'lab' has no label maps"):
+        _plan(**lab, segmentation={"enabled": True})
+
+
+def _defined_names(text: str) -> set[str]:
+    return set(re.findall(r"^([A-Za-z_]\w*)\s*=", text, flags=re.M))
+
+
+def test_rule_files_hold_rules_few_short_lambdas_and_no_other_files_names():
+    files = {p.stem: p.read_text() for p in RULES.glob("*.smk")}
+    lambdas = [(name, line) for name, text in files.items() for line in text.splitlines() if "lambda" in line]
+    assert len(lambdas) <= 10, lambdas
+    for name, text in files.items():
+        for match in re.finditer(r"lambda[^:]*:", text):
+            body = text[match.end():].split("\n")
+            assert len(body) < 3 or not body[1].startswith(" " * 12), f"{name}: a lambda of more than 3 lines"
+        if name == "common":
+            continue
+        for other, other_text in files.items():
+            if other in (name, "common"):
+                continue
+            used = {n for n in _defined_names(other_text) if re.search(rf"\b{n}\b", text)}
+            assert not used, f"{name}.smk uses {sorted(used)} defined in {other}.smk"
