@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -28,6 +29,8 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from mrisr import config as mrisr_config
+from mrisr.plan.stages import Train
+from mrisr.plan.study import Study
 from mrisr.train.gan import GanTrainer, TrainSettings
 from record import append_entry
 
@@ -45,12 +48,8 @@ def paper_sized(variant: dict) -> dict:
 
 
 def workflow_settings(cfg: dict, **values) -> TrainSettings:
-    """The settings the train rule passes (``train.*``, the scale, the seed, the degradation's entry), then
-    ``values``."""
-    train, names = cfg["train"], {f.name for f in dataclasses.fields(TrainSettings)}
-    settings = {k: v for k, v in train.items() if k in names} | {
-        "degradation": cfg["degradations"][train["degradation"]], "scale": cfg["scale"], "seed": cfg["seed"]}
-    return TrainSettings(**(settings | values))
+    """The settings the train rule passes (the plan's), then ``values``."""
+    return TrainSettings(**(json.loads(Train(Study(cfg, paths={})).settings()) | values))
 
 
 def measure(trainers: dict, volumes: list[np.ndarray], steps: int) -> dict[str, float]:

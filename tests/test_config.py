@@ -62,7 +62,7 @@ def test_every_demo_variant_builds_from_config_alone(demo):
     from tests.conftest import train_settings
 
     variants = config.validate(demo, SCHEMA)["variants"]
-    settings = train_settings(steps=1, batch_size=1, patch_size=32, checkpoint_every=1, degradation={"method": "nearest"})
+    settings = train_settings(steps=1, batch_size=1, patch_size=32, checkpoint_every=1, degradation={"method": "nearest", "blur_fwhm": 2.0})
     kinds = {name: {k: type(v).__name__ for k, v in GanTrainer(spec, settings).players().items()}
              for name, spec in variants.items() if spec["kind"] == "gan"}
     assert kinds["wgan_gp"] == {"generator": "MDCSRNGenerator", "discriminator": "PatchDiscriminator"}

@@ -15,12 +15,12 @@ def _band_limited(n=16):
 def test_nearest_equals_torch_nearest_interpolation(rng):
     hr = torch.from_numpy(rng.normal(size=(2, 1, 8, 10, 12)).astype(np.float32))
     expected = torch.nn.functional.interpolate(hr, scale_factor=0.5)  # the authors' call
-    torch.testing.assert_close(degrade(hr, "nearest"), expected)
+    torch.testing.assert_close(degrade(hr, "nearest", 2, 2.0), expected)
 
 
 def test_kspace_keeps_band_limited_signal_at_lr_samples():
     f = _band_limited()
-    lr = degrade_volume(f, "kspace")
+    lr = degrade_volume(f, "kspace", 2, 2.0)
     np.testing.assert_allclose(lr, f[::2, ::2, ::2], atol=1e-5)
 
 
@@ -42,7 +42,7 @@ def test_blur_is_gaussian_then_decimation(rng):
 
 def test_odd_size_is_refused():
     with pytest.raises(ValueError, match="divisible"):
-        degrade(torch.zeros(5, 6, 6), "nearest")
+        degrade(torch.zeros(5, 6, 6), "nearest", 2, 2.0)
 
 
 def test_lr_affine_overlays_lr_sample_on_its_hr_voxel():

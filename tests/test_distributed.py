@@ -12,7 +12,7 @@ import torch.distributed as dist
 
 from mrisr import distributed
 from mrisr.errors import MrisrError
-from mrisr.train import losses
+from mrisr import losses
 from mrisr.train.gan import train, train_variant
 from tests.conftest import filled_variant, train_settings
 
@@ -24,7 +24,7 @@ VARIANT = filled_variant({
     "instance_noise": {"start": 0.5, "end": 0.0},
     "optimiser": {"lr": 1e-3},
 })
-SETTINGS = train_settings(steps=3, batch_size=4, patch_size=16, checkpoint_every=10, degradation={"method": "nearest"})
+SETTINGS = train_settings(steps=3, batch_size=4, patch_size=16, checkpoint_every=10, degradation={"method": "nearest", "blur_fwhm": 2.0})
 
 
 def _volumes():

@@ -94,7 +94,7 @@ def test_model_card_prints_what_training_wrote(tmp_path, rng, capsys):
     variant = filled_variant({"kind": "gan", "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1},
                               "discriminator": {"name": "patch", "channels": [4, 8]}, "losses": {"feature": 0}})
     settings = train_settings(steps=2, batch_size=1, patch_size=16, checkpoint_every=2,
-                              degradation={"method": "nearest"})
+                              degradation={"method": "nearest", "blur_fwhm": 2.0})
     provenance = {"variant": "esrgan", "dataset": "demo", "subjects": ["00", "01"],
                   "preprocessing": {"crop": "brain", "margin": 4, "normalise": "volume"}}
     import dataclasses
@@ -108,7 +108,7 @@ def test_model_card_prints_what_training_wrote(tmp_path, rng, capsys):
     assert card["preprocessing"] == {"orientation": "RAS", "crop": "brain", "margin": 4, "normalise": "volume"}
     assert card["training"] == {"dataset": "demo", "subjects": ["00", "01"], "steps": 2, "batch_size": 1, "seed": 0,
                                 "start": "scratch"}
-    assert card["degradation"] == {"method": "nearest"} and card["metrics"] is None
+    assert card["degradation"] == {"method": "nearest", "blur_fwhm": 2.0} and card["metrics"] is None
     assert main(["model-card", str(out["model"])]) == 0
     text = capsys.readouterr().out
     assert "variant: esrgan" in text and "LR voxels 1.4 mm -> HR voxels 0.7 mm" in text and "00, 01" in text

@@ -28,7 +28,7 @@ VARIANT = filled_variant({
 })
 GENERATOR = VARIANT["generator"]
 SETTINGS = dict(steps=4, batch_size=2, patch_size=16, checkpoint_every=2, seed=3, precision="fp32",
-                degradation={"method": "nearest"}, scale=2, lr=1e-3, betas=(0.9, 0.99))
+                degradation={"method": "nearest", "blur_fwhm": 2.0}, scale=2, lr=1e-3, betas=(0.9, 0.99))
 GAN_SETTINGS = {k: SETTINGS[k] for k in ("steps", "batch_size", "patch_size", "checkpoint_every", "seed", "precision",
                                           "degradation", "scale")} | {"shared_discriminator_pass": True,
                                                                       "relativistic_mean": "global"}
@@ -78,7 +78,7 @@ def test_pixel_steps_are_adam_on_the_pixel_loss_with_a_cosine_rate(volumes, pixe
             group["lr"] = rate
         rng = step_generator(settings.seed, step)
         hr = sample_patches(volumes, settings.patch_size, settings.batch_size, rng, align=2)
-        lr = degrade(hr, "nearest", 2).to(memory_format=torch.channels_last_3d)
+        lr = degrade(hr, "nearest", 2, 2.0).to(memory_format=torch.channels_last_3d)
         value = loss(reference(lr), hr)
         opt.zero_grad()
         value.backward()

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mrisr.errors import MrisrError
-from mrisr.train import losses, schedules
+from mrisr import losses
+from mrisr.train import schedules
 from mrisr.train.gan import GanTrainer, train
 from mrisr.trainer import Interrupted, try_resume
 from tests.conftest import filled_variant, train_settings
@@ -21,7 +22,7 @@ VARIANT = filled_variant({
     "feature_extractor": {"name": "resnet10", "channels": 4},
     "optimiser": {"lr": 1e-3},
 })
-SETTINGS = train_settings(steps=6, batch_size=2, patch_size=16, checkpoint_every=2, degradation={"method": "nearest"})
+SETTINGS = train_settings(steps=6, batch_size=2, patch_size=16, checkpoint_every=2, degradation={"method": "nearest", "blur_fwhm": 2.0})
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ def test_gradient_penalty_of_a_linear_and_a_quadratic_critic(rng):
 
 def test_warm_up_trains_only_the_generator(volumes):
     settings = train_settings(steps=3, batch_size=1, patch_size=16, checkpoint_every=5,
-                             degradation={"method": "nearest"})
+                             degradation={"method": "nearest", "blur_fwhm": 2.0})
     trainer = GanTrainer(filled_variant(dict(VARIANT, warmup_fraction=2 / 3)), settings)
     d_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
     g_before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
@@ -409,7 +410,7 @@ def test_discriminator_first_is_the_authors_wgan_gp_step(volumes):
     opt_g, opt_d = (torch.optim.Adam(n.parameters(), lr=2e-4, betas=(0.9, 0.999)) for n in (g, d))
     rng = step_generator(SETTINGS.seed, 0)
     hr = sample_patches(volumes, SETTINGS.patch_size, SETTINGS.batch_size, rng, align=2)
-    lr = degrade(hr, "nearest", 2)
+    lr = degrade(hr, "nearest", 2, 2.0)
     torch.randn(hr.shape, generator=rng)  # the instance noise's draw (σ = 0)
     alpha = torch.randn(SETTINGS.batch_size, generator=rng).reshape(-1, 1, 1, 1, 1)
     # their step, written out
@@ -458,7 +459,7 @@ def test_midl2022_step_is_the_authors_esrgan_step(volumes):
     from mrisr.patches import sample_patches, step_generator
 
     settings = train_settings(steps=8, batch_size=2, patch_size=16, checkpoint_every=8,
-                              degradation={"method": "nearest"})
+                              degradation={"method": "nearest", "blur_fwhm": 2.0})
     variant = filled_variant(dict(
         VARIANT, warmup_fraction=0.25, discriminator_every=5,
         feature_extractor={"name": "resnet10", "channels": 4, "trainable": False, "frozen_mode": "train"},
@@ -471,7 +472,7 @@ def test_midl2022_step_is_the_authors_esrgan_step(volumes):
     theirs = []
     for step in range(settings.steps):
         hr = sample_patches(volumes, 16, 2, step_generator(settings.seed, step), align=2)
-        gen = g(degrade(hr, "nearest", 2))
+        gen = g(degrade(hr, "nearest", 2, 2.0))
         opt_g.zero_grad()
         loss_pixel = l1(gen, hr)
         if step < 2:  # epoch 0 of their loop (here 2 steps an epoch)

@@ -41,8 +41,9 @@ def kspace_truncate(x: torch.Tensor, factor: int) -> torch.Tensor:
     return (torch.fft.ifftn(k, dim=dims).real / factor**3).to(x.dtype)
 
 
-def degrade(x: torch.Tensor, method: str | Degradation, factor: int = 2, blur_fwhm: float = 2.0) -> torch.Tensor:
-    """LR version of ``x`` (..., D, H, W) with each spatial size divided by ``factor``."""
+def degrade(x: torch.Tensor, method: str | Degradation, factor: int, blur_fwhm: float) -> torch.Tensor:
+    """LR version of ``x`` (..., D, H, W) with each spatial size divided by ``factor`` (``blur_fwhm``: HR voxels,
+    used by ``blur`` only)."""
     method = Degradation(method)
     if any(n % factor for n in x.shape[-3:]):
         raise ValueError(f"HR size {tuple(x.shape[-3:])} is not divisible by the scale {factor}")
@@ -59,7 +60,7 @@ def degrade(x: torch.Tensor, method: str | Degradation, factor: int = 2, blur_fw
     return _decimate(blurred.reshape(*lead, *x.shape[-3:]), factor)
 
 
-def degrade_volume(hr: np.ndarray, method: str, factor: int = 2, blur_fwhm: float = 2.0) -> np.ndarray:
+def degrade_volume(hr: np.ndarray, method: str, factor: int, blur_fwhm: float) -> np.ndarray:
     return degrade(torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)), method, factor, blur_fwhm).numpy()
 
 

@@ -10,7 +10,6 @@ the end of a settled descent, not a snapshot of Adam's last noisy step.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -20,46 +19,35 @@ import numpy as np
 import torch
 
 from mrisr import distributed
-from mrisr.degrade import degrade
 from mrisr.device import set_threads
-from mrisr.errors import ConfigError
-from mrisr.model_card import make_card
-from mrisr.models.registry import build, count_parameters
-from mrisr.patches import sample_patches, step_generator
-from mrisr.train.gan import load_training_volumes
-from mrisr.train.losses import PIXEL_LOSSES
+from mrisr.generator_trainer import GeneratorSettings, GeneratorTrainer, load_training_volumes, scaled, training_card
+from mrisr.models.registry import count_parameters
 from mrisr.plan.study import fingerprint
-from mrisr.trainer import StepSettings, Trainer, fit
+from mrisr.losses import PIXEL_LOSSES
+from mrisr.trainer import fit
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
-class PretrainSettings(StepSettings):
+class PretrainSettings(GeneratorSettings):
     """``pretrain.*`` of the config, with ``train``'s batch and patch size, the scale, the seed and the degradation."""
 
-    degradation: dict
-    scale: int
     lr: float
     betas: tuple[float, float]
 
 
-class PixelTrainer(Trainer):
+class PixelTrainer(GeneratorTrainer):
     """One generator, Adam with a cosine learning rate, the pixel loss; the same patches and LR as the GAN steps."""
 
     def __init__(self, generator: dict, pixel_loss: str, settings: PretrainSettings, card: dict | None = None):
-        gen_cfg = dict(generator, scale=settings.scale)
         result_settings = {k: v for k, v in asdict(settings).items() if k != "checkpoint_every"}
-        super().__init__(settings, fingerprint(generator=gen_cfg, pixel_loss=pixel_loss, settings=result_settings))
-        self.generator_config, self.card = gen_cfg, card
-        self.generator = build("generator", gen_cfg).to(self.device, memory_format=torch.channels_last_3d)
+        super().__init__(generator, settings, fingerprint(generator=scaled(generator, settings.scale),
+                                                          pixel_loss=pixel_loss, settings=result_settings), card)
+        self.generator.to(memory_format=self.memory_format)
         self.pixel_loss = PIXEL_LOSSES[pixel_loss]
         self.opt = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=settings.betas)
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, settings.steps)
-        self.rank, self.world = distributed.rank_and_size()
-        if settings.batch_size % self.world:
-            raise ConfigError("train.batch_size", f"{settings.batch_size} does not split over {self.world} processes",
-                              "make the global batch a multiple of the number of processes")
         distributed.broadcast_parameters([self.generator])
 
     def state(self) -> dict:
@@ -72,13 +60,9 @@ class PixelTrainer(Trainer):
         self.rows = state["rows"]
 
     def train_step(self, volumes: list[np.ndarray]) -> dict:
-        s = self.settings
         started = time.perf_counter()
-        rng = step_generator(s.seed, self.step)
-        hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=s.scale)
-        lr = degrade(hr, s.degradation["method"], s.scale, s.degradation.get("blur_fwhm", 2.0))
-        share = slice(self.rank * s.batch_size // self.world, (self.rank + 1) * s.batch_size // self.world)
-        hr, lr = (t[share].to(self.device, memory_format=torch.channels_last_3d) for t in (hr, lr))
+        _, hr, lr = self.batch(volumes)
+        hr, lr = self.share(hr, lr)
         with self.autocast():
             sr = self.generator(lr)
         loss = self.pixel_loss(sr.float(), hr)
@@ -97,10 +81,6 @@ class PixelTrainer(Trainer):
     def checked_losses(self, row: dict) -> tuple[str, ...]:
         return ("loss_pixel",)
 
-    def bundle(self) -> dict:
-        return {"generator": copy.deepcopy(self.generator_config),
-                "state_dict": {k: v.cpu() for k, v in self.generator.state_dict().items()}, "card": self.card}
-
 
 def pretrain_generator(hr: list[str], generator: dict, pixel_loss: str, settings: dict, provenance: dict,
                        out_dir: str, threads: int, processes: int = 1) -> dict[str, Path]:
@@ -116,12 +96,8 @@ def pretrain_generator(hr: list[str], generator: dict, pixel_loss: str, settings
     set_threads(threads)
     volumes, hr_voxel_mm = load_training_volumes(hr)
     settings = PretrainSettings(**{**settings, "betas": tuple(settings["betas"])})
-    card = make_card(
-        variant_name=provenance["variant"], variant={"generator": generator, "losses": {"pixel_loss": pixel_loss}},
-        scale=settings.scale, hr_voxel_mm=hr_voxel_mm,
-        preprocessing=provenance["preprocessing"], degradation=settings.degradation,
-        training={"dataset": provenance["dataset"], "subjects": provenance["subjects"], "steps": settings.steps,
-                  "batch_size": settings.batch_size, "seed": settings.seed, "start": "scratch"})
+    card = training_card(provenance["variant"], {"generator": generator, "losses": {"pixel_loss": pixel_loss}},
+                         settings, hr_voxel_mm, provenance, start="scratch")
     trainer = PixelTrainer(generator, pixel_loss, settings, card)
     log.info("generator: %s parameters", f"{count_parameters(trainer.generator):,}")
     return fit(trainer, lambda: trainer.train_step(volumes), out_dir, fix="lower pretrain.lr", show=("loss_pixel",),

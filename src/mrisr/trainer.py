@@ -2,7 +2,7 @@
 that survives a SLURM time-out.
 
 A trainer has a ``step`` counter, a ``fingerprint`` of what changes its result, ``state()`` / ``load_state()``
-and a ``bundle()`` (the model file). Checkpoints are written atomically with the previous one kept beside
+and ``save_model()`` (its model file, through that file kind's one writer). Checkpoints are written atomically with the previous one kept beside
 them, and a checkpoint of another configuration is never resumed.
 """
 
@@ -50,7 +50,7 @@ class StepSettings:
 
 
 class Trainer:
-    """Device, precision, step counter and log rows; subclasses add networks, ``train_step`` and ``bundle``."""
+    """Device, precision, step counter and log rows; subclasses add networks, ``train_step`` and ``save_model``."""
 
     def __init__(self, settings: StepSettings, fingerprint: str):
         self.settings = settings
@@ -70,7 +70,7 @@ class Trainer:
     def load_state(self, state: dict) -> None:
         raise NotImplementedError
 
-    def bundle(self) -> dict:
+    def save_model(self, path: Path) -> None:
         raise NotImplementedError
 
     def checked_losses(self, row: dict) -> tuple[str, ...]:
@@ -157,7 +157,7 @@ def run_steps(trainer: Trainer, total: int, take_step: Callable[[], dict], check
 
 def fit(trainer: Trainer, take_step: Callable[[], dict], out_dir: str | Path, *, fix: str, show: tuple[str, ...],
         writer: bool = True, progress: bool = True, desc: str = "train") -> dict[str, Path]:
-    """Train (or resume) to the settings' steps; write ``model.pt`` (the bundle) and ``train_log.csv`` into ``out_dir``.
+    """Train (or resume) to the settings' steps; write ``model.pt`` and ``train_log.csv`` into ``out_dir``.
 
     A row whose checked losses are not finite stops the run before it is checkpointed, naming ``fix``.
     """
@@ -181,7 +181,6 @@ def fit(trainer: Trainer, take_step: Callable[[], dict], out_dir: str | Path, *,
               progress=progress, desc=desc)
     model, log_path = out / "model.pt", out / "train_log.csv"
     if writer:
-        with atomic_path(model) as tmp:
-            torch.save(trainer.bundle(), tmp)
+        trainer.save_model(model)
         write_table(pd.DataFrame(trainer.rows), log_path)
     return {"model": model, "log": log_path}

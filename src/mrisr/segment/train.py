@@ -14,10 +14,11 @@ from pathlib import Path
 import torch
 
 from mrisr.device import set_threads
+from mrisr.io import atomic_path
 from mrisr.models.registry import count_parameters
+from mrisr.plan.study import fingerprint
 from mrisr.segment.network import build_network
 from mrisr.segment.sampling import TrainingSet, load_training_set, sample_batch
-from mrisr.plan.study import fingerprint
 from mrisr.trainer import StepSettings, Trainer, fit
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,11 @@ class SegTrainer(Trainer):
     def checked_losses(self, row: dict) -> tuple[str, ...]:
         return ("loss",)
 
-    def bundle(self) -> dict:
-        return {"network": self.network_spec, "classes": list(self.settings.classes), "seed": self.settings.seed,
-                "state_dict": {k: v.cpu() for k, v in self.network.state_dict().items()}}
+    def save_model(self, path: Path) -> None:
+        """The segmenter's file (read by :func:`mrisr.segment.evaluate.load_segmenter`)."""
+        with atomic_path(path) as tmp:
+            torch.save({"network": self.network_spec, "classes": list(self.settings.classes), "seed": self.settings.seed,
+                        "state_dict": {k: v.cpu() for k, v in self.network.state_dict().items()}}, tmp)
 
 
 def train_segmentation(data: TrainingSet, network: dict, settings: SegSettings, out_dir: str | Path,

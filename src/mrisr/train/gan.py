@@ -7,7 +7,6 @@ an uninterrupted one would. SIGTERM/SIGINT/SIGUSR1 (a SLURM time-out or its warn
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -20,19 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.spectral_norm import SpectralNorm
 
-from mrisr import distributed
-from mrisr.degrade import degrade
+from mrisr import distributed, losses
 from mrisr.device import set_threads
 from mrisr.errors import ConfigError, InputError
-from mrisr.io import load_volume, voxel_sizes
-from mrisr.model_card import load_model, make_card
+from mrisr.generator_trainer import GeneratorSettings, GeneratorTrainer, load_training_volumes, scaled, training_card
+from mrisr.model_card import load_model
 from mrisr.models.feature_extractor import load_medicalnet_weights
-from mrisr.models.registry import build, count_parameters
-from mrisr.patches import sample_patches, step_generator
-from mrisr.train import losses, schedules
-from mrisr.train.losses import UpdateOrder
+from mrisr.models.registry import build
+from mrisr.train import schedules
+from mrisr.losses import UpdateOrder
 from mrisr.plan.study import fingerprint
-from mrisr.trainer import StepSettings, Trainer, fit
+from mrisr.trainer import fit
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +41,9 @@ LOGGED_VALUES = ("loss_g", "loss_pixel", "loss_adversarial", "loss_feature", "lo
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainSettings(StepSettings):
+class TrainSettings(GeneratorSettings):
     """``train.*`` of the config, with the scale, the seed and the degradation's entry."""
 
-    degradation: dict
-    scale: int
     shared_discriminator_pass: bool  # False: D runs again for its own update, as in the authors' code
     relativistic_mean: str  # "global": over the global batch; "process": each process's own (the authors' DDP)
 
@@ -69,15 +64,12 @@ def result_fingerprint(variant: dict, settings: TrainSettings, start: Start | No
     return fingerprint(variant=variant, settings=result_settings, start=start.digest if start else None)
 
 
-class GanTrainer(Trainer):
+class GanTrainer(GeneratorTrainer):
     def __init__(self, variant: dict, settings: TrainSettings, card: dict | None = None, start: Start | None = None):
-        """``card``: the model card's plain data (:func:`mrisr.model_card.make_card`), written with the weights;
-        ``start``: the generator's initial weights (``start: pretrained``), else random ones."""
-        super().__init__(settings, result_fingerprint(variant, settings, start))
-        self.variant, self.card = variant, card
-        gen_cfg = dict(variant["generator"], scale=settings.scale)
-        self.generator_config = gen_cfg
-        self.generator = build("generator", gen_cfg).to(self.device)
+        """``card``: the model card's plain data (:func:`mrisr.generator_trainer.training_card`), written with the
+        weights; ``start``: the generator's initial weights (``start: pretrained``), else random ones."""
+        super().__init__(variant["generator"], settings, result_fingerprint(variant, settings, start), card)
+        self.variant = variant
         if start is not None:
             self.generator.load_state_dict(start.state_dict)
         self.discriminator = build("discriminator", variant["discriminator"]).to(self.device)
@@ -99,27 +91,14 @@ class GanTrainer(Trainer):
             g_params += list(self.feature_extractor.parameters())
         self.opt_g = torch.optim.Adam(g_params, lr=opt["lr"], betas=tuple(opt["betas"]))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=opt["lr"], betas=tuple(opt["betas"]))
-        # channels-last 3D: cuDNN's and oneDNN's fast layout (measured: 14% faster per CPU step, benchmarks/)
-        self.set_memory_format(torch.channels_last_3d)
-        self.rank, self.world = distributed.rank_and_size()
-        if settings.batch_size % self.world:
-            raise ConfigError("train.batch_size", f"{settings.batch_size} does not split over {self.world} processes",
-                              "make the global batch a multiple of the number of processes")
+        self.set_memory_format(self.memory_format)
         distributed.broadcast_parameters(self.players().values())
-
-    def set_memory_format(self, memory_format: torch.memory_format) -> None:
-        self.memory_format = memory_format
-        for net in self.players().values():
-            net.to(memory_format=memory_format)
 
     def players(self) -> dict[str, torch.nn.Module]:
         nets = {"generator": self.generator, "discriminator": self.discriminator}
         if self.feature_extractor is not None:
             nets["feature_extractor"] = self.feature_extractor
         return nets
-
-    def parameter_counts(self) -> dict[str, int]:
-        return {name: count_parameters(net) for name, net in self.players().items()}
 
     def state(self) -> dict:
         return {"rows": self.rows, **{name: net.state_dict() for name, net in self.players().items()},
@@ -149,16 +128,13 @@ class GanTrainer(Trainer):
         its ``update_order`` (D idle during the pixel-only warm-up)."""
         s, v = self.settings, self.variant
         started = time.perf_counter()
-        rng = step_generator(s.seed, self.step)
-        hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=s.scale)
-        lr = degrade(hr, s.degradation["method"], s.scale, s.degradation.get("blur_fwhm", 2.0))
+        rng, hr, lr = self.batch(volumes)
         sigma = schedules.instance_noise(self.step, s.steps, **v["instance_noise"])
         noise = torch.randn(hr.shape, generator=rng) * sigma
         alpha = torch.rand(s.batch_size, generator=rng) if v["losses"]["gp_alpha"] == "uniform" else torch.randn(
             s.batch_size, generator=rng)
-        share = slice(self.rank * s.batch_size // self.world, (self.rank + 1) * s.batch_size // self.world)
-        hr, lr, noise = (t[share].to(self.device, memory_format=self.memory_format) for t in (hr, lr, noise))
-        alpha = alpha[share].to(self.device)
+        hr, lr, noise = self.share(hr, lr, noise)
+        alpha = alpha[self.part()].to(self.device)
         warmup = schedules.warmup_steps(v["warmup_fraction"], s.steps)
         warm_up = self.step < warmup
         d_step = schedules.updates_discriminator(self.step, warmup, v["discriminator_every"])
@@ -242,10 +218,6 @@ class GanTrainer(Trainer):
     def checked_losses(self, row: dict) -> tuple[str, ...]:
         return ("loss_g", "loss_d") if row["discriminator_step"] else ("loss_g",)
 
-    def bundle(self) -> dict:
-        return {"generator": copy.deepcopy(self.generator_config),
-                "state_dict": {k: v.cpu() for k, v in self.generator.state_dict().items()}, "card": self.card}
-
 
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
           progress: bool = True, card: dict | None = None, start: Start | None = None) -> dict[str, Path]:
@@ -255,13 +227,6 @@ def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out
         log.info("%s: %s parameters", name, f"{n:,}")
     return fit(trainer, lambda: trainer.train_step(volumes), out_dir, fix="lower optimiser.lr or the adversarial weight",
                show=("loss_g", "loss_d"), writer=trainer.rank == 0, progress=progress)
-
-
-def load_training_volumes(hr: list[str]) -> tuple[list[np.ndarray], float]:
-    """The prepared HR training volumes as float32 arrays, and their median voxel size in mm (the model card's)."""
-    images = [load_volume(p) for p in hr]
-    return ([np.asanyarray(img.dataobj, dtype=np.float32) for img in images],
-            float(np.median([voxel_sizes(img.affine) for img in images])))
 
 
 def load_start(path: str | Path, generator_config: dict) -> tuple[Start, dict]:
@@ -294,10 +259,6 @@ def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict
         if not start:
             raise ConfigError(f"variants.{provenance['variant']}.start", "is pretrained but no --start model was given",
                               "pass the pretrain stage's model.pt with --start")
-        initial, started_from = load_start(start, dict(variant["generator"], scale=settings.scale))
-    card = make_card(
-        variant_name=provenance["variant"], variant=variant, scale=settings.scale,
-        hr_voxel_mm=hr_voxel_mm, preprocessing=provenance["preprocessing"], degradation=settings.degradation,
-        training={"dataset": provenance["dataset"], "subjects": provenance["subjects"], "steps": settings.steps,
-                  "batch_size": settings.batch_size, "seed": settings.seed, "start": started_from})
+        initial, started_from = load_start(start, scaled(variant["generator"], settings.scale))
+    card = training_card(provenance["variant"], variant, settings, hr_voxel_mm, provenance, started_from)
     return train(volumes, variant, settings, out_dir, card=card, start=initial)
