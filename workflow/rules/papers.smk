@@ -11,14 +11,7 @@ rule papers_method_table:
     input:
         PLAN.papers.table_input,
     output:
-        csv=report(
-            PLAN.papers.file("{paper}", "{table}", "table", 0),
-            caption="../report/paper_table.rst",
-            category="{paper}",
-            subcategory="table",
-            labels={"name": "{table}"},
-        ),
-        md=PLAN.papers.file("{paper}", "{table}", "table", 1),
+        **PLAN.papers.outputs("{paper}", "{table}", "table", "paper_table", report),
     log:
         PLAN.papers.log("{paper}", "{table}"),
     benchmark:
@@ -41,14 +34,7 @@ rule papers_noise_table:
     input:
         PLAN.papers.noise_table_input(),
     output:
-        csv=report(
-            PLAN.papers.file("disgan", "noise", "table", 0),
-            caption="../report/noise_table.rst",
-            category="disgan",
-            subcategory="table",
-            labels={"name": "noise"},
-        ),
-        md=PLAN.papers.file("disgan", "noise", "table", 1),
+        **PLAN.papers.outputs("disgan", "noise", "table", "noise_table", report),
     log:
         PLAN.papers.log("disgan", "noise_table"),
     benchmark:
@@ -71,14 +57,7 @@ rule papers_noise_figure:
     input:
         PLAN.papers.path("disgan", "noise.csv"),
     output:
-        png=report(
-            PLAN.papers.file("disgan", "noise", "figure", 0),
-            caption="../report/noise_figure.rst",
-            category="disgan",
-            subcategory="figure",
-            labels={"name": "noise"},
-        ),
-        pdf=PLAN.papers.file("disgan", "noise", "figure", 1),
+        **PLAN.papers.outputs("disgan", "noise", "figure", "noise_figure", report),
     log:
         PLAN.papers.log("disgan", "noise_figure"),
     benchmark:
@@ -97,14 +76,7 @@ rule papers_sr_comparison:
     input:
         unpack(PLAN.papers.sr_figure_input),
     output:
-        png=report(
-            PLAN.papers.file("{paper}", "sr_comparison", "figure", 0),
-            caption="../report/sr_comparison.rst",
-            category="{paper}",
-            subcategory="figure",
-            labels={"name": "sr_comparison"},
-        ),
-        pdf=PLAN.papers.file("{paper}", "sr_comparison", "figure", 1),
+        **PLAN.papers.outputs("{paper}", "sr_comparison", "figure", "sr_comparison", report),
     log:
         PLAN.papers.log("{paper}", "sr_comparison"),
     benchmark:
@@ -126,14 +98,7 @@ rule papers_zoom_profile:
     input:
         unpack(PLAN.papers.sr_figure_input),
     output:
-        png=report(
-            PLAN.papers.file("{paper}", "zoom_profile", "figure", 0),
-            caption="../report/zoom_profile.rst",
-            category="{paper}",
-            subcategory="figure",
-            labels={"name": "zoom_profile"},
-        ),
-        pdf=PLAN.papers.file("{paper}", "zoom_profile", "figure", 1),
+        **PLAN.papers.outputs("{paper}", "zoom_profile", "figure", "zoom_profile", report),
     log:
         PLAN.papers.log("{paper}", "zoom_profile"),
     benchmark:
@@ -156,14 +121,7 @@ rule papers_discrepancy:
     input:
         PLAN.papers.discrepancy_input(),
     output:
-        png=report(
-            PLAN.papers.file("threeplayer", "discrepancy", "figure", 0),
-            caption="../report/discrepancy.rst",
-            category="threeplayer",
-            subcategory="figure",
-            labels={"name": "discrepancy"},
-        ),
-        pdf=PLAN.papers.file("threeplayer", "discrepancy", "figure", 1),
+        **PLAN.papers.outputs("threeplayer", "discrepancy", "figure", "discrepancy", report),
     log:
         PLAN.papers.log("threeplayer", "discrepancy"),
     benchmark:
@@ -184,14 +142,7 @@ rule papers_stripes:
         blended=PLAN.papers.figure_sr(PLAN.papers.stripes_variant),
         pasted=PLAN.papers.figure_sr(PLAN.papers.stripes_variant, "sr_pasted"),
     output:
-        png=report(
-            PLAN.papers.file("disgan", "stripes", "figure", 0),
-            caption="../report/stripes.rst",
-            category="disgan",
-            subcategory="figure",
-            labels={"name": "stripes"},
-        ),
-        pdf=PLAN.papers.file("disgan", "stripes", "figure", 1),
+        **PLAN.papers.outputs("disgan", "stripes", "figure", "stripes", report),
     log:
         PLAN.papers.log("disgan", "stripes"),
     benchmark:
@@ -212,14 +163,7 @@ rule papers_segmentation_table:
     input:
         **PLAN.papers.segmentation_scores(),
     output:
-        csv=report(
-            PLAN.papers.file("augment", "segmentation", "table", 0),
-            caption="../report/segmentation_table.rst",
-            category="augment",
-            subcategory="table",
-            labels={"name": "segmentation"},
-        ),
-        md=PLAN.papers.file("augment", "segmentation", "table", 1),
+        **PLAN.papers.outputs("augment", "segmentation", "table", "segmentation_table", report),
     log:
         PLAN.papers.log("augment", "segmentation_table"),
     benchmark:
@@ -244,14 +188,7 @@ rule papers_segmentation_figure:
         mask=PLAN.papers.figure_hr("mask"),
         arms=PLAN.papers.segmentation_figure_arms(),
     output:
-        png=report(
-            PLAN.papers.file("augment", "segmentation", "figure", 0),
-            caption="../report/segmentation_figure.rst",
-            category="augment",
-            subcategory="figure",
-            labels={"name": "segmentation"},
-        ),
-        pdf=PLAN.papers.file("augment", "segmentation", "figure", 1),
+        **PLAN.papers.outputs("augment", "segmentation", "figure", "segmentation_figure", report),
     log:
         PLAN.papers.log("augment", "segmentation_figure"),
     benchmark:
@@ -276,14 +213,7 @@ if PLAN.papers.usage_variant:
         input:
             **PLAN.papers.before_after_input(),
         output:
-            png=report(
-                PLAN.papers.file("usage", "before_after", "figure", 0),
-                caption="../report/before_after.rst",
-                category="usage",
-                subcategory="figure",
-                labels={"name": "before_after"},
-            ),
-            pdf=PLAN.papers.file("usage", "before_after", "figure", 1),
+            **PLAN.papers.outputs("usage", "before_after", "figure", "before_after", report),
         log:
             PLAN.papers.log("usage", "before_after"),
         benchmark:

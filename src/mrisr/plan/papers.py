@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mrisr.plan.stages import SEGMENTATION_ARMS, Segment
 from mrisr.plan.study import Study, Wildcards, as_json, option
 
@@ -69,9 +71,13 @@ class Papers:
     def path(self, paper: str, name: str) -> str:
         return self.study.path("paper", dataset=self.study.dataset, paper=paper, name=name)
 
-    def file(self, paper: str, name: str, kind: str, which: int) -> str:
-        """The first (report item) or second file of a table or figure."""
-        return self.path(paper, f"{name}.{PAPER_FILES[kind][which]}")
+    def outputs(self, paper: str, name: str, kind: str, caption: str, report: Callable) -> dict:
+        """A table's (csv + md) or figure's (png + pdf) files, the first a report item with its caption
+        (``report``: Snakemake's, which planning does not import)."""
+        first, second = PAPER_FILES[kind]
+        return {first: report(self.path(paper, f"{name}.{first}"), caption=f"../report/{caption}.rst",
+                              category=paper, subcategory=kind, labels={"name": name}),
+                second: self.path(paper, f"{name}.{second}")}
 
     def log(self, paper: str, name: str) -> str:
         return f"results/logs/papers/{self.study.dataset}/{paper}/{name}.log"
