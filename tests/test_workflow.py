@@ -318,8 +318,8 @@ def test_bad_config_key_is_named_and_nothing_runs(tmp_path):
 
 
 def test_rule_files_are_snakefmt_clean():
-    """`snakefmt --check` with pyproject's [tool.snakefmt]; skipped where snakefmt is not on PATH (it is not on the
-    package index `make test` installs from, so `pip install snakefmt` it to run this)."""
+    """`snakefmt --check` with pyproject's [tool.snakefmt] (snakefmt is a test extra; skipped only where the tests
+    run without the extras)."""
     snakefmt = shutil.which("snakefmt")
     if snakefmt is None:
         pytest.skip("snakefmt is not installed")

@@ -2,6 +2,7 @@
 # downloaded weights. Downloads are local rules: compute nodes are often offline.
 # What each job fetches is planned in mrisr.plan.stages.Fetch.
 
+
 localrules:
     fetch_ixi_archive,
     fetch_hcp,
