@@ -126,7 +126,7 @@ def test_every_network_the_registry_names_exists():
     from mrisr.models.registry import BUILDERS
 
     for role, names in BUILDERS.items():
-        for name, target in names.items():
+        for name, (target, _) in names.items():
             module, _, builder = target.partition(":")
             assert callable(getattr(importlib.import_module(module), builder)), (role, name)
 
@@ -139,3 +139,18 @@ def test_a_stage_never_imports_another_stage():
         if stage in STAGES:
             offending = sorted(i for i in imported if i.removeprefix("mrisr.").split(".")[0] in others - {stage})
             assert not offending, f"{module} imports the stage module(s) {offending}"
+
+
+def test_a_networks_defaults_are_the_schemas_alone():
+    """Each builder takes exactly its schema definition's keys (a generator also the run's scale), none with a default
+    of its own: the registry fills them from the schema."""
+    from mrisr.config import load_schema
+    from mrisr.models.registry import BUILDERS, TRAINING_KEYS
+
+    for role, names in BUILDERS.items():
+        for name, (target, definition) in names.items():
+            module, _, builder = target.partition(":")
+            parameters = inspect.signature(getattr(importlib.import_module(module), builder)).parameters
+            assert all(p.default is inspect.Parameter.empty for p in parameters.values()), (role, name)
+            keys = set(load_schema()["definitions"][definition]["properties"]) - {"name", *TRAINING_KEYS.get(role, ())}
+            assert set(parameters) == keys | ({"scale"} if role == "generator" else set()), (role, name)

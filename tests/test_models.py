@@ -15,14 +15,14 @@ def _rrdb_parameters(c: int, g: int, blocks: int, scale_stages: int = 1) -> int:
 
 @pytest.mark.parametrize("c,g,blocks", [(64, 64, 3), (16, 8, 2), (8, 4, 1)])
 def test_generator_parameter_count_matches_formula(c, g, blocks):
-    model = build("generator", {"name": "rrdb", "channels": c, "growth": g, "blocks": blocks})
+    model = build("generator", {"name": "rrdb", "channels": c, "growth": g, "blocks": blocks, "scale": 2})
     assert count_parameters(model) == _rrdb_parameters(c, g, blocks)
 
 
 def test_paper_sizes_equal_the_authors_counts():
-    assert count_parameters(build("generator", {"name": "rrdb"})) == 16_042_881
+    assert count_parameters(build("generator", {"name": "rrdb", "scale": 2})) == 16_042_881
     # the WGAN-GP baseline's generator (MRSRGAN): two RRDBs, each ending in BatchNorm3d
-    assert count_parameters(build("generator", {"name": "rrdb", "blocks": 2, "batch_norm": True})) == 11_065_537
+    assert count_parameters(build("generator", {"name": "rrdb", "blocks": 2, "batch_norm": True, "scale": 2})) == 11_065_537
     assert count_parameters(build("discriminator", {"name": "patch", "norm": "instance"})) == 14_066_369
     assert count_parameters(build("discriminator", {"name": "patch", "norm": "batch"})) == 14_066_369
     assert count_parameters(build("discriminator", {"name": "patch", "norm": "spectral"})) == 14_062_657
@@ -40,7 +40,7 @@ def test_pixel_shuffle_places_channels_and_inverts():
 
 
 def test_shapes_of_the_three_players():
-    g = build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1})
+    g = build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": 2})
     assert g(torch.zeros(1, 1, 6, 8, 10)).shape == (1, 1, 12, 16, 20)
     d = build("discriminator", {"name": "patch", "channels": [4, 8, 8, 8]})
     assert d(torch.zeros(2, 1, 32, 32, 32)).shape == (2, 1, 2, 2, 2)
@@ -90,7 +90,7 @@ def _mdcsrn_parameters(k: int, blocks: int, units: int) -> int:
 
 @pytest.mark.parametrize("k,blocks,units", [(16, 4, 4), (4, 2, 3)])
 def test_mdcsrn_parameter_count_and_shape(k, blocks, units):
-    g = build("generator", {"name": "mdcsrn", "growth": k, "blocks": blocks, "units": units})
+    g = build("generator", {"name": "mdcsrn", "growth": k, "blocks": blocks, "units": units, "scale": 2})
     assert count_parameters(g) == _mdcsrn_parameters(k, blocks, units)
     assert g(torch.zeros(1, 1, 4, 6, 8)).shape == (1, 1, 8, 12, 16)
 

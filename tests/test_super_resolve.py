@@ -21,7 +21,7 @@ def test_trilinear_reproduces_a_linear_ramp_on_the_hr_grid():
 
 def test_tiles_with_wide_halo_equal_one_pass(rng):
     torch.manual_seed(0)
-    g = build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1}).eval()
+    g = build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": 2}).eval()
     lr = rng.normal(size=(14, 11, 9)).astype(np.float32)
     with torch.inference_mode():
         one_pass = g(torch.from_numpy(lr)[None, None])[0, 0].numpy()
@@ -96,7 +96,7 @@ def test_reconstruction_reach_is_exact():
 
 def _rrdb():
     torch.manual_seed(0)
-    return build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1}).eval()
+    return build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": 2}).eval()
 
 
 def test_in_place_dense_blocks_and_batches_give_the_training_graph_s_values(rng):

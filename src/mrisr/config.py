@@ -97,6 +97,12 @@ def load_schema(path: Path = SCHEMA) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def definition_defaults(definition: str) -> dict:
+    """The defaults of one of the schema's definitions (a network's keys), e.g. ``rrdb``."""
+    properties = load_schema()["definitions"][definition]["properties"]
+    return {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
+
+
 def schema_default(key: str):
     """The schema's default of a dotted config key, e.g. ``inference.tile``."""
     node = load_schema()

@@ -37,7 +37,7 @@ class ResNet10(nn.Module):
     """``init='kaiming'``: conv weights kaiming-normal (fan_out), as MedicalNet's and the authors' code start them;
     ``'default'``: PyTorch's initialisation."""
 
-    def __init__(self, channels: int = 64, init: str = "kaiming", in_channels: int = 1):
+    def __init__(self, channels: int, init: str, in_channels: int = 1):
         super().__init__()
         widths = [channels, channels * 2, channels * 4, channels * 8]
         self.conv1 = nn.Conv3d(in_channels, channels, 7, stride=2, padding=3, bias=False)
@@ -72,5 +72,5 @@ def load_medicalnet_weights(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-def resnet10(channels: int = 64, init: str = "kaiming") -> ResNet10:
+def resnet10(channels: int, init: str) -> ResNet10:
     return ResNet10(channels, init)

@@ -31,8 +31,8 @@ class RRDBGenerator(nn.Module):
     generator (two such RRDBs; MRSRGAN). ``init='default'`` keeps PyTorch's initialisation (their 3-player G).
     """
 
-    def __init__(self, channels: int = 64, growth: int = 64, blocks: int = 3, scale: int = 2,
-                 batch_norm: bool = False, init: str = "default", in_channels: int = 1):
+    def __init__(self, channels: int, growth: int, blocks: int, scale: int, batch_norm: bool, init: str,
+                 in_channels: int = 1):
         super().__init__()
         if scale & (scale - 1):
             raise ValueError(f"scale must be a power of two, got {scale}")
@@ -67,6 +67,5 @@ class RRDBGenerator(nn.Module):
         return self.reconstruct(self.lr_features(x))
 
 
-def rrdb(channels: int = 64, growth: int = 64, blocks: int = 3, scale: int = 2, batch_norm: bool = False,
-         init: str = "default") -> RRDBGenerator:
+def rrdb(channels: int, growth: int, blocks: int, scale: int, batch_norm: bool, init: str) -> RRDBGenerator:
     return RRDBGenerator(channels, growth, blocks, scale, batch_norm, init)

@@ -30,7 +30,7 @@ class DenseBlock(nn.Module):
 
 
 class MDCSRNGenerator(nn.Module):
-    def __init__(self, growth: int = 16, blocks: int = 4, units: int = 4, scale: int = 2, in_channels: int = 1):
+    def __init__(self, growth: int, blocks: int, units: int, scale: int, in_channels: int = 1):
         super().__init__()
         self.scale = scale
         width = 2 * growth
@@ -55,5 +55,5 @@ class MDCSRNGenerator(nn.Module):
         return self.reconstruct(torch.cat(features, dim=1))
 
 
-def mdcsrn(growth: int = 16, blocks: int = 4, units: int = 4, scale: int = 2) -> MDCSRNGenerator:
+def mdcsrn(growth: int, blocks: int, units: int, scale: int) -> MDCSRNGenerator:
     return MDCSRNGenerator(growth, blocks, units, scale)

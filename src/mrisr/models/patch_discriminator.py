@@ -26,8 +26,8 @@ class PatchDiscriminator(nn.Module):
     API's power iteration runs in the other order, with the same limit but other logits while training. ``init='xavier'``: the authors' WGAN-GP ``weights_init`` (their critic); ``'default'``: PyTorch's.
     """
 
-    def __init__(self, channels: tuple[int, ...] = (64, 128, 256, 512), norm: str = "instance",
-                 spectral_norm_output: bool = False, init: str = "default", in_channels: int = 1):
+    def __init__(self, channels: tuple[int, ...], norm: str, spectral_norm_output: bool, init: str,
+                 in_channels: int = 1):
         super().__init__()
         norm = Norm(norm)
         wrap = spectral_norm if norm is Norm.SPECTRAL else (lambda m: m)
@@ -57,6 +57,5 @@ class PatchDiscriminator(nn.Module):
         return self.net(x)
 
 
-def patch(channels=(64, 128, 256, 512), norm: str = "instance", spectral_norm_output: bool = False,
-          init: str = "default") -> PatchDiscriminator:
+def patch(channels: list[int], norm: str, spectral_norm_output: bool, init: str) -> PatchDiscriminator:
     return PatchDiscriminator(tuple(channels), norm, spectral_norm_output, init)

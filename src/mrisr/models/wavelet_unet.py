@@ -44,8 +44,8 @@ class WaveletUNetDiscriminator(nn.Module):
     the DWT unit and the skip connection the activated output; ``False``, the raw one (the usual U-Net).
     """
 
-    def __init__(self, channels: int = 16, depth: int = 6, wavelets: bool = True, init: str = "normal",
-                 activated_skips: bool = True, in_channels: int = 1):
+    def __init__(self, channels: int, depth: int, wavelets: bool, init: str, activated_skips: bool,
+                 in_channels: int = 1):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be at least 2, got {depth}")
@@ -108,6 +108,5 @@ class WaveletUNetDiscriminator(nn.Module):
         return self.tail(torch.cat([y, stem], dim=1))
 
 
-def wavelet_unet(channels: int = 16, depth: int = 6, wavelets: bool = True, init: str = "normal",
-                 activated_skips: bool = True):
+def wavelet_unet(channels: int, depth: int, wavelets: bool, init: str, activated_skips: bool):
     return WaveletUNetDiscriminator(channels, depth, wavelets, init, activated_skips)

@@ -78,8 +78,7 @@ class GanTrainer(GeneratorTrainer):
         self.fe_trainable = bool(fe_cfg["trainable"]) and variant["losses"]["feature"] > 0
         self.feature_extractor = None
         if variant["losses"]["feature"] > 0:
-            self.feature_extractor = build("feature_extractor", {k: v for k, v in fe_cfg.items()
-                                                                 if k not in ("trainable", "weights", "frozen_mode")})
+            self.feature_extractor = build("feature_extractor", fe_cfg)
             if fe_cfg.get("weights"):
                 load_medicalnet_weights(self.feature_extractor, fe_cfg["weights"])
             batch_statistics = self.fe_trainable or fe_cfg["frozen_mode"] == "train"
