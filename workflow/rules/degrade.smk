@@ -37,8 +37,8 @@ rule degrade_scan:
     conda:
         ENV
     params:
-        method=PLAN.degrade.training()["method"],
-        fwhm=PLAN.degrade.training()["blur_fwhm"],
+        method=PLAN.study.learned_degradation()["method"],
+        fwhm=PLAN.study.learned_degradation()["blur_fwhm"],
         scale=config["scale"],
         seed=config["seed"],
     shell:

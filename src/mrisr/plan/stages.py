@@ -132,10 +132,6 @@ class Degrade(Stage):
     def noise_sigma(self, wildcards: Wildcards) -> float:
         return parse_degradation(wildcards.degradation, self.config["degradations"])[1]
 
-    def training(self) -> dict:
-        """The degradation entry that training learns to invert."""
-        return self.config["degradations"][self.study.train_degradation]
-
     def scan_input(self, wildcards: Wildcards) -> str:
         return self.study.raw_files(wildcards.dataset)[wildcards.subject]["T1w"]
 
@@ -158,20 +154,14 @@ class Pretrain(Stage):
     def settings(self) -> str:
         config = self.config
         return as_json({**config["pretrain"], **{k: config["train"][k] for k in PRETRAIN_KEYS_FROM_TRAIN},
-                        "degradation": Degrade(self.study).training(), "scale": config["scale"],
+                        "degradation": self.study.learned_degradation(), "scale": config["scale"],
                         "seed": config["seed"]})
 
     def training_volumes(self, wildcards: Wildcards) -> list[str]:
         return self.study.hr_files("train", wildcards.dataset)
 
     def provenance(self, wildcards: Wildcards) -> str:
-        return _provenance(self.study, f"pretrained-{wildcards.generator}", wildcards.dataset)
-
-
-def _provenance(study: Study, variant: str, dataset: str) -> str:
-    """What a model card records of the data: the variant, the dataset, the training subjects, prepare's settings."""
-    return as_json({"variant": variant, "dataset": dataset, "subjects": study.subjects_in("train", dataset),
-                    "preprocessing": study.preprocessing()})
+        return as_json(self.study.provenance(f"pretrained-{wildcards.generator}", wildcards.dataset))
 
 
 class Train(Stage):
@@ -187,7 +177,7 @@ class Train(Stage):
     def input(self, wildcards: Wildcards) -> dict:
         variant = self.study.variant(wildcards.variant)
         inputs: dict = {"hr": self.study.hr_files("train", wildcards.dataset)}
-        if variant["start"] == "pretrained":
+        if self.study.pretrained(wildcards.variant):
             inputs["start"] = self.study.path("pretrained", dataset=wildcards.dataset,
                                               generator=self.study.generator_key(wildcards.variant))
         if self.weights(wildcards.variant) and variant["losses"]["feature"] > 0:
@@ -204,11 +194,11 @@ class Train(Stage):
 
     def settings(self) -> str:
         config = self.config
-        return as_json({**{k: config["train"][k] for k in TRAIN_KEYS}, "degradation": Degrade(self.study).training(),
+        return as_json({**{k: config["train"][k] for k in TRAIN_KEYS}, "degradation": self.study.learned_degradation(),
                         "scale": config["scale"], "seed": config["seed"]})
 
     def provenance(self, wildcards: Wildcards) -> str:
-        return _provenance(self.study, wildcards.variant, wildcards.dataset)
+        return as_json(self.study.provenance(wildcards.variant, wildcards.dataset))
 
     def start_option(self, wildcards: Wildcards, input) -> str:
         return option("--start", input.start) if "start" in input.keys() else ""

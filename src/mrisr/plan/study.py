@@ -108,9 +108,14 @@ class Study:
         dataset = dataset or self.dataset
         return [self.path("hr", dataset=dataset, subject=s, kind=kind) for s in self.subjects_in(split, dataset)]
 
-    def preprocessing(self) -> dict:
-        """What a model card records of prepare's settings."""
-        return {k: self.config["prepare"][k] for k in ("crop", "margin", "normalise")}
+    def provenance(self, variant: str, dataset: str) -> dict:
+        """What a model card records of the data: the variant, the dataset, the training subjects, prepare's settings."""
+        return {"variant": variant, "dataset": dataset, "subjects": self.subjects_in("train", dataset),
+                "preprocessing": {k: self.config["prepare"][k] for k in ("crop", "margin", "normalise")}}
+
+    def learned_degradation(self) -> dict:
+        """The degradation entry that training learns to invert."""
+        return self.config["degradations"][self.train_degradation]
 
     # variants
 
