@@ -1,6 +1,7 @@
 """The workflow's planning (mrisr.plan), directly: no Snakemake run. Expected values are computed here from the
 config by hand, not by the plan's own helpers."""
 
+import ast
 import hashlib
 import json
 import re
@@ -18,22 +19,8 @@ from mrisr.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "workflow" / "rules"
-PATHS = {  # the entries of common.smk's table that these tests read
-    "raw": "results/fetch/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz",
-    "hr": "results/prepare/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz",
-    "lr": "results/degrade/{dataset}/{degradation}/sub-{subject}_T1w.nii.gz",
-    "download": "results/fetch/downloads/{name}",
-    "pretrained": "results/pretrain/{dataset}/{generator}/model.pt",
-    "model": "results/train/{dataset}/{variant}/model.pt",
-    "sr": "results/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz",
-    "metrics": "results/evaluate/{dataset}/{degradation}/{variant}.csv",
-    "model_card": "results/evaluate/{dataset}/model_cards/{variant}.pt",
-    "segment": "results/segment/{dataset}/{arm}/seed-{seed}/{file}",
-    "paper": "results/papers/{dataset}/{paper}/{name}",
-    "train_log": "results/train/{dataset}/{variant}/train_log.csv",
-    "scan_lr": "results/degrade/{dataset}/scan/sub-{subject}_acq-lr_T1w.nii.gz",
-    "scan_sr": "results/super_resolve/{dataset}/scan/{variant}/sub-{subject}_acq-sr_T1w.nii.gz",
-}
+#: common.smk's table of results paths, read from it
+PATHS = ast.literal_eval(re.search(r"^PATHS = (\{.*?^\})", (RULES / "common.smk").read_text(), re.S | re.M).group(1))
 
 
 def _config(*overlays, **changes) -> dict:
@@ -185,3 +172,36 @@ def test_rule_files_hold_rules_few_short_lambdas_and_no_other_files_names():
                 continue
             used = {n for n in _defined_names(other_text) if re.search(rf"\b{n}\b", text)}
             assert not used, f"{name}.smk uses {sorted(used)} defined in {other}.smk"
+
+
+def test_options_reach_the_shell_quoted_and_only_when_set():
+    plan = _plan(datasets={"hcp": {"source": "hcp", "subjects": ["100307"], "endpoint_url": "http://127.0.0.1:9/s 3"}},
+                 downloads={"w": {"url": "http://127.0.0.1:9/w.pth", "sha256": "a" * 64, "size": 10}})
+    assert plan.fetch.hcp_options(SimpleNamespace(dataset="hcp")) == \
+        "--bucket hcp-openaccess --prefix HCP_1200 --endpoint-url 'http://127.0.0.1:9/s 3'"
+    assert plan.fetch.download_checks(SimpleNamespace(name="w")) == f"--sha256 {'a' * 64} --size 10"
+    assert plan.fetch.dataset_pattern("hcp") == "hcp" and plan.fetch.dataset_pattern("ixi") == "(?!)"
+    assert plan.fetch.demo_seed(SimpleNamespace(dataset="demo_ood")) == 1  # its own seed over the top-level one
+    learned, interpolated = SimpleNamespace(variant="esrgan"), SimpleNamespace(variant="trilinear")
+    assert plan.super_resolve.method(learned, SimpleNamespace(model="m 1.pt")) == "--model 'm 1.pt' --prepared"
+    assert plan.super_resolve.method(interpolated, None) == "--interpolate trilinear --scale 2"
+    assert "model" not in plan.super_resolve.input(SimpleNamespace(dataset="demo", degradation="nearest",
+                                                                   subject="01", variant="trilinear"))
+
+
+def test_evaluation_and_segmentation_inputs_are_the_test_and_training_subjects():
+    plan = _plan(lpips={"url": "http://127.0.0.1:9/a.pth", "sha256": "b" * 64})
+    test = sorted(s for s, part in plan.study.splits().items() if part == "test")
+    train = sorted(s for s, part in plan.study.splits().items() if part == "train")
+    job = SimpleNamespace(dataset="demo", degradation="nearest-noise0.1", variant="disgan")
+    inputs = plan.evaluate.input(job)
+    assert inputs["pred"] == [f"results/super_resolve/demo/nearest-noise0.1/disgan/sub-{s}_T1w.nii.gz" for s in test]
+    assert inputs["mask"] == [f"results/prepare/demo/sub-{s}/sub-{s}_mask.nii.gz" for s in test]
+    assert plan.evaluate.lpips_options(job, SimpleNamespace(lpips="results/fetch/lpips")) == \
+        f"--lpips-dir results/fetch/lpips --lpips-step 4 --lpips-sha256 {'b' * 64}"
+    arm = plan.segment.train_input(SimpleNamespace(dataset="demo", arm="real+sr"))
+    sr_variant = plan.study.config["segmentation"]["sr_variant"]
+    assert arm["sr"] == [f"results/super_resolve/demo/nearest/{sr_variant}/sub-{s}_T1w.nii.gz" for s in train]
+    assert arm["label"] == [f"results/prepare/demo/sub-{s}/sub-{s}_dseg.nii.gz" for s in train]
+    assert "sr" not in plan.segment.train_input(SimpleNamespace(dataset="demo", arm="real"))
+    assert json.loads(plan.segment.settings(SimpleNamespace(seed="2")))["seed"] == 2
