@@ -43,3 +43,59 @@ def test_licence_and_citation_agree_with_the_project():
     identifiers = {i["value"] for r in citation["references"] for i in r.get("identifiers", [])}
     assert identifiers == {"arXiv:2303.13900", "arXiv:2308.12084"} and len(citation["references"]) == 4
     assert {r["year"] for r in citation["references"]} == {2022, 2023}
+
+
+def test_the_wheel_works_with_no_checkout_anywhere(tmp_path):
+    """A lab's install: the wheel built from the sources, installed into a fresh environment that sees this one's
+    dependencies but not its editable mrisr, run from a folder outside any checkout: every command is listed, a model
+    card prints, and a scan super-resolved by it equals this checkout's result."""
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+    import venv
+
+    import nibabel as nib
+    import numpy as np
+
+    from mrisr.cli import COMMANDS, main
+    from tests.conftest import write_model
+    from tests.test_super_resolve import _head
+
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+                    "-w", str(tmp_path / "dist"), str(source)], check=True)
+    fresh = tmp_path / "fresh"
+    venv.EnvBuilder(with_pip=True).create(fresh)
+    site = Path(subprocess.check_output([fresh / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                         "['purelib'])"], text=True).strip())
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # no .pth inside it is read
+    wheel = next((tmp_path / "dist").glob("mrisr-*.whl"))
+    subprocess.run([fresh / "bin/python", "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", wheel],
+                   check=True)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+    def mrisr(*args):
+        return subprocess.run([fresh / "bin/mrisr", *map(str, args)], cwd=work, env=env, capture_output=True,
+                              text=True)
+
+    where = subprocess.run([fresh / "bin/python", "-c", "import mrisr; print(mrisr.__file__)"], cwd=work, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where).is_relative_to(site), where
+    listed = mrisr("--help")
+    assert listed.returncode == 0, listed.stderr
+    assert all(names[0] in listed.stdout for names in COMMANDS)
+    model = write_model(work / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
+    card = mrisr("model-card", model)
+    assert card.returncode == 0 and "variant: tiny" in card.stdout, card.stderr
+    nib.save(nib.Nifti1Image(_head(np.random.default_rng(3)), np.diag([2.0, 2.0, 2.0, 1.0])), work / "scan.nii.gz")
+    applied = mrisr("super-resolve", "--model", model, work / "scan.nii.gz", work / "sr.nii.gz")
+    assert applied.returncode == 0, applied.stderr
+    assert main(["super-resolve", "--model", str(model), str(work / "scan.nii.gz"), str(tmp_path / "here.nii.gz")]) == 0
+    np.testing.assert_array_equal(np.asanyarray(nib.load(work / "sr.nii.gz").dataobj),
+                                  np.asanyarray(nib.load(tmp_path / "here.nii.gz").dataobj))

@@ -2,7 +2,7 @@
 
 Each command is a row of :data:`COMMANDS`: the function it calls (its options are the function's keyword
 arguments), a help line and its options. Options that the rules pass are required and have no default here:
-the schema (``workflow/schemas/config.schema.yaml``) is the one home of defaults, and the few options a user
+the schema (``mrisr/schemas/config.schema.yaml``) is the one home of defaults, and the few options a user
 may leave out take theirs from it.
 """
 

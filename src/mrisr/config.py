@@ -1,7 +1,8 @@
 """Config validation against the JSON schema, filling defaults, with errors that name the key.
 
-The schema, ``workflow/schemas/config.schema.yaml`` in the checkout that mrisr is installed from, is the one home
-of every default: the workflow's and the command line's (:func:`schema_default`).
+The schema, ``mrisr/schemas/config.schema.yaml`` inside the package (``workflow/schemas/`` in a checkout links to
+it), is the one home of every default: the workflow's and the command line's (:func:`schema_default`). It ships in
+the wheel, so an installed mrisr needs no checkout.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 
 from mrisr.errors import ConfigError
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
 
 def _with_defaults(validator_class):
@@ -48,7 +49,7 @@ def _explain(error: jsonschema.ValidationError) -> ConfigError:
         close = difflib.get_close_matches(unknown[0], allowed, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         return ConfigError(name, "is not a known setting", f"{hint}allowed keys here: {', '.join(allowed)}")
-    return ConfigError(where, error.message, "see workflow/schemas/config.schema.yaml for its type and range")
+    return ConfigError(where, error.message, f"see {SCHEMA} for its type and range")
 
 
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:

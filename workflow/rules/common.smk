@@ -1,12 +1,11 @@
 # What every stage needs: the validated config, one table of results paths and the plan made from both.
 
 import os
-from pathlib import Path
 
 from mrisr import config as mrisr_config
 from mrisr.plan import Plan
 
-mrisr_config.validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+mrisr_config.validate(config)  # against the schema inside the package (workflow/schemas links to it)
 
 ENV = "../../envs/mrisr.yaml"
 # --use-conda: the env's post-deploy script (envs/mrisr.post-deploy.sh) installs mrisr from this checkout

@@ -18,7 +18,7 @@ from mrisr.errors import InputError
 KINDS = ("T1w", "mask", "dseg")
 MADE_BY_WORKFLOW = ("demo", "ixi", "hcp")
 _T1W = re.compile(r"sub-([A-Za-z0-9]+)_T1w\.nii(\.gz)?$")
-SUBJECTS_SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "hcp_subjects.schema.yaml"
+SUBJECTS_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "hcp_subjects.schema.yaml"
 
 
 def demo_subject_ids(n: int) -> list[str]:
@@ -37,7 +37,7 @@ def make_splits(subjects: list[str], val: int, test: int, seed: int) -> dict[str
 
 def _subject_table(tsv: str | Path) -> list[dict[str, str]]:
     """The rows of a subject TSV (``#`` lines are comments: where the ids come from), each validated by
-    ``workflow/schemas/hcp_subjects.schema.yaml``."""
+    ``mrisr/schemas/hcp_subjects.schema.yaml``."""
     import jsonschema
     import yaml
 
