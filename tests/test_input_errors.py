@@ -257,3 +257,32 @@ def test_evaluate_refuses_an_empty_mask_instead_of_writing_blank_cells(tmp_path,
     code, stderr = _run("evaluate", "--subjects", "01", "--gt", gt, "--pred", pred, "--mask", mask, "--out", out,
                         "--threads", 1)
     assert code == 2 and f"{mask}: mask is empty" in stderr and "Fix:" in stderr and not out.exists()
+
+
+@pytest.mark.parametrize("how", ["the same file", "the same folder", "a folder holding the scan", "a link to it"])
+def test_super_resolve_never_overwrites_its_input(tmp_path, rng, capsys, how):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    scan = scans / "sub-01_T1w.nii.gz"
+    nib.save(nib.Nifti1Image(rng.normal(size=(8, 8, 8)).astype(np.float32), np.eye(4)), scan)
+    before = scan.read_bytes()
+    if how == "a link to it":
+        (tmp_path / "link.nii.gz").symlink_to(scan)
+    given, out = {"the same file": (scan, scan), "the same folder": (scans, scans),
+                  "a folder holding the scan": (scan, scans / "sub-01_T1w.nii.gz"),
+                  "a link to it": (scan, tmp_path / "link.nii.gz")}[how]
+    code = main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", str(given), str(out)])
+    assert code == 2 and "is an input" in capsys.readouterr().err
+    assert scan.read_bytes() == before and sorted(p.name for p in scans.iterdir()) == ["sub-01_T1w.nii.gz"]
+
+
+def test_two_scans_of_one_name_are_refused_before_either_is_written(tmp_path, rng, capsys):
+    for site in ("a", "b"):
+        (tmp_path / site).mkdir()
+        nib.save(nib.Nifti1Image(rng.normal(size=(8, 8, 8)).astype(np.float32), np.eye(4)),
+                 tmp_path / site / "sub-01_T1w.nii.gz")
+    code = main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", str(tmp_path / "a"),
+                 str(tmp_path / "b"), str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "would be written for two scans" in err and "Fix:" in err
+    assert not (tmp_path / "out").exists()

@@ -195,7 +195,10 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
 
 
 def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
-    """(scan, output file) for every input: a folder stands for its NIfTI files; several scans need a folder."""
+    """(scan, output file) for every input: a folder stands for its NIfTI files; several scans need a folder.
+
+    Checked before anything is written: no output is an input (the same file, or an output folder that holds the
+    scans), and no two scans write one output."""
     scans = []
     for name in map(Path, inputs):
         scans += sorted(p for p in name.iterdir() if p.name.endswith(NIFTI_SUFFIXES)) if name.is_dir() else [name]
@@ -203,10 +206,21 @@ def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
         raise InputError(inputs[0], "holds no .nii or .nii.gz file", "give NIfTI scans or a folder of them")
     out = Path(output)
     if len(scans) == 1 and not Path(inputs[0]).is_dir() and out.name.endswith(NIFTI_SUFFIXES):
-        return [(scans[0], out)]
-    if out.name.endswith(NIFTI_SUFFIXES):
+        pairs = [(scans[0], out)]
+    elif out.name.endswith(NIFTI_SUFFIXES):
         raise InputError(out, "is a file name, but there are several scans", "give an output folder")
-    return [(scan, out / scan.name) for scan in scans]
+    else:
+        pairs = [(scan, out / scan.name) for scan in scans]
+    read = {scan.resolve(): scan for scan in scans}
+    first_of: dict[Path, Path] = {}
+    for scan, target in pairs:
+        if target.resolve() in read or (target.exists() and any(target.samefile(s) for s in scans if s.exists())):
+            raise InputError(target, f"is an input ({read.get(target.resolve(), scan)}): it would be overwritten",
+                             "write the output to another file or folder")
+        if (earlier := first_of.setdefault(target.resolve(), scan)) != scan:
+            raise InputError(target, f"would be written for two scans ({earlier} and {scan})",
+                             "give scans with distinct file names, or run them into separate output folders")
+    return pairs
 
 
 def super_resolve_files(inputs: list[str], output: str, model: str | None, interpolate_mode: str | None,
