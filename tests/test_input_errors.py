@@ -286,3 +286,31 @@ def test_two_scans_of_one_name_are_refused_before_either_is_written(tmp_path, rn
     err = capsys.readouterr().err
     assert code == 2 and "would be written for two scans" in err and "Fix:" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option", [("--tile", "0"), ("--reconstruct-tile", "0"), ("--batch", "0"), ("--halo", "-1"),
+                                    ("--threads", "0"), ("--resample", "0"), ("--resample", "-1"), ("--resample", "nan"),
+                                    ("--resample", "inf"), ("--resample", "1e-9"), ("--tile", "x")])
+def test_every_number_a_user_types_is_range_checked_before_anything_runs(tmp_path, rng, capsys, option):
+    scan = tmp_path / "scan.nii.gz"
+    nib.save(nib.Nifti1Image(rng.normal(size=(8, 8, 8)).astype(np.float32), np.eye(4)), scan)
+    with pytest.raises(SystemExit) as stop:
+        main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", str(scan), str(tmp_path / "out.nii.gz"),
+              *option])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and f"argument {option[0]}: " in err and "Traceback" not in err
+    assert "out of range" in err or "not a whole number" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.nii.gz"]
+
+
+@pytest.mark.parametrize("how", ["a folder", "under a file"])
+def test_an_output_path_that_cannot_be_a_file_is_named(tmp_path, rng, capsys, how):
+    scan = tmp_path / "scan.nii.gz"
+    nib.save(nib.Nifti1Image(rng.normal(size=(8, 8, 8)).astype(np.float32), np.eye(4)), scan)
+    (tmp_path / "taken.nii.gz").mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+    out = tmp_path / ("taken.nii.gz" if how == "a folder" else "notes.txt/sr.nii.gz")
+    assert main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", str(scan), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "Fix:" in err and "Traceback" not in err
+    assert (tmp_path / "notes.txt").read_text() == "a file" and not any((tmp_path / "taken.nii.gz").iterdir())

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import os
 import sys
 
@@ -37,11 +38,37 @@ def switch(flag: str, help: str) -> tuple[str, dict]:
     return flag, dict(action="store_true", help=help)
 
 
+def in_range(key: str, type=int):
+    """An option's type: a finite ``type`` within the schema's range of the config key ``key``; out of it, argparse
+    names the option and the range, exits with 2 and nothing has been read or written."""
+    from mrisr.config import schema_property
+
+    spec = schema_property(key)
+    bounds = [f"{name} {spec[word]}" for word, name in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                        ("maximum", "<="), ("exclusiveMaximum", "<")) if word in spec]
+    within = {"minimum": float.__ge__, "exclusiveMinimum": float.__gt__, "maximum": float.__le__,
+              "exclusiveMaximum": float.__lt__}
+
+    def convert(text: str):
+        try:
+            value = type(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if type is int else 'a number'}")
+        if not math.isfinite(value) or not all(within[word](float(value), float(spec[word])) for word in within
+                                               if word in spec):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {key} must be {', '.join(bounds) or 'finite'}")
+        return value
+
+    convert.__name__ = type.__name__  # argparse names the type in its messages
+    return convert
+
+
 def from_schema(flag: str, key: str, type=int, help: str | None = None) -> tuple[str, dict]:
     from mrisr.config import schema_default
 
     default = schema_default(key)
-    return flag, dict(type=type, default=default, help=f"{help + '; ' if help else ''}default {default} ({key})")
+    checked = in_range(key, type) if type in (int, float) else type
+    return flag, dict(type=checked, default=default, help=f"{help + '; ' if help else ''}default {default} ({key})")
 
 
 def labelled(help: str) -> tuple[str, dict]:
@@ -79,7 +106,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         required("--t1w"), required("--mask"), optional("--dseg"), required("--subject"), required("--out-dir"),
         required("--margin", int), required("--multiple", int, help="crop edges are multiples of this (the SR scale)"),
         required("--normalise", choices=["volume", "brain"]), required("--crop", choices=["brain", "none"]),
-        optional("--resample", float, help="mm: resample anisotropic or oblique scans to this isotropic grid")]),
+        optional("--resample", in_range("prepare.resample", float),
+                 help="mm: resample anisotropic or oblique scans to this isotropic grid")]),
     ("degrade",): ("mrisr.degrade:degrade_file", "simulate an LR volume", [
         required("--hr"), OUT, required("--method", choices=["nearest", "kspace", "blur"]), required("--scale", int),
         required("--blur-fwhm", float), required("--noise-sigma", float, help="Gaussian σ added (z-score units)"),
@@ -114,7 +142,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         optional("--mask", help="the scan's brain mask, for the z-score (default: its foreground)"),
         switch("--prepared", "the input is in the model's units already (the workflow's prepared LR); without it, "
                "the scan is z-scored as the model card says and the output put back into its units"),
-        optional("--resample", float, metavar="MM", help="resample an anisotropic or oblique input to MM first"),
+        optional("--resample", in_range("prepare.resample", float), metavar="MM",
+                 help="resample an anisotropic or oblique input to MM first"),
         from_schema("--tile", "inference.tile", help="LR window edge of the feature stage"),
         from_schema("--halo", "inference.halo", help="LR voxels of context around each window, cropped after"),
         from_schema("--reconstruct-tile", "inference.reconstruct_tile", help="LR window edge of the HR tail"),

@@ -104,9 +104,14 @@ def definition_defaults(definition: str) -> dict:
     return {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
 
 
-def schema_default(key: str):
-    """The schema's default of a dotted config key, e.g. ``inference.tile``."""
+def schema_property(key: str) -> dict:
+    """The schema of a dotted config key, e.g. ``inference.tile``: its type, range and default."""
     node = load_schema()
     for part in key.split("."):
         node = node["properties"][part]
-    return node["default"]
+    return node
+
+
+def schema_default(key: str):
+    """The schema's default of a dotted config key, e.g. ``inference.tile``."""
+    return schema_property(key)["default"]

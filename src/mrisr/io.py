@@ -40,6 +40,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     files (another trainer on the same folder) are not touched. A full disk or quota is an :class:`OutputError`.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(path, "is a folder, not a file", "give the output a file name (or a path that is not taken)")
+    folder = next(p for p in path.parents if p.exists())
+    if not folder.is_dir():
+        raise OutputError(path, f"cannot be made: {folder} is a file, not a folder",
+                          "choose an output path whose folders are folders")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_interrupted_writes(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_temporary_prefix(path)}{os.getpid()}@{_host()}~",
