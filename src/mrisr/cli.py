@@ -154,7 +154,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         files("--subjects"), files("--gt"), files("--pred"), files("--mask"),
         ("--lr", dict(nargs="+", help="the LR inputs, for their noise estimate")),
         optional("--lpips-dir", help="folder of the fetch_lpips rule; omit: no LPIPS"),
-        optional("--lpips-step", int, help="every n-th brain slice per plane"),
+        optional("--lpips-step", in_range("lpips.slice_step"), help="every n-th brain slice per plane"),
         from_schema("--lpips-sha256", "lpips.sha256", str, help="the AlexNet weights' sha256"), OUT, THREADS]),
     ("segment", "train"): ("mrisr.segment.train:train_arm", "train one segmentation arm with one seed", [
         files("--image", "real HR T1w training volumes"), files("--label", "their label maps, in the same order"),
