@@ -156,3 +156,21 @@ def test_authors_overlay_sets_every_switch_to_their_code(demo):
     assert theirs["segmentation"]["sr_variant"] == "mrsrgan"
     assert (midl["warmup_fraction"], midl["discriminator_every"], midl["optimiser"]["lr"]) == (0.05, 5, 2e-4)
     assert (midl["losses"]["pixel"], midl["losses"]["feature"]) == (0.01, 1.0)
+
+
+@pytest.mark.parametrize("where, value", [
+    (("datasets", "hcp"), {"source": "hcp", "subjects": ["100307\n"]}),
+    (("datasets", "ixi"), {"source": "ixi", "url": "http://127.0.0.1:9/IXI-T1.tar", "subjects": ["IXI002\n"]}),
+    (("datasets", "ixi"), {"source": "ixi", "url": "http://127.0.0.1:9/IXI-T1.tar", "subjects": ["IXI002"],
+                           "md5": "0" * 32 + "\n"}),
+    (("downloads", "w"), {"url": "http://127.0.0.1:9/w.pth", "sha256": "0" * 64 + "\n"}),
+])
+def test_an_id_or_hash_with_a_trailing_newline_is_refused(demo, where, value):
+    """Python's `$` also matches before a final newline: the schema's patterns anchor at the string's very end."""
+    demo.setdefault(where[0], {})[where[1]] = value
+    with pytest.raises(ConfigError, match="does not match"):
+        config.validate(demo, SCHEMA)
+    trimmed = json.loads(json.dumps(value).replace("\\n", ""))
+    demo[where[0]][where[1]] = trimmed
+    config.validate(demo, SCHEMA)
+
