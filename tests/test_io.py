@@ -167,3 +167,25 @@ def test_a_full_disk_is_said_with_the_file_and_leaves_nothing(tmp_path, rng):
     assert limited.returncode == 2 and "Traceback" not in limited.stderr
     assert f"{out}: could not be written (File too large). Fix: free space" in limited.stderr
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_cleanup_removes_only_atomic_writes_own_leftovers(tmp_path, rng):
+    """Beside an output: a dead writer's temporary file goes, an old one of another host goes, a user's own
+    ``.<name>.orig`` (however old) and a live writer's file stay."""
+    from mrisr.cli import main
+    from mrisr.io import STALE_AFTER_S, _host
+
+    scan = tmp_path / "scan.nii.gz"
+    nib.save(nib.Nifti1Image(rng.normal(size=(8, 8, 8)).astype(np.float32), np.eye(4)), scan)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    old = time.time() - 2 * STALE_AFTER_S
+    files = {"dead": f".sr.nii.gz.{dead.pid}@{_host()}~a1b2.nii.gz", "other host": ".sr.nii.gz.7@elsewhere~c3d4.nii.gz",
+             "user's": ".sr.nii.gz.orig", "live": f".sr.nii.gz.{os.getpid()}@{_host()}~e5f6.nii.gz"}
+    for name in files.values():
+        (tmp_path / name).write_bytes(b"x")
+        os.utime(tmp_path / name, (old, old))
+    assert main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", str(scan),
+                 str(tmp_path / "sr.nii.gz")]) == 0
+    left = {what for what, name in files.items() if (tmp_path / name).exists()}
+    assert left == {"user's", "live"}

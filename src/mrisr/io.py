@@ -94,8 +94,11 @@ def _temporary_prefix(path: Path) -> str:
 
 
 def _left_by_killed_write(stale: Path) -> bool:
+    """Only ``atomic_path``'s own form (``.<name>.<pid>@<host>~...``): a user's ``.<name>.orig`` is never ours."""
     writer = _WRITER.search(stale.name)
-    if writer is None or writer["host"] != _host():
+    if writer is None:
+        return False
+    if writer["host"] != _host():
         return time.time() - stale.stat().st_mtime > STALE_AFTER_S
     try:
         os.kill(int(writer["pid"]), 0)
