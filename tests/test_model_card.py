@@ -143,3 +143,14 @@ def test_a_damaged_model_file_is_read_or_refused_with_the_file_named(tmp_path, e
         load_model(damaged)
     except InputError as exc:
         assert str(exc).startswith(f"{damaged}: ") and "Fix: retrain" in str(exc)
+
+
+@pytest.mark.parametrize("voxels", [{"hr_voxel_mm": float("nan")}, {"lr_voxel_mm": float("nan")},
+                                    {"hr_voxel_mm": float("inf"), "lr_voxel_mm": float("inf")},
+                                    {"lr_voxel_mm": 3.0}])
+def test_a_card_whose_voxel_sizes_do_not_hold_together_is_refused(tmp_path, capsys, voxels):
+    """NaN passes a JSON-schema exclusiveMinimum; the LR voxel must be the HR voxel times the scale."""
+    path = _edited(tmp_path, lambda b: b["card"].update(voxels))
+    assert main(["model-card", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: has a damaged model card (voxel sizes" in err and "Fix: retrain" in err

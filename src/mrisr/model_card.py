@@ -9,6 +9,7 @@ hostile file cannot ask for gigabytes; ``torch.load`` reads tensors and plain co
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import jsonschema
@@ -93,6 +94,10 @@ def check_card(card: dict, generator_config: dict, path: str | Path) -> None:
     if card["scale"] != generator_config.get("scale"):
         raise InputError(path, f"has a card of scale {card['scale']} but a generator of scale "
                                f"{generator_config.get('scale')}", RETRAIN)
+    hr, lr = card["hr_voxel_mm"], card["lr_voxel_mm"]
+    if not (math.isfinite(hr) and math.isfinite(lr)) or not math.isclose(lr, hr * card["scale"], rel_tol=1e-6):
+        raise InputError(path, f"has a damaged model card (voxel sizes: LR {lr} mm is not HR {hr} mm x scale "
+                               f"{card['scale']})", RETRAIN)
 
 
 def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
