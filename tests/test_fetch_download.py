@@ -36,6 +36,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     content_type = "application/octet-stream"
     send_length = True
     range_offset = 0  # a 206 that starts this many bytes before the asked start (a broken proxy)
+    length_header = None  # a Content-Length to send instead of the body's
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         Handler.requests.append(self.headers.get("Range"))
@@ -55,7 +56,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = payload[start:]
         self.send_header("Content-Type", Handler.content_type)
         if Handler.send_length:
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", Handler.length_header or str(len(body)))
         self.end_headers()
         if Handler.cut_first:
             Handler.cut_first = False
@@ -73,6 +74,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def server():
     Handler.requests, Handler.cut_first, Handler.honour_range = [], False, True
     Handler.body, Handler.content_type, Handler.send_length, Handler.range_offset = PAYLOAD, "application/octet-stream", True, 0
+    Handler.length_header = None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -170,3 +172,26 @@ def test_an_md5_is_checked_where_the_publisher_gives_one(server, tmp_path):
     assert dest.read_bytes() == PAYLOAD
     download(server, dest, None, md5=hashlib.md5(PAYLOAD).hexdigest(), progress=False)
     assert len(Handler.requests) == 2  # the second call found the file whole and fetched nothing
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "12 34"])
+def test_a_length_that_is_not_a_byte_count_is_refused_by_the_command(server, tmp_path, capsys, length):
+    from mrisr.cli import main
+
+    Handler.length_header = length
+    assert main(["fetch", "download", "--url", server, "--out", str(tmp_path / "w.pth")]) == 2
+    err = capsys.readouterr().err
+    assert f"Content-Length: {length!r}" in err and "Fix:" in err and "Traceback" not in err
+    assert not (tmp_path / "w.pth").exists()
+
+
+@pytest.mark.parametrize("page", [b"<!-- generated -->\n<!DOCTYPE html><html>Sign in</html>",
+                                  b"\xef\xbb\xbf  <!--a--><!-- b -->\n<html><body>moved</body></html>",
+                                  b"<!-- a banner that runs past the first 512 bytes " + b"x" * 600])
+def test_an_html_page_behind_comments_is_refused_by_the_command(server, tmp_path, capsys, page):
+    from mrisr.cli import main
+
+    Handler.body = page  # served as application/octet-stream: only its bytes tell
+    assert main(["fetch", "download", "--url", server, "--out", str(tmp_path / "IXI-T1.tar")]) == 2
+    assert "it is an HTML page" in capsys.readouterr().err
+    assert not (tmp_path / "IXI-T1.tar").exists()

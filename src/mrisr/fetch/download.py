@@ -61,6 +61,9 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> int | None:
                 raise _Restart(f"asked for bytes from {start}, the server sent "
                                f"{response.headers.get('Content-Range') or 'no Content-Range'}")
         length = response.headers.get("Content-Length")
+        if length is not None and not re.fullmatch(r"[0-9]+", length.strip()):
+            raise InputError(url, f"the server declared a length that is not a byte count (Content-Length: {length!r})",
+                             "check the URL; a proxy or a broken server answered it")
         total = start + int(length) if length is not None else None
         with open(part, "ab" if start else "wb") as out, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, desc=part.name, disable=not progress
@@ -83,7 +86,13 @@ def _format_of(path: Path) -> str | None:
     """The format the file's first bytes say: html, gzip, zip, tar, or None (one without marks of its end)."""
     with open(path, "rb") as f:
         head = f.read(512)
-    if head.lower().lstrip().startswith((b"<!doctype html", b"<html")):
+    text = head.removeprefix(b"\xef\xbb\xbf").lower().lstrip()
+    while text.startswith(b"<!--"):  # comments before the page (an error page's banner); unclosed here: markup
+        end = text.find(b"-->")
+        if end < 0:
+            return "html"
+        text = text[end + 3:].lstrip()
+    if text.startswith((b"<!doctype html", b"<html")):
         return "html"
     if head[:2] == b"\x1f\x8b":
         return "gzip"
