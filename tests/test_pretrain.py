@@ -138,3 +138,33 @@ def test_a_start_of_another_generator_or_none_is_refused(tmp_path, hr_files):
     with pytest.raises(ConfigError, match="variants.esrgan.start.*--start"):
         train_variant(hr_files, VARIANT, GAN_SETTINGS, provenance, str(tmp_path / "gan"), threads=2)
     assert json.loads(json.dumps(load_model(out["model"])[2]))  # the card is plain data
+
+
+def test_one_training_per_folder_and_a_killed_one_leaves_no_lock(hr_files, tmp_path, capsys):
+    """A second job training into a folder while another does is refused through the command; once the first is
+    killed (SIGKILL: no clean-up runs), the folder trains."""
+    import json
+    import subprocess
+    import sys
+
+    from mrisr.cli import main
+
+    out = tmp_path / "model"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from mrisr.trainer import training_lock\n"
+                               f"with training_lock(Path({str(out)!r})):\n print('held', flush=True); time.sleep(600)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    provenance = {"variant": "pretrained-x", "dataset": "demo", "subjects": ["00", "01"],
+                  "preprocessing": PREPROCESSING}
+    command = ["pretrain", "--hr", *hr_files, "--generator", json.dumps(GENERATOR), "--pixel-loss", "l1",
+               "--settings", json.dumps(SETTINGS), "--provenance", json.dumps(provenance), "--out-dir", str(out),
+               "--threads", "1"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: is being trained into by another running job" in err and "Fix: wait" in err
+    assert not (out / "model.pt").exists() and not (out / "checkpoint.pt").exists()
+    holder.kill()
+    holder.wait()
+    assert main(command) == 0 and (out / "model.pt").is_file()

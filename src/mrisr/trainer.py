@@ -8,11 +8,13 @@ them, and a checkpoint of another configuration is never resumed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +157,19 @@ def run_steps(trainer: Trainer, total: int, take_step: Callable[[], dict], check
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def training_lock(out_dir: Path) -> Iterator[None]:
+    """One training per output folder at a time: an exclusive ``flock`` on ``out_dir/train.lock``, which the kernel
+    releases when the holder exits, so that a killed run never leaves the folder locked."""
+    with open(out_dir / "train.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(out_dir, "is being trained into by another running job (it holds train.lock)",
+                             "wait for that job to end, or train into another folder") from None
+        yield
+
+
 def fit(trainer: Trainer, take_step: Callable[[], dict], out_dir: str | Path, *, fix: str, show: tuple[str, ...],
         writer: bool = True, progress: bool = True, desc: str = "train") -> dict[str, Path]:
     """Train (or resume) to the settings' steps; write ``model.pt`` and ``train_log.csv`` into ``out_dir``.
@@ -163,6 +178,12 @@ def fit(trainer: Trainer, take_step: Callable[[], dict], out_dir: str | Path, *,
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with training_lock(out) if writer else contextlib.nullcontext():
+        return _fit(trainer, take_step, out, fix=fix, show=show, writer=writer, progress=progress, desc=desc)
+
+
+def _fit(trainer: Trainer, take_step: Callable[[], dict], out: Path, *, fix: str, show: tuple[str, ...], writer: bool,
+         progress: bool, desc: str) -> dict[str, Path]:
     checkpoint = out / "checkpoint.pt"
     if try_resume(trainer, checkpoint):
         log.info("resumed from %s at step %d", checkpoint, trainer.step)
