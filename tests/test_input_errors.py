@@ -314,3 +314,44 @@ def test_an_output_path_that_cannot_be_a_file_is_named(tmp_path, rng, capsys, ho
     err = capsys.readouterr().err
     assert str(out) in err and "Fix:" in err and "Traceback" not in err
     assert (tmp_path / "notes.txt").read_text() == "a file" and not any((tmp_path / "taken.nii.gz").iterdir())
+
+
+def _zeros_gz(path, shape, dtype=np.uint8):
+    """A true .nii.gz of zeros (one gzip member per MiB: a 1 GiB volume in about 1 MB), header included."""
+    header = nib.Nifti1Image(np.zeros((1, 1, 1), dtype), np.eye(4)).header
+    header.set_data_shape(shape)
+    header["vox_offset"] = 352
+    total, mib = 352 + int(np.prod(shape)) * np.dtype(dtype).itemsize, 2**20
+    zeros = gzip.compress(b"\0" * mib, compresslevel=9)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(header.binaryblock + b"\0" * (mib - 352), compresslevel=9))
+        for _ in range(total // mib - 1):
+            f.write(zeros)
+        f.write(gzip.compress(b"\0" * (total % mib)))
+    return path
+
+
+def test_a_small_true_file_of_a_gigavoxel_volume_is_refused_before_it_is_read(tmp_path):
+    """1024^3 uint8 zeros compress to about 1 MB and pass the gzip-ratio bound: the absolute voxel cap refuses it,
+    at the memory of a small bad file, nothing written."""
+    from mrisr.io import MAX_VOXELS
+
+    bomb = _zeros_gz(tmp_path / "bomb.nii.gz", (1024, 1024, 1024))
+    assert bomb.stat().st_size < 2**21 and 1024**3 > MAX_VOXELS
+    code, err, peak = mrisr_with_peak_memory("super-resolve", "--interpolate", "trilinear", "--scale", 2, bomb,
+                                             tmp_path / "sr.nii.gz", stderr_file=tmp_path / "err")
+    assert code == 2 and f"{bomb}: image declares 1024 x 1024 x 1024" in err and "Fix: crop or resample" in err
+    assert peak < 1024 and not (tmp_path / "sr.nii.gz").exists()
+
+
+def test_a_whole_head_at_half_a_millimetre_passes_the_voxel_cap(tmp_path):
+    from mrisr.io import _check_header
+
+    path = tmp_path / "head.nii"
+    header = nib.Nifti1Image(np.zeros((1, 1, 1), np.uint8), np.diag([0.5, 0.5, 0.5, 1])).header
+    header.set_data_shape((640, 640, 640))  # a 320 mm field of view
+    header["vox_offset"] = 352
+    with open(path, "wb") as f:  # sparse: the voxels take no disk
+        f.write(header.binaryblock + b"\0" * 4)
+        f.truncate(352 + 640**3)
+    _check_header(path, nib.load(path), "image")

@@ -179,6 +179,9 @@ def load_volume(path: str | os.PathLike, *, role: str = "image", isotropic: bool
 #: Most bytes one byte of a gzip file can inflate to (deflate's limit is 1032:1): a header declaring more than
 #: that cannot be true, and is refused before anything of that size is allocated.
 GZIP_MAX_RATIO = 1032
+#: Most voxels of any volume mrisr reads: 2^29 (812^3), above a whole head at 0.5 mm in a 320 mm field of view
+#: (640^3) and far below what a forged header can declare (a 1 MB .nii.gz: up to 1032 MB of voxels).
+MAX_VOXELS = 2**29
 
 
 def _check_header(path: Path, img: nib.Nifti1Image, role: str) -> None:
@@ -188,7 +191,12 @@ def _check_header(path: Path, img: nib.Nifti1Image, role: str) -> None:
     if min(shape, default=0) <= 0:
         raise InputError(path, f"{role} has an axis of length {min(shape, default=0)} (shape {tuple(shape)})",
                          "replace it with the intact scan; the header's dim field is wrong or the export failed")
-    declared = int(np.prod(shape, dtype=np.float64)) * img.header.get_data_dtype().itemsize
+    voxels = int(np.prod(shape, dtype=np.float64))
+    if voxels > MAX_VOXELS:
+        raise InputError(path, f"{role} declares {' x '.join(map(str, shape))} = {voxels:,} voxels, more than mrisr "
+                               f"reads ({MAX_VOXELS:,}: a whole head at 0.5 mm is about 270 million)",
+                         "crop or resample the scan first (or check the header: the file may be forged)")
+    declared = voxels * img.header.get_data_dtype().itemsize
     data_file = Path(img.file_map["image"].filename)
     with open(data_file, "rb") as f:
         compressed = f.read(2) == b"\x1f\x8b"
