@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from mrisr.cli import main
 from mrisr.errors import InputError
 from mrisr.model_card import load_model
+from mrisr.models.registry import build
 from tests.conftest import filled_variant, mrisr_with_peak_memory, write_model
 
 GENERATOR = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
@@ -47,9 +48,9 @@ def _super_resolve(tmp_path, model):
 
 
 def test_small_weights_under_a_wide_config_are_refused_without_building_it(tmp_path):
-    """Channels within the schema's limits (512), weights of a 4-channel net: the file is 100 KB, the network it
-    asks for 1.3 GB. Refused on the meta device, at the memory of a file whose card is damaged."""
-    wide = _edited(tmp_path / "wide", lambda b: b.update(generator=dict(GENERATOR, channels=512, growth=512, blocks=1)))
+    """Channels within the schema's limits, weights of a 4-channel net: the file is 100 KB, the network it asks for
+    (256 channels) 390 MB. Refused on the meta device, at the memory of a file whose card is damaged."""
+    wide = _edited(tmp_path / "wide", lambda b: b.update(generator=dict(GENERATOR, channels=256, growth=256, blocks=1)))
     code, stderr, peak = _super_resolve(tmp_path / "wide", wide)
     assert code == 2 and f"{wide}: holds weights that do not fit its generator config" in stderr
     assert "Fix: retrain" in stderr and "Traceback" not in stderr
@@ -154,3 +155,71 @@ def test_a_card_whose_voxel_sizes_do_not_hold_together_is_refused(tmp_path, caps
     assert main(["model-card", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}: has a damaged model card (voxel sizes" in err and "Fix: retrain" in err
+
+
+def _views_of_one_float(config: dict) -> dict:
+    """A state dict of ``config``'s exact names and shapes, every tensor a stride-0 view of one 4-byte storage."""
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in build("generator", config).state_dict().items()}
+    one = torch.zeros(1)
+    return {k: one.expand(shape) if len(shape) else torch.zeros(()) for k, shape in shapes.items()}
+
+
+@pytest.mark.parametrize("config", [GENERATOR, dict(GENERATOR, channels=512, growth=512, blocks=64)])
+def test_weights_that_are_views_of_a_few_bytes_are_refused_at_small_memory(tmp_path, config):
+    """A file of a few KB whose every weight expands one float: at the schema's widest (20 G parameters) the
+    parameter cap refuses it; at any size, the weights that do not own their storage."""
+    path = _edited(tmp_path, lambda b: b.update(generator=config, state_dict=_views_of_one_float(config)))
+    assert path.stat().st_size < 2**20
+    code, stderr, peak = _super_resolve(tmp_path, path)
+    expected = "holds weights that are views of other memory" if config is GENERATOR else "parameters, more than"
+    assert code == 2 and f"{path}: " in stderr and expected in stderr and "Traceback" not in stderr
+    assert peak < 1024 and not (tmp_path / "sr.nii.gz").exists()
+
+
+def test_two_weights_sharing_one_storage_are_refused(tmp_path, capsys):
+    def share(bundle):
+        state = bundle["state_dict"]
+        first, second = [k for k, v in state.items() if v.dim() == 5][:2]
+        if state[first].shape == state[second].shape:
+            state[second] = state[first]
+        else:  # two views into one storage, each the right shape
+            base = torch.zeros(state[first].numel() + state[second].numel())
+            state[first] = base[:state[first].numel()].view(state[first].shape)
+            state[second] = base[state[first].numel():].view(state[second].shape)
+
+    path = _edited(tmp_path, share)
+    assert main(["model-card", str(path)]) == 2
+    assert "holds weights that are views of other memory" in capsys.readouterr().err
+
+
+def _nested(depth):
+    value = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _memo_bomb():
+    """Lists of one list: 8 levels of 1000 references, a few KB pickled, 10^24 strings written out."""
+    value = ["subject"]
+    for _ in range(8):
+        value = [value] * 1000
+    return value
+
+
+def _holding_itself():
+    loop = ["a"]
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize("data, problem", [(_memo_bomb, "larger than any mrisr writes"),
+                                           (_holding_itself, "nested deeper than"),
+                                           (lambda: _nested(200), "nested deeper than")])
+def test_a_card_that_would_print_without_end_is_refused_at_small_memory(tmp_path, data, problem):
+    path = _edited(tmp_path, lambda b: b["card"]["training"].update(subjects=data()))
+    assert path.stat().st_size < 2**20
+    code, stderr, peak = mrisr_with_peak_memory("model-card", path, "--json", stderr_file=tmp_path / "err")
+    assert code == 2 and f"{path}: has a model card {problem}" in stderr and "Traceback" not in stderr
+    assert peak < 1024

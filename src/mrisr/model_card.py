@@ -100,9 +100,54 @@ def check_card(card: dict, generator_config: dict, path: str | Path) -> None:
                                f"{card['scale']})", RETRAIN)
 
 
+#: Bounds of a card's plain data, walked before it is validated or printed: a pickle's memo lets a small file hold
+#: one object many times over (a 128 KB file that prints as 100 GB of JSON) or a list that holds itself.
+CARD_MAX_NODES = 200_000
+CARD_MAX_DEPTH = 32
+CARD_MAX_CHARACTERS = 2**24
+
+
+def check_plain_data(value, path: str | Path, what: str) -> None:
+    """``value`` within the node, depth and character budget (a cycle exceeds the depth)."""
+    budget = {"nodes": CARD_MAX_NODES, "characters": CARD_MAX_CHARACTERS}
+
+    def walk(node, depth: int) -> None:
+        budget["nodes"] -= 1
+        if depth > CARD_MAX_DEPTH:
+            raise InputError(path, f"has a {what} nested deeper than {CARD_MAX_DEPTH} levels (or holding itself)",
+                             RETRAIN)
+        if isinstance(node, (str, bytes)):
+            budget["characters"] -= len(node)
+        if budget["nodes"] < 0 or budget["characters"] < 0:
+            raise InputError(path, f"has a {what} larger than any mrisr writes (over {CARD_MAX_NODES:,} values or "
+                                   f"{CARD_MAX_CHARACTERS:,} characters, counting repeats)", RETRAIN)
+        if isinstance(node, dict):
+            for key, item in node.items():
+                walk(key, depth + 1)
+                walk(item, depth + 1)
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item, depth + 1)
+
+    walk(value, 0)
+
+
+def _owns_its_storage(tensor) -> bool:
+    """Dense, not overlapping, from the start of a storage exactly its size: no view that reads few bytes as many."""
+    if tensor.storage_offset() or tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
+        return False
+    dense = 1
+    for size, stride in sorted(zip(tensor.shape, tensor.stride()), key=lambda dim: dim[1]):
+        if size != 1 and stride != dense:
+            return False
+        dense *= size
+    return True
+
+
 def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
     """The weights are exactly the tensors the config builds (names and shapes), compared on torch's meta device,
-    which allocates nothing: a small file cannot make the loader build layers it holds no weights for."""
+    which allocates nothing: a small file cannot make the loader build layers it holds no weights for, nor a
+    network over the schema's parameter cap; and each tensor owns its storage, shared with no other."""
     import torch
 
     from mrisr.models.registry import build
@@ -110,12 +155,23 @@ def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise InputError(path, "has no generator weights (state_dict is not a dict of tensors)", RETRAIN)
     with torch.device("meta"):
-        expected = {name: tuple(t.shape) for name, t in build("generator", generator_config).state_dict().items()}
+        network = build("generator", generator_config)
+    cap = load_schema()["definitions"]["generator"]["x-max-parameters"]
+    if (parameters := sum(p.numel() for p in network.parameters())) > cap:
+        raise InputError(path, f"asks for a generator of {parameters:,} parameters, more than mrisr loads ({cap:,})",
+                         RETRAIN)
+    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
     found = {name: tuple(t.shape) for name, t in state_dict.items()}
     if found != expected:
         differ = sorted(set(expected) ^ set(found)) or [n for n in expected if expected[n] != found[n]]
         raise InputError(path, f"holds weights that do not fit its generator config ({len(differ)} tensors differ, "
                                f"e.g. {differ[0]}: config {expected.get(differ[0])}, file {found.get(differ[0])})",
+                         RETRAIN)
+    borrowed = [name for name, t in state_dict.items() if not _owns_its_storage(t)]
+    storages = [t.untyped_storage().data_ptr() for t in state_dict.values() if t.numel()]
+    if borrowed or len(set(storages)) < len(storages):
+        raise InputError(path, "holds weights that are views of other memory (e.g. "
+                               f"{(borrowed or ['two tensors sharing one storage'])[0]}), which mrisr never writes",
                          RETRAIN)
     broken = [name for name, t in state_dict.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if broken:
@@ -130,6 +186,8 @@ def load_model(path: str | Path) -> tuple[dict, dict, dict]:
         raise InputError(path, "is not an mrisr model file with a model card (it needs generator, state_dict and "
                                "card)", RETRAIN)
     card = bundle["card"]
+    check_plain_data(card, path, "model card")
+    check_plain_data(bundle["generator"], path, "generator config")
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise InputError(path, f"has a model card of another format ({card.get('format') if isinstance(card, dict) else card!r}; "
                                f"this mrisr reads {FORMAT})", RETRAIN)
