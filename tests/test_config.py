@@ -174,3 +174,11 @@ def test_an_id_or_hash_with_a_trailing_newline_is_refused(demo, where, value):
     demo[where[0]][where[1]] = trimmed
     config.validate(demo, SCHEMA)
 
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_config_number_that_is_not_finite_is_named(demo, tmp_path, value):
+    """YAML's .nan passes every JSON-schema range (comparisons with NaN are false)."""
+    demo["pretrain"] = {"lr": yaml.safe_load(value)}
+    with pytest.raises(ConfigError, match=r"config key 'pretrain.lr': is not a finite number"):
+        config.validate(demo, SCHEMA)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import math
 from pathlib import Path
 
 import jsonschema
@@ -52,8 +53,21 @@ def _explain(error: jsonschema.ValidationError) -> ConfigError:
     return ConfigError(where, error.message, f"see {SCHEMA} for its type and range")
 
 
+def _non_finite(value, key: str = "") -> str | None:
+    """The dotted key of the first NaN or infinite number in ``value`` (a schema's ranges let NaN through)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key or "<top level>"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, item in items:
+        if (found := _non_finite(item, f"{key}.{name}" if key else str(name))) is not None:
+            return found
+    return None
+
+
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Validate ``config`` in place, fill schema defaults, check cross-references; return it."""
+    if (key := _non_finite(config)) is not None:
+        raise ConfigError(key, "is not a finite number", "give a number within the range the schema states")
     errors = sorted(_Validator(load_schema(Path(schema_path))).iter_errors(config),
                     key=lambda e: len(list(e.absolute_path)))
     if errors:
