@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import math
+import operator
 import os
 import sys
 
@@ -38,25 +39,27 @@ def switch(flag: str, help: str) -> tuple[str, dict]:
     return flag, dict(action="store_true", help=help)
 
 
+#: JSON schema's range keywords: the sign a message shows, and the test a value must pass
+RANGE_KEYWORDS = {"minimum": (">=", operator.ge), "exclusiveMinimum": (">", operator.gt),
+                  "maximum": ("<=", operator.le), "exclusiveMaximum": ("<", operator.lt)}
+
+
 def in_range(key: str, type=int):
     """An option's type: a finite ``type`` within the schema's range of the config key ``key``; out of it, argparse
     names the option and the range, exits with 2 and nothing has been read or written."""
     from mrisr.config import schema_property
 
     spec = schema_property(key)
-    bounds = [f"{name} {spec[word]}" for word, name in (("minimum", ">="), ("exclusiveMinimum", ">"),
-                                                        ("maximum", "<="), ("exclusiveMaximum", "<")) if word in spec]
-    within = {"minimum": float.__ge__, "exclusiveMinimum": float.__gt__, "maximum": float.__le__,
-              "exclusiveMaximum": float.__lt__}
+    bounds = {sign: (holds, spec[word]) for word, (sign, holds) in RANGE_KEYWORDS.items() if word in spec}
 
     def convert(text: str):
         try:
             value = type(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if type is int else 'a number'}")
-        if not math.isfinite(value) or not all(within[word](float(value), float(spec[word])) for word in within
-                                               if word in spec):
-            raise argparse.ArgumentTypeError(f"{text} is out of range: {key} must be {', '.join(bounds) or 'finite'}")
+        if not math.isfinite(value) or not all(holds(value, bound) for holds, bound in bounds.values()):
+            within = ", ".join(f"{sign} {bound}" for sign, (_, bound) in bounds.items()) or "finite"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {key} must be {within}")
         return value
 
     convert.__name__ = type.__name__  # argparse names the type in its messages

@@ -150,14 +150,14 @@ def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
     network over the schema's parameter cap; and each tensor owns its storage, shared with no other."""
     import torch
 
-    from mrisr.models.registry import build
+    from mrisr.models.registry import build, count_parameters
 
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise InputError(path, "has no generator weights (state_dict is not a dict of tensors)", RETRAIN)
     with torch.device("meta"):
         network = build("generator", generator_config)
     cap = load_schema()["definitions"]["generator"]["x-max-parameters"]
-    if (parameters := sum(p.numel() for p in network.parameters())) > cap:
+    if (parameters := count_parameters(network)) > cap:
         raise InputError(path, f"asks for a generator of {parameters:,} parameters, more than mrisr loads ({cap:,})",
                          RETRAIN)
     expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
