@@ -71,3 +71,37 @@ def mrisr_with_peak_memory(*args, stderr_file) -> tuple[int, str, float]:
                                  stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
     return os.waitstatus_to_exitcode(status), open(stderr_file).read(), usage.ru_maxrss / 1024
+
+
+def head(rng, shape=(20, 22, 18)) -> np.ndarray:
+    """A scan with integer intensities 0..255: a bright ellipsoid (the head) with texture on a dark background."""
+    grid = np.indices(shape).astype(float)
+    centre = (np.array(shape) - 1)[:, None, None, None] / 2
+    inside = (((grid - centre) / (np.array(shape)[:, None, None, None] * 0.38)) ** 2).sum(0) < 1
+    return np.where(inside, rng.integers(120, 250, shape), rng.integers(0, 12, shape)).astype(np.uint8)
+
+
+#: The tests' BIDS dataset: two subjects, one with two sessions, one with two runs.
+BIDS_T1W = ("sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz", "sub-01/ses-2/anat/sub-01_ses-2_T1w.nii.gz",
+            "sub-02/anat/sub-02_run-1_T1w.nii.gz", "sub-02/anat/sub-02_run-2_T1w.nii.gz")
+
+
+def write_bids_dataset(root, volumes: dict, affine=None, derivatives: dict | None = None):
+    """A BIDS dataset at ``root``: ``volumes`` maps each path in it to an array; ``derivatives`` maps
+    ``(folder, path)`` to an array in a derivatives dataset ``root/derivatives/<folder>``."""
+    import json
+    from pathlib import Path
+
+    import nibabel as nib
+
+    root = Path(root)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0]) if affine is None else affine
+    description = {"Name": "mrisr test", "BIDSVersion": "1.10.0"}
+    for place, volume in [*volumes.items(), *((Path("derivatives") / f / p, v) for (f, p), v in (derivatives or {}).items())]:
+        (root / place).parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(volume, affine), root / place)
+    (root / "dataset_description.json").write_text(json.dumps(description))
+    for folder in {f for f, _ in derivatives or {}}:
+        (root / "derivatives" / folder / "dataset_description.json").write_text(json.dumps(
+            description | {"DatasetType": "derivative", "GeneratedBy": [{"Name": "masks by hand"}]}))
+    return root

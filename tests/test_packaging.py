@@ -60,7 +60,7 @@ def test_the_wheel_works_with_no_checkout_anywhere(tmp_path):
 
     from mrisr.cli import COMMANDS, main
     from tests.conftest import write_model
-    from tests.test_super_resolve import _head
+    from tests.conftest import head
 
     source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -93,7 +93,7 @@ def test_the_wheel_works_with_no_checkout_anywhere(tmp_path):
     model = write_model(work / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
     card = mrisr("model-card", model)
     assert card.returncode == 0 and "variant: tiny" in card.stdout, card.stderr
-    nib.save(nib.Nifti1Image(_head(np.random.default_rng(3)), np.diag([2.0, 2.0, 2.0, 1.0])), work / "scan.nii.gz")
+    nib.save(nib.Nifti1Image(head(np.random.default_rng(3)), np.diag([2.0, 2.0, 2.0, 1.0])), work / "scan.nii.gz")
     applied = mrisr("super-resolve", "--model", model, work / "scan.nii.gz", work / "sr.nii.gz")
     assert applied.returncode == 0, applied.stderr
     assert main(["super-resolve", "--model", str(model), str(work / "scan.nii.gz"), str(tmp_path / "here.nii.gz")]) == 0

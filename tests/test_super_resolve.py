@@ -7,7 +7,7 @@ from tqdm import tqdm
 from mrisr.degrade import lr_affine
 from mrisr.models.registry import build
 from mrisr.super_resolve import hr_affine, interpolate, load_generator, super_resolve
-from tests.conftest import write_model
+from tests.conftest import head, write_model
 
 
 def test_trilinear_reproduces_a_linear_ramp_on_the_hr_grid():
@@ -128,14 +128,6 @@ def test_paper_generator_windowed_with_the_default_halo_is_the_one_pass_answer(r
     assert np.abs(windowed - one_pass).max() <= 1e-3
 
 
-def _head(rng, shape=(20, 22, 18)):
-    """A scan with integer intensities 0..255: a bright ellipsoid (the head) with texture on a dark background."""
-    grid = np.indices(shape).astype(float)
-    centre = (np.array(shape) - 1)[:, None, None, None] / 2
-    inside = (((grid - centre) / (np.array(shape)[:, None, None, None] * 0.38)) ** 2).sum(0) < 1
-    return np.where(inside, rng.integers(120, 250, shape), rng.integers(0, 12, shape)).astype(np.uint8)
-
-
 def _stored(scan, affine, how, path):
     """The same scan stored as ``how``; returns the file and (a, b) of its real intensities a·scan + b."""
     if how == "uint8":
@@ -159,7 +151,7 @@ def test_the_same_scan_in_any_storage_gives_the_same_sr(tmp_path, rng, how, orie
     from mrisr.cli import main
 
     model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
-    scan, affine = _head(np.random.default_rng(3)), np.diag([2.0, 2.0, 2.0, 1.0])
+    scan, affine = head(np.random.default_rng(3)), np.diag([2.0, 2.0, 2.0, 1.0])
     reference, _ = _stored(scan, affine, "uint8", tmp_path / "ref.nii.gz")
     assert main(["super-resolve", "--model", str(model), str(reference), str(tmp_path / "ref_sr.nii.gz")]) == 0
     expected = nib.as_closest_canonical(nib.load(tmp_path / "ref_sr.nii.gz"))
@@ -187,7 +179,7 @@ def test_folder_of_scans_loads_the_model_once_and_writes_one_output_each(tmp_pat
     model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
     (tmp_path / "scans").mkdir()
     for name in ("a.nii.gz", "b.nii"):
-        nib.save(nib.Nifti1Image(_head(rng), np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "scans" / name)
+        nib.save(nib.Nifti1Image(head(rng), np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "scans" / name)
     loads = []
     load = stage.load_generator
     monkeypatch.setattr(stage, "load_generator", lambda *a: loads.append(a) or load(*a))
@@ -203,7 +195,7 @@ def test_a_scan_at_another_voxel_size_is_warned_with_the_fix(tmp_path, rng, capl
 
     model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2},
                         hr_voxel_mm=0.7)
-    nib.save(nib.Nifti1Image(_head(rng), np.eye(4)), tmp_path / "in.nii.gz")
+    nib.save(nib.Nifti1Image(head(rng), np.eye(4)), tmp_path / "in.nii.gz")
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "in.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
     assert "LR voxels of 1.4 mm" in caplog.text and "--resample 1.4" in caplog.text
 
@@ -215,7 +207,7 @@ def test_brain_mask_sets_the_z_score_of_a_brain_normalised_model(tmp_path, rng, 
     g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}).eval()
     card = {"scale": 2, "lr_voxel_mm": 2.0, "hr_voxel_mm": 1.0,
             "preprocessing": {"crop": "none", "margin": 0, "normalise": "brain"}}
-    scan = _head(rng).astype(np.float32)
+    scan = head(rng).astype(np.float32)
     mask = np.zeros(scan.shape, np.uint8)
     mask[6:14, 6:16, 5:12] = 1
     seen = []

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import logging
 import math
 import operator
 import os
+import shlex
 import sys
 
 from mrisr.errors import NO_ROOM, MrisrError
@@ -136,8 +138,13 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         optional("--degradation", help="with --metrics: the degradation of the LR volumes it scored"),
         optional("--out", help="with --metrics: the copy's path")]),
     ("super-resolve",): ("mrisr.super_resolve:super_resolve_files", "super-resolve LR scans (files or folders)", [
-        ("inputs", dict(nargs="+", metavar="INPUT", help="NIfTI scans or folders of them")),
-        ("output", dict(help="the output file for one scan, else a folder")),
+        ("inputs", dict(nargs="*", metavar="INPUT", help="NIfTI scans or folders of them (or --bids)")),
+        ("output", dict(help="the output file for one scan, else a folder (with --bids: the derivatives folder)")),
+        optional("--bids", metavar="BIDS_ROOT", help="every T1w of this BIDS dataset, written as BIDS derivatives "
+                 "(OUTPUT/sub-<label>/[ses-<label>/]anat/*_desc-sr_T1w.nii.gz + JSON sidecars)"),
+        optional("--bids-filter", json.loads, metavar="JSON",
+                 help='with --bids: BIDS entities that choose the T1w images, e.g. \'{"session": "1"}\' '
+                      "(a list: any of its values; null: the entity is absent)"),
         optional("--model", help="model.pt of a trained variant (or --interpolate)"),
         optional("--interpolate", dest="interpolate_mode", choices=["trilinear", "nearest"]),
         optional("--scale", int, help="for --interpolate"),
@@ -230,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
                                         os.environ.get("SLURMD_NODENAME", "?"))
     module, _, function = options.pop("target").partition(":")
     try:
-        getattr(importlib.import_module(module), function)(**options)
+        stage = getattr(importlib.import_module(module), function)
+        if "command_line" in inspect.signature(stage).parameters:  # it records how it was called (BIDS sidecars)
+            options["command_line"] = shlex.join(["mrisr", *(sys.argv[1:] if argv is None else argv)])
+        stage(**options)
     except MrisrError as exc:
         print(f"mrisr {command}: error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ HR tail (most of the memory) in small windows whose halo is their exact reach.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -24,9 +25,11 @@ import torch
 from scipy import ndimage
 from tqdm import tqdm
 
+from mrisr import __version__
 from mrisr.device import Precision, autocast, default_device, set_threads, uses_bf16
 from mrisr.errors import InputError, MrisrError
-from mrisr.io import load_volume, resample_isotropic, resample_like, same_grid, save_volume, voxel_sizes
+from mrisr.io import (digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
+                      voxel_sizes, write_text)
 from mrisr.model_card import RETRAIN, load_model
 from mrisr.models.registry import build
 from mrisr.preprocessing import Crop, Normalise, head_mask, zscore_statistics
@@ -195,10 +198,7 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
 
 
 def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
-    """(scan, output file) for every input: a folder stands for its NIfTI files; several scans need a folder.
-
-    Checked before anything is written: no output is an input (the same file, or an output folder that holds the
-    scans), and no two scans write one output."""
+    """(scan, output file) for every input: a folder stands for its NIfTI files; several scans need a folder."""
     scans = []
     for name in map(Path, inputs):
         scans += sorted(p for p in name.iterdir() if p.name.endswith(NIFTI_SUFFIXES)) if name.is_dir() else [name]
@@ -206,11 +206,29 @@ def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
         raise InputError(inputs[0], "holds no .nii or .nii.gz file", "give NIfTI scans or a folder of them")
     out = Path(output)
     if len(scans) == 1 and not Path(inputs[0]).is_dir() and out.name.endswith(NIFTI_SUFFIXES):
-        pairs = [(scans[0], out)]
-    elif out.name.endswith(NIFTI_SUFFIXES):
+        return [(scans[0], out)]
+    if out.name.endswith(NIFTI_SUFFIXES):
         raise InputError(out, "is a file name, but there are several scans", "give an output folder")
-    else:
-        pairs = [(scan, out / scan.name) for scan in scans]
+    return [(scan, out / scan.name) for scan in scans]
+
+
+def _bids_pairs(root: str, output: str, filters: dict) -> dict[tuple[Path, Path], str]:
+    """(T1w, derivative file) for every T1w of the BIDS dataset ``root`` that ``filters`` select, each with its
+    path in the dataset; the output folder must be a new one or mrisr's derivatives of this dataset."""
+    from mrisr.bids import check_derivatives_folder, derivative_name, open_layout, t1w_images
+
+    check_derivatives_folder(Path(output), Path(root))
+    images = t1w_images(open_layout(root), filters, "--bids-filter")
+    if not images:
+        raise InputError(root, f"has no T1w image (sub-*/[ses-*/]anat/*_T1w.nii[.gz]) that --bids-filter "
+                         f"{json.dumps(filters)} selects", "check the dataset, or loosen --bids-filter")
+    return {(Path(image.path), Path(output) / derivative_name(image.relpath)): image.relpath for image in images}
+
+
+def _check_pairs(pairs: list[tuple[Path, Path]]) -> None:
+    """Before anything is written: no output is an input (the same file, or an output folder that holds the
+    scans), and no two scans write one output."""
+    scans = [scan for scan, _ in pairs]
     read = {scan.resolve(): scan for scan in scans}
     first_of: dict[Path, Path] = {}
     for scan, target in pairs:
@@ -220,37 +238,62 @@ def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
         if (earlier := first_of.setdefault(target.resolve(), scan)) != scan:
             raise InputError(target, f"would be written for two scans ({earlier} and {scan})",
                              "give scans with distinct file names, or run them into separate output folders")
-    return pairs
+
+
+def _sidecar(source: str, method: Method, model: str | None, variant: str, lr: nib.Nifti1Image,
+             sr: nib.Nifti1Image, command_line: str) -> dict:
+    """The JSON sidecar of one BIDS derivative: its source, the model (sha256 of its file), scale, voxel sizes."""
+    from mrisr.bids import source_uri
+
+    return {"Sources": [source_uri(source)], "Description": f"x{method.scale} super-resolution ({variant})",
+            "Variant": variant, "Model": Path(model).name if model else None,
+            "ModelSha256": digest_of(model) if model else None, "Scale": method.scale,
+            "SourceVoxelSize": [round(float(v), 6) for v in voxel_sizes(lr.affine)],
+            "VoxelSize": [round(float(v), 6) for v in voxel_sizes(sr.affine)],
+            "MrisrVersion": __version__, "CommandLine": command_line}
 
 
 def super_resolve_files(inputs: list[str], output: str, model: str | None, interpolate_mode: str | None,
                         scale: int | None, reference: str | None, mask: str | None, prepared: bool,
                         resample: float | None, tile: int, halo: int, reconstruct_tile: int, batch: int, pasted: bool,
-                        threads: int) -> list[Path]:
+                        threads: int, bids: str | None, bids_filter: dict | None, command_line: str) -> list[Path]:
     """The stage: LR scans (files or folders) through ``model`` (or ``interpolate_mode`` at ``scale``) onto their
     HR grids, the model loaded once; one file in, one file out, else into the folder ``output``.
 
     ``reference`` (one scan only) gives the output's grid and header; it must be the SR grid. ``mask`` (one scan
     only) is the brain mask on the scan's grid for the z-score. ``resample`` (mm) puts anisotropic or oblique
-    scans on an isotropic grid first.
+    scans on an isotropic grid first. ``bids``: instead of ``inputs``, every T1w of this BIDS dataset (that
+    ``bids_filter`` selects), written as BIDS derivatives into ``output`` (:mod:`mrisr.bids`);
+    ``command_line`` goes into their sidecars.
     """
     if bool(model) == bool(interpolate_mode) or (interpolate_mode and not scale):
         raise MrisrError("super-resolve needs either --model, or --interpolate with --scale")
+    if bool(inputs) == bool(bids):
+        raise MrisrError("super-resolve needs either input scans or --bids BIDS_ROOT, not both")
     set_threads(threads)
-    pairs = _scan_pairs(inputs, output)
+    sources = _bids_pairs(bids, output, bids_filter or {}) if bids else {}
+    pairs = list(sources) or _scan_pairs(inputs, output)
+    _check_pairs(pairs)
     if len(pairs) > 1 and (reference or mask):
         raise MrisrError("--reference and --mask belong to one scan; run those scans one by one")
     if model:
         generator, card = load_generator(model)
         method = Method(scale=card["scale"], generator=generator, card=card)
-        descrip = f"mrisr x{card['scale']} {card['variant']} ({Path(model).name})"
+        variant = card["variant"]
+        descrip = f"mrisr x{card['scale']} {variant} ({Path(model).name})"
     else:
         method = Method(scale=scale, order=INTERPOLATION_ORDERS[interpolate_mode])
+        variant = interpolate_mode
         descrip = f"mrisr x{scale} {interpolate_mode}"
+    if bids:
+        from mrisr.bids import DESCRIPTION, dataset_description
+
+        write_text(json.dumps(dataset_description(Path(bids), __version__), indent=2) + "\n",
+                   Path(output) / DESCRIPTION)
     written = []
     for scan, out in tqdm(pairs, desc="scans", unit="scan", disable=len(pairs) == 1):
-        img = load_volume(scan, isotropic=bool(model) and resample is None,
-                          grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
+        img = source = load_volume(scan, isotropic=bool(model) and resample is None,
+                                   grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
         brain = load_volume(mask, role="mask") if mask else None
         if brain is not None and not same_grid(brain, img):
             raise InputError(mask, f"mask grid {brain.shape} is not the scan's grid {img.shape}",
@@ -270,4 +313,7 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
                                  "give the HR volume this LR was made from, or leave --reference out")
             affine = header_from.affine
         written.append(save_volume(np.asanyarray(sr.dataobj), affine, out, reference=header_from, descrip=made))
+        if bids:
+            sidecar = _sidecar(sources[scan, out], method, model, variant, source, sr, command_line)
+            write_text(json.dumps(sidecar, indent=2) + "\n", out.with_name(out.name.removesuffix(".nii.gz") + ".json"))
     return written

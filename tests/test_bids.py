@@ -1,0 +1,97 @@
+"""BIDS in (a ``source: bids`` dataset) and out (``mrisr super-resolve --bids``), read back with pybids."""
+
+import hashlib
+import json
+import shlex
+
+import nibabel as nib
+import numpy as np
+import pytest
+from bids import BIDSLayout
+
+from mrisr.cli import main
+from tests.conftest import BIDS_T1W, head, write_bids_dataset, write_model
+
+GENERATOR = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    rng = np.random.default_rng(1)
+    return write_bids_dataset(tmp_path / "bids", {p: head(rng) for p in BIDS_T1W})
+
+
+def _contents(root):
+    return {p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_every_t1w_becomes_a_derivative_that_pybids_finds_with_its_sidecar(tmp_path, dataset):
+    model = write_model(tmp_path / "model.pt", GENERATOR)
+    before = _contents(dataset)
+    out = dataset / "derivatives" / "mrisr"
+    argv = ["super-resolve", "--model", str(model), "--bids", str(dataset), str(out)]
+    assert main(argv) == 0
+    assert all(_contents(dataset)[p] == h for p, h in before.items())  # the dataset's own files untouched
+
+    layout = BIDSLayout(dataset, derivatives=out)
+    found = layout.derivatives["mrisr"].get(desc="sr", suffix="T1w", extension=".nii.gz")
+    assert sorted(f.relpath for f in found) == sorted(p.replace("_T1w", "_desc-sr_T1w") for p in BIDS_T1W)
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative" and description["GeneratedBy"][0]["Name"] == "mrisr"
+    model_sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
+    for image in found:
+        source = image.relpath.replace("_desc-sr_T1w", "_T1w")
+        meta = image.get_metadata()
+        assert meta["Sources"] == [f"bids:raw:{source}"] and meta["ModelSha256"] == model_sha256
+        assert meta["Scale"] == 2 and meta["SourceVoxelSize"] == [2, 2, 2] and meta["VoxelSize"] == [1, 1, 1]
+        assert meta["Variant"] == "tiny" and shlex.split(meta["CommandLine"]) == ["mrisr", *argv]
+        # the same voxels as super-resolving that one scan on its own
+        alone = tmp_path / "alone.nii.gz"
+        assert main(["super-resolve", "--model", str(model), str(dataset / source), str(alone)]) == 0
+        np.testing.assert_array_equal(np.asanyarray(nib.load(image.path).dataobj),
+                                      np.asanyarray(nib.load(alone).dataobj))
+    # a rerun into its own derivatives folder is allowed and leaves the same files
+    assert main(argv) == 0 and len(list(out.rglob("*_desc-sr_T1w.nii.gz"))) == 4
+
+
+def test_a_filter_chooses_images_by_entity(tmp_path, dataset):
+    out = tmp_path / "sr"
+    assert main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", "--bids", str(dataset),
+                 "--bids-filter", '{"session": "2"}', str(out)]) == 0
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.nii.gz")] == [
+        "sub-01/ses-2/anat/sub-01_ses-2_desc-sr_T1w.nii.gz"]
+    meta = json.loads((out / "sub-01/ses-2/anat/sub-01_ses-2_desc-sr_T1w.json").read_text())
+    assert meta["Variant"] == "trilinear" and meta["ModelSha256"] is None
+    assert main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", "--bids", str(dataset),
+                 "--bids-filter", '{"run": [2, null], "session": null}', str(tmp_path / "runs")]) == 0
+    assert [p.name for p in (tmp_path / "runs").rglob("*.nii.gz")] == ["sub-02_run-2_desc-sr_T1w.nii.gz"]
+
+
+@pytest.mark.parametrize("case", ["the dataset itself", "another dataset", "not BIDS", "unknown entity",
+                                  "nothing selected", "inputs as well"])
+def test_refusals_name_the_file_and_the_fix_and_write_nothing(tmp_path, dataset, capsys, case):
+    other = write_bids_dataset(tmp_path / "other", {BIDS_T1W[0]: head(np.random.default_rng(2))})
+    out, root, extra = tmp_path / "out", dataset, []
+    if case == "the dataset itself":
+        out = dataset
+    elif case == "another dataset":
+        out = other
+    elif case == "not BIDS":
+        (dataset / "dataset_description.json").unlink()
+    elif case == "unknown entity":
+        extra = ["--bids-filter", '{"sesion": "1"}']
+    elif case == "nothing selected":
+        extra = ["--bids-filter", '{"session": "3"}']
+    else:
+        extra = [str(dataset / BIDS_T1W[0])]
+    before = {d: _contents(d) for d in (dataset, other)}
+    code = main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", "--bids", str(root), *extra, str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and ("Fix:" in err or case == "inputs as well")
+    expected = {"the dataset itself": "derivatives/mrisr", "another dataset": "mrisr did not make",
+                "not BIDS": "dataset_description.json", "unknown entity": "sesion", "nothing selected": "session",
+                "inputs as well": "--bids"}[case]
+    assert expected in err
+    assert {d: _contents(d) for d in (dataset, other)} == before
+    assert out in (dataset, other) or not out.exists()
