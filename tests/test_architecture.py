@@ -109,7 +109,8 @@ def test_every_rule_file_is_a_stage_and_every_results_folder_a_stage():
 
 @pytest.mark.parametrize("names", list(cli.COMMANDS), ids=" ".join)
 def test_each_command_calls_its_stage_function_with_exactly_its_options(names):
-    """The dispatch passes every option as a keyword: the options must be the function's parameters."""
+    """The dispatch passes every option as a keyword: the options must be the function's parameters (and the
+    command line, to a function that records it)."""
     target, _, options = cli.COMMANDS[names]
     module, _, function = target.partition(":")
     assert module.removeprefix("mrisr.").split(".")[0] == names[0].replace("-", "_")
@@ -118,6 +119,7 @@ def test_each_command_calls_its_stage_function_with_exactly_its_options(names):
     if len(names) == 2:
         subparser = subparser._subparsers._group_actions[0].choices[names[1]]
     dests = {a.dest for a in subparser._actions if a.dest not in ("help",)}
+    dests |= {"command_line"} & set(signature.parameters)
     needed = {n for n, p in signature.parameters.items() if p.default is inspect.Parameter.empty}
     assert needed <= dests <= set(signature.parameters), (needed, dests)
 

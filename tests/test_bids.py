@@ -3,6 +3,7 @@
 import hashlib
 import json
 import shlex
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -95,3 +96,66 @@ def test_refusals_name_the_file_and_the_fix_and_write_nothing(tmp_path, dataset,
     assert expected in err
     assert {d: _contents(d) for d in (dataset, other)} == before
     assert out in (dataset, other) or not out.exists()
+
+
+# --- BIDS in: a `source: bids` dataset --------------------------------------------------------------------------
+
+MASK = ("masks", "sub-02/anat/sub-02_desc-brain_mask.nii.gz")
+
+
+def _study(spec: dict):
+    """The planning of a run on the BIDS dataset ``spec`` (its config entry), validated as the workflow does."""
+    from mrisr import config
+    from mrisr.plan.study import Study
+    from tests.conftest import SCHEMA
+
+    cfg = config.validate({"datasets": {"lab": {"source": "bids", **spec}}, "dataset": "lab",
+                           "variants": {"trilinear": {"kind": "interpolation"}}, "segmentation": {"enabled": False},
+                           "prepare": {"val": 0, "test": 1}}, SCHEMA)
+    return Study(cfg, {"raw": "results/fetch/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz"})
+
+
+def test_filters_choose_one_t1w_per_subject_and_derivatives_give_masks(tmp_path):
+    rng = np.random.default_rng(1)
+    masks = {MASK: np.ones((20, 22, 18), np.uint8), ("masks", "sub-02/anat/sub-02_dseg.nii.gz"): head(rng)}
+    root = write_bids_dataset(tmp_path / "bids", {p: head(rng) for p in BIDS_T1W}, derivatives=masks)
+    study = _study({"path": str(root), "filters": {"session": ["1", None], "run": [1, None]},
+                    "derivatives": "derivatives/masks"})
+    assert study.raw_files() == {  # labels only where every subject has them: not here
+        "01": {"T1w": str(root / BIDS_T1W[0]), "mask": None},
+        "02": {"T1w": str(root / BIDS_T1W[2]), "mask": str(root / "derivatives" / MASK[0] / MASK[1])}}
+    assert study.subjects() == ["01", "02"] and not study.labelled()
+    # a map without a run entity is the subject's (fMRIPrep's); every subject chosen has labels: they are used
+    only = _study({"path": str(root), "filters": {"run": 2}, "derivatives": "derivatives/masks"})
+    derivatives = root / "derivatives" / "masks" / "sub-02" / "anat"
+    assert only.raw_files() == {"02": {"T1w": str(root / BIDS_T1W[3]), "mask": str(derivatives / Path(MASK[1]).name),
+                                       "dseg": str(derivatives / "sub-02_dseg.nii.gz")}}
+    assert only.labelled()
+
+
+@pytest.mark.parametrize("spec, names", [
+    ({}, ["sub-01_ses-1_T1w", "sub-01_ses-2_T1w", '"session": ["1", "2"]']),
+    ({"filters": {"session": "1"}, "subjects": ["01", "02"]}, ["no T1w image of 02", "datasets.lab.filters"]),
+    ({"filters": {"session": "1", "acq": "x"}}, ["'acq' is not a recognized entity", "acquisition"]),
+    ({"filters": {"session": ["1", None], "run": [1, None]}, "derivatives": "derivatives/two"},
+     ["sub-02_desc-brain_mask", "sub-02_desc-head_mask", "datasets.lab.mask_filters", '"desc"']),
+    ({"filters": {"session": "1"}, "derivatives": "nowhere"}, ["nowhere", "is not a folder"]),
+])
+def test_a_dataset_that_does_not_choose_one_scan_per_subject_stops_before_any_job(tmp_path, spec, names):
+    from mrisr.errors import InputError
+
+    rng = np.random.default_rng(1)
+    two = {("two", MASK[1]): np.ones((20, 22, 18), np.uint8),
+           ("two", MASK[1].replace("brain", "head")): np.ones((20, 22, 18), np.uint8)}
+    root = write_bids_dataset(tmp_path / "bids", {p: head(rng) for p in BIDS_T1W}, derivatives=two)
+    with pytest.raises(InputError) as error:
+        _study({"path": str(root), **spec}).raw_files()
+    assert all(name in str(error.value) for name in names) and "Fix:" in str(error.value)
+
+
+def test_a_folder_that_is_not_bids_is_named_with_the_fix(tmp_path):
+    from mrisr.errors import InputError
+
+    (tmp_path / "scans").mkdir()
+    with pytest.raises(InputError, match=r"scans: is not a valid BIDS dataset: 'dataset_description.json' is missing"):
+        _study({"path": str(tmp_path / "scans")}).raw_files()

@@ -442,6 +442,45 @@ def test_folder_of_anisotropic_scans_is_resampled_and_prepared(tmp_path):
     assert not (workdir / "results/prepare/lab/sub-a1/sub-a1_dseg.nii.gz").exists()
 
 
+def test_a_bids_dataset_goes_through_the_workflow(tmp_path):
+    """Two subjects with two sessions or two runs and one plain: the filters choose each one's T1w, the
+    derivatives folder gives sub-02's brain mask, the others get their head mask; prepared, degraded,
+    interpolated and scored like any dataset."""
+    from mrisr.preprocessing import head_mask
+    from tests.conftest import BIDS_T1W, head, write_bids_dataset
+
+    shape, rng = (24, 26, 22), np.random.default_rng(1)
+    scans = {p: head(rng, shape) for p in (*BIDS_T1W, "sub-03/anat/sub-03_T1w.nii.gz")}
+    brain = np.zeros(shape, np.uint8)
+    brain[6:18, 7:19, 5:17] = 1
+    root = write_bids_dataset(tmp_path / "bids", scans,
+                              derivatives={("masks", "sub-02/anat/sub-02_desc-brain_mask.nii.gz"): brain})
+    lab = tmp_path / "bids.yaml"
+    lab.write_text(yaml.safe_dump({"dataset": "lab", "datasets": {"lab": {
+        "source": "bids", "path": str(root), "filters": {"session": ["1", None], "run": [1, None]},
+        "derivatives": "derivatives/masks"}}}))
+    workdir = tmp_path / "wd"
+    prepared = [f"results/prepare/lab/sub-{s}/sub-{s}_{k}.nii.gz" for s in ("01", "02", "03") for k in ("T1w", "mask")]
+    result = snakemake(workdir, "results/evaluate/lab/nearest/trilinear.csv", *prepared,
+                       config=("tests/tiny.yaml", str(lab)))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def correlation(subject, source):
+        hr = nib.load(workdir / f"results/prepare/lab/sub-{subject}/sub-{subject}_T1w.nii.gz")
+        start = np.round(hr.affine[:3, 3] / 2).astype(int)  # the crop's corner on the source grid (2 mm, origin 0)
+        crop = scans[source][tuple(slice(a, a + n) for a, n in zip(start, hr.shape))].astype(float)
+        return np.corrcoef(crop.ravel(), np.asanyarray(hr.dataobj).ravel())[0, 1]
+
+    assert correlation("01", BIDS_T1W[0]) > 0.9999 and correlation("01", BIDS_T1W[1]) < 0.99
+    assert correlation("02", BIDS_T1W[2]) > 0.9999 and correlation("02", BIDS_T1W[3]) < 0.99
+    masks = {s: np.asanyarray(nib.load(workdir / f"results/prepare/lab/sub-{s}/sub-{s}_mask.nii.gz").dataobj)
+             for s in ("01", "02")}
+    assert masks["02"].sum() == brain.sum() and masks["01"].sum() == head_mask(scans[BIDS_T1W[0]].astype(np.float32)).sum()
+    scores = pd.read_csv(workdir / "results/evaluate/lab/nearest/trilinear.csv", dtype={"subject": str})
+    assert len(scores) == 1 and scores["subject"][0] in {"01", "02", "03"} and np.isfinite(scores["psnr"]).all()
+    assert not (workdir / "results/fetch/lab").exists()  # read in place
+
+
 def test_paths_and_labels_with_shell_characters_reach_the_commands_as_one_argument(tmp_path):
     """A folder path with a space and ``$(...)``, labels with spaces and parentheses: each is one argument of
     the command a rule runs, and nothing in them is executed."""

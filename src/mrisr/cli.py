@@ -108,7 +108,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
     ("fetch", "lpips"): ("mrisr.fetch.lpips:fetch_lpips_backbone", "LPIPS's AlexNet weights into a folder, or why not", [
         required("--url"), required("--sha256"), optional("--size", int), required("--out-dir")]),
     ("prepare",): ("mrisr.prepare:prepare_subject", "RAS+, crop, z-score one subject", [
-        required("--t1w"), required("--mask"), optional("--dseg"), required("--subject"), required("--out-dir"),
+        required("--t1w"), optional("--mask", help="brain mask (default: the head, the scan's foreground)"),
+        optional("--dseg"), required("--subject"), required("--out-dir"),
         required("--margin", int), required("--multiple", int, help="crop edges are multiples of this (the SR scale)"),
         required("--normalise", choices=["volume", "brain"]), required("--crop", choices=["brain", "none"]),
         optional("--resample", in_range("prepare.resample", float),

@@ -10,7 +10,7 @@ import numpy as np
 
 from mrisr.errors import InputError
 from mrisr.io import load_volume, resample_isotropic, resample_like, same_grid, save_volume
-from mrisr.preprocessing import Crop, Normalise, brain_box, zscore
+from mrisr.preprocessing import Crop, Normalise, brain_box, head_mask, zscore
 
 
 def tissue_labels(values: np.ndarray, path: str | Path) -> np.ndarray:
@@ -23,14 +23,15 @@ def tissue_labels(values: np.ndarray, path: str | Path) -> np.ndarray:
     return values.astype(np.uint8)
 
 
-def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, out_dir: str | Path,
+def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path | None, out_dir: str | Path,
                     subject: str, margin: int, multiple: int, normalise: str | Normalise, crop: str | Crop,
                     resample: float | None) -> dict[str, Path]:
     """Canonical RAS+, crop to the brain box, z-score; write T1w, mask and (if given) dseg.
 
     ``crop="none"`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did.
     ``resample`` (mm) puts anisotropic or oblique scans (IXI's 0.94 x 0.94 x 1.2 mm) on an isotropic grid
-    first, noted in each output's header; without it such scans are refused.
+    first, noted in each output's header; without it such scans are refused. Without a ``mask`` the scan's head
+    (its foreground, as IXI's fetch makes) is the mask: the crop keeps the head, the brain metrics cover it.
     """
     image = load_volume(t1w, isotropic=resample is None, axis_aligned=resample is None,
                         grid_fix="set prepare.resample to the isotropic voxel size (mm) to resample such scans")
@@ -44,6 +45,9 @@ def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, 
             raise InputError(path, f"{role} grid {img.shape} does not match its T1w {t1w} ({image.shape})",
                              f"resample the {role} onto the T1w grid")
         maps[role] = img
+    if mask is None:
+        maps["mask"] = nib.Nifti1Image(head_mask(np.asanyarray(image.dataobj, dtype=np.float32)).astype(np.uint8),
+                                       image.affine)
     if resample is not None:
         resampled = resample_isotropic(image, resample)
         if resampled is not image:
@@ -52,7 +56,8 @@ def prepare_subject(t1w: str | Path, mask: str | Path, dseg: str | Path | None, 
     maps = {role: nib.as_closest_canonical(img) for role, img in maps.items()}
     brain = np.asanyarray(maps["mask"].dataobj) > 0
     if not brain.any():
-        raise InputError(mask, "brain mask is empty", "give a mask with the brain voxels set to 1")
+        raise InputError(mask or t1w, "brain mask is empty" if mask else "has no foreground to take as its head mask",
+                         "give a mask with the brain voxels set to 1")
     if Crop(crop) is Crop.BRAIN:
         box = brain_box(brain, margin, multiple)
     else:

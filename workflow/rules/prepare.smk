@@ -17,6 +17,7 @@ rule prepare:
     conda:
         ENV
     params:
+        mask=PLAN.prepare.mask_option,
         dseg=PLAN.prepare.dseg_option,
         crop=config["prepare"]["crop"],
         margin=config["prepare"]["margin"],
@@ -24,7 +25,7 @@ rule prepare:
         multiple=config["scale"],
         resample=PLAN.prepare.resample(),
     shell:
-        "mrisr prepare --t1w {input.T1w:q} --mask {input.mask:q} {params.dseg} --subject {wildcards.subject:q}"
+        "mrisr prepare --t1w {input.T1w:q} {params.mask} {params.dseg} --subject {wildcards.subject:q}"
         ' --out-dir "$(dirname {output.t1w:q})" --margin {params.margin:q} --multiple {params.multiple:q}'
         " --normalise {params.normalise:q} --crop {params.crop:q} {params.resample} > {log:q} 2>&1"
 
@@ -36,6 +37,7 @@ use rule prepare as prepare_unlabelled with:
     wildcard_constraints:
         dataset=PLAN.prepare.dataset_pattern(labelled=False),
     params:
+        mask=PLAN.prepare.mask_option,
         dseg="",
         crop=config["prepare"]["crop"],
         margin=config["prepare"]["margin"],

@@ -108,7 +108,12 @@ class Prepare(Stage):
                 for s in self.study.subjects() for k in self.kinds(dataset)]
 
     def input(self, wildcards: Wildcards) -> dict[str, str]:
-        return self.study.raw_files(wildcards.dataset)[wildcards.subject]
+        return {kind: path for kind, path in self.study.raw_files(wildcards.dataset)[wildcards.subject].items()
+                if path is not None}
+
+    def mask_option(self, wildcards: Wildcards, input) -> str:
+        """``--mask`` where the subject has a brain mask; else prepare takes its head mask (a BIDS subject)."""
+        return option("--mask", input.mask) if "mask" in input.keys() else ""
 
     def resample(self) -> str:
         return f"--resample {self.config['prepare']['resample']}" if self.config["prepare"]["resample"] else ""

@@ -2,13 +2,17 @@
 
 ``demo``, ``ixi`` and ``hcp`` subjects are made (or fetched) by the workflow, at the path the workflow names; a
 ``folder`` is a lab's own directory of ``sub-<id>_T1w.nii.gz`` with ``sub-<id>_mask.nii.gz`` (needed: cropping
-and brain metrics use it) and, optionally, ``sub-<id>_dseg.nii.gz``. Reading an HCP subject list (a TSV) needs
-only the standard library: every Snakemake start plans with it.
+and brain metrics use it) and, optionally, ``sub-<id>_dseg.nii.gz``; a ``bids`` dataset is read in place through
+pybids (:mod:`mrisr.bids`), its masks and labels from a derivatives folder where it has them (a subject without a
+mask gets its head mask in prepare, as IXI's do). Reading an HCP subject list (a TSV) needs only the standard
+library: every Snakemake start plans with it.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import json
 import random
 import re
 from pathlib import Path
@@ -79,6 +83,8 @@ def subjects(name: str, spec: dict) -> list[str]:
         return sorted(spec["subjects"])
     if spec["source"] == "hcp":
         return sorted(spec.get("subjects") or read_subjects(spec["subjects_tsv"]))
+    if spec["source"] == "bids":
+        return sorted(_bids_scans(name, json.dumps(spec, sort_keys=True)))
     if spec["source"] == "folder":
         if spec.get("subjects"):
             return sorted(spec["subjects"])
@@ -93,6 +99,14 @@ def subjects(name: str, spec: dict) -> list[str]:
     raise ValueError(f"unknown source {spec['source']}")
 
 
+@functools.cache
+def _bids_scans(name: str, spec_json: str) -> dict:
+    """A BIDS dataset's subjects and files, indexed once per planning (``spec_json``: its config entry, hashable)."""
+    from mrisr.bids import dataset_scans
+
+    return dataset_scans(name, json.loads(spec_json))
+
+
 def fixed_splits(spec: dict) -> dict[str, str] | None:
     """A dataset's own train/val/test assignment (an HCP subject TSV's ``split`` column), or None: then the split is
     a seeded shuffle (:func:`make_splits`)."""
@@ -102,10 +116,13 @@ def fixed_splits(spec: dict) -> dict[str, str] | None:
 
 
 def raw_path(name: str, spec: dict, subject: str, kind: str, made: str) -> str | None:
-    """The raw file of one subject, or None for a label map the dataset does not have (IXI, some folders).
+    """The raw file of one subject, or None for a label map the dataset does not have (IXI, some folders) and a
+    BIDS subject's mask that its derivatives folder lacks.
 
     ``made``: where the workflow writes the files it makes, with ``{dataset}``, ``{subject}`` and ``{kind}``.
     """
+    if spec["source"] == "bids":
+        return getattr(_bids_scans(name, json.dumps(spec, sort_keys=True))[subject], kind)
     if spec["source"] in MADE_BY_WORKFLOW:
         if kind == "dseg" and spec["source"] == "ixi":
             return None
@@ -123,10 +140,11 @@ def raw_path(name: str, spec: dict, subject: str, kind: str, made: str) -> str |
                      f"does not exist{why}", f"add the file, or drop subject {subject} from datasets.{name}.subjects")
 
 
-def raw_files(name: str, spec: dict, made: str) -> dict[str, dict[str, str]]:
+def raw_files(name: str, spec: dict, made: str) -> dict[str, dict[str, str | None]]:
     """Every subject's raw files, checked up front so that a missing scan stops the workflow before any job.
 
-    Label maps are used only when every subject has one.
+    Label maps are used only when every subject has one; a BIDS subject's mask is None where its derivatives folder
+    has none (prepare then takes the head mask).
     """
     files = {s: {kind: raw_path(name, spec, s, kind, made) for kind in KINDS} for s in subjects(name, spec)}
     if any(f["dseg"] is None for f in files.values()):
