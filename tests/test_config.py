@@ -74,21 +74,23 @@ def test_every_demo_variant_builds_from_config_alone(demo):
     assert variants["disgan_no_dwt"]["discriminator"]["wavelets"] is False
 
 
-def _merge(base: dict, overlay: dict) -> dict:
-    """Snakemake's --configfile semantics: nested dictionaries update, other values replace."""
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
+def test_an_overlay_alone_is_read_over_the_demo_config():
+    """`snakemake --configfile workflow/configs/hcp.yaml` (Snakemake then skips the Snakefile's config.yaml) plans the
+    config that `--configfile config.yaml workflow/configs/hcp.yaml` does; a --config value still wins."""
+    demo = yaml.safe_load((ROOT / "config.yaml").read_text())
+    overlay = yaml.safe_load((ROOT / "workflow" / "configs" / "hcp.yaml").read_text())
+    alone = config.on_base({**overlay, "seed": 7}, ROOT / "config.yaml")
+    assert alone == config.merge(config.merge(demo, overlay), {"seed": 7})
+    assert alone["variants"]["disgan_no_dwt"]["discriminator"]["name"] == "wavelet_unet"  # from config.yaml
+    assert alone["variants"]["disgan_no_dwt"]["discriminator"]["depth"] == overlay["variants"]["disgan_no_dwt"][
+        "discriminator"]["depth"]
 
 
 def test_authors_overlay_gives_the_authors_parameter_counts(demo):
     from mrisr.models.registry import build, count_parameters
 
     for name in ("authors.yaml", "hcp.yaml"):  # the paper-scale command's order
-        demo = _merge(demo, yaml.safe_load((ROOT / "workflow" / "configs" / name).read_text()))
+        demo = config.merge(demo, yaml.safe_load((ROOT / "workflow" / "configs" / name).read_text()))
     cfg = config.validate(demo, SCHEMA)
     assert cfg["train"]["patch_size"] == 64 and cfg["train"]["batch_size"] == 4 * cfg["train"]["gpus"]
     counts = {}
@@ -127,7 +129,7 @@ def test_authors_overlay_sets_every_switch_to_their_code(demo):
     """Each switch of authors.yaml replaces a value that differs from it (ours), and reaches the variants."""
     overlay = yaml.safe_load((ROOT / "workflow" / "configs" / "authors.yaml").read_text())
     ours = config.validate(copy.deepcopy(demo), SCHEMA)
-    theirs = config.validate(_merge(demo, copy.deepcopy(overlay)), SCHEMA)
+    theirs = config.validate(config.merge(demo, copy.deepcopy(overlay)), SCHEMA)
 
     def leaves(tree, prefix=()):
         for key, value in tree.items():

@@ -59,8 +59,7 @@ def test_the_wheel_works_with_no_checkout_anywhere(tmp_path):
     import numpy as np
 
     from mrisr.cli import COMMANDS, main
-    from tests.conftest import write_model
-    from tests.conftest import head
+    from tests.conftest import head, write_bids_dataset, write_model
 
     source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -99,3 +98,9 @@ def test_the_wheel_works_with_no_checkout_anywhere(tmp_path):
     assert main(["super-resolve", "--model", str(model), str(work / "scan.nii.gz"), str(tmp_path / "here.nii.gz")]) == 0
     np.testing.assert_array_equal(np.asanyarray(nib.load(work / "sr.nii.gz").dataobj),
                                   np.asanyarray(nib.load(tmp_path / "here.nii.gz").dataobj))
+    bids = write_bids_dataset(work / "bids", {"sub-01/anat/sub-01_T1w.nii.gz": head(np.random.default_rng(3))})
+    derivatives = mrisr("super-resolve", "--model", model, "--bids", bids, bids / "derivatives" / "mrisr")
+    assert derivatives.returncode == 0, derivatives.stderr
+    np.testing.assert_array_equal(
+        np.asanyarray(nib.load(bids / "derivatives/mrisr/sub-01/anat/sub-01_desc-sr_T1w.nii.gz").dataobj),
+        np.asanyarray(nib.load(tmp_path / "here.nii.gz").dataobj))

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from mrisr.config import validate
+from mrisr.config import merge, validate
 from mrisr.errors import ConfigError
 from mrisr.plan import Plan
 
@@ -26,18 +26,9 @@ PATHS = ast.literal_eval(re.search(r"^PATHS = (\{.*?^\})", (RULES / "common.smk"
 def _config(*overlays, **changes) -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     for overlay in overlays:
-        _merge(config, yaml.safe_load((ROOT / overlay).read_text()))
-    _merge(config, changes)
+        merge(config, yaml.safe_load((ROOT / overlay).read_text()))
+    merge(config, changes)
     return validate(config)
-
-
-def _merge(base: dict, extra: dict) -> None:
-    """Snakemake's --configfile merge: nested dicts update, anything else replaces."""
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
 
 
 def _plan(*overlays, **changes) -> Plan:

@@ -114,6 +114,38 @@ def test_model_cards_hold_the_test_metrics_and_apply_to_a_raw_scan(run, tmp_path
     assert b"esrgan" in sr.header["descrip"].item() and np.isfinite(np.asanyarray(sr.dataobj)).all()
 
 
+def test_the_readme_commands_run_as_written_on_the_tiny_results(run, tmp_path):
+    """The README's commands after the demo (rerun a figure, the report, a model card on a user's scan, a folder and
+    a BIDS dataset), in the tiny run's folder, with its Snakefile and config added to Snakemake's options."""
+    from bids import BIDSLayout
+
+    from mrisr.degrade import lr_affine
+    from tests.test_docs import documented
+
+    raw = nib.load(next((run / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz")))
+    hr = np.asanyarray(raw.dataobj, dtype=np.float32)
+    lr = nib.Nifti1Image(hr[: hr.shape[0] // 2 * 2:2, : hr.shape[1] // 2 * 2:2, : hr.shape[2] // 2 * 2:2],
+                         lr_affine(raw.affine, 2))
+    for place in ("my_T1w.nii.gz", "scans/a_T1w.nii.gz", "scans/b_T1w.nii.gz", "bids/sub-01/anat/sub-01_T1w.nii.gz"):
+        (run / place).parent.mkdir(parents=True, exist_ok=True)
+        nib.save(lr, run / place)
+    (run / "bids/dataset_description.json").write_text(json.dumps({"Name": "mine", "BIDSVersion": "1.10.0"}))
+    options = f"-s {ROOT / 'Snakefile'} --configfile {ROOT / 'config.yaml'} {ROOT / 'tests/tiny.yaml'}"
+    script = ["set -e"] + [
+        f". {BIN}/activate" if c == ". .venv/bin/activate" else f"{c} {options}" if c.startswith("snakemake") else c
+        for c in documented("tiny run")]
+    result = subprocess.run(["bash", "-c", "\n".join(script)], cwd=run, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "esrgan" in result.stdout and (run / "results/report.html").stat().st_size > 0
+    sr = [nib.load(run / p) for p in ("my_T1w_sr.nii.gz", "sr/a_T1w.nii.gz", "sr/b_T1w.nii.gz")]
+    assert all(img.shape == tuple(2 * n for n in lr.shape) and np.allclose(img.affine[:3, :3], raw.affine[:3, :3])
+               for img in sr)
+    derivatives = BIDSLayout(run / "bids", derivatives=run / "bids/derivatives/mrisr").derivatives["mrisr"]
+    [image] = derivatives.get(desc="sr", suffix="T1w", extension=".nii.gz")
+    np.testing.assert_array_equal(np.asanyarray(nib.load(image.path).dataobj), np.asanyarray(sr[0].dataobj))
+    assert image.get_metadata()["Sources"] == ["bids:raw:sub-01/anat/sub-01_T1w.nii.gz"]
+
+
 def test_every_gan_variant_starts_from_the_pixel_loss_generator_of_its_architecture(run):
     """One pretrain job per generator architecture and pixel loss; each variant's card records the start whose
     weights it began from, and the tables say so."""

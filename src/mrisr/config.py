@@ -64,6 +64,26 @@ def _non_finite(value, key: str = "") -> str | None:
     return None
 
 
+def merge(base: dict, overlay: dict) -> dict:
+    """``overlay`` onto ``base``, in place, as Snakemake merges config files: nested dicts update, the rest replaces."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def on_base(config: dict, base: str | Path) -> dict:
+    """``config`` (what Snakemake read: the ``--configfile`` overlays, ``--config`` values) over the base config file,
+    in place. Snakemake skips the Snakefile's ``configfile:`` when ``--configfile`` is given, so an overlay alone
+    (``--configfile workflow/configs/hcp.yaml``) would otherwise lose every variant the base defines."""
+    merged = merge(yaml.safe_load(Path(base).read_text()) or {}, config)
+    config.clear()
+    config.update(merged)
+    return config
+
+
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Validate ``config`` in place, fill schema defaults, check cross-references; return it."""
     if (key := _non_finite(config)) is not None:

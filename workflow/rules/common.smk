@@ -5,6 +5,7 @@ import os
 from mrisr import config as mrisr_config
 from mrisr.plan import Plan
 
+mrisr_config.on_base(config, os.path.join(workflow.basedir, "config.yaml"))  # overlays change values only
 mrisr_config.validate(config)  # against the schema inside the package (workflow/schemas links to it)
 
 ENV = "../../envs/mrisr.yaml"
