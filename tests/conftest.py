@@ -29,7 +29,8 @@ def train_settings(**values):
     from mrisr.config import schema_default
     from mrisr.train.gan import TrainSettings
 
-    keys = ("precision", "shared_discriminator_pass", "relativistic_mean")
+    keys = ("precision", "memory_format", "patch_sampling", "patch_stride", "shared_discriminator_pass",
+            "relativistic_mean")
     defaults = {k: schema_default(f"train.{k}") for k in keys} | {"scale": schema_default("scale"),
                                                                   "seed": schema_default("seed")}
     return TrainSettings(**(defaults | values))

@@ -20,7 +20,7 @@ def demo():
 def test_demo_config_is_valid_and_gets_defaults(demo):
     del demo["inference"]
     out = config.validate(demo, SCHEMA)
-    assert out["inference"] == {"tile": 160, "halo": 8, "reconstruct_tile": 32, "batch": 1}
+    assert out["inference"] == {"tile": 160, "halo": 8, "reconstruct_tile": 32, "batch": 1, "precision": None}
     assert out["variants"]["esrgan"]["instance_noise"] == {"start": 0.0, "end": 0.0, "epochs": None}
 
 
@@ -153,11 +153,15 @@ def test_authors_overlay_sets_every_switch_to_their_code(demo):
     assert noisy and all(theirs["variants"][n]["instance_noise"]["epochs"] == 20 for n in noisy)
     wgan = theirs["variants"]["wgan_gp_rrdb"]
     assert wgan["update_order"] == "discriminator_first" and wgan["generator"]["batch_norm"] is True
+    assert (wgan["generator_eval_epochs"], wgan["generator_step_real_pass"]) == (20, "when_needed")
     assert "wgan_gp_rrdb" in theirs["papers"]["threeplayer"]["methods"]
     midl = theirs["variants"]["mrsrgan"]  # MIDL 2022's SR model, the segmentation study's
     assert theirs["segmentation"]["sr_variant"] == "mrsrgan"
     assert (midl["warmup_fraction"], midl["discriminator_every"], midl["optimiser"]["lr"]) == (0.05, 5, 2e-4)
     assert (midl["losses"]["pixel"], midl["losses"]["feature"]) == (0.01, 1.0)
+    assert midl["feature_extractor"]["output"] == "segmentation_head" and midl["feature_extractor"]["weights"] is None
+    assert theirs["train"]["patch_sampling"] == "grid" and theirs["train"]["patch_stride"] == 16
+    assert theirs["train"]["memory_format"] == "contiguous" and theirs["inference"]["precision"] == "fp32"
 
 
 @pytest.mark.parametrize("where, value", [

@@ -151,3 +151,44 @@ def test_resnet10_initialisation(init, std):
     weight = fe.layer4[0].conv2.weight  # 64 -> 64, 3³: fan_in = fan_out = 1728
     assert weight.std().item() == pytest.approx(std, rel=0.03)
     assert torch.all(fe.bn1.weight == 1) and torch.all(fe.bn1.bias == 0)
+
+
+def test_segmentation_head_output_is_medicalnets_conv_seg_after_layer4(tmp_path):
+    """MIDL 2022's extractor (MRSRGAN mains/model/model_pretrain_resnet.py): layer 4's output goes on through
+    `conv_seg` (lines 145-169: ConvTranspose3d(512, 32, 2, stride 2), BatchNorm, ReLU, Conv3d(32, 32, 3, padding 1,
+    no bias), BatchNorm, ReLU, Conv3d(32, num_seg_classes = 32, 1, no bias)) and `forward` returns it (line 213).
+    Written out here from that description, fed layer 4 of ours, it gives what ours with output segmentation_head
+    gives; at the authors' width it adds the head's parameters to ResNet-10's 14,355,520."""
+    from mrisr.models.feature_extractor import load_medicalnet_weights
+
+    torch.manual_seed(0)
+    ours = build("feature_extractor", {"name": "resnet10", "channels": 8, "output": "segmentation_head"}).eval()
+    backbone = build("feature_extractor", {"name": "resnet10", "channels": 8}).eval()
+    head = torch.nn.Sequential(torch.nn.ConvTranspose3d(64, 32, 2, stride=2), torch.nn.BatchNorm3d(32), torch.nn.ReLU(),
+                               torch.nn.Conv3d(32, 32, 3, stride=1, padding=1, bias=False), torch.nn.BatchNorm3d(32),
+                               torch.nn.ReLU(), torch.nn.Conv3d(32, 32, 1, stride=1, bias=False)).eval()
+    state = ours.state_dict()
+    backbone.load_state_dict({k: v for k, v in state.items() if not k.startswith("conv_seg.")})
+    head.load_state_dict({k.removeprefix("conv_seg."): v for k, v in state.items() if k.startswith("conv_seg.")})
+    x = torch.randn(2, 1, 16, 16, 16)
+    with torch.no_grad():
+        features = backbone(x)
+        torch.testing.assert_close(ours(x), head(features))
+    assert ours(x).shape == (2, 32, *(2 * n for n in features.shape[2:]))
+    head_parameters = 512 * 32 * 8 + 32 + 2 * 32 + 32 * 32 * 27 + 2 * 32 + 32 * 32
+    assert count_parameters(build("feature_extractor", {"name": "resnet10", "output": "segmentation_head"})) == (
+        14_355_520 + head_parameters)
+    # a weights file with the head: loaded into it; without (the backbone's only): the head keeps its weights
+    with_head = {f"module.{k}": torch.full_like(v, 0.5) for k, v in state.items()}
+    torch.save({"state_dict": with_head}, tmp_path / "with_head.pth")
+    loaded = load_medicalnet_weights(build("feature_extractor", {"name": "resnet10", "channels": 8,
+                                                                 "output": "segmentation_head"}), tmp_path / "with_head.pth")
+    assert all((v == 0.5).all() for k, v in loaded.state_dict().items() if k.startswith("conv_seg.") and v.is_floating_point())
+    torch.save({"state_dict": {k: v for k, v in with_head.items() if ".conv_seg." not in k}}, tmp_path / "backbone.pth")
+    kept = build("feature_extractor", {"name": "resnet10", "channels": 8, "output": "segmentation_head"})
+    initial = {k: v.clone() for k, v in kept.state_dict().items() if k.startswith("conv_seg.")}
+    load_medicalnet_weights(kept, tmp_path / "backbone.pth")
+    assert all(torch.equal(kept.state_dict()[k], v) for k, v in initial.items())
+    assert (kept.conv1.weight == 0.5).all()
+    # a layer-4 extractor reads a file with a head as before: the head's tensors are not its own
+    assert (load_medicalnet_weights(backbone, tmp_path / "with_head.pth").conv1.weight == 0.5).all()

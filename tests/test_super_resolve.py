@@ -88,7 +88,7 @@ def test_reconstruction_reach_is_exact():
         whole = g.reconstruct(features)[0]
         bar = tqdm(disable=True)
         cpu = torch.device("cpu")
-        exact = _windowed(g.reconstruct, cpu, features[0], 2, 3, g.reconstruct_reach, 1, bar)
+        exact = _windowed(g.reconstruct, cpu, features[0], 2, 3, g.reconstruct_reach, 1, bar, False)
         short = _windowed(g.reconstruct, cpu, features[0], 2, 3, g.reconstruct_reach - 1, 1, bar)
     torch.testing.assert_close(exact, whole, atol=1e-5, rtol=0)
     assert (short - whole).abs().max() > 1e-4
@@ -218,3 +218,37 @@ def test_brain_mask_sets_the_z_score_of_a_brain_normalised_model(tmp_path, rng, 
                               reconstruct_tile=8, batch=1, pasted=False, progress=False)
     inside = mask > 0
     np.testing.assert_allclose(seen[0], (scan - scan[inside].mean()) / scan[inside].std(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", None])
+def test_inference_precision_is_the_given_autocast(rng, precision):
+    """The authors infer in fp32; the workflow passes the run's precision (inference.precision, else
+    train.precision), so that authors.yaml infers in fp32 on CUDA too. On this CPU: fp32 is the plain forward, bf16
+    the forward under CPU bf16 autocast, and no precision (auto) fp32."""
+    from mrisr.device import Precision
+
+    g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}).eval()
+    lr = rng.normal(size=(10, 12, 8)).astype(np.float32)
+    x = torch.from_numpy(lr)[None, None]
+    with torch.inference_mode():
+        plain = g(x).float()[0, 0].numpy()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = g(x).float()[0, 0].numpy()
+    out = super_resolve(g, lr, 2, tile=64, halo=8, progress=False, precision=precision or Precision.AUTO)
+    np.testing.assert_allclose(out, bf16 if precision == "bf16" else plain, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(plain, bf16, rtol=1e-3, atol=1e-3)  # the two differ: the test tells them apart
+
+
+def test_the_workflow_infers_at_the_runs_precision():
+    from mrisr import config
+    from mrisr.plan.stages import SuperResolve
+    from mrisr.plan.study import Study
+    from tests.conftest import SCHEMA
+
+    def precision(**values):
+        cfg = config.validate({"datasets": {"demo": {"source": "demo"}}, "variants": {"t": {"kind": "interpolation"}},
+                               "segmentation": {"enabled": False}, **values}, SCHEMA)
+        return SuperResolve(Study(cfg, {})).precision()
+
+    assert precision() == "auto" and precision(train={"precision": "fp32"}) == "fp32"
+    assert precision(train={"precision": "fp32"}, inference={"precision": "bf16"}) == "bf16"

@@ -452,7 +452,7 @@ def test_warm_up_and_discriminator_every_follow_the_step_count():
 
 
 def test_midl2022_step_is_the_authors_esrgan_step(volumes):
-    """The MIDL 2022 SR model (MRSRGAN train_ESRGAN_res10): pixel-only G steps in the first epoch, then
+    """The MIDL 2022 SR model (MRSRGAN train_MRSRGAN_res10.py): pixel-only G steps in the first epoch, then
     L_G = 1·L1(FE(sr), FE(hr)) + 5e-3·RaGAN + 1e-2·L1(sr, hr) with a frozen extractor in train mode, and D
     updated on every 5th step only; their loop written out against ours, 8 steps, weights compared."""
     from mrisr.degrade import degrade
@@ -504,3 +504,125 @@ def test_midl2022_step_is_the_authors_esrgan_step(volumes):
         ours = getattr(trainer, name).state_dict()
         for key, value in net.state_dict().items():  # the extractor's BatchNorm running statistics too
             torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-6, msg=f"{name}.{key}")
+
+
+# --- the authors' remaining switches (issue "faithful to the authors, round 2") ----------------------------------
+
+WGAN_GP_RRDB = {  # their WGAN-GP baseline (MRSRGAN mains/MRSRGAN_WGAN_GP.py), at test size
+    "kind": "gan", "update_order": "discriminator_first",
+    "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 2, "batch_norm": True, "init": "xavier"},
+    "discriminator": {"name": "patch", "channels": [4, 8], "norm": "batch", "init": "xavier"},
+    "losses": {"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 0.001, "feature": 0, "gp_alpha": "normal"},
+    "optimiser": {"lr": 2e-4},
+}
+
+
+@pytest.mark.parametrize("authors", [True, False], ids=["their switches", "ours"])
+def test_wgan_gp_generator_in_eval_mode_after_each_epochs_first_batch_and_four_critic_passes(volumes, authors):
+    """Their loop, as MRSRGAN_WGAN_GP.py writes it: `Gnet.train()` once per epoch (line 71), then per batch the D
+    step (D on the SR, on HR, and its gradient penalty), the G step against the updated D (D on the SR only: 4 D
+    forwards a step) and a validation that calls `Gnet.eval()` (line 126) and never undoes it, so G trains in eval
+    mode from each epoch's second batch. 2 epochs of 2 steps, written out here; ours with generator_eval_epochs 2 and
+    generator_step_real_pass when_needed computes it, with our defaults it does not (G's BatchNorm)."""
+    from mrisr.degrade import degrade
+    from mrisr.patches import sample_patches, step_generator
+
+    settings = dataclasses.replace(SETTINGS, steps=4, checkpoint_every=4, memory_format="contiguous")
+    switches = {"generator_eval_epochs": 2, "generator_step_real_pass": "when_needed"} if authors else {}
+    trainer = GanTrainer(filled_variant({**WGAN_GP_RRDB, **switches}), settings)
+    g, d = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    opt_g, opt_d = (torch.optim.Adam(n.parameters(), lr=2e-4, betas=(0.9, 0.999)) for n in (g, d))
+    theirs, step = [], 0
+    for epoch in range(2):
+        g.train()  # line 71
+        for batch in range(2):
+            rng = step_generator(settings.seed, step)
+            hr = sample_patches(volumes, settings.patch_size, settings.batch_size, rng, align=2)
+            lr = degrade(hr, "nearest", 2, 2.0)
+            torch.randn(hr.shape, generator=rng)  # the instance noise's draw (σ = 0)
+            alpha = torch.randn(settings.batch_size, generator=rng).reshape(-1, 1, 1, 1, 1)
+            gen = g(lr)
+            logits_fake, logits_real = d(gen).mean(), d(hr).mean()
+            mixed = (alpha * hr + (1 - alpha) * gen).detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+            d_loss = logits_fake - logits_real + 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            opt_d.zero_grad()
+            d_loss.backward(retain_graph=True)
+            opt_d.step()
+            g.zero_grad()
+            g_loss = torch.nn.functional.mse_loss(gen, hr) + 1e-3 * -d(gen).mean()
+            g_loss.backward()
+            opt_g.step()
+            g.eval()  # line 126: the validation's, never undone
+            theirs.append((d_loss.item(), g_loss.item()))
+            step += 1
+
+    modes, passes = [], []
+    trainer.generator.register_forward_pre_hook(lambda m, _: modes.append(m.training))
+    trainer.discriminator.register_forward_hook(lambda *_: passes.append(1))
+    rows = [trainer.train_step(volumes) for _ in range(4)]
+    ours = [(r["loss_d"], r["loss_g"]) for r in rows]
+    if authors:
+        assert modes == [True, False, True, False] and len(passes) == 4 * 4
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4)
+        for key, value in g.state_dict().items():  # G's running statistics too: in eval mode they stay put
+            torch.testing.assert_close(trainer.generator.state_dict()[key], value, rtol=1e-4, atol=1e-6, msg=key)
+        # D's weights; its running statistics come from the same 4 forwards, but theirs run D on the SR before the HR
+        # in the D step (ours: HR first), and nothing reads them (D never runs in eval mode). A conv bias right before
+        # BatchNorm has no gradient in exact arithmetic: Adam makes its rounding noise steps of up to lr each
+        before_bn = {f"net.{i - 1}.bias" for i, m in enumerate(d.net) if isinstance(m, torch.nn.BatchNorm3d)}
+        for key, value in d.named_parameters():
+            tolerance = dict(atol=4 * 2e-4, rtol=0) if key in before_bn else dict(rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(dict(trainer.discriminator.named_parameters())[key], value, msg=key, **tolerance)
+    else:
+        assert modes == [True] * 4 and len(passes) == 5 * 4
+        np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-4)  # the first step is the same
+        running = [k for k in g.state_dict() if k.endswith("running_mean")]  # from the second, G's BatchNorm mode
+        assert running and not all(torch.allclose(trainer.generator.state_dict()[k], g.state_dict()[k]) for k in running)
+
+
+@pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])
+def test_memory_format_is_a_switch_on_every_device(volumes, memory_format):
+    """The authors train in PyTorch's default layout; channels-last is ours. Either way one step computes the same
+    up to rounding (here: both against a plain-layout replica of the step)."""
+    settings = dataclasses.replace(SETTINGS, memory_format=memory_format)
+    trainer = GanTrainer(filled_variant(VARIANT), settings)
+    expected = torch.channels_last_3d if memory_format == "channels_last" else torch.contiguous_format
+    convs = [m.weight for net in trainer.players().values() for m in net.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert convs and all(w.is_contiguous(memory_format=expected) for w in convs)
+    assert all(t.is_contiguous(memory_format=expected) for t in trainer.share(torch.zeros(2, 1, 8, 8, 8)))
+    replica = GanTrainer(filled_variant(VARIANT), dataclasses.replace(SETTINGS, memory_format="contiguous"))
+    for net in replica.players().values():
+        net.to(memory_format=torch.contiguous_format)
+    rows = [trainer.train_step(volumes), replica.train_step(volumes)]
+    assert rows[0]["loss_g"] == pytest.approx(rows[1]["loss_g"], rel=1e-4)
+
+
+def test_grid_patches_are_the_authors_crops_in_one_order_every_epoch(rng):
+    """Their crops, from crop_nifti_9t.py's description: each volume's odd edges trimmed by one, then zero-padded on
+    both sides by (ceil((n - 64)/16)·16 − (n − 64))/2, then every 64³ window at stride 16 (i innermost, k outermost);
+    here 8³ at stride 4. One epoch of ours holds each crop exactly once, in batches, the same order every epoch."""
+    from mrisr.patches import GridSampler
+
+    volumes = [rng.normal(size=(13, 10, 11)).astype(np.float32), rng.normal(size=(9, 8, 16)).astype(np.float32)]
+    size, stride, batch = 8, 4, 3
+    crops = []
+    for volume in volumes:
+        even = volume[: volume.shape[0] // 2 * 2, : volume.shape[1] // 2 * 2, : volume.shape[2] // 2 * 2]
+        pad = [int((np.ceil((n - size) / stride) * stride - (n - size)) / 2) for n in even.shape]
+        padded = np.pad(even, [(p, p) for p in pad])
+        for k in np.arange(0, padded.shape[2] - size + stride, stride):
+            for j in np.arange(0, padded.shape[1] - size + stride, stride):
+                for i in np.arange(0, padded.shape[0] - size + stride, stride):
+                    crops.append(padded[i:i + size, j:j + size, k:k + size])
+    sampler = GridSampler([v.shape for v in volumes], size, stride, batch, seed=3)
+    per_epoch = len(crops) // batch  # their DataLoader's drop_last
+    epoch = [sampler.patches(volumes, step) for step in range(per_epoch)]
+    drawn = torch.cat(epoch)[:, 0].numpy()
+    assert drawn.shape == (per_epoch * batch, size, size, size)
+    theirs = {c.tobytes(): c for c in crops}
+    assert len(theirs) == len(crops) and len({d.tobytes() for d in drawn}) == len(drawn)
+    assert all(d.tobytes() in theirs for d in drawn)  # each a crop of theirs, none twice
+    for step in range(per_epoch):
+        torch.testing.assert_close(sampler.patches(volumes, per_epoch + step), epoch[step])  # the next epoch alike
+    assert GridSampler([v.shape for v in volumes], size, stride, batch, seed=4).windows_of(0) != sampler.windows_of(0)

@@ -160,6 +160,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         from_schema("--reconstruct-tile", "inference.reconstruct_tile", help="LR window edge of the HR tail"),
         from_schema("--batch", "inference.batch", help="windows per generator pass"),
         switch("--pasted", "the authors' inference: the whole network per --tile, no halo, tiles pasted"),
+        optional("--precision", choices=["auto", "fp32", "bf16"],
+                 help="autocast: auto (the default: bf16 on CUDA, fp32 elsewhere), fp32 or bf16 (inference.precision)"),
         from_schema("--threads", "threads")]),
     ("evaluate",): ("mrisr.evaluate:evaluate_files", "metrics of predictions against GT, one CSV row per subject", [
         files("--subjects"), files("--gt"), files("--pred"), files("--mask"),

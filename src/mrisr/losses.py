@@ -61,8 +61,9 @@ def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str | GanLo
     return fake.mean() - real.mean()
 
 
-def generator_adversarial_loss(real: torch.Tensor, fake: torch.Tensor, kind: str | GanLoss = GanLoss.RELATIVISTIC,
-                               mean: BatchMean = batch_mean) -> torch.Tensor:
+def generator_adversarial_loss(real: torch.Tensor | None, fake: torch.Tensor,
+                               kind: str | GanLoss = GanLoss.RELATIVISTIC, mean: BatchMean = batch_mean) -> torch.Tensor:
+    """G's adversarial loss from D's logits; ``real`` is needed (and read) by the relativistic loss only."""
     kind = GanLoss(kind)
     if kind is GanLoss.RELATIVISTIC:
         return _bce(fake - mean(real.detach()), 1.0)

@@ -68,14 +68,14 @@ def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[in
 
 
 def _windowed(network, device: torch.device, x: torch.Tensor, scale: int, tile: int, halo: int, batch: int,
-              bar: tqdm, even: bool = True) -> torch.Tensor:
+              bar: tqdm, bf16: bool, even: bool = True) -> torch.Tensor:
     """``network`` over (C, D, H, W) ``x`` window by window; each window's core is cropped from its output."""
     plan = list(itertools.product(*(windows(n, tile, halo, even) for n in x.shape[1:])))
     out = None
     for first in range(0, len(plan), batch):
         group = plan[first:first + batch]
         inputs = torch.stack([x[(slice(None), *(slice(a, b) for _, _, a, b in axes))] for axes in group])
-        with autocast(device, uses_bf16(Precision.AUTO, device)):
+        with autocast(device, bf16):
             y = network(inputs.to(device)).float().cpu()
         if out is None:
             out = torch.empty((y.shape[1], *(n * scale for n in x.shape[1:])))
@@ -88,7 +88,8 @@ def _windowed(network, device: torch.device, x: torch.Tensor, scale: int, tile: 
 
 @torch.inference_mode()
 def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int, tile: int, halo: int, batch: int = 1,
-                  progress: bool = True, reconstruct_tile: int = 32, pasted: bool = False) -> np.ndarray:
+                  progress: bool = True, reconstruct_tile: int = 32, pasted: bool = False,
+                  precision: str | Precision = Precision.AUTO) -> np.ndarray:
     """The generator's output on the whole volume, computed window by window (``batch`` windows per pass).
 
     A generator that separates its LR feature stage from its HR reconstruction (``lr_features`` /
@@ -98,19 +99,20 @@ def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int, tile: 
     window by window. With ``halo`` at least the network's effective reach this is the one-pass answer.
 
     ``pasted``: the authors' inference instead, for the stripe figure: the whole network on non-overlapping tiles
-    of exactly ``tile`` voxels (no halo), pasted side by side.
+    of exactly ``tile`` voxels (no halo), pasted side by side. ``precision``: the autocast, as in training.
     """
     volume = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None]
     device = next(generator.parameters()).device
+    bf16 = uses_bf16(precision, device)
     staged = hasattr(generator, "lr_features") and hasattr(generator, "reconstruct")
     with tqdm(desc="super-resolve", unit="window", disable=not progress) as bar:
         if pasted:
-            return _windowed(generator, device, volume, scale, tile, 0, batch, bar, even=False)[0].numpy()
+            return _windowed(generator, device, volume, scale, tile, 0, batch, bar, bf16, even=False)[0].numpy()
         if not staged:
-            return _windowed(generator, device, volume, scale, tile, halo, batch, bar)[0].numpy()
-        features = _windowed(generator.lr_features, device, volume, 1, tile, halo, batch, bar)
+            return _windowed(generator, device, volume, scale, tile, halo, batch, bar, bf16)[0].numpy()
+        features = _windowed(generator.lr_features, device, volume, 1, tile, halo, batch, bar, bf16)
         return _windowed(generator.reconstruct, device, features, scale, reconstruct_tile, generator.reconstruct_reach,
-                         batch, bar)[0].numpy()
+                         batch, bar, bf16)[0].numpy()
 
 
 def interpolate(lr: np.ndarray, scale: int, order: int = 1) -> np.ndarray:
@@ -172,7 +174,7 @@ def check_voxel_size(img: nib.Nifti1Image, card: dict, path: Path) -> None:
 
 def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mask: nib.Nifti1Image | None,
                         prepared: bool, tile: int, halo: int, reconstruct_tile: int, batch: int,
-                        pasted: bool, progress: bool) -> nib.Nifti1Image:
+                        pasted: bool, progress: bool, precision: str | Precision = Precision.AUTO) -> nib.Nifti1Image:
     """One LR image onto its HR grid, in its own orientation and intensity units.
 
     The network sees what it was trained on: the scan reoriented to RAS+ and z-scored as the card says; its output
@@ -190,7 +192,7 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
             brain = None if mask is None else np.asanyarray(nib.as_closest_canonical(mask).dataobj) > 0
             mean, std = normalisation(lr, method.card, brain, path)
         sr = super_resolve(method.generator, (lr - mean) / std, method.scale, tile, halo, batch, progress=progress,
-                           reconstruct_tile=reconstruct_tile, pasted=pasted) * std + mean
+                           reconstruct_tile=reconstruct_tile, pasted=pasted, precision=precision) * std + mean
     out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(ras.affine, method.scale))
     back = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"),
                                            nib.orientations.io_orientation(img.affine))
@@ -256,7 +258,8 @@ def _sidecar(source: str, method: Method, model: str | None, variant: str, lr: n
 def super_resolve_files(inputs: list[str], output: str, model: str | None, interpolate_mode: str | None,
                         scale: int | None, reference: str | None, mask: str | None, prepared: bool,
                         resample: float | None, tile: int, halo: int, reconstruct_tile: int, batch: int, pasted: bool,
-                        threads: int, bids: str | None, bids_filter: dict | None, command_line: str) -> list[Path]:
+                        threads: int, precision: str | None, bids: str | None, bids_filter: dict | None,
+                        command_line: str) -> list[Path]:
     """The stage: LR scans (files or folders) through ``model`` (or ``interpolate_mode`` at ``scale``) onto their
     HR grids, the model loaded once; one file in, one file out, else into the folder ``output``.
 
@@ -264,7 +267,7 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
     only) is the brain mask on the scan's grid for the z-score. ``resample`` (mm) puts anisotropic or oblique
     scans on an isotropic grid first. ``bids``: instead of ``inputs``, every T1w of this BIDS dataset (that
     ``bids_filter`` selects), written as BIDS derivatives into ``output`` (:mod:`mrisr.bids`);
-    ``command_line`` goes into their sidecars.
+    ``command_line`` goes into their sidecars. ``precision``: the autocast (None: ``auto``, bf16 on CUDA only).
     """
     if bool(model) == bool(interpolate_mode) or (interpolate_mode and not scale):
         raise MrisrError("super-resolve needs either --model, or --interpolate with --scale")
@@ -304,7 +307,7 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
             made = f"{descrip}; {resampled.header['descrip'].item().decode().removeprefix('mrisr: ')}"
         sr = super_resolve_image(img, method, scan, mask=brain, prepared=prepared, tile=tile,
                                  halo=halo, reconstruct_tile=reconstruct_tile, batch=batch, pasted=pasted,
-                                 progress=len(pairs) == 1)
+                                 progress=len(pairs) == 1, precision=precision or Precision.AUTO)
         header_from, affine = img, sr.affine
         if reference:
             header_from = load_volume(reference, role="reference")

@@ -22,10 +22,11 @@ rule super_resolve:
         halo=config["inference"]["halo"],
         reconstruct_tile=config["inference"]["reconstruct_tile"],
         batch=config["inference"]["batch"],
+        precision=PLAN.super_resolve.precision(),
     shell:
         "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
         " --tile {params.tile:q} --halo {params.halo:q} --reconstruct-tile {params.reconstruct_tile:q} --batch {params.batch:q}"
-        " --threads {threads} > {log:q} 2>&1"
+        " --precision {params.precision:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule super_resolve_pasted:
@@ -47,9 +48,11 @@ rule super_resolve_pasted:
         method=PLAN.super_resolve.method,
         tile=config["papers"]["disgan"]["pasted_tile"],
         batch=config["inference"]["batch"],
+        precision=PLAN.super_resolve.precision(),
     shell:
         "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
-        " --tile {params.tile:q} --batch {params.batch:q} --pasted --threads {threads} > {log:q} 2>&1"
+        " --tile {params.tile:q} --batch {params.batch:q} --pasted --precision {params.precision:q} --threads {threads}"
+        " > {log:q} 2>&1"
 
 
 rule super_resolve_scan:

@@ -10,10 +10,11 @@ from mrisr.plan.study import Study, Wildcards, as_json, option, pattern
 #: the options of `mrisr fetch download` that check a download, in their order on the command line
 DOWNLOAD_CHECKS = ("sha256", "md5", "size")
 #: `train` settings that change a GAN's result or its checkpointing (the rest of `train` is the workflow's)
-TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision", "shared_discriminator_pass",
-              "relativistic_mean")
+TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision", "memory_format",
+              "patch_sampling", "patch_stride", "shared_discriminator_pass", "relativistic_mean")
 #: `train` settings that the pixel-loss generators share with the GANs: the same patches, batches and precision
-PRETRAIN_KEYS_FROM_TRAIN = ("batch_size", "patch_size", "checkpoint_every", "precision")
+PRETRAIN_KEYS_FROM_TRAIN = ("batch_size", "patch_size", "checkpoint_every", "precision", "memory_format",
+                            "patch_sampling", "patch_stride")
 SEGMENT_KEYS = ("steps", "batch_size", "patch_size", "lr", "classes", "sr_fraction", "checkpoint_every")
 SEGMENTATION_ARMS = ("real", "real+sr")
 
@@ -226,6 +227,10 @@ class SuperResolve(Stage):
         if study.learned(wildcards.variant):
             inputs["model"] = study.path("model", dataset=study.dataset, variant=wildcards.variant)
         return inputs
+
+    def precision(self) -> str:
+        """The inference's autocast: ``inference.precision``, else the run's training precision."""
+        return self.config["inference"]["precision"] or self.config["train"]["precision"]
 
     def method(self, wildcards: Wildcards, input) -> str:
         if self.study.learned(wildcards.variant):

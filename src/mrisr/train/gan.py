@@ -138,6 +138,8 @@ class GanTrainer(GeneratorTrainer):
         warm_up = self.step < warmup
         d_step = schedules.updates_discriminator(self.step, warmup, v["discriminator_every"])
         row = {"step": self.step + 1, "warm_up": warm_up, "discriminator_step": d_step, "instance_noise": sigma}
+        if v["generator_eval_epochs"] is not None:  # the authors' WGAN-GP: eval mode after each epoch's first batch
+            self.generator.train(schedules.starts_epoch(self.step, s.steps, v["generator_eval_epochs"]))
         with self.autocast():
             sr = self.generator(lr)
         real_in = hr + noise
@@ -176,11 +178,14 @@ class GanTrainer(GeneratorTrainer):
             loss_g = w["pixel"] * pixel if adversarial else pixel  # the warm-up's objective is the pixel loss itself
             if adversarial:
                 feature = self._feature_loss(sr, hr) if self.feature_extractor is not None else torch.zeros(())
-                g_real, g_fake = self.discriminator(real_in).float(), self.discriminator(sr.float() + noise).float()
+                real_pass = (shared or gan == losses.GanLoss.RELATIVISTIC
+                             or self.variant["generator_step_real_pass"] == "always")
+                g_real = self.discriminator(real_in).float() if real_pass else None
+                g_fake = self.discriminator(sr.float() + noise).float()
                 loss_adversarial = losses.generator_adversarial_loss(g_real, g_fake, gan, self._relativistic_mean())
                 loss_g = loss_g + w["adversarial"] * loss_adversarial + w["feature"] * feature
         if adversarial:
-            gap = (g_real.mean() - g_fake.mean()).item()
+            gap = (g_real.mean() - g_fake.mean()).item() if g_real is not None else float("nan")
             row.update(loss_adversarial=loss_adversarial.item(), loss_feature=feature.item(), g_real_minus_fake=gap,
                        g_fake_minus_real=-gap)
         g_params = [p for group in self.opt_g.param_groups for p in group["params"]]

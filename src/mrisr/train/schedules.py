@@ -19,8 +19,17 @@ def instance_noise(step: int, total: int, start: float, end: float, epochs: int 
     """
     if epochs is None:
         return linear(step, total, start, end)
-    epoch = min(step, total - 1) * epochs // total
-    return max(start + (end - start) * epoch / epochs, 0.0)
+    return max(start + (end - start) * epoch_of(step, total, epochs) / epochs, 0.0)
+
+
+def epoch_of(step: int, total: int, epochs: int) -> int:
+    """The epoch of ``step`` when ``total`` steps make ``epochs`` equal epochs (the authors count in epochs)."""
+    return min(step, total - 1) * epochs // total
+
+
+def starts_epoch(step: int, total: int, epochs: int) -> bool:
+    """Whether ``step`` is the first of its epoch."""
+    return step == 0 or epoch_of(step, total, epochs) != epoch_of(step - 1, total, epochs)
 
 
 def warmup_steps(fraction: float, total: int) -> int:
