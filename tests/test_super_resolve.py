@@ -89,7 +89,7 @@ def test_reconstruction_reach_is_exact():
         bar = tqdm(disable=True)
         cpu = torch.device("cpu")
         exact = _windowed(g.reconstruct, cpu, features[0], 2, 3, g.reconstruct_reach, 1, bar, False)
-        short = _windowed(g.reconstruct, cpu, features[0], 2, 3, g.reconstruct_reach - 1, 1, bar)
+        short = _windowed(g.reconstruct, cpu, features[0], 2, 3, g.reconstruct_reach - 1, 1, bar, False)
     torch.testing.assert_close(exact, whole, atol=1e-5, rtol=0)
     assert (short - whole).abs().max() > 1e-4
 
