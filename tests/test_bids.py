@@ -69,13 +69,15 @@ def test_a_filter_chooses_images_by_entity(tmp_path, dataset):
     assert [p.name for p in (tmp_path / "runs").rglob("*.nii.gz")] == ["sub-02_run-2_desc-sr_T1w.nii.gz"]
 
 
-@pytest.mark.parametrize("case", ["the dataset itself", "another dataset", "not BIDS", "unknown entity",
-                                  "nothing selected", "inputs as well"])
+@pytest.mark.parametrize("case", ["the dataset itself", "among its raw files", "another dataset", "not BIDS",
+                                  "unknown entity", "nothing selected", "inputs as well"])
 def test_refusals_name_the_file_and_the_fix_and_write_nothing(tmp_path, dataset, capsys, case):
     other = write_bids_dataset(tmp_path / "other", {BIDS_T1W[0]: head(np.random.default_rng(2))})
     out, root, extra = tmp_path / "out", dataset, []
     if case == "the dataset itself":
         out = dataset
+    elif case == "among its raw files":
+        out = dataset / "sr"
     elif case == "another dataset":
         out = other
     elif case == "not BIDS":
@@ -90,7 +92,8 @@ def test_refusals_name_the_file_and_the_fix_and_write_nothing(tmp_path, dataset,
     code = main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", "--bids", str(root), *extra, str(out)])
     err = capsys.readouterr().err
     assert code == 2 and ("Fix:" in err or case == "inputs as well")
-    expected = {"the dataset itself": "derivatives/mrisr", "another dataset": "mrisr did not make",
+    expected = {"the dataset itself": "derivatives/mrisr", "among its raw files": "inside the BIDS dataset",
+                "another dataset": "mrisr did not make",
                 "not BIDS": "dataset_description.json", "unknown entity": "sesion", "nothing selected": "session",
                 "inputs as well": "--bids"}[case]
     assert expected in err

@@ -142,10 +142,13 @@ DESCRIPTION = "dataset_description.json"
 
 
 def check_derivatives_folder(out: Path, source_root: Path) -> None:
-    """Refuse an output folder that is the source dataset or holds another dataset: its files are not ours."""
-    if out.resolve() == source_root.resolve():
-        raise InputError(out, "is the BIDS dataset being read: derivatives would be written among its raw files",
-                         f"write them to a folder of their own, e.g. {source_root / 'derivatives' / 'mrisr'}")
+    """Refuse an output folder that is the source dataset, lies among its raw files (anywhere in it but under its
+    ``derivatives/``) or holds another dataset: those files are not ours."""
+    inside = out.resolve().is_relative_to(source_root.resolve())
+    if inside and not out.resolve().is_relative_to(source_root.resolve() / "derivatives"):
+        raise InputError(out, "is inside the BIDS dataset being read: derivatives would be written among its raw files",
+                         f"write them under its derivatives folder, e.g. {source_root / 'derivatives' / 'mrisr'}, or "
+                         "outside the dataset")
     path = out / DESCRIPTION
     if not path.exists():
         return
