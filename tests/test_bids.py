@@ -156,9 +156,14 @@ def test_a_dataset_that_does_not_choose_one_scan_per_subject_stops_before_any_jo
     assert all(name in str(error.value) for name in names) and "Fix:" in str(error.value)
 
 
-def test_a_folder_that_is_not_bids_is_named_with_the_fix(tmp_path):
+@pytest.mark.parametrize("description", [None, "[]", "{broken", "a folder"])
+def test_a_folder_that_is_not_bids_is_named_with_the_fix(tmp_path, description):
     from mrisr.errors import InputError
 
     (tmp_path / "scans").mkdir()
-    with pytest.raises(InputError, match=r"scans: is not a valid BIDS dataset: 'dataset_description.json' is missing"):
+    if description == "a folder":
+        (tmp_path / "scans" / "dataset_description.json").mkdir()
+    elif description is not None:
+        (tmp_path / "scans" / "dataset_description.json").write_text(description)
+    with pytest.raises(InputError, match=r"scans: is not a valid BIDS dataset: .*dataset_description.json.*Fix: give"):
         _study({"path": str(tmp_path / "scans")}).raw_files()

@@ -36,8 +36,9 @@ def open_layout(root: str | Path, *, derivative: bool = False):
         raise InputError(root, "is not a folder", VALIDATION_FIX)
     try:
         return BIDSLayout(root, validate=not derivative, is_derivative=derivative)
-    except BIDSValidationError as exc:
-        raise InputError(root, f"is not a valid BIDS dataset: {str(exc).splitlines()[0]}", VALIDATION_FIX) from None
+    except (BIDSValidationError, OSError) as exc:  # OSError: an unreadable dataset_description.json (a folder, ...)
+        problem = str(exc).splitlines()[0].rstrip(". ")
+        raise InputError(root, f"is not a valid BIDS dataset: {problem}", VALIDATION_FIX) from None
 
 
 def query(filters: dict) -> dict:
