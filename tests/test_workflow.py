@@ -146,6 +146,36 @@ def test_the_readme_commands_run_as_written_on_the_tiny_results(run, tmp_path):
     assert image.get_metadata()["Sources"] == ["bids:raw:sub-01/anat/sub-01_T1w.nii.gz"]
 
 
+def test_scale_4_runs_every_stage_and_its_card_applies_to_a_raw_scan(tmp_path):
+    """`scale: 4`: prepared edges multiples of 4, LR voxels 4x the HR's, the generator's two x2 stages, the model card
+    at x4; its card takes a raw scan decimated x4 onto that scan's grid (through the command line)."""
+    from mrisr.cli import main
+    from mrisr.degrade import lr_affine
+    from mrisr.model_card import load_model
+
+    x4 = tmp_path / "x4.yaml"
+    x4.write_text(yaml.safe_dump({"scale": 4, "run_variants": ["trilinear", "esrgan"]}))
+    workdir = tmp_path / "wd"
+    card_path = "results/evaluate/demo/model_cards/esrgan.pt"
+    result = snakemake(workdir, card_path, "results/evaluate/demo/nearest/trilinear.csv",
+                       config=("tests/tiny.yaml", str(x4)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    hr = nib.load(next((workdir / "results/prepare/demo").glob("sub-*/sub-*_T1w.nii.gz")))
+    assert all(n % 4 == 0 for n in hr.shape)
+    lr = nib.load(next((workdir / "results/degrade/demo/nearest").glob("sub-*_T1w.nii.gz")))
+    np.testing.assert_allclose(lr.header.get_zooms(), [4 * z for z in hr.header.get_zooms()])
+    card = load_model(workdir / card_path)[2]
+    assert card["scale"] == 4 and card["lr_voxel_mm"] == pytest.approx(4 * card["hr_voxel_mm"])
+    raw = nib.load(next((workdir / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz")))
+    data = np.asanyarray(raw.dataobj, dtype=np.float32)
+    data = data[tuple(slice(0, n - n % 4) for n in data.shape)]
+    nib.save(nib.Nifti1Image(data[::4, ::4, ::4], lr_affine(raw.affine, 4)), tmp_path / "lr.nii.gz")
+    assert main(["super-resolve", "--model", str(workdir / card_path), str(tmp_path / "lr.nii.gz"),
+                 str(tmp_path / "sr.nii.gz")]) == 0
+    sr = nib.load(tmp_path / "sr.nii.gz")
+    assert sr.shape == data.shape and np.allclose(sr.affine, raw.affine)
+
+
 def test_every_gan_variant_starts_from_the_pixel_loss_generator_of_its_architecture(run):
     """One pretrain job per generator architecture and pixel loss; each variant's card records the start whose
     weights it began from, and the tables say so."""
