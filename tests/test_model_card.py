@@ -71,9 +71,12 @@ def test_a_card_whose_scale_is_wrong_is_refused(tmp_path, scale):
     assert main(["super-resolve", "--model", str(path), str(lr), str(tmp_path / "sr.nii.gz")]) == 2
 
 
-def test_a_card_of_another_scale_than_its_generator_is_refused(tmp_path):
-    path = _edited(tmp_path, lambda b: b["generator"].update(scale=4))
-    with pytest.raises(InputError, match="model.pt: asks for a generator outside"):
+@pytest.mark.parametrize("scale, message", [(4, "has a card of scale 2 but a generator of scale 4"),
+                                            (8, "asks for a generator outside")])
+def test_a_card_of_another_scale_than_its_generator_is_refused(tmp_path, scale, message):
+    """A generator at another scale the schema allows (4) than its card's (2), or at one it does not (8)."""
+    path = _edited(tmp_path, lambda b: b["generator"].update(scale=scale))
+    with pytest.raises(InputError, match=f"model.pt: {message}"):
         load_model(path)
 
 
