@@ -154,11 +154,10 @@ def test_scale_4_runs_every_stage_and_its_card_applies_to_a_raw_scan(tmp_path):
     from mrisr.model_card import load_model
 
     x4 = tmp_path / "x4.yaml"
-    x4.write_text(yaml.safe_dump({"scale": 4, "run_variants": ["trilinear", "esrgan"]}))
+    x4.write_text(yaml.safe_dump({"scale": 4, "run_variants": ["esrgan"], "variants": {"esrgan": {"start": "scratch"}}}))
     workdir = tmp_path / "wd"
     card_path = "results/evaluate/demo/model_cards/esrgan.pt"
-    result = snakemake(workdir, card_path, "results/evaluate/demo/nearest/trilinear.csv",
-                       config=("tests/tiny.yaml", str(x4)))
+    result = snakemake(workdir, card_path, config=("tests/tiny.yaml", str(x4)))
     assert result.returncode == 0, result.stderr[-3000:]
     hr = nib.load(next((workdir / "results/prepare/demo").glob("sub-*/sub-*_T1w.nii.gz")))
     assert all(n % 4 == 0 for n in hr.shape)
