@@ -391,35 +391,31 @@ def test_feature_extractor_sees_sr_before_hr(volumes):
     assert not torch.allclose(ours["bn1.running_mean"], swapped.bn1.running_mean)  # the order shows
 
 
-def test_discriminator_first_is_the_authors_wgan_gp_step(volumes):
-    """The authors' WGAN-GP baseline (MRSRGAN): D steps on G's output, then G steps against the updated D on the
-    same output; their RRDB-BN generator and BatchNorm critic with xavier / N(0, 0.02) init; α ~ N(0, 1)."""
+WGAN_GP_RRDB = {  # their WGAN-GP baseline (MRSRGAN mains/MRSRGAN_WGAN_GP.py), at test size
+    "kind": "gan", "update_order": "discriminator_first",
+    "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 2, "batch_norm": True, "init": "xavier"},
+    "discriminator": {"name": "patch", "channels": [4, 8], "norm": "batch", "init": "xavier"},
+    "losses": {"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 0.001, "feature": 0, "gp_alpha": "normal"},
+    "optimiser": {"lr": 2e-4},
+}
+
+
+def _their_wgan_gp_step(g, d, opt_g, opt_d, volumes, settings, step: int):
+    """One step of the authors' WGAN-GP loop (MRSRGAN_WGAN_GP.py) on our step's patches: D on the SR, then on the HR,
+    and its gradient penalty (α ~ N(0, 1)); then G against the updated D, on the same SR. Returns (D loss, G loss)."""
     from mrisr.degrade import degrade
     from mrisr.patches import sample_patches, step_generator
 
-    variant = filled_variant({
-        "kind": "gan", "update_order": "discriminator_first",
-        "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 2, "batch_norm": True, "init": "xavier"},
-        "discriminator": {"name": "patch", "channels": [4, 8], "norm": "batch", "init": "xavier"},
-        "losses": {"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 0.001, "feature": 0, "gp_alpha": "normal"},
-        "optimiser": {"lr": 2e-4},
-    })
-    trainer = GanTrainer(variant, SETTINGS)
-    g, d = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
-    assert all(m.weight.std() < 0.1 for m in d.modules() if isinstance(m, torch.nn.BatchNorm3d))  # γ ~ N(0, 0.02)
-    opt_g, opt_d = (torch.optim.Adam(n.parameters(), lr=2e-4, betas=(0.9, 0.999)) for n in (g, d))
-    rng = step_generator(SETTINGS.seed, 0)
-    hr = sample_patches(volumes, SETTINGS.patch_size, SETTINGS.batch_size, rng, align=2)
+    rng = step_generator(settings.seed, step)
+    hr = sample_patches(volumes, settings.patch_size, settings.batch_size, rng, align=2)
     lr = degrade(hr, "nearest", 2, 2.0)
     torch.randn(hr.shape, generator=rng)  # the instance noise's draw (σ = 0)
-    alpha = torch.randn(SETTINGS.batch_size, generator=rng).reshape(-1, 1, 1, 1, 1)
-    # their step, written out
+    alpha = torch.randn(settings.batch_size, generator=rng).reshape(-1, 1, 1, 1, 1)
     gen = g(lr)
     logits_fake, logits_real = d(gen).mean(), d(hr).mean()
     mixed = (alpha * hr + (1 - alpha) * gen).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
-    penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-    d_loss = logits_fake - logits_real + 10 * penalty
+    d_loss = logits_fake - logits_real + 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
     opt_d.zero_grad()
     d_loss.backward(retain_graph=True)
     opt_d.step()
@@ -427,6 +423,17 @@ def test_discriminator_first_is_the_authors_wgan_gp_step(volumes):
     g_loss = torch.nn.functional.mse_loss(gen, hr) + 1e-3 * -d(gen).mean()
     g_loss.backward()
     opt_g.step()
+    return d_loss, g_loss
+
+
+def test_discriminator_first_is_the_authors_wgan_gp_step(volumes):
+    """The authors' WGAN-GP baseline (MRSRGAN): D steps on G's output, then G steps against the updated D on the
+    same output; their RRDB-BN generator and BatchNorm critic with xavier / N(0, 0.02) init; α ~ N(0, 1)."""
+    trainer = GanTrainer(filled_variant(WGAN_GP_RRDB), SETTINGS)
+    g, d = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    assert all(m.weight.std() < 0.1 for m in d.modules() if isinstance(m, torch.nn.BatchNorm3d))  # γ ~ N(0, 0.02)
+    opt_g, opt_d = (torch.optim.Adam(n.parameters(), lr=2e-4, betas=(0.9, 0.999)) for n in (g, d))
+    d_loss, g_loss = _their_wgan_gp_step(g, d, opt_g, opt_d, volumes, SETTINGS, step=0)
 
     row = trainer.train_step(volumes)
     assert row["loss_d"] == pytest.approx(d_loss.item(), rel=1e-4)
@@ -508,13 +515,6 @@ def test_midl2022_step_is_the_authors_esrgan_step(volumes):
 
 # --- the authors' remaining switches (issue "faithful to the authors, round 2") ----------------------------------
 
-WGAN_GP_RRDB = {  # their WGAN-GP baseline (MRSRGAN mains/MRSRGAN_WGAN_GP.py), at test size
-    "kind": "gan", "update_order": "discriminator_first",
-    "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 2, "batch_norm": True, "init": "xavier"},
-    "discriminator": {"name": "patch", "channels": [4, 8], "norm": "batch", "init": "xavier"},
-    "losses": {"gan": "wgan_gp", "pixel_loss": "mse", "adversarial": 0.001, "feature": 0, "gp_alpha": "normal"},
-    "optimiser": {"lr": 2e-4},
-}
 
 
 @pytest.mark.parametrize("authors", [True, False], ids=["their switches", "ours"])
@@ -524,9 +524,6 @@ def test_wgan_gp_generator_in_eval_mode_after_each_epochs_first_batch_and_four_c
     forwards a step) and a validation that calls `Gnet.eval()` (line 126) and never undoes it, so G trains in eval
     mode from each epoch's second batch. 2 epochs of 2 steps, written out here; ours with generator_eval_epochs 2 and
     generator_step_real_pass when_needed computes it, with our defaults it does not (G's BatchNorm)."""
-    from mrisr.degrade import degrade
-    from mrisr.patches import sample_patches, step_generator
-
     settings = dataclasses.replace(SETTINGS, steps=4, checkpoint_every=4, memory_format="contiguous")
     switches = {"generator_eval_epochs": 2, "generator_step_real_pass": "when_needed"} if authors else {}
     trainer = GanTrainer(filled_variant({**WGAN_GP_RRDB, **switches}), settings)
@@ -536,23 +533,7 @@ def test_wgan_gp_generator_in_eval_mode_after_each_epochs_first_batch_and_four_c
     for epoch in range(2):
         g.train()  # line 71
         for batch in range(2):
-            rng = step_generator(settings.seed, step)
-            hr = sample_patches(volumes, settings.patch_size, settings.batch_size, rng, align=2)
-            lr = degrade(hr, "nearest", 2, 2.0)
-            torch.randn(hr.shape, generator=rng)  # the instance noise's draw (σ = 0)
-            alpha = torch.randn(settings.batch_size, generator=rng).reshape(-1, 1, 1, 1, 1)
-            gen = g(lr)
-            logits_fake, logits_real = d(gen).mean(), d(hr).mean()
-            mixed = (alpha * hr + (1 - alpha) * gen).detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
-            d_loss = logits_fake - logits_real + 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-            opt_d.zero_grad()
-            d_loss.backward(retain_graph=True)
-            opt_d.step()
-            g.zero_grad()
-            g_loss = torch.nn.functional.mse_loss(gen, hr) + 1e-3 * -d(gen).mean()
-            g_loss.backward()
-            opt_g.step()
+            d_loss, g_loss = _their_wgan_gp_step(g, d, opt_g, opt_d, volumes, settings, step)
             g.eval()  # line 126: the validation's, never undone
             theirs.append((d_loss.item(), g_loss.item()))
             step += 1
