@@ -513,10 +513,6 @@ def test_midl2022_step_is_the_authors_esrgan_step(volumes):
             torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-6, msg=f"{name}.{key}")
 
 
-# --- the authors' remaining switches (issue "faithful to the authors, round 2") ----------------------------------
-
-
-
 @pytest.mark.parametrize("authors", [True, False], ids=["their switches", "ours"])
 def test_wgan_gp_generator_in_eval_mode_after_each_epochs_first_batch_and_four_critic_passes(volumes, authors):
     """Their loop, as MRSRGAN_WGAN_GP.py writes it: `Gnet.train()` once per epoch (line 71), then per batch the D
