@@ -122,8 +122,8 @@ def dataset_scans(name: str, spec: dict) -> dict[str, SubjectScan]:
     scans = {}
     for subject in sorted(wanted):
         image = by_subject[subject][0]
-        maps = {suffix: derivatives and _derivative(derivatives, image, suffix, spec[f"{suffix}_filters"],
-                                                    f"datasets.{name}.{suffix}_filters")
+        maps = {suffix: _derivative(derivatives, image, suffix, spec[f"{suffix}_filters"],
+                                    f"datasets.{name}.{suffix}_filters") if derivatives else None
                 for suffix in ("mask", "dseg")}
         scans[subject] = SubjectScan(T1w=image.path, **maps)
     return scans

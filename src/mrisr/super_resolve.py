@@ -242,17 +242,20 @@ def _check_pairs(pairs: list[tuple[Path, Path]]) -> None:
                              "give scans with distinct file names, or run them into separate output folders")
 
 
-def _sidecar(source: str, method: Method, model: str | None, variant: str, lr: nib.Nifti1Image,
-             sr: nib.Nifti1Image, command_line: str) -> dict:
-    """The JSON sidecar of one BIDS derivative: its source, the model (sha256 of its file), scale, voxel sizes."""
+def _provenance(method: Method, model: str | None, variant: str, command_line: str) -> dict:
+    """What every BIDS sidecar of one run says of how it was made: the model (the sha256 of its file, read once)."""
+    return {"Description": f"x{method.scale} super-resolution ({variant})", "Variant": variant,
+            "Model": Path(model).name if model else None, "ModelSha256": digest_of(model) if model else None,
+            "Scale": method.scale, "MrisrVersion": __version__, "CommandLine": command_line}
+
+
+def _sidecar(source: str, provenance: dict, lr: nib.Nifti1Image, sr: nib.Nifti1Image) -> dict:
+    """The JSON sidecar of one BIDS derivative: its source and voxel sizes, then the run's provenance."""
     from mrisr.bids import source_uri
 
-    return {"Sources": [source_uri(source)], "Description": f"x{method.scale} super-resolution ({variant})",
-            "Variant": variant, "Model": Path(model).name if model else None,
-            "ModelSha256": digest_of(model) if model else None, "Scale": method.scale,
+    return {"Sources": [source_uri(source)], **provenance,
             "SourceVoxelSize": [round(float(v), 6) for v in voxel_sizes(lr.affine)],
-            "VoxelSize": [round(float(v), 6) for v in voxel_sizes(sr.affine)],
-            "MrisrVersion": __version__, "CommandLine": command_line}
+            "VoxelSize": [round(float(v), 6) for v in voxel_sizes(sr.affine)]}
 
 
 def super_resolve_files(inputs: list[str], output: str, model: str | None, interpolate_mode: str | None,
@@ -293,6 +296,7 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
 
         write_text(json.dumps(dataset_description(Path(bids), __version__), indent=2) + "\n",
                    Path(output) / DESCRIPTION)
+        provenance = _provenance(method, model, variant, command_line)
     written = []
     for scan, out in tqdm(pairs, desc="scans", unit="scan", disable=len(pairs) == 1):
         img = source = load_volume(scan, isotropic=bool(model) and resample is None,
@@ -317,6 +321,6 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
             affine = header_from.affine
         written.append(save_volume(np.asanyarray(sr.dataobj), affine, out, reference=header_from, descrip=made))
         if bids:
-            sidecar = _sidecar(sources[scan, out], method, model, variant, source, sr, command_line)
+            sidecar = _sidecar(sources[scan, out], provenance, source, sr)
             write_text(json.dumps(sidecar, indent=2) + "\n", out.with_name(out.name.removesuffix(".nii.gz") + ".json"))
     return written
