@@ -16,8 +16,8 @@ def test_non_3d_input_stops_with_file_and_fix_and_no_output(tmp_path):
     flat = tmp_path / "slice.nii.gz"
     nib.save(nib.Nifti1Image(np.random.rand(16, 16).astype(np.float32), np.eye(4)), flat)
     out = tmp_path / "lr.nii.gz"
-    result = _mrisr("degrade", "--hr", str(flat), "--out", str(out), "--method", "nearest", "--scale", "2",
-                    "--blur-fwhm", "2", "--noise-sigma", "0", "--noise-seed", "0")
+    result = _mrisr("degrade", "--hr", str(flat), "--out", str(out), "--degradation", '{"method": "nearest"}',
+                    "--scale", "2", "--noise-sigma", "0", "--noise-seed", "0")
     assert result.returncode != 0
     assert str(flat) in result.stderr and "Fix:" in result.stderr and "3D" in result.stderr
     assert "Traceback" not in result.stderr

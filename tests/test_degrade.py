@@ -3,7 +3,9 @@ import pytest
 import torch
 from scipy import ndimage
 
-from mrisr.degrade import degrade, degrade_file, degrade_volume, kspace_truncate, lr_affine
+from mrisr.degrade import FWHM_PER_SIGMA, degrade, degrade_file, degrade_volume, kspace_truncate, lr_affine
+
+NEAREST = {"method": "nearest"}
 
 
 def _band_limited(n=16):
@@ -15,12 +17,12 @@ def _band_limited(n=16):
 def test_nearest_equals_torch_nearest_interpolation(rng):
     hr = torch.from_numpy(rng.normal(size=(2, 1, 8, 10, 12)).astype(np.float32))
     expected = torch.nn.functional.interpolate(hr, scale_factor=0.5)  # the authors' call
-    torch.testing.assert_close(degrade(hr, "nearest", 2, 2.0), expected)
+    torch.testing.assert_close(degrade(hr, NEAREST, 2), expected)
 
 
 def test_kspace_keeps_band_limited_signal_at_lr_samples():
     f = _band_limited()
-    lr = degrade_volume(f, "kspace", 2, 2.0)
+    lr = degrade_volume(f, {"method": "kspace"}, 2)
     np.testing.assert_allclose(lr, f[::2, ::2, ::2], atol=1e-5)
 
 
@@ -37,12 +39,12 @@ def test_blur_is_gaussian_then_decimation(rng):
     sigma = 2.0 / (2 * np.sqrt(2 * np.log(2)))
     inner = (slice(3, -3),) * 3  # away from the boundary, where padding conventions differ
     expected = ndimage.gaussian_filter(hr.astype(np.float64), sigma, mode="constant", truncate=4.0)[::2, ::2, ::2]
-    np.testing.assert_allclose(degrade_volume(hr, "blur", 2, 2.0)[inner], expected[inner], atol=1e-3)
+    np.testing.assert_allclose(degrade_volume(hr, {"method": "blur", "blur_fwhm": 2.0}, 2)[inner], expected[inner], atol=1e-3)
 
 
 def test_odd_size_is_refused():
     with pytest.raises(ValueError, match="divisible"):
-        degrade(torch.zeros(5, 6, 6), "nearest", 2, 2.0)
+        degrade(torch.zeros(5, 6, 6), NEAREST, 2)
 
 
 def test_lr_affine_overlays_lr_sample_on_its_hr_voxel():
@@ -83,7 +85,44 @@ def test_a_scan_with_odd_edges_loses_its_last_rows_and_keeps_its_origin(tmp_path
     hr = rng.normal(size=(9, 8, 7)).astype(np.float32)
     affine = np.array([[-1.5, 0, 0, 90], [0, 1.5, 0, -120], [0, 0, 1.5, -70], [0, 0, 0, 1]])
     nib.save(nib.Nifti1Image(hr, affine), tmp_path / "hr.nii.gz")
-    degrade_file(str(tmp_path / "hr.nii.gz"), str(tmp_path / "lr.nii.gz"), "nearest", 2, 2.0, 0.0, 0)
+    degrade_file(str(tmp_path / "hr.nii.gz"), str(tmp_path / "lr.nii.gz"), NEAREST, 2, 0.0, 0)
     lr = nib.load(tmp_path / "lr.nii.gz")
     np.testing.assert_array_equal(np.asanyarray(lr.dataobj), hr[:8:2, :8:2, :6:2])
     np.testing.assert_allclose(lr.affine, lr_affine(affine, 2))
+
+
+def test_each_axis_has_its_own_factor(rng):
+    """x1 x 1 x 4: only the third axis is decimated; k-space is cropped along it alone (numpy's crop)."""
+    hr = rng.normal(size=(6, 8, 16))
+    np.testing.assert_array_equal(degrade_volume(hr, NEAREST, [1, 1, 4]), hr[:, :, ::4].astype(np.float32))
+    k = np.fft.fftshift(np.fft.fftn(hr))
+    expected = np.fft.ifftn(np.fft.ifftshift(k[:, :, 6:10])).real / 4
+    np.testing.assert_allclose(kspace_truncate(torch.from_numpy(hr), (1, 1, 4)).numpy(), expected, atol=1e-10)
+    np.testing.assert_allclose(lr_affine(np.diag([1.0, 1.0, 1.0, 1.0]), [1, 1, 4]), np.diag([1.0, 1.0, 4.0, 1.0]))
+
+
+def test_slice_profile_blurs_across_the_slices_only(rng):
+    """A Gaussian of FWHM the slice thickness (4 HR voxels) along the thick axis, none in-plane, then decimation."""
+    hr = rng.normal(size=(10, 12, 32)).astype(np.float32)
+    expected = ndimage.gaussian_filter1d(hr.astype(np.float64), 4 / FWHM_PER_SIGMA, axis=2, mode="constant",
+                                         truncate=4.0)[:, :, ::4]
+    inner = (slice(None), slice(None), slice(2, -2))
+    lr = degrade_volume(hr, {"method": "slice_profile"}, [1, 1, 4])
+    assert lr.shape == (10, 12, 8)
+    np.testing.assert_allclose(lr[inner], expected[inner], atol=1e-4)
+
+
+def test_kspace_on_the_hr_grid_keeps_the_centre_band_and_the_grid(rng):
+    """kspace_hr: numpy's zero-filled centred band (1/2 along two axes), real part, same shape; a signal inside
+    the band is untouched. MTVNet's trunc_factor 4 zeroes round(n/4) frequencies at each end: the same band."""
+    hr = rng.normal(size=(16, 12, 8))
+    k = np.fft.fftshift(np.fft.fftn(hr))
+    n = 16
+    theirs = k.copy()
+    theirs[:round(n / 4)], theirs[n - round(n / 4):] = 0, 0  # MTVNet kspace_trunc_func, first truncated axis
+    theirs[:, :3], theirs[:, 9:] = 0, 0
+    expected = np.fft.ifftn(np.fft.ifftshift(theirs)).real
+    entry = {"method": "kspace_hr", "truncation": [2, 2, 1]}
+    np.testing.assert_allclose(degrade_volume(hr, entry, 1), expected, atol=1e-5)
+    low = np.cos(2 * np.pi * 3 * np.arange(16) / 16)[:, None, None] * np.ones((16, 12, 8))
+    np.testing.assert_allclose(degrade_volume(low, entry, 1), low, atol=1e-5)

@@ -60,7 +60,7 @@ def test_small_weights_under_a_wide_config_are_refused_without_building_it(tmp_p
     assert not (tmp_path / "wide" / "sr.nii.gz").exists()
 
 
-@pytest.mark.parametrize("scale", [0, None, 3, "2"])
+@pytest.mark.parametrize("scale", [0, None, 5, [2, 2], "2"])
 def test_a_card_whose_scale_is_wrong_is_refused(tmp_path, scale):
     edit = (lambda b: b["card"].pop("scale")) if scale is None else (lambda b: b["card"].update(scale=scale))
     path = _edited(tmp_path, edit)

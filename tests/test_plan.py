@@ -87,10 +87,11 @@ def test_train_job_inputs_settings_and_provenance():
     assert json.loads(plan.train.provenance(wildcards)) == {
         "variant": "threeplayer", "dataset": "demo", "subjects": train,
         "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise")}}
-    settings = json.loads(plan.train.settings())
+    settings = json.loads(plan.train.settings(wildcards))
     assert settings["steps"] == config["train"]["steps"] and settings["scale"] == 2 and settings["seed"] == 0
     assert settings["degradation"] == {"method": "nearest", "blur_fwhm": 2.0}
-    assert "lr" not in settings and json.loads(plan.pretrain.settings())["lr"] == config["pretrain"]["lr"]
+    pretrain = SimpleNamespace(dataset="demo", generator=plan.study.generator_key("threeplayer"))
+    assert "lr" not in settings and json.loads(plan.pretrain.settings(pretrain))["lr"] == config["pretrain"]["lr"]
     assert plan.train.start_option(wildcards, SimpleNamespace(start="a b.pt", keys=lambda: ["hr", "start"])) == \
         "--start 'a b.pt'"
 
@@ -108,10 +109,11 @@ def test_feature_extractor_weights_are_a_download_when_named_so():
 def test_lr_sets_and_their_noise():
     plan = _plan()
     noisy = SimpleNamespace(degradation="nearest-noise0.1")
-    assert plan.degrade.method(noisy) == "nearest" and plan.degrade.noise_sigma(noisy) == 0.1
+    assert json.loads(plan.degrade.degradation(noisy))["method"] == "nearest" and plan.degrade.noise_sigma(noisy) == 0.1
+    assert plan.degrade.scale(noisy) == "2"
     assert plan.papers.noise_degradation(0) == "nearest" and plan.papers.noise_degradation(0.05) == "nearest-noise0.05"
     with pytest.raises(ConfigError, match="no entry for the LR set 'kspace'"):
-        plan.degrade.method(SimpleNamespace(degradation="kspace"))
+        plan.degrade.degradation(SimpleNamespace(degradation="kspace"))
 
 
 def test_paper_tables_figures_and_targets():
@@ -173,7 +175,7 @@ def test_options_reach_the_shell_quoted_and_only_when_set():
     assert plan.fetch.download_checks(SimpleNamespace(name="w")) == f"--sha256 {'a' * 64} --size 10"
     assert plan.fetch.dataset_pattern("hcp") == "hcp" and plan.fetch.dataset_pattern("ixi") == "(?!)"
     assert plan.fetch.demo_seed(SimpleNamespace(dataset="demo_ood")) == 1  # its own seed over the top-level one
-    learned, interpolated = SimpleNamespace(variant="esrgan"), SimpleNamespace(variant="trilinear")
+    learned, interpolated = SimpleNamespace(variant="esrgan"), SimpleNamespace(variant="trilinear", degradation="nearest")
     assert plan.super_resolve.method(learned, SimpleNamespace(model="m 1.pt")) == "--model 'm 1.pt' --prepared"
     assert plan.super_resolve.method(interpolated, None) == "--interpolate trilinear --scale 2"
     assert "model" not in plan.super_resolve.input(SimpleNamespace(dataset="demo", degradation="nearest",

@@ -79,8 +79,8 @@ def test_pixel_steps_are_adam_on_the_pixel_loss_with_a_cosine_rate(volumes, pixe
         for group in opt.param_groups:
             group["lr"] = rate
         rng = step_generator(settings.seed, step)
-        hr = sample_patches(volumes, settings.patch_size, settings.batch_size, rng, align=2)
-        lr = degrade(hr, "nearest", 2, 2.0).to(memory_format=torch.channels_last_3d)
+        hr = sample_patches(volumes, settings.patch_size, settings.batch_size, rng, align=(2, 2, 2))
+        lr = degrade(hr, {"method": "nearest"}, 2).to(memory_format=torch.channels_last_3d)
         value = loss(reference(lr), hr)
         opt.zero_grad()
         value.backward()

@@ -6,6 +6,7 @@ from tqdm import tqdm
 
 from mrisr.degrade import lr_affine
 from mrisr.models.registry import build
+from mrisr.scale import as_scale
 from mrisr.super_resolve import hr_affine, interpolate, load_generator, super_resolve
 from tests.conftest import head, write_model
 
@@ -79,24 +80,29 @@ def _paper_generator():
     return build("generator", {"name": "rrdb", "channels": 64, "growth": 64, "blocks": 3, "scale": 2}).eval()
 
 
-def test_reconstruction_reach_is_exact():
+@pytest.mark.parametrize("scale", [2, 4, [1, 1, 4], [3, 3, 1]])
+def test_reconstruction_reach_is_exact(scale):
+    """Windows with the reach as halo, per axis, give the one-pass output; one voxel less on any axis does not."""
     from mrisr.super_resolve import _windowed
 
-    g = _rrdb()
-    features = torch.randn(1, 8, 12, 10, 9)
+    g, factors = _rrdb(scale), as_scale(scale)
+    features = torch.randn(1, 8, 14, 13, 12)
     with torch.inference_mode():
         whole = g.reconstruct(features)[0]
         bar = tqdm(disable=True)
         cpu = torch.device("cpu")
-        exact = _windowed(g.reconstruct, cpu, features[0], 2, 3, g.reconstruct_reach, 1, bar, False)
-        short = _windowed(g.reconstruct, cpu, features[0], 2, 3, g.reconstruct_reach - 1, 1, bar, False)
-    torch.testing.assert_close(exact, whole, atol=1e-5, rtol=0)
-    assert (short - whole).abs().max() > 1e-4
+        exact = _windowed(g.reconstruct, cpu, features[0], factors, 2, g.reconstruct_reach, 1, bar, False)
+        torch.testing.assert_close(exact, whole, atol=1e-5, rtol=0)
+        for axis in range(3):
+            halo = list(g.reconstruct_reach)
+            halo[axis] -= 1
+            short = _windowed(g.reconstruct, cpu, features[0], factors, 2, tuple(halo), 1, bar, False)
+            assert (short - whole).abs().max() > 1e-4, (axis, g.reconstruct_reach)
 
 
-def _rrdb():
+def _rrdb(scale=2):
     torch.manual_seed(0)
-    return build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": 2}).eval()
+    return build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": scale}).eval()
 
 
 def test_in_place_dense_blocks_and_batches_give_the_training_graph_s_values(rng):

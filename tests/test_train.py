@@ -407,8 +407,8 @@ def _their_wgan_gp_step(g, d, opt_g, opt_d, volumes, settings, step: int):
     from mrisr.patches import sample_patches, step_generator
 
     rng = step_generator(settings.seed, step)
-    hr = sample_patches(volumes, settings.patch_size, settings.batch_size, rng, align=2)
-    lr = degrade(hr, "nearest", 2, 2.0)
+    hr = sample_patches(volumes, settings.patch_size, settings.batch_size, rng, align=(2, 2, 2))
+    lr = degrade(hr, {"method": "nearest"}, 2)
     torch.randn(hr.shape, generator=rng)  # the instance noise's draw (σ = 0)
     alpha = torch.randn(settings.batch_size, generator=rng).reshape(-1, 1, 1, 1, 1)
     gen = g(lr)
@@ -478,8 +478,8 @@ def test_midl2022_step_is_the_authors_esrgan_step(volumes):
     bce, l1 = torch.nn.functional.binary_cross_entropy_with_logits, torch.nn.functional.l1_loss
     theirs = []
     for step in range(settings.steps):
-        hr = sample_patches(volumes, 16, 2, step_generator(settings.seed, step), align=2)
-        gen = g(degrade(hr, "nearest", 2, 2.0))
+        hr = sample_patches(volumes, 16, 2, step_generator(settings.seed, step), align=(2, 2, 2))
+        gen = g(degrade(hr, {"method": "nearest"}, 2))
         opt_g.zero_grad()
         loss_pixel = l1(gen, hr)
         if step < 2:  # epoch 0 of their loop (here 2 steps an epoch)

@@ -81,6 +81,18 @@ def labelled(help: str) -> tuple[str, dict]:
     return "--inputs", dict(type=json.loads, required=True, help=f'JSON [{{"label": ..., "path": ...}}, ...]: {help}')
 
 
+def scale_type(text: str) -> int | list[int]:
+    """A scale option: ``2`` (every axis) or three factors, ``1,1,4`` or ``[1, 1, 4]`` (RAS+ axes)."""
+    from mrisr.scale import as_config, as_scale
+
+    try:
+        value = json.loads(f"[{text.strip('[]')}]")
+        return as_config(as_scale(value[0] if len(value) == 1 else value))
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a scale: one factor 1-4, or three (1,1,4)") from None
+
+
+scale_type.__name__ = "scale"
 OUT = required("--out")
 THREADS = required("--threads", int, help="CPU threads (Snakemake's threads)")
 PROCESSES = from_schema("--processes", "train.gpus", int, help="data-parallel processes on this node, one per GPU")
@@ -110,13 +122,13 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
     ("prepare",): ("mrisr.prepare:prepare_subject", "RAS+, crop, z-score one subject", [
         required("--t1w"), optional("--mask", help="brain mask (default: the head, the scan's foreground)"),
         optional("--dseg"), required("--subject"), required("--out-dir"),
-        required("--margin", int), required("--multiple", int, help="crop edges are multiples of this (the SR scale)"),
+        required("--margin", int), required("--multiple", scale_type, help="crop edges are multiples of this (the SR scale)"),
         required("--normalise", choices=["volume", "brain"]), required("--crop", choices=["brain", "none"]),
         optional("--resample", in_range("prepare.resample", float),
                  help="mm: resample anisotropic or oblique scans to this isotropic grid")]),
     ("degrade",): ("mrisr.degrade:degrade_file", "simulate an LR volume", [
-        required("--hr"), OUT, required("--method", choices=["nearest", "kspace", "blur"]), required("--scale", int),
-        required("--blur-fwhm", float), required("--noise-sigma", float, help="Gaussian σ added (z-score units)"),
+        required("--hr"), OUT, required("--degradation", json.loads, help="JSON of a degradations entry"),
+        required("--scale", scale_type), required("--noise-sigma", float, help="Gaussian σ added (z-score units)"),
         required("--noise-seed", int)]),
     ("pretrain",): ("mrisr.pretrain:pretrain_generator", "train one generator on the pixel loss alone", [
         files("--hr", "prepared HR training volumes"),
@@ -148,7 +160,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
                       "(a list: any of its values; null: the entity is absent)"),
         optional("--model", help="model.pt of a trained variant (or --interpolate)"),
         optional("--interpolate", dest="interpolate_mode", choices=["trilinear", "nearest"]),
-        optional("--scale", int, help="for --interpolate"),
+        optional("--scale", scale_type, help="for --interpolate: 2, or per RAS+ axis 1,1,4"),
         optional("--reference", help="HR volume whose grid and header the output takes"),
         optional("--mask", help="the scan's brain mask, for the z-score (default: its foreground)"),
         switch("--prepared", "the input is in the model's units already (the workflow's prepared LR); without it, "
@@ -185,13 +197,19 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         *CSV_MD]),
     ("papers", "noise-table"): ("mrisr.papers.disgan:noise_table", "metrics against the noise added to the LR", [
         labelled("metric CSVs by method, each with its 'sigma'"), optional("--reference"), *CSV_MD]),
+    ("papers", "settings-table"): ("mrisr.papers.field:settings_table", "each variant in each setting, paired", [
+        labelled("metric CSVs by variant, each with its 'setting' and 'description'"), optional("--reference"),
+        required("--published", json.loads, help="JSON of field.published: rows kept apart from the statistics"),
+        *CSV_MD]),
+    ("papers", "settings-figure"): ("mrisr.papers.field:settings_figure", "brain PSNR and SSIM per setting", [
+        required("--table", help="the settings table CSV"), OUT]),
     ("papers", "segmentation-table"): ("mrisr.papers.augment:segmentation_table", "arm x class table over seeds", [
         labelled("score CSVs by arm, one per seed"), *CSV_MD]),
     ("papers", "sr-comparison"): ("mrisr.papers.threeplayer:sr_comparison_figure", "slices with zoom boxes", [
-        labelled("panels: LR, methods, GT"), required("--mask"), required("--scale", int), required("--zoom", float),
+        labelled("panels: LR, methods, GT"), required("--mask"), required("--scale", scale_type), required("--zoom", float),
         TITLE, OUT]),
     ("papers", "zoom-profile"): ("mrisr.papers.threeplayer:zoom_profile_figure", "zoomed crops and a line profile", [
-        labelled("panels: LR, methods, GT"), required("--mask"), required("--scale", int), required("--zoom", float),
+        labelled("panels: LR, methods, GT"), required("--mask"), required("--scale", scale_type), required("--zoom", float),
         required("--length", int, help="profile length in HR voxels"), TITLE, OUT]),
     ("papers", "discrepancy"): ("mrisr.papers.threeplayer:discrepancy_figure", "discrepancy of G and D per step", [
         labelled("train_log.csv by variant"), OUT]),

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from mrisr.errors import ConfigError
+from mrisr.scale import as_scale
 
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
@@ -107,6 +108,19 @@ def _check_references(config: dict) -> None:
     if unknown:
         raise ConfigError("run_variants", f"names {', '.join(unknown)}, not in variants",
                           f"use names from: {', '.join(config['variants'])}")
+    field = config["field"]
+    for key, names, known in (("field.settings", field["settings"], config["degradations"]),
+                              ("field.variants", (field["variants"] + [field["reference"]]) * bool(field["settings"]),
+                               config["variants"]),
+                              ("field.published", [p["setting"] for p in field["published"]], field["settings"])):
+        if unknown := [n for n in names if n not in known]:
+            raise ConfigError(key, f"names {', '.join(dict.fromkeys(unknown))}, not among {', '.join(known) or 'none'}",
+                              f"use names from: {', '.join(known)}")
+    for name in [config["train"]["degradation"], *field["settings"]]:
+        scale = as_scale(config["degradations"][name].get("scale", config["scale"]))
+        if bad := [f for f in scale if config["train"]["patch_size"] % f]:
+            raise ConfigError("train.patch_size", f"{config['train']['patch_size']} is not divisible by the factor "
+                              f"{bad[0]} of the setting '{name}' (scale {list(scale)})", "use a multiple of every factor")
     seg = config["segmentation"]
     if seg["enabled"] is not False and seg["sr_variant"] not in config["variants"]:
         raise ConfigError("segmentation.sr_variant", f"names '{seg['sr_variant']}', which is not in variants",

@@ -2,7 +2,8 @@
 
 One function makes LR for both this stage (whole volumes, :func:`degrade_file`) and training (patches on the fly),
 so that the model trains on exactly the degradation it is tested on. Every method samples the LR
-voxel ``i`` at HR index ``factor * i``, so the LR affine is the HR affine with its voxel axes scaled.
+voxel ``i`` at HR index ``factor * i`` (a factor per axis), so the LR affine is the HR affine with its voxel axes
+scaled.
 """
 
 from __future__ import annotations
@@ -10,58 +11,92 @@ from __future__ import annotations
 import enum
 import math
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from mrisr.io import load_volume, save_volume
+from mrisr.scale import Scale, as_scale, volume
 
 
 class Degradation(str, enum.Enum):
-    NEAREST = "nearest"  # authors' code: F.interpolate default (nearest) decimation
-    KSPACE = "kspace"  # centred k-space crop (mDCSRN, MTVNet)
-    BLUR = "blur"  # Gaussian blur, then decimation
+    NEAREST = "nearest"  # the authors' code: F.interpolate's default (nearest) decimation
+    KSPACE = "kspace"  # centred k-space crop onto the LR grid (mDCSRN; MTVNet data/kspace.py)
+    BLUR = "blur"  # Gaussian blur, then decimation (MTVNet data/baseline_transforms.py: GaussianSmooth, Zoom)
+    SLICE_PROFILE = "slice_profile"  # thick slices: a Gaussian of FWHM the slice thickness across them, decimation
+    KSPACE_HR = "kspace_hr"  # k-space truncated, kept on the HR grid (mDCSRN's, SuperFormer's HCP "4x")
 
 
-def _decimate(x: torch.Tensor, factor: int) -> torch.Tensor:
-    return x[..., ::factor, ::factor, ::factor]
+def _decimate(x: torch.Tensor, scale: Scale) -> torch.Tensor:
+    return x[..., ::scale[0], ::scale[1], ::scale[2]]
 
 
-def kspace_truncate(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Keep the centred 1/factor of k-space along each of the last three axes, with intensities preserved."""
-    spatial = x.shape[-3:]
-    if any(n % factor for n in spatial):
-        raise ValueError(f"k-space truncation needs sizes divisible by {factor}, got {tuple(spatial)}")
-    dims = (-3, -2, -1)
-    k = torch.fft.fftshift(torch.fft.fftn(x.double(), dim=dims), dim=dims)
-    sl = [slice(None)] * (x.ndim - 3) + [slice(n // 2 - (n // factor) // 2, n // 2 - (n // factor) // 2 + n // factor)
-                                         for n in spatial]
-    k = torch.fft.ifftshift(k[tuple(sl)], dim=dims)
-    return (torch.fft.ifftn(k, dim=dims).real / factor**3).to(x.dtype)
+def _central(n: int, factor: int) -> slice:
+    """The centred 1/factor of an fftshifted axis of ``n`` frequencies."""
+    first = n // 2 - (n // factor) // 2
+    return slice(first, first + n // factor)
 
 
-def degrade(x: torch.Tensor, method: str | Degradation, factor: int, blur_fwhm: float) -> torch.Tensor:
-    """LR version of ``x`` (..., D, H, W) with each spatial size divided by ``factor`` (``blur_fwhm``: HR voxels,
-    used by ``blur`` only)."""
-    method = Degradation(method)
-    if any(n % factor for n in x.shape[-3:]):
-        raise ValueError(f"HR size {tuple(x.shape[-3:])} is not divisible by the scale {factor}")
-    if method is Degradation.NEAREST:
-        return _decimate(x, factor)
-    if method is Degradation.KSPACE:
-        return kspace_truncate(x, factor)
-    from monai.networks.layers import GaussianFilter  # MONAI takes ~10 s to import: only where it is used
+def _shifted_kspace(x: torch.Tensor) -> torch.Tensor:
+    return torch.fft.fftshift(torch.fft.fftn(x.double(), dim=(-3, -2, -1)), dim=(-3, -2, -1))
 
-    sigma = blur_fwhm / (2 * math.sqrt(2 * math.log(2)))
-    lead = x.shape[:-3]
+
+def kspace_truncate(x: torch.Tensor, factor: int | Scale) -> torch.Tensor:
+    """Keep the centred 1/factor of k-space along each of the last three axes (a factor each), on the LR grid, with
+    intensities preserved."""
+    scale = as_scale(factor)
+    if any(n % f for n, f in zip(x.shape[-3:], scale)):
+        raise ValueError(f"k-space truncation needs sizes divisible by {scale}, got {tuple(x.shape[-3:])}")
+    k = _shifted_kspace(x)[(..., *(_central(n, f) for n, f in zip(x.shape[-3:], scale)))]
+    k = torch.fft.ifftshift(k, dim=(-3, -2, -1))
+    return (torch.fft.ifftn(k, dim=(-3, -2, -1)).real / volume(scale)).to(x.dtype)
+
+
+def kspace_lowpass(x: torch.Tensor, truncation: Sequence[int]) -> torch.Tensor:
+    """The centred 1/t of k-space along each axis kept (t = 1: all), the rest zeroed, back on the same grid (real
+    part: the volumes are z-scored, so a magnitude would fold negative values)."""
+    keep = torch.zeros(x.shape[-3:], dtype=torch.bool)
+    keep[tuple(_central(n, t) for n, t in zip(x.shape[-3:], truncation))] = True
+    k = torch.where(keep, _shifted_kspace(x), 0)
+    return torch.fft.ifftn(torch.fft.ifftshift(k, dim=(-3, -2, -1)), dim=(-3, -2, -1)).real.to(x.dtype)
+
+
+def gaussian_blur(x: torch.Tensor, fwhm: Sequence[float]) -> torch.Tensor:
+    """``x`` (..., D, H, W) through a sampled Gaussian of ``fwhm`` HR voxels per axis (0: that axis untouched),
+    truncated at 4σ as MONAI's GaussianFilter."""
+    from monai.networks.layers.convutils import gaussian_1d  # MONAI takes ~10 s to import: only where it is used
+    from monai.networks.layers.simplelayers import separable_filtering
+
+    kernels = [gaussian_1d(torch.tensor(f / FWHM_PER_SIGMA), truncated=4.0, approx="sampled") if f > 0
+               else torch.ones(1) for f in fwhm]
     flat = x.reshape(-1, 1, *x.shape[-3:])
-    blurred = GaussianFilter(spatial_dims=3, sigma=sigma, approx="sampled")(flat)
-    return _decimate(blurred.reshape(*lead, *x.shape[-3:]), factor)
+    return separable_filtering(flat, kernels).reshape(x.shape)
 
 
-def degrade_volume(hr: np.ndarray, method: str, factor: int, blur_fwhm: float) -> np.ndarray:
-    return degrade(torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)), method, factor, blur_fwhm).numpy()
+FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
+
+
+def degrade(x: torch.Tensor, degradation: dict, scale: int | Scale) -> torch.Tensor:
+    """LR version of ``x`` (..., D, H, W) by a ``degradations`` entry (``method`` and its keys), each spatial size
+    divided by its axis's factor of ``scale``."""
+    method, factors = Degradation(degradation["method"]), as_scale(scale)
+    if any(n % f for n, f in zip(x.shape[-3:], factors)):
+        raise ValueError(f"HR size {tuple(x.shape[-3:])} is not divisible by the scale {factors}")
+    if method is Degradation.NEAREST:
+        return _decimate(x, factors)
+    if method is Degradation.KSPACE:
+        return kspace_truncate(x, factors)
+    if method is Degradation.KSPACE_HR:
+        return _decimate(kspace_lowpass(x, degradation["truncation"]), factors)
+    if method is Degradation.BLUR:
+        return _decimate(gaussian_blur(x, (degradation["blur_fwhm"],) * 3), factors)
+    return _decimate(gaussian_blur(x, [f if f > 1 else 0 for f in factors]), factors)  # slice thickness f voxels
+
+
+def degrade_volume(hr: np.ndarray, degradation: dict, scale: int | Scale) -> np.ndarray:
+    return degrade(torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)), degradation, scale).numpy()
 
 
 def add_noise(lr: np.ndarray, sigma: float, seed: int, stream: str) -> np.ndarray:
@@ -74,22 +109,26 @@ def add_noise(lr: np.ndarray, sigma: float, seed: int, stream: str) -> np.ndarra
     return (lr + sigma * rng.standard_normal(lr.shape, dtype=np.float32)).astype(np.float32)
 
 
-def lr_affine(hr_affine: np.ndarray, factor: int) -> np.ndarray:
-    """LR voxel ``i`` lies at HR voxel ``factor * i``: scale the voxel axes, keep the origin."""
+def lr_affine(hr_affine: np.ndarray, scale: int | Scale) -> np.ndarray:
+    """LR voxel ``i`` lies at HR voxel ``factor * i`` (per axis): scale the voxel axes, keep the origin."""
     affine = np.array(hr_affine, dtype=np.float64)
-    affine[:3, :3] = affine[:3, :3] * factor
+    affine[:3, :3] = affine[:3, :3] * np.asarray(as_scale(scale), dtype=np.float64)
     return affine
 
 
-def degrade_file(hr: str, out: str, method: str, scale: int, blur_fwhm: float, noise_sigma: float,
+def degrade_file(hr: str, out: str, degradation: dict, scale: int | list[int], noise_sigma: float,
                  noise_seed: int) -> Path:
-    """The stage: the LR volume of one HR file, plus Gaussian noise of σ ``noise_sigma`` when > 0.
+    """The stage: the LR volume of one HR file by a ``degradations`` entry, plus Gaussian noise of σ
+    ``noise_sigma`` when > 0. The factors apply to the file's voxel axes (a prepared file's are RAS+).
 
-    A prepared file's edges are multiples of ``scale``; another scan (a raw one, made into a user's LR scan) loses
+    A prepared file's edges are multiples of the scale; another scan (a raw one, made into a user's LR scan) loses
     the last HR rows that do not fill an LR voxel, so the LR keeps the HR's origin and grid."""
+    from mrisr.config import definition_defaults
+
+    factors, degradation = as_scale(scale), {**definition_defaults("degradation"), **degradation}
     image = load_volume(hr)
     data = np.asanyarray(image.dataobj, dtype=np.float32)
-    lr = degrade_volume(data[tuple(slice(0, n - n % scale) for n in data.shape)], method, scale, blur_fwhm)
+    lr = degrade_volume(data[tuple(slice(0, n - n % f) for n, f in zip(data.shape, factors))], degradation, factors)
     if noise_sigma > 0:
         lr = add_noise(lr, noise_sigma, noise_seed, Path(hr).name)
-    return save_volume(lr, lr_affine(image.affine, scale), out, reference=image)
+    return save_volume(lr, lr_affine(image.affine, factors), out, reference=image)

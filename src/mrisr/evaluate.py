@@ -17,6 +17,7 @@ from mrisr.errors import InputError, MrisrError
 from mrisr.io import load_mask, load_volume, write_table
 from mrisr.metrics import evaluate, noise_sigma
 from mrisr.perceptual import SliceLpips, backbone_status
+from mrisr.scale import MAX_FACTOR, whole_lr_voxels
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,13 @@ def evaluate_files(subjects: list[str], gt: list[str], pred: list[str], mask: li
     rows = []
     for i, (subject, gt_path, pred_path, mask_path) in enumerate(zip(subjects, gt, pred, mask)):
         truth, output = load_volume(gt_path), load_volume(pred_path)
+        if whole_lr_voxels(truth.shape, output.shape, (MAX_FACTOR,) * 3):  # a setting whose scale the HR edges miss
+            truth = truth.slicer[tuple(slice(0, n) for n in output.shape)]
         if truth.shape != output.shape or not np.allclose(truth.affine, output.affine, atol=1e-3):
             raise InputError(pred_path, f"grid {output.shape} does not match the ground truth {gt_path} ({truth.shape})",
                              "super-resolve onto the HR reference grid (--reference)")
         gt_data, pred_data = (np.asanyarray(v.dataobj, dtype=np.float32) for v in (truth, output))
-        brain = load_mask(mask_path)
+        brain = load_mask(mask_path)[tuple(slice(0, n) for n in output.shape)]
         row = {"subject": subject, **evaluate(gt_data, pred_data, brain)}
         if lpips_dir:
             row["lpips"] = lpips_metric(gt_data, pred_data, brain, lpips_step) if lpips_metric else np.nan

@@ -18,6 +18,7 @@ from mrisr.io import load_volume, voxel_sizes
 from mrisr.model_card import make_card, save_model
 from mrisr.models.registry import build, count_parameters
 from mrisr.patches import GridSampler, PatchSampling, sample_patches, step_generator
+from mrisr.scale import as_scale
 from mrisr.trainer import StepSettings, Trainer
 
 
@@ -26,13 +27,13 @@ class GeneratorSettings(StepSettings):
     """What every generator training has besides the steps: the degradation's entry it learns to invert, the scale."""
 
     degradation: dict
-    scale: int
+    scale: int | list[int]  # the config's form (mrisr.scale)
     memory_format: str  # channels_last or contiguous (the authors'): rounding differs, nothing else
     patch_sampling: str  # random windows every step, or the authors' fixed grid (mrisr.patches.PatchSampling)
     patch_stride: int  # the grid's stride
 
 
-def scaled(generator: dict, scale: int) -> dict:
+def scaled(generator: dict, scale: int | list[int]) -> dict:
     """A variant's generator config as the model file holds it: with the scale it upsamples by."""
     return dict(generator, scale=scale)
 
@@ -91,8 +92,8 @@ class GeneratorTrainer(Trainer):
                 self.grid = GridSampler([v.shape for v in volumes], s.patch_size, s.patch_stride, s.batch_size, s.seed)
             hr = self.grid.patches(volumes, self.step)
         else:
-            hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=s.scale)
-        return rng, hr, degrade(hr, s.degradation["method"], s.scale, s.degradation["blur_fwhm"])
+            hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=as_scale(s.scale))
+        return rng, hr, degrade(hr, s.degradation, s.scale)
 
     def part(self) -> slice:
         """This process's rows of the global batch."""

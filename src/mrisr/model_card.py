@@ -9,7 +9,6 @@ hostile file cannot ask for gigabytes; ``torch.load`` reads tensors and plain co
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import jsonschema
@@ -19,17 +18,24 @@ from mrisr import __version__
 from mrisr.config import load_schema
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import atomic_path, load_torch
+from mrisr.scale import as_scale, label
 
 FORMAT = "mrisr-model-card/1"
 RETRAIN = "retrain it with this mrisr (the train stage writes model.pt), or point --model to another model.pt"
 
 
-def make_card(*, variant_name: str, variant: dict, scale: int, hr_voxel_mm: float, preprocessing: dict,
+def lr_voxels(hr_voxel_mm: float, scale: int | list[int]) -> float | list[float]:
+    """The LR voxel size a card records: one number for an isotropic scale, else one per RAS+ axis."""
+    factors = as_scale(scale)
+    return hr_voxel_mm * factors[0] if len(set(factors)) == 1 else [hr_voxel_mm * f for f in factors]
+
+
+def make_card(*, variant_name: str, variant: dict, scale: int | list[int], hr_voxel_mm: float, preprocessing: dict,
               degradation: dict, training: dict) -> dict:
     """The card's plain-data part (JSON-able): ``preprocessing`` holds prepare's ``crop``, ``margin`` and
     ``normalise``; ``training`` the dataset, subjects, steps, seed and batch."""
     return {"format": FORMAT, "mrisr_version": __version__, "variant": variant_name, "variant_config": variant,
-            "scale": scale, "hr_voxel_mm": hr_voxel_mm, "lr_voxel_mm": hr_voxel_mm * scale,
+            "scale": scale, "hr_voxel_mm": hr_voxel_mm, "lr_voxel_mm": lr_voxels(hr_voxel_mm, scale),
             "preprocessing": {"orientation": "RAS", **preprocessing}, "degradation": degradation,
             "training": training, "metrics": None}
 
@@ -45,7 +51,7 @@ def save_model(path: str | Path, generator_config: dict, state_dict: dict, card:
 def _generator_schema() -> dict:
     schema = load_schema()
     return {"definitions": schema["definitions"], "type": "object", "required": ["generator", "scale"],
-            "properties": {"generator": {"$ref": "#/definitions/generator"}, "scale": schema["properties"]["scale"]}}
+            "properties": {"generator": {"$ref": "#/definitions/generator"}, "scale": {"$ref": "#/definitions/scale"}}}
 
 
 def check_generator_config(config: dict, path: str | Path) -> None:
@@ -64,16 +70,20 @@ def check_generator_config(config: dict, path: str | Path) -> None:
 def _card_schema() -> dict:
     """What applying a model reads from its card: types and ranges, the scale and preprocessing from the config
     schema (a card outside them came from another program or was edited)."""
-    schema = load_schema()["properties"]
+    full = load_schema()
+    schema = full["properties"]
     prepare = schema["prepare"]["properties"]
     positive = {"type": "number", "exclusiveMinimum": 0}
     return {
+        "definitions": full["definitions"],
         "type": "object",
         "required": ["variant", "variant_config", "scale", "hr_voxel_mm", "lr_voxel_mm", "preprocessing",
                      "degradation", "training"],
         "properties": {
-            "variant": {"type": "string"}, "variant_config": {"type": "object"}, "scale": schema["scale"],
-            "hr_voxel_mm": positive, "lr_voxel_mm": positive, "degradation": {"type": "object"},
+            "variant": {"type": "string"}, "variant_config": {"type": "object"}, "scale": {"$ref": "#/definitions/scale"},
+            "hr_voxel_mm": positive,
+            "lr_voxel_mm": {"oneOf": [positive, {"type": "array", "items": positive, "minItems": 3, "maxItems": 3}]},
+            "degradation": {"type": "object"},
             "preprocessing": {"type": "object", "required": ["crop", "margin", "normalise"],
                               "properties": {k: prepare[k] for k in ("crop", "margin", "normalise")}},
             "training": {"type": "object", "required": ["dataset", "subjects", "steps", "batch_size", "seed"],
@@ -94,10 +104,10 @@ def check_card(card: dict, generator_config: dict, path: str | Path) -> None:
     if card["scale"] != generator_config.get("scale"):
         raise InputError(path, f"has a card of scale {card['scale']} but a generator of scale "
                                f"{generator_config.get('scale')}", RETRAIN)
-    hr, lr = card["hr_voxel_mm"], card["lr_voxel_mm"]
-    if not (math.isfinite(hr) and math.isfinite(lr)) or not math.isclose(lr, hr * card["scale"], rel_tol=1e-6):
-        raise InputError(path, f"has a damaged model card (voxel sizes: LR {lr} mm is not HR {hr} mm x scale "
-                               f"{card['scale']})", RETRAIN)
+    hr, lr = card["hr_voxel_mm"], np.broadcast_to(card["lr_voxel_mm"], 3)
+    if not np.all(np.isfinite([hr, *lr])) or not np.allclose(lr, hr * np.array(as_scale(card["scale"])), rtol=1e-6):
+        raise InputError(path, f"has a damaged model card (voxel sizes: LR {card['lr_voxel_mm']} mm is not HR {hr} mm "
+                               f"x scale {card['scale']})", RETRAIN)
 
 
 #: Bounds of a card's plain data, walked before it is validated or printed: a pickle's memo lets a small file hold
@@ -217,13 +227,18 @@ def describe_start(start: str | dict) -> str:
     return f"pretrained: {start['model']} ({start['steps']} pixel-loss steps on {start['dataset']})"
 
 
+def mm(size: float | list[float]) -> str:
+    return " x ".join(f"{v:.3g}" for v in np.atleast_1d(size))
+
+
 def describe(card: dict) -> str:
     """The card as text, for people."""
     prep, training = card["preprocessing"], card["training"]
     lines = [
         f"mrisr model card ({card['format']}, written by mrisr {card['mrisr_version']})",
         f"variant: {card['variant']}",
-        f"scale: x{card['scale']}: LR voxels {card['lr_voxel_mm']:.3g} mm -> HR voxels {card['hr_voxel_mm']:.3g} mm",
+        f"scale: {label(card['scale'])} (RAS+ axes): LR voxels {mm(card['lr_voxel_mm'])} mm -> HR voxels "
+        f"{mm(card['hr_voxel_mm'])} mm",
         f"preprocessing: orientation {prep['orientation']}, crop {prep['crop']} (margin {prep['margin']}), "
         f"z-score over the {'whole (cropped) volume' if prep['normalise'] == 'volume' else 'brain mask'}",
         f"degradation learned: {json.dumps(card['degradation'])}",

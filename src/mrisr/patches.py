@@ -23,15 +23,16 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 
 def patch_windows(shapes: Sequence[tuple[int, ...]], size: int, batch: int, generator: torch.Generator,
-                  align: int = 2) -> list[tuple[int, tuple[slice, ...]]]:
-    """``batch`` (volume index, window) pairs; each corner a multiple of ``align`` so LR phases match whole volumes."""
+                  align: Sequence[int] = (2, 2, 2)) -> list[tuple[int, tuple[slice, ...]]]:
+    """``batch`` (volume index, window) pairs; each corner a multiple of ``align`` (per axis: the scale) so LR
+    phases match whole volumes."""
     windows = []
     for _ in range(batch):
         index = int(torch.randint(len(shapes), (1,), generator=generator))
         shape = shapes[index]
         if any(n < size for n in shape):
             raise ValueError(f"volume of shape {shape} is smaller than the patch size {size}")
-        corner = [int(torch.randint((n - size) // align + 1, (1,), generator=generator)) * align for n in shape]
+        corner = [int(torch.randint((n - size) // a + 1, (1,), generator=generator)) * a for n, a in zip(shape, align)]
         windows.append((index, tuple(slice(c, c + size) for c in corner)))
     return windows
 
@@ -41,7 +42,7 @@ def crop(volume: np.ndarray, window: tuple[slice, ...]) -> torch.Tensor:
 
 
 def sample_patches(volumes: list[np.ndarray], size: int, batch: int, generator: torch.Generator,
-                   align: int = 2) -> torch.Tensor:
+                   align: Sequence[int] = (2, 2, 2)) -> torch.Tensor:
     """(batch, 1, size, size, size) patches of ``volumes``."""
     windows = patch_windows([v.shape for v in volumes], size, batch, generator, align)
     return torch.stack([crop(volumes[i], w) for i, w in windows])[:, None]

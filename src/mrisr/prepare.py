@@ -11,6 +11,7 @@ import numpy as np
 from mrisr.errors import InputError
 from mrisr.io import load_volume, resample_isotropic, resample_like, same_grid, save_volume
 from mrisr.preprocessing import Crop, Normalise, brain_box, head_mask, zscore
+from mrisr.scale import as_scale, label
 
 
 def tissue_labels(values: np.ndarray, path: str | Path) -> np.ndarray:
@@ -24,11 +25,12 @@ def tissue_labels(values: np.ndarray, path: str | Path) -> np.ndarray:
 
 
 def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path | None, out_dir: str | Path,
-                    subject: str, margin: int, multiple: int, normalise: str | Normalise, crop: str | Crop,
+                    subject: str, margin: int, multiple: int | list[int], normalise: str | Normalise, crop: str | Crop,
                     resample: float | None) -> dict[str, Path]:
     """Canonical RAS+, crop to the brain box, z-score; write T1w, mask and (if given) dseg.
 
-    ``crop="none"`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did.
+    ``crop="none"`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did;
+    ``multiple``: the scale, one factor or one per axis.
     ``resample`` (mm) puts anisotropic or oblique scans (IXI's 0.94 x 0.94 x 1.2 mm) on an isotropic grid
     first, noted in each output's header; without it such scans are refused. Without a ``mask`` the scan's head
     (its foreground, as IXI's fetch makes) is the mask: the crop keeps the head, the brain metrics cover it.
@@ -59,14 +61,15 @@ def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path |
         raise InputError(mask or t1w, "brain mask is empty" if mask else "has no foreground to take as its head mask",
                          "give a mask with the brain voxels set to 1")
     if Crop(crop) is Crop.BRAIN:
-        box = brain_box(brain, margin, multiple)
+        box = brain_box(brain, margin, as_scale(multiple))
     else:
-        box = tuple(slice(0, n - n % multiple) for n in brain.shape)
+        box = tuple(slice(0, n - n % m) for n, m in zip(brain.shape, as_scale(multiple)))
     kept = tuple(b.stop - b.start for b in box)
     if min(kept) == 0:
         raise InputError(t1w, f"has {min(image.shape)} voxel(s) along an axis (shape {image.shape}): nothing is left "
-                              f"once the edges are cut to multiples of the scale ({multiple})",
-                         f"give a 3D scan at least {multiple} voxels thick in every direction, not a slice or thin slab")
+                              f"once the edges are cut to multiples of the scale ({label(multiple)})",
+                         f"give a 3D scan at least {max(as_scale(multiple))} voxels thick in every direction, not a "
+                         "slice or thin slab")
     cropped = image.slicer[box]
     data = np.asanyarray(cropped.dataobj, dtype=np.float32)
     brain = brain[box]

@@ -4,6 +4,7 @@ the crop box, the z-score's region and statistics, and a foreground mask where n
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,14 +19,17 @@ class Normalise(str, enum.Enum):
     BRAIN = "brain"  # z-score over the brain mask
 
 
-def brain_box(mask: np.ndarray, margin: int, multiple: int) -> tuple[slice, ...]:
-    """Bounding box of ``mask`` grown by ``margin``, each edge a multiple of ``multiple`` voxels.
+def brain_box(mask: np.ndarray, margin: int | Sequence[int], multiple: int | Sequence[int]) -> tuple[slice, ...]:
+    """Bounding box of ``mask`` grown by ``margin``, each edge a multiple of ``multiple`` voxels (each one number, or
+    one per axis).
 
     The box grows (or, at the volume edge, shrinks) by whole voxels so that LR and SR grids divide evenly.
     """
     idx = np.nonzero(mask)
     box = []
-    for axis, size in enumerate(mask.shape):
+    margins = np.broadcast_to(margin, 3).tolist()
+    multiples = np.broadcast_to(multiple, 3).tolist()
+    for axis, (size, margin, multiple) in enumerate(zip(mask.shape, margins, multiples)):
         lo = max(int(idx[axis].min()) - margin, 0)
         hi = min(int(idx[axis].max()) + 1 + margin, size)
         extra = (-(hi - lo)) % multiple
@@ -60,7 +64,7 @@ def head_mask(volume: np.ndarray) -> np.ndarray:
 
 
 def zscore_statistics(image: np.ndarray, brain: np.ndarray, crop: str | Crop, normalise: str | Normalise,
-                      margin: int, multiple: int) -> tuple[float, float]:
+                      margin: int | Sequence[int], multiple: int | Sequence[int]) -> tuple[float, float]:
     """(mean, std) as prepare computed them: over the brain mask (``normalise: brain``), else over the volume
     prepare kept (the brain box with ``margin`` for ``crop: brain``, every voxel for ``crop: none``)."""
     if Normalise(normalise) is Normalise.BRAIN:

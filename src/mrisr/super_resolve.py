@@ -28,11 +28,12 @@ from tqdm import tqdm
 from mrisr import __version__
 from mrisr.device import Precision, autocast, default_device, set_threads, uses_bf16
 from mrisr.errors import InputError, MrisrError
-from mrisr.io import (digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
+from mrisr.io import (ANISOTROPY_TOLERANCE, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
 from mrisr.model_card import RETRAIN, load_model
 from mrisr.models.registry import build
 from mrisr.preprocessing import Crop, Normalise, head_mask, zscore_statistics
+from mrisr.scale import Scale, as_config, as_scale, label, whole_lr_voxels
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,12 @@ def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[in
     return out
 
 
-def _windowed(network, device: torch.device, x: torch.Tensor, scale: int, tile: int, halo: int, batch: int,
+def _windowed(network, device: torch.device, x: torch.Tensor, scale: Scale, tile: int, halo: int | Scale, batch: int,
               bar: tqdm, bf16: bool, even: bool = True) -> torch.Tensor:
-    """``network`` over (C, D, H, W) ``x`` window by window; each window's core is cropped from its output."""
-    plan = list(itertools.product(*(windows(n, tile, halo, even) for n in x.shape[1:])))
+    """``network`` over (C, D, H, W) ``x`` window by window (``halo``: per axis, or one for all); each window's
+    core is cropped from its output."""
+    halos = (halo,) * 3 if isinstance(halo, int) else halo
+    plan = list(itertools.product(*(windows(n, tile, h, even) for n, h in zip(x.shape[1:], halos))))
     out = None
     for first in range(0, len(plan), batch):
         group = plan[first:first + batch]
@@ -78,16 +81,16 @@ def _windowed(network, device: torch.device, x: torch.Tensor, scale: int, tile: 
         with autocast(device, bf16):
             y = network(inputs.to(device)).float().cpu()
         if out is None:
-            out = torch.empty((y.shape[1], *(n * scale for n in x.shape[1:])))
+            out = torch.empty((y.shape[1], *(n * f for n, f in zip(x.shape[1:], scale))))
         for i, axes in enumerate(group):
-            keep = tuple(slice((s - a) * scale, (e - a) * scale) for s, e, a, _ in axes)
-            out[(slice(None), *(slice(s * scale, e * scale) for s, e, _, _ in axes))] = y[(i, slice(None), *keep)]
+            keep = tuple(slice((s - a) * f, (e - a) * f) for (s, e, a, _), f in zip(axes, scale))
+            out[(slice(None), *(slice(s * f, e * f) for (s, e, _, _), f in zip(axes, scale)))] = y[(i, slice(None), *keep)]
         bar.update(len(group))
     return out
 
 
 @torch.inference_mode()
-def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int, tile: int, halo: int, batch: int = 1,
+def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int | Scale, tile: int, halo: int, batch: int = 1,
                   progress: bool = True, reconstruct_tile: int = 32, pasted: bool = False,
                   precision: str | Precision = Precision.AUTO) -> np.ndarray:
     """The generator's output on the whole volume, computed window by window (``batch`` windows per pass).
@@ -101,7 +104,7 @@ def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int, tile: 
     ``pasted``: the authors' inference instead, for the stripe figure: the whole network on non-overlapping tiles
     of exactly ``tile`` voxels (no halo), pasted side by side. ``precision``: the autocast, as in training.
     """
-    volume = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None]
+    volume, scale = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None], as_scale(scale)
     device = next(generator.parameters()).device
     bf16 = uses_bf16(precision, device)
     staged = hasattr(generator, "lr_features") and hasattr(generator, "reconstruct")
@@ -110,22 +113,25 @@ def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int, tile: 
             return _windowed(generator, device, volume, scale, tile, 0, batch, bar, bf16, even=False)[0].numpy()
         if not staged:
             return _windowed(generator, device, volume, scale, tile, halo, batch, bar, bf16)[0].numpy()
-        features = _windowed(generator.lr_features, device, volume, 1, tile, halo, batch, bar, bf16)
+        features = _windowed(generator.lr_features, device, volume, (1, 1, 1), tile, halo, batch, bar, bf16)
         return _windowed(generator.reconstruct, device, features, scale, reconstruct_tile, generator.reconstruct_reach,
                          batch, bar, bf16)[0].numpy()
 
 
-def interpolate(lr: np.ndarray, scale: int, order: int = 1) -> np.ndarray:
-    """Spline interpolation onto the HR grid, LR voxel ``i`` lying at HR voxel ``scale * i`` (order 1 = trilinear)."""
-    shape = tuple(n * scale for n in lr.shape)
-    return ndimage.affine_transform(np.asarray(lr, dtype=np.float32), np.full(3, 1.0 / scale), output_shape=shape,
+def interpolate(lr: np.ndarray, scale: int | Scale, order: int = 1) -> np.ndarray:
+    """Spline interpolation onto the HR grid, LR voxel ``i`` lying at HR voxel ``scale * i`` (per axis; order 1 =
+    trilinear)."""
+    factors = np.asarray(as_scale(scale), dtype=np.float64)
+    shape = tuple(int(n * f) for n, f in zip(lr.shape, factors))
+    return ndimage.affine_transform(np.asarray(lr, dtype=np.float32), 1.0 / factors, output_shape=shape,
                                      order=order, mode="nearest").astype(np.float32)
 
 
-def hr_affine(lr_affine: np.ndarray, scale: int) -> np.ndarray:
-    """The HR grid whose every ``scale``-th voxel is an LR voxel (inverse of :func:`mrisr.degrade.lr_affine`)."""
+def hr_affine(lr_affine: np.ndarray, scale: int | Scale) -> np.ndarray:
+    """The HR grid whose every ``scale``-th voxel (per axis) is an LR voxel (inverse of
+    :func:`mrisr.degrade.lr_affine`)."""
     affine = np.array(lr_affine, dtype=np.float64)
-    affine[:3, :3] = affine[:3, :3] / scale
+    affine[:3, :3] = affine[:3, :3] / np.asarray(as_scale(scale), dtype=np.float64)
     return affine
 
 
@@ -140,9 +146,9 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 @dataclass(frozen=True)
 class Method:
-    """A trained generator with its card, or an interpolation order, at ``scale``."""
+    """A trained generator with its card, or an interpolation order, at ``scale`` (per RAS+ axis)."""
 
-    scale: int
+    scale: Scale
     generator: torch.nn.Module | None = None
     card: dict | None = None
     order: int = 1
@@ -156,20 +162,39 @@ def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Pat
     if mask is None and uses_mask:  # crop none, whole-volume z-score: every voxel, no mask needed
         mask = head_mask(lr)
         log.info("%s: no --mask; the scan's foreground (%d voxels) stands in for the brain mask", path, mask.sum())
-    margin = -(-prep["margin"] // card["scale"])  # prepare's margin, in HR voxels, on the LR grid
+    margin = [-(-prep["margin"] // f) for f in as_scale(card["scale"])]  # prepare's HR margin on the LR grid
     mean, std = zscore_statistics(lr, mask, prep["crop"], prep["normalise"], margin, 1)
     if not std > 0:
         raise InputError(path, "has no contrast inside the brain mask", "check the scan and its --mask")
     return mean, std
 
 
-def check_voxel_size(img: nib.Nifti1Image, card: dict, path: Path) -> None:
-    """Warn, with the fix, when the scan's voxels are not the LR voxels the model was trained to enlarge."""
-    sizes, expected = voxel_sizes(img.affine), card["lr_voxel_mm"]
+def mm(sizes) -> str:
+    return " x ".join(f"{v:.3g}" for v in np.atleast_1d(sizes))
+
+
+def check_grid(ras: nib.Nifti1Image, scale: Scale, path: Path) -> None:
+    """The scan's voxels (RAS+ axes) must become isotropic at the model's scale: the HR grid it was trained on. An
+    isotropic model takes isotropic scans; a thick-slice one (1 x 1 x 4) scans whose slices are 4 times as thick
+    as their in-plane voxels, along its axis."""
+    sizes = voxel_sizes(ras.affine)
+    hr = sizes / np.asarray(scale)
+    if hr.max() > hr.min() * (1 + ANISOTROPY_TOLERANCE):
+        fix = ("pass --resample <mm> to resample it to isotropic voxels first" if len(set(scale)) == 1 else
+               f"give a scan whose voxels (RAS+ axes) are in the ratio {' : '.join(map(str, scale))}, e.g. thick "
+               f"slices along the model's axis (or use a model of the scan's own scale)")
+        raise InputError(path, f"voxels of {mm(sizes)} mm (RAS+ axes) become {mm(hr)} mm at {label(scale)}, not the "
+                               "isotropic grid the model was trained on", fix)
+
+
+def check_voxel_size(ras: nib.Nifti1Image, card: dict, path: Path) -> None:
+    """Warn, with the fix, when the scan's voxels (RAS+) are not the LR voxels the model was trained to enlarge."""
+    sizes, expected = voxel_sizes(ras.affine), np.broadcast_to(card["lr_voxel_mm"], 3)
     if np.any(np.abs(sizes / expected - 1) > VOXEL_TOLERANCE):
-        log.warning("%s: voxels of %s mm, but the model was trained on LR voxels of %.3g mm (HR %.3g mm): its "
-                    "output may be off. Fix: pass --resample %.3g to resample the scan first", path,
-                    " x ".join(f"{v:.3g}" for v in sizes), expected, card["hr_voxel_mm"], expected)
+        fix = (f"pass --resample {expected[0]:.3g} to resample the scan first" if len(set(expected)) == 1 else
+               f"resample the scan to {mm(expected)} mm (RAS+ axes) first")
+        log.warning("%s: voxels of %s mm (RAS+), but the model was trained on LR voxels of %s mm (HR %.3g mm): its "
+                    "output may be off. Fix: %s", path, mm(sizes), mm(np.unique(expected)), card["hr_voxel_mm"], fix)
 
 
 def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mask: nib.Nifti1Image | None,
@@ -186,7 +211,8 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
     if method.generator is None:
         sr = interpolate(lr, method.scale, order=method.order)
     else:
-        check_voxel_size(img, method.card, path)
+        check_grid(ras, method.scale, path)
+        check_voxel_size(ras, method.card, path)
         mean, std = 0.0, 1.0
         if not prepared:
             brain = None if mask is None else np.asanyarray(nib.as_closest_canonical(mask).dataobj) > 0
@@ -244,9 +270,9 @@ def _check_pairs(pairs: list[tuple[Path, Path]]) -> None:
 
 def _provenance(method: Method, model: str | None, variant: str, command_line: str) -> dict:
     """What every BIDS sidecar of one run says of how it was made: the model (the sha256 of its file, read once)."""
-    return {"Description": f"x{method.scale} super-resolution ({variant})", "Variant": variant,
+    return {"Description": f"{label(method.scale)} super-resolution ({variant})", "Variant": variant,
             "Model": Path(model).name if model else None, "ModelSha256": digest_of(model) if model else None,
-            "Scale": method.scale, "MrisrVersion": __version__, "CommandLine": command_line}
+            "Scale": as_config(method.scale), "MrisrVersion": __version__, "CommandLine": command_line}
 
 
 def _sidecar(source: str, provenance: dict, lr: nib.Nifti1Image, sr: nib.Nifti1Image) -> dict:
@@ -284,13 +310,16 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
         raise MrisrError("--reference and --mask belong to one scan; run those scans one by one")
     if model:
         generator, card = load_generator(model)
-        method = Method(scale=card["scale"], generator=generator, card=card)
+        method = Method(scale=as_scale(card["scale"]), generator=generator, card=card)
         variant = card["variant"]
-        descrip = f"mrisr x{card['scale']} {variant} ({Path(model).name})"
+        descrip = f"mrisr {label(card['scale'])} {variant} ({Path(model).name})"
+        if resample is not None and len(set(method.scale)) > 1:
+            raise MrisrError(f"--resample makes isotropic voxels, which this {label(method.scale)} model does not "
+                             "take: leave it out and give the thick-slice scan as it is")
     else:
-        method = Method(scale=scale, order=INTERPOLATION_ORDERS[interpolate_mode])
+        method = Method(scale=as_scale(scale), order=INTERPOLATION_ORDERS[interpolate_mode])
         variant = interpolate_mode
-        descrip = f"mrisr x{scale} {interpolate_mode}"
+        descrip = f"mrisr {label(scale)} {interpolate_mode}"
     if bids:
         from mrisr.bids import DESCRIPTION, dataset_description
 
@@ -299,8 +328,7 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
         provenance = _provenance(method, model, variant, command_line)
     written = []
     for scan, out in tqdm(pairs, desc="scans", unit="scan", disable=len(pairs) == 1):
-        img = source = load_volume(scan, isotropic=bool(model) and resample is None,
-                                   grid_fix="pass --resample <mm> to resample it to isotropic voxels first")
+        img = source = load_volume(scan)
         brain = load_volume(mask, role="mask") if mask else None
         if brain is not None and not same_grid(brain, img):
             raise InputError(mask, f"mask grid {brain.shape} is not the scan's grid {img.shape}",
@@ -315,7 +343,7 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
         header_from, affine = img, sr.affine
         if reference:
             header_from = load_volume(reference, role="reference")
-            if header_from.shape != sr.shape:
+            if not whole_lr_voxels(header_from.shape, sr.shape, method.scale):
                 raise InputError(reference, f"reference grid {header_from.shape} differs from the SR grid {sr.shape}",
                                  "give the HR volume this LR was made from, or leave --reference out")
             affine = header_from.affine

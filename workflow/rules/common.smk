@@ -16,9 +16,9 @@ os.environ.update(MRISR_CHECKOUT=workflow.basedir)  # set here, not read: no env
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
     subject=r"[A-Za-z0-9]+",
-    variant=r"[A-Za-z0-9_-]+",
+    variant=r"[A-Za-z0-9_-]+(@[A-Za-z0-9_.-]+)?",  # <variant>@<setting>: trained on a field setting
     degradation=r"[A-Za-z0-9_.-]+",
-    generator=r"[A-Za-z0-9_-]+",
+    generator=r"[A-Za-z0-9_-]+(@[A-Za-z0-9_.-]+)?",
 
 
 #: Every results path, one folder per stage; inputs and outputs alike take them from here through `path`.

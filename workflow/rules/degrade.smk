@@ -14,14 +14,13 @@ rule degrade:
     conda:
         ENV
     params:
-        method=PLAN.degrade.method,
-        fwhm=PLAN.degrade.blur_fwhm,
+        degradation=PLAN.degrade.degradation,
         sigma=PLAN.degrade.noise_sigma,
-        scale=config["scale"],
+        scale=PLAN.degrade.scale,
         seed=config["seed"],
     shell:
-        "mrisr degrade --hr {input.hr:q} --out {output:q} --method {params.method} --scale {params.scale:q}"
-        " --blur-fwhm {params.fwhm:q} --noise-sigma {params.sigma:q} --noise-seed {params.seed:q} > {log:q} 2>&1"
+        "mrisr degrade --hr {input.hr:q} --out {output:q} --degradation {params.degradation:q} --scale {params.scale:q}"
+        " --noise-sigma {params.sigma:q} --noise-seed {params.seed:q} > {log:q} 2>&1"
 
 
 rule degrade_scan:
@@ -37,10 +36,9 @@ rule degrade_scan:
     conda:
         ENV
     params:
-        method=PLAN.study.learned_degradation()["method"],
-        fwhm=PLAN.study.learned_degradation()["blur_fwhm"],
-        scale=config["scale"],
+        degradation=PLAN.degrade.scan_degradation(),
+        scale=PLAN.study.scale_text,
         seed=config["seed"],
     shell:
-        "mrisr degrade --hr {input:q} --out {output:q} --method {params.method} --scale {params.scale:q}"
-        " --blur-fwhm {params.fwhm:q} --noise-sigma 0 --noise-seed {params.seed:q} > {log:q} 2>&1"
+        "mrisr degrade --hr {input:q} --out {output:q} --degradation {params.degradation:q} --scale {params.scale:q}"
+        " --noise-sigma 0 --noise-seed {params.seed:q} > {log:q} 2>&1"

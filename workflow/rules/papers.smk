@@ -72,6 +72,47 @@ rule papers_noise_figure:
         "mrisr papers noise-figure --table {input:q} --out {output.png:q} > {log:q} 2>&1"
 
 
+rule papers_settings_table:
+    input:
+        PLAN.papers.field_table_input(),
+    output:
+        **PLAN.papers.outputs("field", "settings", "table", "settings_table", report),
+    log:
+        PLAN.papers.log("field", "settings_table"),
+    benchmark:
+        PLAN.papers.benchmark("field", "settings_table")
+    conda:
+        ENV
+    params:
+        inputs=PLAN.papers.field_table_inputs,
+        reference=PLAN.study.field["reference"],
+        reference_option=PLAN.papers.field_reference_option(),
+        published=PLAN.papers.field_published(),
+        settings=PLAN.study.field_settings,
+        variants=PLAN.study.field["variants"],
+        n=PLAN.papers.test_n(),
+    shell:
+        "mrisr papers settings-table --inputs {params.inputs:q} {params.reference_option}"
+        " --published {params.published:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+
+
+rule papers_settings_figure:
+    input:
+        PLAN.papers.field_path("settings.csv"),
+    output:
+        **PLAN.papers.outputs("field", "settings", "figure", "settings_figure", report),
+    log:
+        PLAN.papers.log("field", "settings_figure"),
+    benchmark:
+        PLAN.papers.benchmark("field", "settings_figure")
+    conda:
+        ENV
+    params:
+        settings=PLAN.study.field_settings,
+    shell:
+        "mrisr papers settings-figure --table {input:q} --out {output.png:q} > {log:q} 2>&1"
+
+
 rule papers_sr_comparison:
     input:
         unpack(PLAN.papers.sr_figure_input),
@@ -86,7 +127,7 @@ rule papers_sr_comparison:
     params:
         inputs=PLAN.papers.sr_panels,
         zoom=config["figures"]["zoom"],
-        scale=config["scale"],
+        scale=PLAN.study.scale_text,
         title=PLAN.papers.sr_figure_title,
         subject=PLAN.papers.figure_subject,
     shell:
@@ -109,7 +150,7 @@ rule papers_zoom_profile:
         inputs=PLAN.papers.sr_panels,
         zoom=config["figures"]["zoom"],
         length=config["figures"]["profile_length"],
-        scale=config["scale"],
+        scale=PLAN.study.scale_text,
         title=PLAN.papers.sr_figure_title,
         subject=PLAN.papers.figure_subject,
     shell:

@@ -22,7 +22,7 @@ rule prepare:
         crop=config["prepare"]["crop"],
         margin=config["prepare"]["margin"],
         normalise=config["prepare"]["normalise"],
-        multiple=config["scale"],
+        multiple=PLAN.study.scale_text,
         resample=PLAN.prepare.resample(),
     shell:
         "mrisr prepare --t1w {input.T1w:q} {params.mask} {params.dseg} --subject {wildcards.subject:q}"
@@ -42,5 +42,5 @@ use rule prepare as prepare_unlabelled with:
         crop=config["prepare"]["crop"],
         margin=config["prepare"]["margin"],
         normalise=config["prepare"]["normalise"],
-        multiple=config["scale"],
+        multiple=PLAN.study.scale_text,
         resample=PLAN.prepare.resample(),

@@ -26,7 +26,7 @@ rule pretrain:
     params:
         generator=PLAN.pretrain.generator,
         pixel_loss=PLAN.pretrain.pixel_loss,
-        settings=PLAN.pretrain.settings(),
+        settings=PLAN.pretrain.settings,
         provenance=PLAN.pretrain.provenance,
         processes=config["train"]["gpus"],
     shell:

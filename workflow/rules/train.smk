@@ -25,7 +25,7 @@ rule train:
         **PLAN.study.gpu_resources(config["train"]["gpus"]),
     params:
         variant=PLAN.train.variant,
-        settings=PLAN.train.settings(),
+        settings=PLAN.train.settings,
         provenance=PLAN.train.provenance,
         start=PLAN.train.start_option,
         processes=config["train"]["gpus"],

@@ -9,6 +9,7 @@ from torch import nn
 
 from mrisr.models.blocks import DenseResidualBlock, conv3, initialise
 from mrisr.models.pixel_shuffle import PixelShuffle3d
+from mrisr.scale import Scale, as_scale, stages
 
 
 class RRDB(nn.Module):
@@ -25,34 +26,41 @@ class RRDB(nn.Module):
 
 
 class RRDBGenerator(nn.Module):
-    """conv -> RRDBs -> conv (+ global skip) -> [conv to 8·C, LeakyReLU, 3D pixel shuffle] per x2 -> conv -> conv.
+    """conv -> RRDBs -> conv (+ global skip) -> [conv, LeakyReLU, 3D pixel shuffle] per stage -> conv -> conv.
+
+    The stages are ESRGAN's: x4 is two x2 stages, x3 one; an axis of factor 1 is not upsampled (thick slices: only
+    the through-plane axis), so a stage's conv makes C·(its factors' product) channels (8·C for x2 isotropic).
 
     ``batch_norm`` ends each RRDB in BatchNorm3d and ``init='xavier'`` starts it as the authors' WGAN-GP baseline
     generator (two such RRDBs; MRSRGAN). ``init='default'`` keeps PyTorch's initialisation (their 3-player G).
     """
 
-    def __init__(self, channels: int, growth: int, blocks: int, scale: int, batch_norm: bool, init: str,
+    def __init__(self, channels: int, growth: int, blocks: int, scale: int | Scale, batch_norm: bool, init: str,
                  in_channels: int = 1):
         super().__init__()
-        if scale & (scale - 1):
-            raise ValueError(f"scale must be a power of two, got {scale}")
-        self.scale = scale
+        self.scale = as_scale(scale)
         self.head = conv3(in_channels, channels)
         self.body = nn.Sequential(*(RRDB(channels, growth, batch_norm=batch_norm) for _ in range(blocks)))
         self.body_out = conv3(channels, channels)
-        stages = []
-        for _ in range(scale.bit_length() - 1):
-            stages += [conv3(channels, channels * 8), nn.LeakyReLU(inplace=True), PixelShuffle3d(2)]
-        self.upsample = nn.Sequential(*stages)
+        layers = []
+        for a, b, c in stages(self.scale):
+            layers += [conv3(channels, channels * a * b * c), nn.LeakyReLU(inplace=True), PixelShuffle3d((a, b, c))]
+        self.upsample = nn.Sequential(*layers)
         self.tail = nn.Sequential(conv3(channels, channels), nn.LeakyReLU(inplace=True), conv3(channels, in_channels))
         initialise(self, init)
 
     @property
-    def reconstruct_reach(self) -> int:
-        """LR voxels of context :meth:`reconstruct` needs around a voxel: one 3³ conv per upsampling stage at its
-        grid and the tail's two at the HR grid."""
-        stages = self.scale.bit_length() - 1
-        return math.ceil(sum(0.5**i for i in range(stages)) + 2 / self.scale)
+    def reconstruct_reach(self) -> Scale:
+        """LR voxels of context :meth:`reconstruct` needs around a voxel, per axis: one 3³ conv per upsampling stage
+        at its grid and the tail's two at the HR grid."""
+        reach = []
+        for axis, total in enumerate(self.scale):
+            grid, voxels = 1, 0.0
+            for stage in stages(self.scale):
+                voxels += 1 / grid
+                grid *= stage[axis]
+            reach.append(math.ceil(voxels + 2 / total))
+        return tuple(reach)  # type: ignore[return-value]
 
     def lr_features(self, x: torch.Tensor) -> torch.Tensor:
         """Everything on the LR grid (head, RRDBs, global skip): the wide-reaching, costly part."""
@@ -67,5 +75,5 @@ class RRDBGenerator(nn.Module):
         return self.reconstruct(self.lr_features(x))
 
 
-def rrdb(channels: int, growth: int, blocks: int, scale: int, batch_norm: bool, init: str) -> RRDBGenerator:
+def rrdb(channels: int, growth: int, blocks: int, scale: int | list[int], batch_norm: bool, init: str) -> RRDBGenerator:
     return RRDBGenerator(channels, growth, blocks, scale, batch_norm, init)

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrisr.scale import Scale, as_scale
+
 
 class DenseBlock(nn.Module):
     def __init__(self, channels: int, growth: int, units: int):
@@ -30,9 +32,9 @@ class DenseBlock(nn.Module):
 
 
 class MDCSRNGenerator(nn.Module):
-    def __init__(self, growth: int, blocks: int, units: int, scale: int, in_channels: int = 1):
+    def __init__(self, growth: int, blocks: int, units: int, scale: int | Scale, in_channels: int = 1):
         super().__init__()
-        self.scale = scale
+        self.scale = as_scale(scale)
         width = 2 * growth
         self.head = nn.Conv3d(in_channels, width, 3, padding=1)
         self.blocks = nn.ModuleList()
@@ -47,7 +49,7 @@ class MDCSRNGenerator(nn.Module):
         self.reconstruct = nn.Conv3d(produced, in_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=self.scale, mode="trilinear", align_corners=False)
+        x = F.interpolate(x, scale_factor=tuple(float(f) for f in self.scale), mode="trilinear", align_corners=False)
         features = [self.head(x)]
         for b, block in enumerate(self.blocks):
             block_in = features[0] if b == 0 else self.compressors[b - 1](torch.cat(features, dim=1))
@@ -55,5 +57,5 @@ class MDCSRNGenerator(nn.Module):
         return self.reconstruct(torch.cat(features, dim=1))
 
 
-def mdcsrn(growth: int, blocks: int, units: int, scale: int) -> MDCSRNGenerator:
+def mdcsrn(growth: int, blocks: int, units: int, scale: int | list[int]) -> MDCSRNGenerator:
     return MDCSRNGenerator(growth, blocks, units, scale)

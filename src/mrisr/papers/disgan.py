@@ -12,9 +12,9 @@ from mrisr.errors import InputError
 from mrisr.io import load_mask, load_volume, write_table, write_text
 from mrisr.papers import style
 from mrisr.papers.style import plt
-from mrisr.papers.tables import read_metrics
+from mrisr.papers.tables import grouped_comparison
 from mrisr.papers.threeplayer import plane_slice
-from mrisr.stats import QUALITY, comparison_table, notes_of, to_markdown
+from mrisr.stats import QUALITY
 
 
 def noise_curves(table: pd.DataFrame, out_png: str | Path) -> list[Path]:
@@ -83,17 +83,11 @@ def stripes(gt: np.ndarray, blended: np.ndarray, pasted: np.ndarray, mask: np.nd
 
 def noise_table(inputs: list[dict], reference: str | None, out_csv: str, out_md: str) -> Path:
     """Each σ's comparison table: ``inputs`` are metric CSVs with ``label`` (the method), ``sigma`` and ``path``."""
-    by_sigma: dict[float, list[dict]] = {}
-    for item in inputs:
-        by_sigma.setdefault(float(item["sigma"]), []).append(item)
-    tables, text = [], []
-    for sigma in sorted(by_sigma):
-        frames = read_metrics(by_sigma[sigma])
-        table = comparison_table(frames, reference, (*QUALITY, "sigma_lr", "sigma_sr"))
-        tables.append(table.assign(sigma=sigma))
-        text += [f"### Added noise σ = {sigma:g} (z-score units)", "", to_markdown(table, notes=notes_of(frames))]
-    write_table(pd.concat(tables, ignore_index=True), out_csv)
-    return write_text("\n".join(text), out_md)
+    ordered = sorted(({**item, "sigma": float(item["sigma"])} for item in inputs), key=lambda item: item["sigma"])
+    table, sections = grouped_comparison(ordered, "sigma", reference, (*QUALITY, "sigma_lr", "sigma_sr"),
+                                     lambda sigma: f"Added noise σ = {sigma:g} (z-score units)")
+    write_table(table, out_csv)
+    return write_text("\n".join(sections), out_md)
 
 
 def noise_figure(table: str, out: str) -> list[Path]:

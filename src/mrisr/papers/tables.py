@@ -1,14 +1,16 @@
-"""Method comparison tables (the three-player and DISGAN papers' main and ablation tables) from metric CSVs."""
+"""Method comparison tables (the three-player and DISGAN papers' main and ablation tables) from metric CSVs, and
+tables of such comparisons, one per group of inputs (a noise level, a setting)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from mrisr.io import write_table, write_text
 from mrisr.plan.papers import start_note
-from mrisr.stats import comparison_table, notes_of, to_markdown
+from mrisr.stats import QUALITY, comparison_table, notes_of, to_markdown
 
 
 def read_metrics(inputs: list[dict]) -> dict[str, pd.DataFrame]:
@@ -26,3 +28,19 @@ def method_table(inputs: list[dict], reference: str | None, out_csv: str, out_md
     write_table(table, out_csv)
     note = start_note(starts)
     return write_text(to_markdown(table, notes=notes_of(frames) + ([f"Generators: {note}."] if note else [])), out_md)
+
+
+def grouped_comparison(inputs: list[dict], key: str, reference: str | None, metrics=QUALITY,
+                       heading: Callable[[object], str] = str) -> tuple[pd.DataFrame, list[str]]:
+    """One comparison table per value of the inputs' ``key`` (in the order first given), paired within the group:
+    the long table with a ``key`` column, and each group's Markdown section under its ``heading``."""
+    groups: dict[object, list[dict]] = {}
+    for item in inputs:
+        groups.setdefault(item[key], []).append(item)
+    tables, sections = [], []
+    for value, items in groups.items():
+        frames = read_metrics(items)
+        table = comparison_table(frames, reference, metrics)
+        tables.append(table.assign(**{key: value}))
+        sections.append(f"### {heading(value)}\n\n{to_markdown(table, notes=notes_of(frames))}")
+    return pd.concat(tables, ignore_index=True), sections

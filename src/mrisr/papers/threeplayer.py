@@ -13,6 +13,7 @@ from matplotlib.patches import Rectangle
 from mrisr.io import load_mask, load_volume
 from mrisr.papers import style
 from mrisr.papers.style import plt
+from mrisr.scale import as_scale
 
 PLANES = ("axial", "coronal", "sagittal")
 
@@ -151,23 +152,24 @@ def zoom_profile(panels: dict[str, np.ndarray], mask: np.ndarray, out_png: str |
     return style.save(fig, out_png)
 
 
-def load_panels(inputs: list[dict], scale: int) -> dict[str, np.ndarray]:
-    """Volumes by ``label``, all on the HR grid (the ``LR`` panel is shown by voxel repetition)."""
+def load_panels(inputs: list[dict], scale: int | list[int]) -> dict[str, np.ndarray]:
+    """Volumes by ``label``, all on the HR grid (the ``LR`` panel is shown by voxel repetition, per axis)."""
     panels = {}
     for item in inputs:
         data = np.asanyarray(load_volume(item["path"]).dataobj, dtype=np.float32)
         if item["label"] == "LR":
-            data = np.repeat(np.repeat(np.repeat(data, scale, 0), scale, 1), scale, 2)
+            for axis, factor in enumerate(as_scale(scale)):
+                data = np.repeat(data, factor, axis)
         panels[item["label"]] = data
     return panels
 
 
-def sr_comparison_figure(inputs: list[dict], mask: str, scale: int, zoom: float, title: str, out: str) -> list[Path]:
+def sr_comparison_figure(inputs: list[dict], mask: str, scale: int | list[int], zoom: float, title: str, out: str) -> list[Path]:
     """:func:`sr_comparison` from files: ``inputs`` are the panels (``label``, ``path``) in order."""
     return sr_comparison(load_panels(inputs, scale), load_mask(mask), out, zoom, title)
 
 
-def zoom_profile_figure(inputs: list[dict], mask: str, scale: int, zoom: float, length: int, title: str,
+def zoom_profile_figure(inputs: list[dict], mask: str, scale: int | list[int], zoom: float, length: int, title: str,
                         out: str) -> list[Path]:
     """:func:`zoom_profile` from files: ``inputs`` are the panels (``label``, ``path``) in order."""
     return zoom_profile(load_panels(inputs, scale), load_mask(mask), out, zoom, length, title)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from mrisr.plan.stages import SEGMENTATION_ARMS, Segment
 from mrisr.plan.study import Study, Wildcards, as_json, option
+from mrisr.scale import as_scale, label
 
 #: a table (csv + md) or figure (png + pdf); the first file is the report item
 PAPER_FILES = {"table": ("csv", "md"), "figure": ("png", "pdf")}
@@ -45,7 +46,7 @@ class Papers:
         self.noise_methods = self.methods("disgan")
         self.noise_inputs = [(sigma, v) for sigma in self.noise_sigmas for v in self.noise_methods]
         self.figure_subject: str = config["figures"]["subject"] or study.subjects_in("test")[0]
-        self.figure_title = f"sub-{self.figure_subject}, {study.train_degradation} x{config['scale']}"
+        self.figure_title = f"sub-{self.figure_subject}, {study.train_degradation} {label(config['scale'])}"
         self.discrepancy_variants = study.learned_of(study.in_run(self.papers["threeplayer"]["ablations"]))
         self.stripes_variant: str = self.papers["disgan"]["reference"]
         # the README's figure, on the demo: a raw test scan, decimated, through the 3-player paper's reference model
@@ -130,6 +131,31 @@ class Papers:
     def noise_reference(self) -> str:
         return self.reference("disgan", self.noise_methods)
 
+    # the settings table
+
+    def field_path(self, name: str) -> str:
+        return self.path("field", name)
+
+    def field_inputs(self) -> list[tuple[str, str]]:
+        """(setting, variant name in it) of every cell of the settings table."""
+        study = self.study
+        return [(s, study.in_setting(v, s)) for s in study.field_settings for v in study.field["variants"]]
+
+    def field_table_input(self) -> list[str]:
+        return [self.study.path("metrics", dataset=self.study.dataset, degradation=s, variant=v)
+                for s, v in self.field_inputs()]
+
+    def field_table_inputs(self, wildcards: Wildcards, input) -> str:
+        cells = self.field_inputs()
+        return labelled_inputs([self.study.label(v) for _, v in cells], input, setting=[s for s, _ in cells],
+                               description=[self.study.describe_setting(s) for s, _ in cells])
+
+    def field_reference_option(self) -> str:
+        return self.reference_option(self.study.field["reference"])
+
+    def field_published(self) -> str:
+        return as_json(self.study.field["published"])
+
     def test_n(self) -> int:
         return len(self.study.subjects_in("test"))
 
@@ -162,7 +188,7 @@ class Papers:
         return labelled_inputs([self.study.label(v) for v in self.discrepancy_variants], input)
 
     def stripes_period(self) -> int:
-        return self.papers["disgan"]["pasted_tile"] * self.study.config["scale"]
+        return self.papers["disgan"]["pasted_tile"] * max(as_scale(self.study.config["scale"]))
 
     # the segmentation study
 
@@ -198,7 +224,7 @@ class Papers:
 
     def before_after_title(self) -> str:
         return (f"sub-{self.figure_subject}'s raw scan (not prepared), {self.study.train_degradation} "
-                f"x{self.study.config['scale']}, through the {self.study.label(self.usage_variant)} model card")
+                f"{label(self.study.config['scale'])}, through the {self.study.label(self.usage_variant)} model card")
 
     def targets(self) -> list[str]:
         tables = [self.path(paper, f"{name}.{ext}") for paper, names in self.tables.items()
@@ -212,4 +238,6 @@ class Papers:
                 + [self.path("disgan", "stripes.png")] * bool(self.study.learned_of(self.study.in_run([self.stripes_variant])))
                 + [self.path("augment", name) for name in ("segmentation.csv", "segmentation.md", "segmentation.png")]
                 * self.segment.runs
-                + [self.path("usage", "before_after.png")] * bool(self.usage_variant))
+                + [self.path("usage", "before_after.png")] * bool(self.usage_variant)
+                + [self.field_path(name) for name in ("settings.csv", "settings.md", "settings.png")]
+                * bool(self.study.field_settings))

@@ -5,7 +5,7 @@ Snakemake's input functions."""
 from __future__ import annotations
 
 from mrisr.errors import ConfigError
-from mrisr.plan.study import Study, Wildcards, as_json, option, pattern
+from mrisr.plan.study import Study, Wildcards, as_json, option, parse_degradation, pattern
 
 #: the options of `mrisr fetch download` that check a download, in their order on the command line
 DOWNLOAD_CHECKS = ("sha256", "md5", "size")
@@ -21,20 +21,6 @@ SEGMENTATION_ARMS = ("real", "real+sr")
 
 def download_checks(spec: dict) -> str:
     return " ".join(option(f"--{key}", spec[key]) for key in DOWNLOAD_CHECKS if spec.get(key))
-
-
-def parse_degradation(name: str, degradations: dict[str, dict]) -> tuple[dict, float]:
-    """(entry of ``degradations``, σ of the added noise) of an LR set's name: ``<entry>`` or ``<entry>-noise<σ>``."""
-    if name in degradations:
-        return degradations[name], 0.0
-    base, sep, sigma = name.rpartition("-noise")
-    if sep and base in degradations:
-        try:
-            return degradations[base], float(sigma)
-        except ValueError:
-            pass
-    raise ConfigError("degradations", f"has no entry for the LR set '{name}'",
-                      f"name one of {', '.join(degradations)}, or <entry>-noise<sigma> for added noise")
 
 
 class Stage:
@@ -129,11 +115,15 @@ class Degrade(Stage):
     def spec(self, wildcards: Wildcards) -> dict:
         return parse_degradation(wildcards.degradation, self.config["degradations"])[0]
 
-    def method(self, wildcards: Wildcards) -> str:
-        return self.spec(wildcards)["method"]
+    def degradation(self, wildcards: Wildcards) -> str:
+        return as_json(self.spec(wildcards))
 
-    def blur_fwhm(self, wildcards: Wildcards) -> float:
-        return self.spec(wildcards)["blur_fwhm"]
+    def scale(self, wildcards: Wildcards) -> str:
+        return self.study.scale_option(wildcards.degradation)
+
+    def scan_degradation(self) -> str:
+        """A user's LR scan is made as training's LR."""
+        return as_json(self.study.learned_degradation())
 
     def noise_sigma(self, wildcards: Wildcards) -> float:
         return parse_degradation(wildcards.degradation, self.config["degradations"])[1]
@@ -145,11 +135,11 @@ class Degrade(Stage):
 class Pretrain(Stage):
     """One pixel-loss generator per generator config and pixel loss that a variant of this run starts from."""
 
-    def generators(self) -> dict[str, tuple[dict, str]]:
-        """key -> (generator config, pixel loss)."""
+    def generators(self) -> dict[str, tuple[dict, str, str]]:
+        """key -> (generator config, pixel loss, the setting it learns)."""
         return {self.study.generator_key(v): (self.study.variant(v)["generator"],
-                                              self.study.variant(v)["losses"]["pixel_loss"])
-                for v in self.study.run_variants if self.study.pretrained(v)}
+                                              self.study.variant(v)["losses"]["pixel_loss"], self.study.setting(v))
+                for v in self.study.trained_variants() if self.study.pretrained(v)}
 
     def generator(self, wildcards: Wildcards) -> str:
         return as_json(self.generators()[wildcards.generator][0])
@@ -157,10 +147,10 @@ class Pretrain(Stage):
     def pixel_loss(self, wildcards: Wildcards) -> str:
         return self.generators()[wildcards.generator][1]
 
-    def settings(self) -> str:
-        config = self.config
+    def settings(self, wildcards: Wildcards) -> str:
+        config, setting = self.config, self.generators()[wildcards.generator][2]
         return as_json({**config["pretrain"], **{k: config["train"][k] for k in PRETRAIN_KEYS_FROM_TRAIN},
-                        "degradation": self.study.learned_degradation(), "scale": config["scale"],
+                        "degradation": self.config["degradations"][setting], "scale": self.study.scale_of(setting),
                         "seed": config["seed"]})
 
     def training_volumes(self, wildcards: Wildcards) -> list[str]:
@@ -198,10 +188,10 @@ class Train(Stage):
             variant = {**variant, "feature_extractor": {**variant["feature_extractor"], "weights": weights}}
         return as_json(variant)
 
-    def settings(self) -> str:
-        config = self.config
-        return as_json({**{k: config["train"][k] for k in TRAIN_KEYS}, "degradation": self.study.learned_degradation(),
-                        "scale": config["scale"], "seed": config["seed"]})
+    def settings(self, wildcards: Wildcards) -> str:
+        config, setting = self.config, self.study.setting(wildcards.variant)
+        return as_json({**{k: config["train"][k] for k in TRAIN_KEYS}, "degradation": config["degradations"][setting],
+                        "scale": self.study.scale_of(setting), "seed": config["seed"]})
 
     def provenance(self, wildcards: Wildcards) -> str:
         return as_json(self.study.provenance(wildcards.variant, wildcards.dataset))
@@ -216,8 +206,8 @@ class SuperResolve(Stage):
     def targets(self) -> list[str]:
         study = self.study
         return [study.path("sr", dataset=study.dataset, degradation=degradation, variant=variant, subject=subject)
-                for degradation in self.config["degradations"] for variant in study.run_variants
-                for subject in study.subjects_in("test")]
+                for degradation in self.config["degradations"] if degradation not in study.field_only()
+                for variant in study.run_variants for subject in study.subjects_in("test")]
 
     def input(self, wildcards: Wildcards) -> dict[str, str]:
         study = self.study
@@ -235,7 +225,8 @@ class SuperResolve(Stage):
     def method(self, wildcards: Wildcards, input) -> str:
         if self.study.learned(wildcards.variant):
             return f"{option('--model', input.model)} --prepared"  # the prepared LR is in the model's units already
-        return f"--interpolate {self.study.variant(wildcards.variant)['mode']} --scale {self.config['scale']}"
+        return (f"--interpolate {self.study.variant(wildcards.variant)['mode']}"
+                f" --scale {self.study.scale_option(wildcards.degradation)}")
 
 
 class Evaluate(Stage):

@@ -10,7 +10,13 @@ import shlex
 from pathlib import Path
 from typing import Protocol
 
+from mrisr.errors import ConfigError
 from mrisr.plan import subjects as subject_lists
+from mrisr.scale import as_option, label
+
+#: ``<variant>@<setting>``: a learned variant trained on a field setting (a ``degradations`` entry) other than the
+#: run's ``train.degradation``, e.g. ``esrgan@x4_blur``
+SETTING_MARK = "@"
 
 
 class Wildcards(Protocol):
@@ -44,6 +50,20 @@ def generator_key(generator: dict, pixel_loss: str) -> str:
     return f"{generator['name']}-{pixel_loss}-{fingerprint(generator=generator, pixel_loss=pixel_loss)[:8]}"
 
 
+def parse_degradation(name: str, degradations: dict[str, dict]) -> tuple[dict, float]:
+    """(entry of ``degradations``, σ of the added noise) of an LR set's name: ``<entry>`` or ``<entry>-noise<σ>``."""
+    if name in degradations:
+        return degradations[name], 0.0
+    base, sep, sigma = name.rpartition("-noise")
+    if sep and base in degradations:
+        try:
+            return degradations[base], float(sigma)
+        except ValueError:
+            pass
+    raise ConfigError("degradations", f"has no entry for the LR set '{name}'",
+                      f"name one of {', '.join(degradations)}, or <entry>-noise<sigma> for added noise")
+
+
 def pattern(names: list[str]) -> str:
     """A wildcard constraint matching exactly ``names`` (none: a pattern that matches nothing)."""
     return "|".join(names) or "(?!)"
@@ -63,7 +83,10 @@ class Study:
         self.dataset: str = config["dataset"]
         self.train_degradation: str = config["train"]["degradation"]
         self.run_variants: list[str] = config["run_variants"] or list(config["variants"])
-        self.scale: int = config["scale"]
+        self.scale: int | list[int] = config["scale"]
+        self.scale_text: str = as_option(self.scale)  # the run's scale on a command line
+        self.field = config["field"]
+        self.field_settings: list[str] = self.field["settings"]
 
     def path(self, entry: str, /, **wildcards) -> str:
         """A ``paths`` entry with the given wildcards filled; the others stay wildcards for Snakemake."""
@@ -113,14 +136,51 @@ class Study:
         return {"variant": variant, "dataset": dataset, "subjects": self.subjects_in("train", dataset),
                 "preprocessing": {k: self.config["prepare"][k] for k in ("crop", "margin", "normalise")}}
 
-    def learned_degradation(self) -> dict:
-        """The degradation entry that training learns to invert."""
-        return self.config["degradations"][self.train_degradation]
+    def learned_degradation(self, name: str | None = None) -> dict:
+        """The degradation entry that variant ``name`` (default: the run's) learns to invert."""
+        return self.config["degradations"][self.setting(name) if name else self.train_degradation]
+
+    def scale_of(self, degradation: str) -> int | list[int]:
+        """The factors of an LR set (``<entry>[-noise<σ>]``): its entry's own, else the run's."""
+        return parse_degradation(degradation, self.config["degradations"])[0].get("scale", self.scale)
+
+    def scale_option(self, degradation: str) -> str:
+        return as_option(self.scale_of(degradation))
+
+    # settings
+
+    def setting(self, name: str) -> str:
+        """The degradation entry a variant's models are trained on: ``<variant>@<setting>``'s, else the run's."""
+        return name.partition(SETTING_MARK)[2] or self.train_degradation
+
+    def in_setting(self, variant: str, setting: str) -> str:
+        """The name of ``variant`` in ``setting``: itself for interpolation and the run's setting, else marked."""
+        return variant if not self.learned(variant) or setting == self.train_degradation else \
+            f"{variant}{SETTING_MARK}{setting}"
+
+    def describe_setting(self, name: str) -> str:
+        """A setting in words, for the settings table: its scale, method and the method's parameter."""
+        entry = self.config["degradations"][name]
+        detail = {"blur": f", FWHM {entry['blur_fwhm']:g} HR voxels",
+                  "kspace_hr": f", 1/{' x 1/'.join(map(str, entry.get('truncation', [])))} of k-space"}
+        return f"{label(self.scale_of(name))} {entry['method']}{detail.get(entry['method'], '')}"
+
+    def field_only(self) -> list[str]:
+        """The settings that only the settings table runs (the run's own is every table's)."""
+        return [s for s in self.field_settings if s != self.train_degradation]
+
+    def trained_variants(self) -> list[str]:
+        """Every learned variant name this run trains: the run's variants, then the settings table's."""
+        return self.learned_of(list(dict.fromkeys(self.run_variants + self.field_variants())))
+
+    def field_variants(self) -> list[str]:
+        """Every variant name the settings table needs (the learned ones once per setting)."""
+        return list(dict.fromkeys(self.in_setting(v, s) for s in self.field_settings for v in self.field["variants"]))
 
     # variants
 
     def variant(self, name: str) -> dict:
-        return self.config["variants"][name]
+        return self.config["variants"][name.partition(SETTING_MARK)[0]]
 
     def learned(self, name: str) -> bool:
         return self.variant(name)["kind"] == "gan"
@@ -139,8 +199,11 @@ class Study:
         return self.learned(name) and self.variant(name)["start"] == "pretrained"
 
     def generator_key(self, name: str) -> str:
-        """The pretrained generator's key of a variant: its generator config and pixel loss."""
-        return generator_key(self.variant(name)["generator"], self.variant(name)["losses"]["pixel_loss"])
+        """The pretrained generator's key of a variant: its generator config and pixel loss (and its setting, for a
+        field setting's variant)."""
+        key = generator_key(self.variant(name)["generator"], self.variant(name)["losses"]["pixel_loss"])
+        setting = name.partition(SETTING_MARK)[2]
+        return f"{key}{SETTING_MARK}{setting}" if setting else key
 
     def start(self, name: str) -> str:
         """What a learned variant's generator started from, for the tables and figures ("" for interpolation)."""

@@ -54,7 +54,7 @@ def sample_batch(data: TrainingSet, size: int, batch: int, seed: int, step: int,
                  sr_fraction: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images (B,1,s,s,s), labels (B,1,s,s,s) int64, from_sr (B,) bool) of one step."""
     generator = step_generator(seed, step)
-    windows = patch_windows([v.shape for v in data.images], size, batch, generator, align=1)
+    windows = patch_windows([v.shape for v in data.images], size, batch, generator, align=(1, 1, 1))
     from_sr = torch.zeros(batch, dtype=torch.bool)
     if data.sr_images is not None:
         from_sr = torch.rand(batch, generator=generator) < sr_fraction
