@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -38,6 +40,18 @@ def test_pixel_shuffle_places_channels_and_inverts():
     z = torch.randn(2, 16, 3, 4, 5)
     torch.testing.assert_close(pixel_unshuffle_3d(pixel_shuffle_3d(z, 2), 2), z)
 
+
+
+def test_pixel_shuffle_per_axis_places_every_channel_and_inverts():
+    """Factors (a, b, c) = (1, 2, 4): channel C·abc + (i·b + j)·c + k goes to voxel (d·a + i, h·b + j, w·c + k)."""
+    a, b, c = 1, 2, 4
+    x = torch.randn(2, 3 * a * b * c, 2, 3, 2)
+    y = pixel_shuffle_3d(x, (a, b, c))
+    assert y.shape == (2, 3, 2 * a, 3 * b, 2 * c)
+    for channel, i, j, k, d, h, w in itertools.product(range(3), range(a), range(b), range(c), range(2), range(3),
+                                                       range(2)):
+        assert y[1, channel, d * a + i, h * b + j, w * c + k] == x[1, channel * a * b * c + (i * b + j) * c + k, d, h, w]
+    torch.testing.assert_close(pixel_unshuffle_3d(y, (a, b, c)), x)
 
 def test_shapes_of_the_three_players():
     g = build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": 2})

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import pandas as pd
 from PIL import Image
 
@@ -135,3 +136,38 @@ def test_before_after_draws_each_scan_at_the_same_height_in_millimetres(tmp_path
     assert [p.suffix for p in written] == [".png", ".pdf"]
     with Image.open(written[0]) as png:
         assert png.size[0] > 600
+
+
+def test_settings_table_pairs_within_each_setting_and_keeps_published_rows_apart(tmp_path, rng):
+    """Each setting's variants against trilinear on that setting's subjects (scipy's paired t), the published
+    numbers in rows of their own with no statistics, under their setting in the Markdown."""
+    from scipy import stats
+
+    from mrisr.papers.field import settings_figure, settings_table
+
+    inputs, values = [], {}
+    for setting, offset in (("nearest", 0.0), ("x4_blur", -4.0)):
+        for label, gain in (("trilinear", 0.0), ("esrgan", 1.0)):
+            frame = pd.DataFrame({"subject": ["01", "02", "03", "04"], "psnr_brain": rng.normal(30 + offset + gain, 1, 4),
+                                  "ssim_brain": rng.uniform(0.8, 0.9, 4), "nrmse_brain": rng.uniform(0.1, 0.2, 4)})
+            frame.to_csv(tmp_path / f"{setting}_{label}.csv", index=False)
+            values[setting, label] = frame
+            inputs.append({"label": label, "path": str(tmp_path / f"{setting}_{label}.csv"), "setting": setting,
+                           "description": f"{setting} in words"})
+    published = [{"method": "RRDBNet3D", "setting": "x4_blur", "dataset": "HCP-1200", "psnr": 34.31, "ssim": 0.9092,
+                  "source": "MTVNet (NLDL 2026)"}]
+    settings_table(inputs, "trilinear", published, str(tmp_path / "s.csv"), str(tmp_path / "s.md"))
+    table = pd.read_csv(tmp_path / "s.csv")
+    for setting in ("nearest", "x4_blur"):
+        row = table[(table.setting == setting) & (table.method == "esrgan") & (table.metric == "psnr_brain")].iloc[0]
+        ours, ref = values[setting, "esrgan"]["psnr_brain"], values[setting, "trilinear"]["psnr_brain"]
+        assert row["mean"] == pytest.approx(ours.mean()) and row["mean_diff"] == pytest.approx((ours - ref).mean())
+        assert row["t"] == pytest.approx(stats.ttest_rel(ours, ref).statistic)
+        assert row["description"] == f"{setting} in words"
+    printed = table[table.method == "RRDBNet3D (published)"]
+    assert sorted(zip(printed.metric, printed["mean"])) == [("psnr_brain", 34.31), ("ssim_brain", 0.9092)]
+    assert printed[["n", "reference", "t"]].isna().all().all() and set(printed.setting) == {"x4_blur"}
+    text = (tmp_path / "s.md").read_text()
+    assert text.index("### x4_blur: x4_blur in words") < text.index("| RRDBNet3D (published) | HCP-1200 | psnr_brain |")
+    assert text.count("(published)") == 2
+    assert [p.suffix for p in settings_figure(str(tmp_path / "s.csv"), str(tmp_path / "s.png"))] == [".png", ".pdf"]

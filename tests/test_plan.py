@@ -116,6 +116,49 @@ def test_lr_sets_and_their_noise():
         plan.degrade.degradation(SimpleNamespace(degradation="kspace"))
 
 
+FIELD = {"degradations": {"x4_blur": {"method": "blur", "scale": 4},
+                          "thick": {"method": "slice_profile", "scale": [1, 1, 4]}},
+         "field": {"settings": ["nearest", "x4_blur", "thick"], "variants": ["trilinear", "esrgan"]}}
+
+
+def test_field_settings_train_each_learned_variant_once_per_setting():
+    """The run's own setting reuses its models; each other setting trains <variant>@<setting> from a pixel-loss
+    generator of its own, on its own LR and scale; interpolation needs no model; the main tables keep to the run's
+    LR sets."""
+    plan = _plan(**FIELD)
+    study, key = plan.study, plan.study.generator_key("esrgan")
+    assert study.field_variants() == ["trilinear", "esrgan", "esrgan@x4_blur", "esrgan@thick"]
+    assert plan.papers.field_table_input() == [f"results/evaluate/demo/{s}/{v}.csv" for s, v in (
+        ("nearest", "trilinear"), ("nearest", "esrgan"), ("x4_blur", "trilinear"), ("x4_blur", "esrgan@x4_blur"),
+        ("thick", "trilinear"), ("thick", "esrgan@thick"))]
+    thick = SimpleNamespace(dataset="demo", variant="esrgan@thick", degradation="thick", subject="01")
+    settings = json.loads(plan.train.settings(thick))
+    assert settings["scale"] == [1, 1, 4] and settings["degradation"]["method"] == "slice_profile"
+    assert plan.train.input(thick)["start"] == f"results/pretrain/demo/{key}@thick/model.pt"
+    assert plan.train.variant(thick) == plan.train.variant(SimpleNamespace(dataset="demo", variant="esrgan"))
+    assert json.loads(plan.pretrain.settings(SimpleNamespace(generator=f"{key}@x4_blur")))["scale"] == 4
+    assert {f"{key}@x4_blur", f"{key}@thick", key} <= set(plan.pretrain.generators())
+    assert plan.super_resolve.input(thick)["model"] == "results/train/demo/esrgan@thick/model.pt"
+    trilinear = SimpleNamespace(dataset="demo", variant="trilinear", degradation="thick")
+    assert plan.super_resolve.method(trilinear, None) == "--interpolate trilinear --scale 1,1,4"
+    assert plan.degrade.scale(trilinear) == "1,1,4" and plan.degrade.scale(SimpleNamespace(degradation="x4_blur")) == "4"
+    targets = plan.targets()
+    assert {f"results/papers/demo/field/settings.{ext}" for ext in ("csv", "md", "png")} <= set(targets)
+    assert not [t for t in targets if "/x4_blur/" in t or "/thick/" in t]  # only through the settings table
+    assert "results/papers/demo/field/settings.csv" not in _plan().targets()
+
+
+def test_field_settings_name_known_entries_and_fit_the_patches():
+    with pytest.raises(ConfigError, match="field.settings.*x8"):
+        _plan(field={"settings": ["x8"]})
+    with pytest.raises(ConfigError, match="field.published"):
+        _plan(degradations=FIELD["degradations"],
+              field={**FIELD["field"], "published": [{"method": "M", "setting": "x2", "source": "s"}]})
+    with pytest.raises(ConfigError, match="train.patch_size.*factor 3 of the setting 'x3'"):
+        _plan(degradations={"x3": {"method": "nearest", "scale": [1, 1, 3]}}, field={"settings": ["x3"]},
+              train={"patch_size": 32})
+
+
 def test_paper_tables_figures_and_targets():
     plan = _plan()
     config = plan.study.config

@@ -258,3 +258,54 @@ def test_the_workflow_infers_at_the_runs_precision():
 
     assert precision() == "auto" and precision(train={"precision": "fp32"}) == "fp32"
     assert precision(train={"precision": "fp32"}, inference={"precision": "bf16"}) == "bf16"
+
+
+@pytest.mark.parametrize("scale, voxels, orientation", [([1, 1, 4], (1.0, 1.0, 4.0), "LPS"),
+                                                        ([1, 1, 4], (1.0, 1.0, 4.0), "ASL"),
+                                                        (4, (4.0, 4.0, 4.0), "RAS")])
+def test_a_card_of_any_scale_applies_to_a_raw_scan_of_its_voxels(tmp_path, scale, voxels, orientation):
+    """A thick-slice card (1 x 1 x 4 mm axial slices, stored in any orientation) and an x4 card, through the command
+    line: not refused, output on the thin grid whose every scale-th voxel (RAS+ axes) is a scan voxel, in the scan's
+    orientation, holding the network's output on the card's z-score of the scan."""
+    from mrisr.cli import main
+
+    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1,
+                                                "scale": scale})
+    factors = np.array(as_scale(scale))
+    scan = (head(np.random.default_rng(5))[:, :, ::4] * 1.0).astype(np.float32)
+    ras_affine = np.diag([*voxels, 1.0])
+    ras_affine[:3, 3] = (-40.0, -50.0, -30.0)
+    ras = nib.Nifti1Image(scan, ras_affine)
+    stored = ras.as_reoriented(nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"),
+                                                               nib.orientations.axcodes2ornt(tuple(orientation))))
+    nib.save(stored, tmp_path / "thick.nii.gz")
+    assert main(["super-resolve", "--model", str(model), str(tmp_path / "thick.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
+    out = nib.load(tmp_path / "sr.nii.gz")
+    assert nib.aff2axcodes(out.affine) == tuple(orientation)
+    got = nib.as_closest_canonical(out)
+    expected_affine = np.diag([*(np.array(voxels) / factors), 1.0])
+    expected_affine[:3, 3] = (-40.0, -50.0, -30.0)  # voxel 0 stays where the scan's voxel 0 is
+    np.testing.assert_allclose(got.affine, expected_affine, atol=1e-6)
+    assert got.shape == tuple(np.array(scan.shape) * factors)
+    z = (scan - scan.mean()) / scan.std()
+    with torch.inference_mode():
+        direct = load_generator(model, "cpu")[0](torch.from_numpy(z)[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(np.asanyarray(got.dataobj), direct * scan.std() + scan.mean(), rtol=1e-4,
+                               atol=1e-3 * np.ptp(scan))
+
+
+def test_a_thick_slice_card_refuses_a_scan_whose_slices_lie_along_another_axis(tmp_path, capsys):
+    from mrisr.cli import main
+
+    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1,
+                                                "scale": [1, 1, 4]})
+    for name, voxels in (("iso.nii.gz", (1.0, 1.0, 1.0)), ("sagittal.nii.gz", (4.0, 1.0, 1.0))):
+        nib.save(nib.Nifti1Image(head(np.random.default_rng(1)), np.diag([*voxels, 1.0])), tmp_path / name)
+        assert main(["super-resolve", "--model", str(model), str(tmp_path / name), str(tmp_path / "sr.nii.gz")]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / name}: voxels of {' x '.join(f'{v:g}' for v in voxels)} mm (RAS+ axes)" in err
+        assert "ratio 1 : 1 : 4" in err and not (tmp_path / "sr.nii.gz").exists()
+    nib.save(nib.Nifti1Image(head(np.random.default_rng(1)), np.diag([1.0, 1.0, 4.0, 1.0])), tmp_path / "t.nii.gz")
+    assert main(["super-resolve", "--model", str(model), "--resample", "1", str(tmp_path / "t.nii.gz"),
+                 str(tmp_path / "sr.nii.gz")]) == 2
+    assert "--resample makes isotropic voxels" in capsys.readouterr().err

@@ -173,11 +173,11 @@ def mm(sizes) -> str:
     return " x ".join(f"{v:.3g}" for v in np.atleast_1d(sizes))
 
 
-def check_grid(ras: nib.Nifti1Image, scale: Scale, path: Path) -> None:
+def check_grid(ras: nib.Nifti1Image, scale: int | Scale, path: Path) -> None:
     """The scan's voxels (RAS+ axes) must become isotropic at the model's scale: the HR grid it was trained on. An
     isotropic model takes isotropic scans; a thick-slice one (1 x 1 x 4) scans whose slices are 4 times as thick
     as their in-plane voxels, along its axis."""
-    sizes = voxel_sizes(ras.affine)
+    sizes, scale = voxel_sizes(ras.affine), as_scale(scale)
     hr = sizes / np.asarray(scale)
     if hr.max() > hr.min() * (1 + ANISOTROPY_TOLERANCE):
         fix = ("pass --resample <mm> to resample it to isotropic voxels first" if len(set(scale)) == 1 else
