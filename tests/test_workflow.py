@@ -146,31 +146,49 @@ def test_the_readme_commands_run_as_written_on_the_tiny_results(run, tmp_path):
     assert image.get_metadata()["Sources"] == ["bids:raw:sub-01/anat/sub-01_T1w.nii.gz"]
 
 
-def test_scale_4_runs_every_stage_and_its_card_applies_to_a_raw_scan(tmp_path):
-    """`scale: 4`: prepared edges multiples of 4, LR voxels 4x the HR's, the generator's two x2 stages, the model card
-    at x4; its card takes a raw scan decimated x4 onto that scan's grid (through the command line)."""
+def test_mtvnet_settings_in_miniature_train_per_setting_and_fill_the_settings_table(tmp_path):
+    """workflow/configs/mtvnet_x4.yaml on the demo data at test sizes, plus the thick-slice setting: each learned
+    variant trained in each setting (x4 blur, k-space on the HR grid, 1 x 1 x 4 slices), scored, in the settings
+    table with MTVNet's published rows apart; the x4 card takes a raw scan decimated x4 onto that scan's grid."""
     from mrisr.cli import main
     from mrisr.degrade import lr_affine
     from mrisr.model_card import load_model
 
-    x4 = tmp_path / "x4.yaml"
-    x4.write_text(yaml.safe_dump({"scale": 4, "run_variants": ["esrgan"], "variants": {"esrgan": {"start": "scratch"}}}))
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump({
+        "variants": {"rrdbnet3d": {"generator": {"channels": 4, "growth": 4, "blocks": 1},
+                                   "discriminator": {"channels": [4, 8]}, "feature_extractor": {"channels": 4}},
+                     "mdcsrn": {"generator": {"growth": 2, "blocks": 1, "units": 1}, "discriminator": {"channels": [4, 8]}}},
+        "field": {"settings": ["nearest", "mtvnet_x4_blur", "mtvnet_kspace", "thick_slice"]},
+        "run_variants": ["trilinear"]}))
     workdir = tmp_path / "wd"
-    card_path = "results/evaluate/demo/model_cards/esrgan.pt"
-    result = snakemake(workdir, card_path, config=("tests/tiny.yaml", str(x4)))
+    table = "results/papers/demo/field/settings.csv"
+    result = snakemake(workdir, table, "results/papers/demo/field/settings.png",
+                       config=("tests/tiny.yaml", "workflow/configs/mtvnet_x4.yaml", str(small)))
     assert result.returncode == 0, result.stderr[-3000:]
+    frame = pd.read_csv(workdir / table)
+    ours = frame[~frame.method.str.endswith("(published)")]
+    assert {(s, m) for s, m in zip(ours.setting, ours.method)} == {
+        (s, m) for s in ("nearest", "mtvnet_x4_blur", "mtvnet_kspace", "thick_slice")
+        for m in ("trilinear", "rrdbnet3d", "mdcsrn")}
+    assert set(ours.metric) == {"psnr_brain", "ssim_brain", "nrmse_brain"} and (ours.n == 1).all()
+    published = frame[frame.method.str.endswith("(published)")]
+    assert set(published.setting) == {"mtvnet_x4_blur"} and published["n"].isna().all() and len(published) == 8
     hr = nib.load(next((workdir / "results/prepare/demo").glob("sub-*/sub-*_T1w.nii.gz")))
-    assert all(n % 4 == 0 for n in hr.shape)
-    lr = nib.load(next((workdir / "results/degrade/demo/nearest").glob("sub-*_T1w.nii.gz")))
-    np.testing.assert_allclose(lr.header.get_zooms(), [4 * z for z in hr.header.get_zooms()])
-    card = load_model(workdir / card_path)[2]
-    assert card["scale"] == 4 and card["lr_voxel_mm"] == pytest.approx(4 * card["hr_voxel_mm"])
+    for setting, factors in (("mtvnet_x4_blur", (4, 4, 4)), ("mtvnet_kspace", (1, 1, 1)), ("thick_slice", (1, 1, 4))):
+        lr = nib.load(next((workdir / f"results/degrade/demo/{setting}").glob("sub-*_T1w.nii.gz")))
+        assert lr.shape == tuple(n // f for n, f in zip(hr.shape, factors))
+        np.testing.assert_allclose(lr.affine, lr_affine(hr.affine, factors))
+        card = load_model(workdir / f"results/train/demo/rrdbnet3d@{setting}/model.pt")[2]
+        assert card["scale"] == (list(factors) if len(set(factors)) > 1 else factors[0])
+        assert card["degradation"]["method"] == {"mtvnet_x4_blur": "blur", "mtvnet_kspace": "kspace_hr",
+                                                 "thick_slice": "slice_profile"}[setting]
     raw = nib.load(next((workdir / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz")))
     data = np.asanyarray(raw.dataobj, dtype=np.float32)
     data = data[tuple(slice(0, n - n % 4) for n in data.shape)]
     nib.save(nib.Nifti1Image(data[::4, ::4, ::4], lr_affine(raw.affine, 4)), tmp_path / "lr.nii.gz")
-    assert main(["super-resolve", "--model", str(workdir / card_path), str(tmp_path / "lr.nii.gz"),
-                 str(tmp_path / "sr.nii.gz")]) == 0
+    model = workdir / "results/train/demo/rrdbnet3d@mtvnet_x4_blur/model.pt"
+    assert main(["super-resolve", "--model", str(model), str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
     sr = nib.load(tmp_path / "sr.nii.gz")
     assert sr.shape == data.shape and np.allclose(sr.affine, raw.affine)
 
