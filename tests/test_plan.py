@@ -176,8 +176,9 @@ def test_paper_tables_figures_and_targets():
     assert "results/papers/demo/usage/before_after.png" in targets
     assert len(targets) == len(set(targets))
     sr = [t for t in targets if t.startswith("results/super_resolve/")]
-    main_sets = [d for d in config["degradations"] if d not in plan.study.field_only()]
-    assert main_sets == ["nearest"] and len(sr) == len(main_sets) * len(config["variants"]) * 2
+    assert plan.study.main_lr_sets() == ["nearest"] and len(sr) == len(config["variants"]) * 2
+    alone = _plan(field={"settings": []})  # an entry at another scale is never given to the run's models
+    assert alone.study.main_lr_sets() == ["nearest"] and not [t for t in alone.targets() if "x4_blur" in t]
 
 
 def test_segmentation_asked_for_without_label_maps_is_refused(tmp_path):

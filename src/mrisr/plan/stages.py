@@ -206,8 +206,7 @@ class SuperResolve(Stage):
     def targets(self) -> list[str]:
         study = self.study
         return [study.path("sr", dataset=study.dataset, degradation=degradation, variant=variant, subject=subject)
-                for degradation in self.config["degradations"] if degradation not in study.field_only()
-                for variant in study.run_variants for subject in study.subjects_in("test")]
+                for degradation in study.main_lr_sets() for variant in study.run_variants for subject in study.subjects_in("test")]
 
     def input(self, wildcards: Wildcards) -> dict[str, str]:
         study = self.study

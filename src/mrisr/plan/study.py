@@ -12,7 +12,7 @@ from typing import Protocol
 
 from mrisr.errors import ConfigError
 from mrisr.plan import subjects as subject_lists
-from mrisr.scale import as_option, label
+from mrisr.scale import as_option, as_scale, label
 
 #: ``<variant>@<setting>``: a learned variant trained on a field setting (a ``degradations`` entry) other than the
 #: run's ``train.degradation``, e.g. ``esrgan@x4_blur``
@@ -169,6 +169,11 @@ class Study:
         """The settings that only the settings table runs (the run's own is every table's)."""
         return [s for s in self.field_settings if s != self.train_degradation]
 
+    def main_lr_sets(self) -> list[str]:
+        """The LR sets the run's models are applied to: the entries at the run's scale that are no field setting."""
+        return [d for d in self.config["degradations"] if d not in self.field_only()
+                and as_scale(self.scale_of(d)) == as_scale(self.scale)]
+
     def trained_variants(self) -> list[str]:
         """Every learned variant name this run trains: the run's variants, then the settings table's."""
         return self.learned_of(list(dict.fromkeys(self.run_variants + self.field_variants())))
@@ -193,7 +198,7 @@ class Study:
         return [n for n in names if n in self.run_variants]
 
     def label(self, name: str) -> str:
-        return self.variant(name).get("label", name)
+        return self.variant(name).get("label", name.partition(SETTING_MARK)[0])
 
     def pretrained(self, name: str) -> bool:
         return self.learned(name) and self.variant(name)["start"] == "pretrained"
