@@ -174,10 +174,10 @@ def test_mtvnet_settings_in_miniature_train_per_setting_and_fill_the_settings_ta
     assert set(ours.metric) == {"psnr_brain", "ssim_brain", "nrmse_brain"} and (ours.n == 1).all()
     published = frame[frame.method.str.endswith("(published)")]
     assert set(published.setting) == {"mtvnet_x4_blur"} and published["n"].isna().all() and len(published) == 8
-    hr = nib.load(next((workdir / "results/prepare/demo").glob("sub-*/sub-*_T1w.nii.gz")))
     for setting, factors in (("mtvnet_x4_blur", (4, 4, 4)), ("mtvnet_kspace", (1, 1, 1)), ("thick_slice", (1, 1, 4))):
-        lr = nib.load(next((workdir / f"results/degrade/demo/{setting}").glob("sub-*_T1w.nii.gz")))
-        assert lr.shape == tuple(n // f for n, f in zip(hr.shape, factors))
+        lr_path = next((workdir / f"results/degrade/demo/{setting}").glob("sub-*_T1w.nii.gz"))
+        lr, hr = nib.load(lr_path), nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0] / lr_path.name)
+        assert lr.shape == tuple(n // f for n, f in zip(hr.shape, factors))  # far rows that fill no LR voxel dropped
         np.testing.assert_allclose(lr.affine, lr_affine(hr.affine, factors))
         card = load_model(workdir / f"results/train/demo/rrdbnet3d@{setting}/model.pt")[2]
         assert card["scale"] == (list(factors) if len(set(factors)) > 1 else factors[0])
