@@ -106,3 +106,16 @@ def write_bids_dataset(root, volumes: dict, affine=None, derivatives: dict | Non
         (root / "derivatives" / folder / "dataset_description.json").write_text(json.dumps(
             description | {"DatasetType": "derivative", "GeneratedBy": [{"Name": "masks by hand"}]}))
     return root
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory):
+    """The example plugin package (examples/plugin) installed as a package into a folder of its own, offline: put
+    it on the path (sys.path, PYTHONPATH) to have the plugin installed, leave it off to have it removed."""
+    import subprocess
+    import sys
+
+    site = tmp_path_factory.mktemp("plugin_site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(site), str(SCHEMA.parents[2] / "examples" / "plugin")], check=True)
+    return site

@@ -24,8 +24,10 @@ pytestmark = pytest.mark.workflow
 VARIANTS = list(yaml.safe_load((ROOT / "config.yaml").read_text())["variants"])
 
 
-def snakemake(workdir: Path, *args, config=("tests/tiny.yaml",)):
+def snakemake(workdir: Path, *args, config=("tests/tiny.yaml",), pythonpath: Path | None = None):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    if pythonpath:  # e.g. a folder holding an installed plugin package
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), os.environ.get("PYTHONPATH")]))
     configfiles = [str(ROOT / "config.yaml")] + [str(ROOT / c) for c in config]
     cmd = [str(BIN / "snakemake"), *args, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", "--configfile", *configfiles]
@@ -146,10 +148,12 @@ def test_the_readme_commands_run_as_written_on_the_tiny_results(run, tmp_path):
     assert image.get_metadata()["Sources"] == ["bids:raw:sub-01/anat/sub-01_T1w.nii.gz"]
 
 
-def test_mtvnet_settings_in_miniature_train_per_setting_and_fill_the_settings_table(tmp_path):
-    """workflow/configs/mtvnet_x4.yaml on the demo data at test sizes, plus the thick-slice setting: each learned
-    variant trained in each setting (x4 blur, k-space on the HR grid, 1 x 1 x 4 slices), scored, in the settings
-    table with MTVNet's published rows apart; the x4 card takes a raw scan decimated x4 onto that scan's grid."""
+def test_mtvnet_settings_and_a_plugin_in_miniature_fill_the_tables_and_figures(tmp_path, plugin_site, monkeypatch):
+    """workflow/configs/mtvnet_x4.yaml on the demo data at test sizes, plus the thick-slice setting and the example
+    plugin's generator (installed as a package): each learned variant trained in each setting (x4 blur, k-space on
+    the HR grid, 1 x 1 x 4 slices), scored, in the settings table with MTVNet's published rows apart; the plugin
+    also in the method table and the SR figure, its card recording its package; the x4 card takes a raw scan
+    decimated x4 onto that scan's grid."""
     from mrisr.cli import main
     from mrisr.degrade import lr_affine
     from mrisr.model_card import load_model
@@ -159,18 +163,33 @@ def test_mtvnet_settings_in_miniature_train_per_setting_and_fill_the_settings_ta
         "variants": {"rrdbnet3d": {"generator": {"channels": 4, "growth": 4, "blocks": 1},
                                    "discriminator": {"channels": [4, 8]}, "feature_extractor": {"channels": 4}},
                      "mdcsrn": {"generator": {"growth": 2, "blocks": 1, "units": 1}, "discriminator": {"channels": [4, 8]}}},
-        "field": {"settings": ["nearest", "mtvnet_x4_blur", "mtvnet_kspace", "thick_slice"]},
-        "run_variants": ["trilinear"]}))
+        "field": {"settings": ["nearest", "mtvnet_x4_blur", "mtvnet_kspace", "thick_slice"],
+                  "variants": ["trilinear", "rrdbnet3d", "mdcsrn", "fsrcnn"]},
+        "run_variants": ["trilinear", "fsrcnn"]}))
+    plugin = tmp_path / "plugin.yaml"  # a second overlay: mtvnet_x4.yaml's variants stay, fsrcnn joins them
+    plugin.write_text(yaml.safe_dump({
+        "variants": {"fsrcnn": {"kind": "gan", "start": "scratch",
+                                "generator": {"name": "fsrcnn3d", "features": 4, "shrunk": 2, "mapping": 1},
+                                "discriminator": {"channels": [4, 8]}, "feature_extractor": {"channels": 4}}},
+        "papers": {"threeplayer": {"methods": ["trilinear", "fsrcnn"], "reference": "trilinear"}}}))
     workdir = tmp_path / "wd"
     table = "results/papers/demo/field/settings.csv"
     result = snakemake(workdir, table, "results/papers/demo/field/settings.png",
-                       config=("tests/tiny.yaml", "workflow/configs/mtvnet_x4.yaml", str(small)))
+                       "results/papers/demo/threeplayer/method_comparison.md",
+                       "results/papers/demo/threeplayer/sr_comparison.png",
+                       config=("tests/tiny.yaml", "workflow/configs/mtvnet_x4.yaml", str(small), str(plugin)),
+                       pythonpath=plugin_site)
     assert result.returncode == 0, result.stderr[-3000:]
     frame = pd.read_csv(workdir / table)
     ours = frame[~frame.method.str.endswith("(published)")]
     assert {(s, m) for s, m in zip(ours.setting, ours.method)} == {
         (s, m) for s in ("nearest", "mtvnet_x4_blur", "mtvnet_kspace", "thick_slice")
-        for m in ("trilinear", "rrdbnet3d", "mdcsrn")}
+        for m in ("trilinear", "rrdbnet3d", "mdcsrn", "fsrcnn")}
+    assert "| fsrcnn | 1 |" in (workdir / "results/papers/demo/threeplayer/method_comparison.md").read_text()
+    assert (workdir / "results/papers/demo/threeplayer/sr_comparison.png").stat().st_size > 0
+    monkeypatch.syspath_prepend(str(plugin_site))  # this process too has the plugin installed
+    plugin_card = load_model(workdir / "results/train/demo/fsrcnn@thick_slice/model.pt")[2]
+    assert plugin_card["plugin"]["package"] == "mrisr-fsrcnn3d" and plugin_card["scale"] == [1, 1, 4]
     assert set(ours.metric) == {"psnr_brain", "ssim_brain", "nrmse_brain"} and (ours.n == 1).all()
     published = frame[frame.method.str.endswith("(published)")]
     assert set(published.setting) == {"mtvnet_x4_blur"} and published["n"].isna().all() and len(published) == 8

@@ -16,7 +16,7 @@ from mrisr.device import MemoryFormat
 from mrisr.errors import ConfigError
 from mrisr.io import load_volume, voxel_sizes
 from mrisr.model_card import make_card, save_model
-from mrisr.models.registry import build, count_parameters
+from mrisr.models.registry import build, count_parameters, plugin_provenance
 from mrisr.patches import GridSampler, PatchSampling, sample_patches, step_generator
 from mrisr.scale import as_scale
 from mrisr.trainer import StepSettings, Trainer
@@ -50,6 +50,7 @@ def training_card(variant_name: str, variant: dict, settings: GeneratorSettings,
     """The model card of a training run: ``provenance`` holds the dataset, the training subjects and prepare's
     ``preprocessing``; ``start``: ``scratch`` or what the generator started from."""
     return make_card(variant_name=variant_name, variant=variant, scale=settings.scale, hr_voxel_mm=hr_voxel_mm,
+                     plugin=plugin_provenance("generator", variant["generator"].get("name", "rrdb")),
                      preprocessing=provenance["preprocessing"], degradation=settings.degradation,
                      training={"dataset": provenance["dataset"], "subjects": provenance["subjects"],
                                "steps": settings.steps, "batch_size": settings.batch_size, "seed": settings.seed,

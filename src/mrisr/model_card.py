@@ -9,6 +9,7 @@ hostile file cannot ask for gigabytes; ``torch.load`` reads tensors and plain co
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import jsonschema
@@ -19,6 +20,8 @@ from mrisr.config import load_schema
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import atomic_path, load_torch
 from mrisr.scale import as_scale, label
+
+log = logging.getLogger(__name__)
 
 FORMAT = "mrisr-model-card/1"
 RETRAIN = "retrain it with this mrisr (the train stage writes model.pt), or point --model to another model.pt"
@@ -31,10 +34,12 @@ def lr_voxels(hr_voxel_mm: float, scale: int | list[int]) -> float | list[float]
 
 
 def make_card(*, variant_name: str, variant: dict, scale: int | list[int], hr_voxel_mm: float, preprocessing: dict,
-              degradation: dict, training: dict) -> dict:
+              degradation: dict, training: dict, plugin: dict | None = None) -> dict:
     """The card's plain-data part (JSON-able): ``preprocessing`` holds prepare's ``crop``, ``margin`` and
-    ``normalise``; ``training`` the dataset, subjects, steps, seed and batch."""
+    ``normalise``; ``training`` the dataset, subjects, steps, seed and batch; ``plugin`` the entry point and package
+    of a plugin generator."""
     return {"format": FORMAT, "mrisr_version": __version__, "variant": variant_name, "variant_config": variant,
+            **({"plugin": plugin} if plugin else {}),
             "scale": scale, "hr_voxel_mm": hr_voxel_mm, "lr_voxel_mm": lr_voxels(hr_voxel_mm, scale),
             "preprocessing": {"orientation": "RAS", **preprocessing}, "degradation": degradation,
             "training": training, "metrics": None}
@@ -90,6 +95,8 @@ def _card_schema() -> dict:
                          "properties": {"subjects": {"type": "array", "items": {"type": "string"}},
                                         "steps": {"type": "integer", "minimum": 0}}},
             "metrics": {"type": ["object", "null"]},
+            "plugin": {"type": "object", "properties": {"package": {"type": ["string", "null"]},
+                                                        "version": {"type": ["string", "null"]}}},
         },
     }
 
@@ -154,6 +161,25 @@ def _owns_its_storage(tensor) -> bool:
     return True
 
 
+def check_plugin(generator_config: dict, card: dict, path: str | Path) -> None:
+    """A plugin generator's package must be installed (the card names it and the version it was trained with)."""
+    from mrisr.models.registry import is_plugin, plugin
+
+    name = generator_config.get("name", "rrdb")
+    if not is_plugin("generator", name):
+        return
+    recorded = card.get("plugin") or {}
+    package, version = recorded.get("package") or "the package that provides it", recorded.get("version")
+    try:
+        installed = plugin("generator", name)
+    except MrisrError:
+        raise InputError(path, f"needs the generator plugin '{name}' of {package}"
+                               f"{f' {version}' if version else ''}, which is not installed",
+                         f"pip install {package}{f'=={version}' if version else ''}") from None
+    if installed.dist and version and installed.dist.version != version:
+        log.warning("%s: trained with %s %s, applied with %s", path, package, version, installed.dist.version)
+
+
 def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
     """The weights are exactly the tensors the config builds (names and shapes), compared on torch's meta device,
     which allocates nothing: a small file cannot make the loader build layers it holds no weights for, nor a
@@ -203,6 +229,7 @@ def load_model(path: str | Path) -> tuple[dict, dict, dict]:
                                f"this mrisr reads {FORMAT})", RETRAIN)
     check_generator_config(bundle["generator"], path)
     check_card(card, bundle["generator"], path)
+    check_plugin(bundle["generator"], card, path)
     check_weights(bundle["generator"], bundle["state_dict"], path)
     return bundle["generator"], bundle["state_dict"], card
 

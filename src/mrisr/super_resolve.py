@@ -31,7 +31,7 @@ from mrisr.errors import InputError, MrisrError
 from mrisr.io import (ANISOTROPY_TOLERANCE, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
 from mrisr.model_card import RETRAIN, load_model
-from mrisr.models.registry import build
+from mrisr.models.registry import build, is_plugin
 from mrisr.preprocessing import Crop, Normalise, head_mask, zscore_statistics
 from mrisr.scale import Scale, as_config, as_scale, label, whole_lr_voxels
 
@@ -46,7 +46,39 @@ def load_generator(path: str | Path, device: torch.device | str | None = None) -
         generator.load_state_dict(state_dict)
     except (RuntimeError, KeyError, TypeError) as exc:
         raise InputError(path, f"is not a readable mrisr model ({exc})", RETRAIN) from exc
-    return generator.to(device or default_device()).eval(), card
+    generator = generator.to(device or default_device()).eval()
+    if is_plugin("generator", name := config.get("name", "rrdb")):
+        check_reach(generator, name, path)
+    return generator, card
+
+
+#: A plugin's windowed output may differ from its one pass by this much (relative to the output's range)
+REACH_TOLERANCE = 1e-4
+
+
+@torch.inference_mode()
+def check_reach(generator: torch.nn.Module, name: str, path: str | Path) -> None:
+    """A plugin generator states its ``reach`` (LR voxels of context per axis, docs/plugins.md); windowed inference
+    takes it as the halo. Checked on a probe volume cut into small windows: with that halo they must give the one
+    pass, else the plugin's reach is wrong and its outputs would carry seams."""
+    reach = getattr(generator, "reach", None)
+    try:
+        halo = (reach,) * 3 if isinstance(reach, int) else tuple(int(r) for r in reach)
+    except TypeError:
+        halo = ()
+    if len(halo) != 3 or min(halo) < 0:
+        raise InputError(path, f"holds the plugin generator '{name}', which states no reach (LR voxels of context "
+                               "per axis)", f"give '{name}' a `reach` attribute, as docs/plugins.md says")
+    device = next(generator.parameters()).device
+    probe = torch.randn((1, 1, *(2 * h + 6 for h in halo)), generator=torch.Generator().manual_seed(0))
+    whole = generator(probe.to(device)).float().cpu()[0]
+    scale = tuple(n // m for n, m in zip(whole.shape[1:], probe.shape[2:]))
+    windowed = _windowed(generator, device, probe[0], scale, 2, halo, 8, tqdm(disable=True), False)
+    error = float((windowed - whole).abs().max() / max(float(whole.max() - whole.min()), 1e-12))
+    if not error <= REACH_TOLERANCE:
+        raise InputError(path, f"holds the plugin generator '{name}', whose stated reach {halo} is too small: windows "
+                               f"with that halo differ from one pass by {error:.2g} of the output's range",
+                         f"state '{name}''s true reach (docs/plugins.md)")
 
 
 def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[int, int, int, int]]:
@@ -111,7 +143,8 @@ def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int | Scale
     with tqdm(desc="super-resolve", unit="window", disable=not progress) as bar:
         if pasted:
             return _windowed(generator, device, volume, scale, tile, 0, batch, bar, bf16, even=False)[0].numpy()
-        if not staged:
+        if not staged:  # a plugin's stated reach is its exact halo (checked when it was loaded)
+            halo = getattr(generator, "reach", halo)
             return _windowed(generator, device, volume, scale, tile, halo, batch, bar, bf16)[0].numpy()
         features = _windowed(generator.lr_features, device, volume, (1, 1, 1), tile, halo, batch, bar, bf16)
         return _windowed(generator.reconstruct, device, features, scale, reconstruct_tile, generator.reconstruct_reach,

@@ -3,16 +3,22 @@
 A leaf: the table names each builder by its module, imported only when that network is built, so that the
 networks never import the registry (no import cycle) and building one network loads only its own file. A network's
 defaults are the schema's (its definition of that network), filled here: the builders have none of their own.
+
+A name that is no built-in is a plugin's: an entry point of an installed package in the role's group
+(``mrisr.generators``, ``mrisr.discriminators``), the only way a config or model file can name code
+(docs/plugins.md).
 """
 
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import EntryPoint, entry_points
 
 from torch import nn
 
 from mrisr.config import definition_defaults
 from mrisr.errors import ConfigError
+from mrisr.scale import as_scale
 
 #: role -> config name -> ("module:builder", the schema definition of its keys); a builder takes the config block's
 #: keys (less ``name`` and the role's training keys; a generator also takes the run's ``scale``).
@@ -22,6 +28,8 @@ BUILDERS: dict[str, dict[str, tuple[str, str]]] = {
                       "wavelet_unet": ("mrisr.models.wavelet_unet:wavelet_unet", "wavelet_unet")},
     "feature_extractor": {"resnet10": ("mrisr.models.feature_extractor:resnet10", "feature_extractor")},
 }
+#: role -> the entry point group its plugins register in
+PLUGIN_GROUPS = {"generator": "mrisr.generators", "discriminator": "mrisr.discriminators"}
 #: keys of a role's config block that say how the network is trained or started, not what it is
 TRAINING_KEYS = {"feature_extractor": ("trainable", "weights", "frozen_mode")}
 
@@ -30,15 +38,41 @@ def build(role: str, settings: dict) -> nn.Module:
     """Build the ``role`` network from its config block (``name`` plus the builder's keyword arguments; the schema's
     defaults fill the keys it leaves out)."""
     name = settings["name"]
-    if name not in BUILDERS[role]:
-        raise ConfigError(f"{role}.name", f"'{name}' is not a known {role}",
-                          f"use one of: {', '.join(sorted(BUILDERS[role]))}")
+    if name not in BUILDERS[role]:  # a plugin: its own options, and a generator's scale as three factors
+        options = {k: v for k, v in settings.items() if k != "name"}
+        if "scale" in options:
+            options["scale"] = as_scale(options["scale"])
+        return plugin(role, name).load()(**options)
     target, definition = BUILDERS[role][name]
     options = {**definition_defaults(definition), **settings}
     for key in ("name", *TRAINING_KEYS.get(role, ())):
         options.pop(key, None)
     module, _, builder = target.partition(":")
     return getattr(importlib.import_module(module), builder)(**options)
+
+
+def is_plugin(role: str, name: str) -> bool:
+    return name not in BUILDERS[role]
+
+
+def plugin(role: str, name: str) -> EntryPoint:
+    """The installed entry point named ``name`` in the role's plugin group (a ConfigError naming the fix if none)."""
+    group = PLUGIN_GROUPS.get(role)
+    found = list(entry_points(group=group).select(name=name)) if group else []
+    if not found:
+        raise ConfigError(f"{role}.name", f"'{name}' is neither a built-in {role} ({', '.join(sorted(BUILDERS[role]))})"
+                          f" nor an installed plugin{f' (entry point group {group})' if group else ''}",
+                          "install the package that provides it, or name a built-in one")
+    return found[0]
+
+
+def plugin_provenance(role: str, name: str) -> dict | None:
+    """What a model card records of a plugin network: its entry point and the package (name, version) that gave it."""
+    if not is_plugin(role, name):
+        return None
+    entry = plugin(role, name)
+    return {"entry_point": name, "group": PLUGIN_GROUPS[role], "value": entry.value,
+            "package": entry.dist.name if entry.dist else None, "version": entry.dist.version if entry.dist else None}
 
 
 def count_parameters(module: nn.Module) -> int:
