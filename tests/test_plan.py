@@ -127,7 +127,7 @@ def test_field_settings_train_each_learned_variant_once_per_setting():
     generator of its own, on its own LR and scale; interpolation needs no model; the main tables keep to the run's
     LR sets."""
     plan = _plan(**FIELD)
-    study, key = plan.study, plan.study.generator_key("esrgan")
+    study, key, config = plan.study, plan.study.generator_key("esrgan"), plan.study.config
     assert study.field_variants() == ["trilinear", "esrgan", "esrgan@x4_blur", "esrgan@thick"]
     assert plan.papers.field_table_input() == [f"results/evaluate/demo/{s}/{v}.csv" for s, v in (
         ("nearest", "trilinear"), ("nearest", "esrgan"), ("x4_blur", "trilinear"), ("x4_blur", "esrgan@x4_blur"),
@@ -137,7 +137,10 @@ def test_field_settings_train_each_learned_variant_once_per_setting():
     assert settings["scale"] == [1, 1, 4] and settings["degradation"]["method"] == "slice_profile"
     assert plan.train.input(thick)["start"] == f"results/pretrain/demo/{key}@thick/model.pt"
     assert plan.train.variant(thick) == plan.train.variant(SimpleNamespace(dataset="demo", variant="esrgan"))
-    assert json.loads(plan.pretrain.settings(SimpleNamespace(generator=f"{key}@x4_blur")))["scale"] == 4
+    x4 = json.loads(plan.pretrain.settings(SimpleNamespace(generator=f"{key}@x4_blur")))
+    assert x4["scale"] == 4 and x4["steps"] == (plan.study.field["pretrain_steps"] or config["pretrain"]["steps"])
+    assert json.loads(plan.pretrain.settings(SimpleNamespace(generator=key)))["steps"] == config["pretrain"]["steps"]
+    assert plan.study.start("esrgan@x4_blur").endswith(f"({x4['steps']} steps)")
     assert {f"{key}@x4_blur", f"{key}@thick", key} <= set(plan.pretrain.generators())
     assert plan.super_resolve.input(thick)["model"] == "results/train/demo/esrgan@thick/model.pt"
     trilinear = SimpleNamespace(dataset="demo", variant="trilinear", degradation="thick")

@@ -150,8 +150,8 @@ class Pretrain(Stage):
     def settings(self, wildcards: Wildcards) -> str:
         config, setting = self.config, self.generators()[wildcards.generator][2]
         return as_json({**config["pretrain"], **{k: config["train"][k] for k in PRETRAIN_KEYS_FROM_TRAIN},
-                        "degradation": self.config["degradations"][setting], "scale": self.study.scale_of(setting),
-                        "seed": config["seed"]})
+                        "steps": self.study.pretrain_steps(setting), "degradation": self.config["degradations"][setting],
+                        "scale": self.study.scale_of(setting), "seed": config["seed"]})
 
     def training_volumes(self, wildcards: Wildcards) -> list[str]:
         return self.study.hr_files("train", wildcards.dataset)

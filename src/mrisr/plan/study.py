@@ -216,4 +216,9 @@ class Study:
             return ""
         if self.variant(name)["start"] == "scratch":
             return "scratch"
-        return f"the pixel-loss generator {self.generator_key(name)} ({self.config['pretrain']['steps']} steps)"
+        return f"the pixel-loss generator {self.generator_key(name)} ({self.pretrain_steps(self.setting(name))} steps)"
+
+    def pretrain_steps(self, setting: str) -> int:
+        """The pixel-loss steps of a setting's generators: ``field.pretrain_steps`` for a field setting, if set."""
+        field_steps = self.field["pretrain_steps"] if setting in self.field_only() else None
+        return self.config["pretrain"]["steps"] if field_steps is None else field_steps
