@@ -161,10 +161,9 @@ def test_mtvnet_settings_and_a_plugin_in_miniature_fill_the_tables_and_figures(t
     small = tmp_path / "small.yaml"
     small.write_text(yaml.safe_dump({
         "variants": {"rrdbnet3d": {"generator": {"channels": 4, "growth": 4, "blocks": 1},
-                                   "discriminator": {"channels": [4, 8]}, "feature_extractor": {"channels": 4}},
-                     "mdcsrn": {"generator": {"growth": 2, "blocks": 1, "units": 1}, "discriminator": {"channels": [4, 8]}}},
-        "field": {"settings": ["nearest", "mtvnet_x4_blur", "mtvnet_kspace", "thick_slice"],
-                  "variants": ["trilinear", "rrdbnet3d", "mdcsrn", "fsrcnn"]},
+                                   "discriminator": {"channels": [4, 8]}, "feature_extractor": {"channels": 4}}},
+        "field": {"settings": ["mtvnet_x4_blur", "mtvnet_kspace", "thick_slice"],  # mdcsrn: tests/test_scale.py
+                  "variants": ["trilinear", "rrdbnet3d", "fsrcnn"]},
         "run_variants": ["trilinear", "fsrcnn"]}))
     plugin = tmp_path / "plugin.yaml"  # a second overlay: mtvnet_x4.yaml's variants stay, fsrcnn joins them
     plugin.write_text(yaml.safe_dump({
@@ -183,8 +182,7 @@ def test_mtvnet_settings_and_a_plugin_in_miniature_fill_the_tables_and_figures(t
     frame = pd.read_csv(workdir / table)
     ours = frame[~frame.method.str.endswith("(published)")]
     assert {(s, m) for s, m in zip(ours.setting, ours.method)} == {
-        (s, m) for s in ("nearest", "mtvnet_x4_blur", "mtvnet_kspace", "thick_slice")
-        for m in ("trilinear", "rrdbnet3d", "mdcsrn", "fsrcnn")}
+        (s, m) for s in ("mtvnet_x4_blur", "mtvnet_kspace", "thick_slice") for m in ("trilinear", "rrdbnet3d", "fsrcnn")}
     assert "| fsrcnn | 1 |" in (workdir / "results/papers/demo/threeplayer/method_comparison.md").read_text()
     assert (workdir / "results/papers/demo/threeplayer/sr_comparison.png").stat().st_size > 0
     monkeypatch.syspath_prepend(str(plugin_site))  # this process too has the plugin installed
