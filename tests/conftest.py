@@ -112,10 +112,12 @@ def write_bids_dataset(root, volumes: dict, affine=None, derivatives: dict | Non
 def plugin_site(tmp_path_factory):
     """The example plugin package (examples/plugin) installed as a package into a folder of its own, offline: put
     it on the path (sys.path, PYTHONPATH) to have the plugin installed, leave it off to have it removed."""
+    import shutil
     import subprocess
     import sys
 
-    site = tmp_path_factory.mktemp("plugin_site")
+    source = shutil.copytree(SCHEMA.parents[2] / "examples" / "plugin", tmp_path_factory.mktemp("plugin") / "src")
+    site = tmp_path_factory.mktemp("plugin_site")  # the build leaves its files in the copy, not in the checkout
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(site), str(SCHEMA.parents[2] / "examples" / "plugin")], check=True)
+                    "--no-index", "--target", str(site), str(source)], check=True)
     return site
