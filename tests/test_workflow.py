@@ -643,6 +643,22 @@ def _job_stats(stdout: str) -> dict[str, int]:
     return {name: int(n) for name, n in (line.split() for line in table.splitlines()[2:])}
 
 
+@pytest.mark.parametrize("data", [("workflow/configs/hcp.yaml",),
+                                  ("workflow/configs/hcp.yaml", "workflow/configs/ixi.yaml")])
+def test_the_mtvnet_overlay_plans_its_settings_on_hcp_and_ixi(tmp_path, data):
+    """mtvnet_x4.yaml after the data overlays: a dry run plans each learned variant in each of its settings, the
+    settings table with its published rows, and the authors' main table beside it."""
+    result = snakemake(tmp_path, "-n", config=(*data, "workflow/configs/mtvnet_x4.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    jobs = _job_stats(result.stdout)
+    dataset = "ixi" if len(data) == 2 else "hcp"
+    trained = set(re.findall(rf"results/train/{dataset}/([\w@-]+)/model.pt", result.stdout))
+    assert trained == {f"{v}{s}" for v in ("rrdbnet3d", "mdcsrn") for s in ("", "@mtvnet_x4_blur", "@mtvnet_kspace")} | {
+        "esrgan"}
+    assert jobs["papers_settings_table"] == jobs["papers_settings_figure"] == 1
+    assert f"results/papers/{dataset}/field/settings.md" in result.stdout
+
+
 @pytest.mark.parametrize("overlays", [("workflow/configs/authors.yaml", "workflow/configs/hcp.yaml"),
                                       ("workflow/configs/authors.yaml", "workflow/configs/hcp.yaml",
                                        "workflow/configs/ixi.yaml")])
