@@ -255,6 +255,7 @@ def describe_start(start: str | dict) -> str:
 
 
 def mm(size: float | list[float]) -> str:
+    """Voxel sizes in mm for messages: ``1.5`` or ``1 x 1 x 4``."""
     return " x ".join(f"{v:.3g}" for v in np.atleast_1d(size))
 
 

@@ -30,7 +30,7 @@ from mrisr.device import Precision, autocast, default_device, set_threads, uses_
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import (ANISOTROPY_TOLERANCE, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
-from mrisr.model_card import RETRAIN, load_model
+from mrisr.model_card import RETRAIN, load_model, mm
 from mrisr.models.registry import build, is_plugin
 from mrisr.preprocessing import Crop, Normalise, head_mask, zscore_statistics
 from mrisr.scale import Scale, as_config, as_scale, label, whole_lr_voxels
@@ -200,10 +200,6 @@ def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Pat
     if not std > 0:
         raise InputError(path, "has no contrast inside the brain mask", "check the scan and its --mask")
     return mean, std
-
-
-def mm(sizes) -> str:
-    return " x ".join(f"{v:.3g}" for v in np.atleast_1d(sizes))
 
 
 def check_grid(ras: nib.Nifti1Image, scale: int | Scale, path: Path) -> None:

@@ -136,9 +136,9 @@ class Study:
         return {"variant": variant, "dataset": dataset, "subjects": self.subjects_in("train", dataset),
                 "preprocessing": {k: self.config["prepare"][k] for k in ("crop", "margin", "normalise")}}
 
-    def learned_degradation(self, name: str | None = None) -> dict:
-        """The degradation entry that variant ``name`` (default: the run's) learns to invert."""
-        return self.config["degradations"][self.setting(name) if name else self.train_degradation]
+    def learned_degradation(self) -> dict:
+        """The degradation entry that the run's models learn to invert."""
+        return self.config["degradations"][self.train_degradation]
 
     def scale_of(self, degradation: str) -> int | list[int]:
         """The factors of an LR set (``<entry>[-noise<σ>]``): its entry's own, else the run's."""
