@@ -121,3 +121,36 @@ def plugin_site(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--no-index", "--target", str(site), str(source)], check=True)
     return site
+
+
+@pytest.fixture(scope="session")
+def eclare_index(tmp_path_factory):
+    """A package index on 127.0.0.1 that serves the stand-in ECLARE 1.0.1 (tests/standin_eclare), built offline:
+    its URL. Point pip at it alone with :func:`pip_from`."""
+    import http.server
+    import shutil
+    import subprocess
+    import sys
+    import threading
+    from functools import partial
+
+    source = shutil.copytree(SCHEMA.parents[2] / "tests" / "standin_eclare", tmp_path_factory.mktemp("eclare") / "src")
+    root = tmp_path_factory.mktemp("index")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--wheel-dir", str(root / "simple" / "eclare"), str(source)], check=True)
+    class Index(http.server.SimpleHTTPRequestHandler):  # a folder's page lists its files: pip's simple API
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Index, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/simple/"
+    httpd.shutdown()
+
+
+def pip_from(index: str) -> dict[str, str]:
+    """The environment variables that make pip read ``index`` and nothing else (no pip.conf, no local wheels)."""
+    import os
+
+    return {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": index, "PIP_NO_CACHE_DIR": "1", "PIP_RETRIES": "0",
+            "PIP_TIMEOUT": "5", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}

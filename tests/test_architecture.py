@@ -13,10 +13,10 @@ from mrisr import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "mrisr"
-STAGES = ("fetch", "prepare", "degrade", "pretrain", "train", "super_resolve", "evaluate", "segment", "papers")
+STAGES = ("fetch", "prepare", "degrade", "pretrain", "train", "external", "super_resolve", "evaluate", "segment", "papers")
 #: Modules that stages share; none of them may import a stage (degrade is both: a stage and the leaf that
 #: training degrades its patches with).
-LEAVES = ("io", "device", "trainer", "metrics", "perceptual", "stats", "patches", "distributed", "models", "config",
+LEAVES = ("io", "environments", "device", "trainer", "metrics", "perceptual", "stats", "patches", "distributed", "models", "config",
           "errors", "degrade", "plan", "losses", "generator_trainer")
 
 

@@ -44,9 +44,11 @@ def test_super_resolve_puts_output_on_the_hr_grid(tmp_path):
 
 def test_super_resolve_needs_a_model_or_an_interpolation_with_its_scale(tmp_path):
     save_volume(np.random.rand(8, 6, 4).astype(np.float32), np.diag([2.0, 2, 2, 1]), tmp_path / "lr.nii.gz")
-    for how in ([], ["--interpolate", "trilinear"], ["--interpolate", "trilinear", "--model", "m.pt"]):
+    for how in ([], ["--interpolate", "trilinear"], ["--interpolate", "trilinear", "--model", "m.pt"],
+                ["--external", str(tmp_path)], ["--external", str(tmp_path), "--model", "m.pt", "--scale", "2"]):
         result = _mrisr("super-resolve", str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz"), *how)
-        assert result.returncode == 2 and "--model, or --interpolate with --scale" in result.stderr, how
+        assert result.returncode == 2 and "one of --model, --interpolate with --scale, --external with --scale" \
+            in result.stderr, how
     assert not (tmp_path / "sr.nii.gz").exists()
 
 

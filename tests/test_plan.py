@@ -179,7 +179,8 @@ def test_paper_tables_figures_and_targets():
     assert "results/papers/demo/usage/before_after.png" in targets
     assert len(targets) == len(set(targets))
     sr = [t for t in targets if t.startswith("results/super_resolve/")]
-    assert plan.study.main_lr_sets() == ["nearest"] and len(sr) == len(config["variants"]) * 2
+    assert plan.study.main_lr_sets() == ["nearest"] and len(sr) == (len(config["variants"]) - 1) * 2
+    assert "eclare" not in plan.study.run_variants  # it runs in thick_slice only
     alone = _plan(field={"settings": []})  # an entry at another scale is never given to the run's models
     assert alone.study.main_lr_sets() == ["nearest"] and not [t for t in alone.targets() if "x4_blur" in t]
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.conftest import pip_from
 from tests.standin_conda import write_standin_conda
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,8 +25,9 @@ pytestmark = pytest.mark.workflow
 VARIANTS = list(yaml.safe_load((ROOT / "config.yaml").read_text())["variants"])
 
 
-def snakemake(workdir: Path, *args, config=("tests/tiny.yaml",), pythonpath: Path | None = None):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+def snakemake(workdir: Path, *args, config=("tests/tiny.yaml",), pythonpath: Path | None = None,
+              environ: dict[str, str] | None = None):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **(environ or {}))
     if pythonpath:  # e.g. a folder holding an installed plugin package
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), os.environ.get("PYTHONPATH")]))
     configfiles = [str(ROOT / "config.yaml")] + [str(ROOT / c) for c in config]
@@ -148,22 +150,30 @@ def test_the_readme_commands_run_as_written_on_the_tiny_results(run, tmp_path):
     assert image.get_metadata()["Sources"] == ["bids:raw:sub-01/anat/sub-01_T1w.nii.gz"]
 
 
-def test_mtvnet_settings_and_a_plugin_in_miniature_fill_the_tables_and_figures(tmp_path, plugin_site, monkeypatch):
-    """workflow/configs/mtvnet_x4.yaml on the demo data at test sizes, plus the thick-slice setting and the example
-    plugin's generator (installed as a package): each learned variant trained in each setting (x4 blur, k-space on
-    the HR grid, 1 x 1 x 4 slices), scored, in the settings table with MTVNet's published rows apart; the plugin
-    also in the method table and the SR figure, its card recording its package; the x4 card takes a raw scan
-    decimated x4 onto that scan's grid."""
+def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_tables_and_figures(
+        tmp_path, plugin_site, eclare_index, monkeypatch):
+    """workflow/configs/mtvnet_x4.yaml on the demo data at test sizes, plus the thick-slice setting, the example
+    plugin's generator (installed as a package) and ECLARE in its own environment (the stand-in, from a package
+    index on 127.0.0.1): each learned variant trained in each setting (x4 blur, 1 x 1 x 4 slices), scored, in the
+    settings table with MTVNet's published rows apart; ECLARE in the thick-slice setting only, and a second outside
+    variant whose pins pip cannot install not computed, saying why; the plugin also in the method table and the SR
+    figure, its card recording its package; the x4 card takes a raw scan decimated x4 onto that scan's grid."""
     from mrisr.cli import main
     from mrisr.degrade import lr_affine
     from mrisr.model_card import load_model
 
     small = tmp_path / "small.yaml"
+    outside = {"kind": "external", "settings": ["thick_slice"], "iterations": 7,
+               "command": yaml.safe_load((ROOT / "config.yaml").read_text())["variants"]["eclare"]["command"]}
+    for name, pin in (("eclare", "eclare==1.0.1"), ("eclare_offline", "eclare==9.9.9")):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"dependencies": ["python=3.11", "pip", {"pip": [pin]}]}))
     small.write_text(yaml.safe_dump({
         "variants": {"rrdbnet3d": {"generator": {"channels": 4, "growth": 4, "blocks": 1},
-                                   "discriminator": {"channels": [4, 8]}, "feature_extractor": {"channels": 4}}},
-        "field": {"settings": ["mtvnet_x4_blur", "mtvnet_kspace", "thick_slice"],  # mdcsrn: tests/test_scale.py
-                  "variants": ["trilinear", "rrdbnet3d", "fsrcnn"]},
+                                   "discriminator": {"channels": [4, 8]}, "feature_extractor": {"channels": 4}},
+                     "eclare": {**outside, "label": "ECLARE", "environment": str(tmp_path / "eclare.yaml")},
+                     "eclare_offline": {**outside, "environment": str(tmp_path / "eclare_offline.yaml")}},
+        "field": {"settings": ["mtvnet_x4_blur", "thick_slice"],  # kspace_hr: tests/test_degrade.py; mdcsrn: test_scale
+                  "variants": ["trilinear", "rrdbnet3d", "fsrcnn", "eclare", "eclare_offline"]},
         "run_variants": ["trilinear", "fsrcnn"]}))
     plugin = tmp_path / "plugin.yaml"  # a second overlay: mtvnet_x4.yaml's variants stay, fsrcnn joins them
     plugin.write_text(yaml.safe_dump({
@@ -177,29 +187,41 @@ def test_mtvnet_settings_and_a_plugin_in_miniature_fill_the_tables_and_figures(t
                        "results/papers/demo/threeplayer/method_comparison.md",
                        "results/papers/demo/threeplayer/sr_comparison.png",
                        config=("tests/tiny.yaml", "workflow/configs/mtvnet_x4.yaml", str(small), str(plugin)),
-                       pythonpath=plugin_site)
+                       pythonpath=plugin_site, environ=pip_from(eclare_index))
     assert result.returncode == 0, result.stderr[-3000:]
     frame = pd.read_csv(workdir / table)
     ours = frame[~frame.method.str.endswith("(published)")]
     assert {(s, m) for s, m in zip(ours.setting, ours.method)} == {
-        (s, m) for s in ("mtvnet_x4_blur", "mtvnet_kspace", "thick_slice") for m in ("trilinear", "rrdbnet3d", "fsrcnn")}
+        (s, m) for s in ("mtvnet_x4_blur", "thick_slice") for m in ("trilinear", "rrdbnet3d", "fsrcnn")} | {
+        ("thick_slice", "ECLARE"), ("thick_slice", "eclare_offline")}
+    thick = ours[(ours.setting == "thick_slice") & (ours.metric == "psnr_brain")].set_index("method")["mean"]
+    assert abs(thick["ECLARE"] - thick["trilinear"]) < 1.0  # the stand-in interpolates linearly, on its own grid
+    assert np.isnan(thick["eclare_offline"])
+    markdown = (workdir / table.replace(".csv", ".md")).read_text()
+    assert "eclare_offline not computed: its environment could not be installed: pip could not install" in markdown
+    lr_path = next((workdir / "results/degrade/demo/thick_slice").glob("sub-*_T1w.nii.gz"))
+    eclare_sr = nib.load(workdir / "results/super_resolve/demo/thick_slice/eclare" / lr_path.name)
+    np.testing.assert_allclose(eclare_sr.affine, nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0]
+                                                          / lr_path.name).affine)
+    log = workdir / "results/logs/external/demo/thick_slice/eclare" / f"{lr_path.name.split('_')[0]}.log"
+    assert "7 patches, slice thickness 4" in log.read_text()
     assert "| fsrcnn | 1 |" in (workdir / "results/papers/demo/threeplayer/method_comparison.md").read_text()
     assert (workdir / "results/papers/demo/threeplayer/sr_comparison.png").stat().st_size > 0
     monkeypatch.syspath_prepend(str(plugin_site))  # this process too has the plugin installed
     plugin_card = load_model(workdir / "results/train/demo/fsrcnn@thick_slice/model.pt")[2]
     assert plugin_card["plugin"]["package"] == "mrisr-fsrcnn3d" and plugin_card["scale"] == [1, 1, 4]
-    assert set(ours.metric) == {"psnr_brain", "ssim_brain", "nrmse_brain"} and (ours.n == 1).all()
+    assert set(ours.metric) == {"psnr_brain", "ssim_brain", "nrmse_brain"}
+    assert (ours.n == 1).sum() == len(ours) - 3 and (ours[ours.method == "eclare_offline"].n == 0).all()
     published = frame[frame.method.str.endswith("(published)")]
     assert set(published.setting) == {"mtvnet_x4_blur"} and published["n"].isna().all() and len(published) == 8
-    for setting, factors in (("mtvnet_x4_blur", (4, 4, 4)), ("mtvnet_kspace", (1, 1, 1)), ("thick_slice", (1, 1, 4))):
+    for setting, factors in (("mtvnet_x4_blur", (4, 4, 4)), ("thick_slice", (1, 1, 4))):
         lr_path = next((workdir / f"results/degrade/demo/{setting}").glob("sub-*_T1w.nii.gz"))
         lr, hr = nib.load(lr_path), nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0] / lr_path.name)
         assert lr.shape == tuple(n // f for n, f in zip(hr.shape, factors))  # far rows that fill no LR voxel dropped
         np.testing.assert_allclose(lr.affine, lr_affine(hr.affine, factors))
         card = load_model(workdir / f"results/train/demo/rrdbnet3d@{setting}/model.pt")[2]
         assert card["scale"] == (list(factors) if len(set(factors)) > 1 else factors[0])
-        assert card["degradation"]["method"] == {"mtvnet_x4_blur": "blur", "mtvnet_kspace": "kspace_hr",
-                                                 "thick_slice": "slice_profile"}[setting]
+        assert card["degradation"]["method"] == {"mtvnet_x4_blur": "blur", "thick_slice": "slice_profile"}[setting]
     raw = nib.load(next((workdir / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz")))
     data = np.asanyarray(raw.dataobj, dtype=np.float32)
     data = data[tuple(slice(0, n - n % 4) for n in data.shape)]
@@ -701,3 +723,4 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
             assert "gpu=1, cpus_per_gpu=" in block
         if rule in ("ixi_download", "hcp_subject", "lpips_backbone"):
             assert "gpu=" not in block
+

@@ -100,7 +100,7 @@ TITLE = required("--title")
 CSV_MD = [required("--out-csv"), required("--out-md")]
 
 #: Stages with several steps: their help line.
-STAGES = {"fetch": "raw scans and weights", "segment": "the SR-augmentation study's segmentation",
+STAGES = {"fetch": "raw scans and weights", "external": "outside programs' environments", "segment": "the SR-augmentation study's segmentation",
           "papers": "the papers' tables and figures"}
 
 #: (stage, step) or (stage,) -> ("module:function", help, options)
@@ -119,6 +119,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         optional("--endpoint-url", help="another S3 endpoint (tests: a local server)")]),
     ("fetch", "lpips"): ("mrisr.fetch.lpips:fetch_lpips_backbone", "LPIPS's AlexNet weights into a folder, or why not", [
         required("--url"), required("--sha256"), optional("--size", int), required("--out-dir")]),
+    ("external", "install"): ("mrisr.external:install", "an outside program's environment from its conda file's pins, "
+                              "as a virtual environment in a folder, or why not", [
+        ("env_file", dict(help="conda environment file (python=3.X and a pip: list), e.g. envs/eclare.yaml")),
+        required("--out-dir", dest="folder")]),
     ("prepare",): ("mrisr.prepare:prepare_subject", "RAS+, crop, z-score one subject", [
         required("--t1w"), optional("--mask", help="brain mask (default: the head, the scan's foreground)"),
         optional("--dseg"), required("--subject"), required("--out-dir"),
@@ -160,7 +164,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
                       "(a list: any of its values; null: the entity is absent)"),
         optional("--model", help="model.pt of a trained variant (or --interpolate)"),
         optional("--interpolate", dest="interpolate_mode", choices=["trilinear", "nearest"]),
-        optional("--scale", scale_type, help="for --interpolate: 2, or per RAS+ axis 1,1,4"),
+        optional("--external", metavar="FOLDER", help="the folder where an outside program (e.g. ECLARE) wrote its "
+                 "output of the one input scan: resampled onto the scan's SR grid at --scale"),
+        optional("--scale", scale_type, help="for --interpolate and --external: 2, or per RAS+ axis 1,1,4"),
         optional("--reference", help="HR volume whose grid and header the output takes"),
         optional("--mask", help="the scan's brain mask, for the z-score (default: its foreground)"),
         switch("--prepared", "the input is in the model's units already (the workflow's prepared LR); without it, "
@@ -176,11 +182,14 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
                  help="autocast: auto (the default: bf16 on CUDA, fp32 elsewhere), fp32 or bf16 (inference.precision)"),
         from_schema("--threads", "threads")]),
     ("evaluate",): ("mrisr.evaluate:evaluate_files", "metrics of predictions against GT, one CSV row per subject", [
-        files("--subjects"), files("--gt"), files("--pred"), files("--mask"),
+        files("--subjects"), files("--gt"), ("--pred", dict(nargs="+", help="the SR volumes (or --not-computed)")),
+        files("--mask"),
         ("--lr", dict(nargs="+", help="the LR inputs, for their noise estimate")),
         optional("--lpips-dir", help="folder of the fetch_lpips rule; omit: no LPIPS"),
         optional("--lpips-step", in_range("lpips.slice_step"), help="every n-th brain slice per plane"),
-        from_schema("--lpips-sha256", "lpips.sha256", str, help="the AlexNet weights' sha256"), OUT, THREADS]),
+        from_schema("--lpips-sha256", "lpips.sha256", str, help="the AlexNet weights' sha256"),
+        optional("--not-computed", dest="not_computed_reason", metavar="REASON",
+                 help="instead of --pred: a row per subject without metrics, saying why"), OUT, THREADS]),
     ("segment", "train"): ("mrisr.segment.train:train_arm", "train one segmentation arm with one seed", [
         files("--image", "real HR T1w training volumes"), files("--label", "their label maps, in the same order"),
         ("--sr", dict(nargs="+", help="real+sr arm: each subject's SR volume on the same grid, same order")),

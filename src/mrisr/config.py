@@ -116,6 +116,10 @@ def _check_references(config: dict) -> None:
         if unknown := [n for n in names if n not in known]:
             raise ConfigError(key, f"names {', '.join(dict.fromkeys(unknown))}, not among {', '.join(known) or 'none'}",
                               f"use names from: {', '.join(known)}")
+    for variant, spec in config["variants"].items():
+        if unknown := [n for n in spec.get("settings") or [] if n not in config["degradations"]]:
+            raise ConfigError(f"variants.{variant}.settings", f"names {', '.join(unknown)}, not in degradations",
+                              f"use names from: {', '.join(config['degradations'])}")
     for name in [config["train"]["degradation"], *field["settings"]]:
         scale = as_scale(config["degradations"][name].get("scale", config["scale"]))
         if bad := [f for f in scale if config["train"]["patch_size"] % f]:

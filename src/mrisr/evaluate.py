@@ -15,7 +15,7 @@ import pandas as pd
 from mrisr.device import set_threads
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import load_mask, load_volume, write_table
-from mrisr.metrics import evaluate, noise_sigma
+from mrisr.metrics import METRICS, evaluate, noise_sigma
 from mrisr.perceptual import SliceLpips, backbone_status
 from mrisr.scale import MAX_FACTOR, whole_lr_voxels
 
@@ -32,10 +32,24 @@ def _lpips(lpips_dir: str, sha256: str) -> tuple[SliceLpips | None, str]:
     return None, note
 
 
-def evaluate_files(subjects: list[str], gt: list[str], pred: list[str], mask: list[str], lr: list[str] | None,
-                   lpips_dir: str | None, lpips_step: int | None, lpips_sha256: str, out: str, threads: int) -> Path:
+def not_computed(subjects: list[str], reason: str, out: str) -> Path:
+    """A metrics file without metrics: one row per subject whose ``note`` says why (e.g. an outside method whose
+    environment could not be installed), which the tables print as "not computed"."""
+    log.warning("not computed: %s", reason)
+    columns = [column for name in METRICS for column in (name, f"{name}_brain")]
+    return write_table(pd.DataFrame({"subject": subjects, **dict.fromkeys(columns, np.nan),
+                                     "note": f"not computed: {reason}"}), out)
+
+
+def evaluate_files(subjects: list[str], gt: list[str], pred: list[str] | None, mask: list[str], lr: list[str] | None,
+                   lpips_dir: str | None, lpips_step: int | None, lpips_sha256: str, out: str, threads: int,
+                   not_computed_reason: str | None = None) -> Path:
     """Score ``pred`` against ``gt`` per subject (same order); ``lpips_dir`` None leaves LPIPS out, and its weights
-    must have ``lpips_sha256``."""
+    must have ``lpips_sha256``. ``not_computed_reason`` instead of ``pred``: :func:`not_computed`."""
+    if bool(pred) == bool(not_computed_reason):
+        raise MrisrError("evaluate needs either --pred or --not-computed REASON")
+    if not_computed_reason:
+        return not_computed(subjects, not_computed_reason, out)
     set_threads(threads)
     if not (len(subjects) == len(gt) == len(pred) == len(mask)) or (lr and len(lr) != len(subjects)):
         raise MrisrError("evaluate needs one --gt, --pred, --mask (and --lr, if given) per --subjects entry")

@@ -107,12 +107,13 @@ def comparison_table(per_method: dict[str, pd.DataFrame], reference: str | None,
 
 
 def notes_of(frames: dict[str, pd.DataFrame]) -> list[str]:
-    """What the metric files say was not computed (e.g. LPIPS offline), once each."""
+    """What the metric files say was not computed (e.g. LPIPS offline; ``note``: a whole method), once each."""
     notes = []
-    for frame in frames.values():
-        for column in (c for c in frame if c.endswith("_note")):
+    for method, frame in frames.items():
+        for column in (c for c in frame if c == "note" or c.endswith("_note")):
             for text in frame[column].dropna().unique():
-                note = f"{METRIC_LABELS.get(column[:-5], column[:-5])} {text}"
+                what = method if column == "note" else METRIC_LABELS.get(column[:-5], column[:-5])
+                note = f"{what} {text}"
                 if text and note not in notes:
                     notes.append(note)
     return notes

@@ -1,4 +1,5 @@
-"""The super-resolve stage: whole LR volumes onto the HR grid, by a trained generator or by interpolation.
+"""The super-resolve stage: whole LR volumes onto the HR grid, by a trained generator, by interpolation, or from
+an outside program's output (:mod:`mrisr.external`), resampled onto that grid.
 
 A trained model is applied as its model card says (:mod:`mrisr.model_card`): the scan reoriented to RAS+ and
 z-scored as prepare did for training, the output put back into the scan's intensity units and orientation.
@@ -160,6 +161,26 @@ def interpolate(lr: np.ndarray, scale: int | Scale, order: int = 1) -> np.ndarra
                                      order=order, mode="nearest").astype(np.float32)
 
 
+def onto_grid(outside: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...], lr_voxel: float,
+              path: Path) -> np.ndarray:
+    """An outside program's output resampled onto the HR grid (``affine``, ``shape``) by world position, cubic
+    B-spline. A program keeps its own grid convention (ECLARE splits each thick voxel over the same field of view,
+    its first thin voxel (scale - 1) / 2 voxels before ours): its affine, not its array, says where its voxels are.
+    The output must cover the grid but for one LR voxel (``lr_voxel`` mm) at its edges, which are extrapolated."""
+    from nibabel.processing import resample_from_to
+
+    if len(outside.shape) != 3:
+        raise InputError(path, f"is {len(outside.shape)}D, not one 3D volume", "check the outside program's output")
+    to_outside = np.linalg.inv(outside.affine) @ affine
+    corners = nib.affines.apply_affine(to_outside, list(itertools.product(*[(0, n - 1) for n in shape])))
+    slack = lr_voxel / voxel_sizes(outside.affine)
+    if (corners < -0.5 - slack).any() or (corners > np.asarray(outside.shape) - 0.5 + slack).any():
+        raise InputError(path, "does not cover the LR scan's field of view (its affine places it elsewhere)",
+                         "check that the outside program writes the affine of its input's grid")
+    resampled = resample_from_to(outside, (shape, affine), order=3, mode="nearest")
+    return np.asanyarray(resampled.dataobj, dtype=np.float32)
+
+
 def hr_affine(lr_affine: np.ndarray, scale: int | Scale) -> np.ndarray:
     """The HR grid whose every ``scale``-th voxel (per axis) is an LR voxel (inverse of
     :func:`mrisr.degrade.lr_affine`)."""
@@ -179,12 +200,14 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 @dataclass(frozen=True)
 class Method:
-    """A trained generator with its card, or an interpolation order, at ``scale`` (per RAS+ axis)."""
+    """A trained generator with its card, an interpolation order, or an outside program's output file, at ``scale``
+    (per RAS+ axis)."""
 
     scale: Scale
     generator: torch.nn.Module | None = None
     card: dict | None = None
     order: int = 1
+    external: Path | None = None
 
 
 def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Path) -> tuple[float, float]:
@@ -237,7 +260,11 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
     """
     ras = nib.as_closest_canonical(img)
     lr = np.asanyarray(ras.dataobj, dtype=np.float32)  # scl_slope / scl_inter applied
-    if method.generator is None:
+    if method.external is not None:
+        grid = tuple(n * f for n, f in zip(lr.shape, method.scale))
+        sr = onto_grid(load_volume(method.external, role="outside program's output"),
+                       hr_affine(ras.affine, method.scale), grid, voxel_sizes(ras.affine).max(), method.external)
+    elif method.generator is None:
         sr = interpolate(lr, method.scale, order=method.order)
     else:
         check_grid(ras, method.scale, path)
@@ -252,6 +279,16 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
     back = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"),
                                            nib.orientations.io_orientation(img.affine))
     return out.as_reoriented(back)
+
+
+def outside_output(folder: str | Path) -> Path:
+    """The one NIfTI file an outside program wrote into ``folder`` (it may write plots and logs beside it)."""
+    found = sorted(p for p in Path(folder).iterdir() if p.name.endswith(NIFTI_SUFFIXES)) if Path(folder).is_dir() \
+        else []
+    if len(found) != 1:
+        raise InputError(folder, f"holds {len(found)} NIfTI files, not the outside program's one output",
+                         "give the folder the program wrote one scan's output into")
+    return found[0]
 
 
 def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
@@ -314,12 +351,13 @@ def _sidecar(source: str, provenance: dict, lr: nib.Nifti1Image, sr: nib.Nifti1I
 
 
 def super_resolve_files(inputs: list[str], output: str, model: str | None, interpolate_mode: str | None,
-                        scale: int | None, reference: str | None, mask: str | None, prepared: bool,
+                        external: str | None, scale: int | None, reference: str | None, mask: str | None, prepared: bool,
                         resample: float | None, tile: int, halo: int, reconstruct_tile: int, batch: int, pasted: bool,
                         threads: int, precision: str | None, bids: str | None, bids_filter: dict | None,
                         command_line: str) -> list[Path]:
     """The stage: LR scans (files or folders) through ``model`` (or ``interpolate_mode`` at ``scale``) onto their
-    HR grids, the model loaded once; one file in, one file out, else into the folder ``output``.
+    HR grids, the model loaded once; one file in, one file out, else into the folder ``output``. ``external``: the
+    folder where an outside program wrote its one NIfTI output of the one scan, put onto its grid at ``scale``.
 
     ``reference`` (one scan only) gives the output's grid and header; it must be the SR grid. ``mask`` (one scan
     only) is the brain mask on the scan's grid for the z-score. ``resample`` (mm) puts anisotropic or oblique
@@ -327,8 +365,8 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
     ``bids_filter`` selects), written as BIDS derivatives into ``output`` (:mod:`mrisr.bids`);
     ``command_line`` goes into their sidecars. ``precision``: the autocast (None: ``auto``, bf16 on CUDA only).
     """
-    if bool(model) == bool(interpolate_mode) or (interpolate_mode and not scale):
-        raise MrisrError("super-resolve needs either --model, or --interpolate with --scale")
+    if sum(map(bool, (model, interpolate_mode, external))) != 1 or ((interpolate_mode or external) and not scale):
+        raise MrisrError("super-resolve needs one of --model, --interpolate with --scale, --external with --scale")
     if bool(inputs) == bool(bids):
         raise MrisrError("super-resolve needs either input scans or --bids BIDS_ROOT, not both")
     set_threads(threads)
@@ -345,6 +383,12 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
         if resample is not None and len(set(method.scale)) > 1:
             raise MrisrError(f"--resample makes isotropic voxels, which this {label(method.scale)} model does not "
                              "take: leave it out and give the thick-slice scan as it is")
+    elif external:
+        method = Method(scale=as_scale(scale), external=outside_output(external))
+        variant = method.external.name
+        descrip = f"mrisr {label(scale)} from {method.external.name}"
+        if len(pairs) > 1:
+            raise MrisrError("--external holds the output of one scan: run the scans one by one")
     else:
         method = Method(scale=as_scale(scale), order=INTERPOLATION_ORDERS[interpolate_mode])
         variant = interpolate_mode

@@ -8,6 +8,8 @@ from mrisr.plan import Plan
 mrisr_config.on_base(config, os.path.join(workflow.basedir, "config.yaml"))  # overlays change values only
 mrisr_config.validate(config)  # against the schema inside the package (workflow/schemas links to it)
 
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
 ENV = "../../envs/mrisr.yaml"
 # --use-conda: the env's post-deploy script (envs/mrisr.post-deploy.sh) installs mrisr from this checkout
 os.environ.update(MRISR_CHECKOUT=workflow.basedir)  # set here, not read: no envvars directive
@@ -19,6 +21,7 @@ wildcard_constraints:
     variant=r"[A-Za-z0-9_-]+(@[A-Za-z0-9_.-]+)?",  # <variant>@<setting>: trained on a field setting
     degradation=r"[A-Za-z0-9_.-]+",
     generator=r"[A-Za-z0-9_-]+(@[A-Za-z0-9_.-]+)?",
+    environment=r"[A-Za-z0-9_.-]+",
 
 
 #: Every results path, one folder per stage; inputs and outputs alike take them from here through `path`.
@@ -34,6 +37,8 @@ PATHS = {
     "pretrain_log": "results/pretrain/{dataset}/{generator}/train_log.csv",
     "model": "results/train/{dataset}/{variant}/model.pt",
     "train_log": "results/train/{dataset}/{variant}/train_log.csv",
+    "external_env": "results/external/env/{environment}",  # an outside program's venv and status.json
+    "external_out": "results/external/{dataset}/{degradation}/{variant}/sub-{subject}",  # what the program wrote
     "sr": "results/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}_T1w.nii.gz",
     "scan_sr": "results/super_resolve/{dataset}/scan/{variant}/sub-{subject}_acq-sr_T1w.nii.gz",
     "sr_pasted": "results/super_resolve/{dataset}/{degradation}/{variant}/pasted/sub-{subject}_T1w.nii.gz",
@@ -45,5 +50,6 @@ PATHS = {
 
 
 #: Every decision the workflow makes from the config (mrisr.plan); rule files read their stage's part.
-PLAN = Plan(config, PATHS, workflow.basedir)
+PLAN = Plan(config, PATHS, workflow.basedir,
+            use_conda=DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method)
 path = PLAN.study.path

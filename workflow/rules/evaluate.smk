@@ -15,11 +15,10 @@ rule evaluate:
         ENV
     threads: config["threads"]
     params:
-        subjects=PLAN.evaluate.test_subjects,
+        files=PLAN.evaluate.file_options,
         lpips=PLAN.evaluate.lpips_options,
     shell:
-        "mrisr evaluate --subjects {params.subjects:q} --gt {input.gt:q} --pred {input.pred:q} --mask {input.mask:q}"
-        " --lr {input.lr:q} {params.lpips} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        "mrisr evaluate {params.files} {params.lpips} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_model_card:

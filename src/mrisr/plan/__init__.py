@@ -11,20 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from mrisr.plan.papers import Papers
-from mrisr.plan.stages import Degrade, Evaluate, Fetch, Prepare, Pretrain, Segment, SuperResolve, Train
+from mrisr.plan.stages import Degrade, Evaluate, External, Fetch, Prepare, Pretrain, Segment, SuperResolve, Train
 from mrisr.plan.study import Study
 
 
 class Plan:
     """The study's facts and each stage's decisions."""
 
-    def __init__(self, config: dict, paths: dict[str, str], basedir: str | Path = "."):
-        self.study = Study(config, paths, basedir)
+    def __init__(self, config: dict, paths: dict[str, str], basedir: str | Path = ".", use_conda: bool = False):
+        self.study = Study(config, paths, basedir, use_conda)
         self.fetch = Fetch(self.study)
         self.prepare = Prepare(self.study)
         self.degrade = Degrade(self.study)
         self.pretrain = Pretrain(self.study)
         self.train = Train(self.study)
+        self.external = External(self.study)
         self.super_resolve = SuperResolve(self.study)
         self.evaluate = Evaluate(self.study)
         self.segment = Segment(self.study)

@@ -136,17 +136,12 @@ class Papers:
     def field_path(self, name: str) -> str:
         return self.path("field", name)
 
-    def field_inputs(self) -> list[tuple[str, str]]:
-        """(setting, variant name in it) of every cell of the settings table."""
-        study = self.study
-        return [(s, study.in_setting(v, s)) for s in study.field_settings for v in study.field["variants"]]
-
     def field_table_input(self) -> list[str]:
         return [self.study.path("metrics", dataset=self.study.dataset, degradation=s, variant=v)
-                for s, v in self.field_inputs()]
+                for s, v in self.study.field_cells()]
 
     def field_table_inputs(self, wildcards: Wildcards, input) -> str:
-        cells = self.field_inputs()
+        cells = self.study.field_cells()
         return labelled_inputs([self.study.label(v) for _, v in cells], input, setting=[s for s, _ in cells],
                                description=[self.study.describe_setting(s) for s, _ in cells])
 

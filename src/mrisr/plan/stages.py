@@ -4,8 +4,12 @@ Snakemake's input functions."""
 
 from __future__ import annotations
 
+import shlex
+
+from mrisr.environments import program_path
 from mrisr.errors import ConfigError
 from mrisr.plan.study import Study, Wildcards, as_json, option, parse_degradation, pattern
+from mrisr.scale import as_scale
 
 #: the options of `mrisr fetch download` that check a download, in their order on the command line
 DOWNLOAD_CHECKS = ("sha256", "md5", "size")
@@ -200,8 +204,46 @@ class Train(Stage):
         return option("--start", input.start) if "start" in input.keys() else ""
 
 
+class External(Stage):
+    """Outside programs (variants of kind external), each LR volume through its command in its own environment."""
+
+    def environment_file(self, wildcards: Wildcards) -> str:
+        return self.study.environment_file(wildcards.environment)
+
+    def run_input(self, wildcards: Wildcards) -> dict[str, str]:
+        """The LR volume and, unless --use-conda builds it, the environment the workflow built."""
+        study = self.study
+        inputs = {"lr": study.path("lr", dataset=wildcards.dataset, degradation=wildcards.degradation,
+                                   subject=wildcards.subject)}
+        if not study.use_conda:
+            inputs["environment"] = study.path("external_env", environment=study.environment(wildcards.variant))
+        return inputs
+
+    def conda_file(self, wildcards: Wildcards) -> str:
+        return self.study.environment_file(self.study.environment(wildcards.variant))
+
+    def command(self, wildcards: Wildcards, input, output) -> str:
+        """The variant's command line with its placeholders filled (values quoted for the shell)."""
+        study = self.study
+        spec = study.variant(wildcards.variant)
+        values = {"lr": input.lr, "out_dir": output[0], "slice_thickness": max(as_scale(study.scale_of(wildcards.degradation))),
+                  **({"iterations": spec["iterations"]} if "iterations" in spec else {})}
+        try:
+            return spec["command"].format(**{key: shlex.quote(str(value)) for key, value in values.items()})
+        except (KeyError, IndexError, ValueError) as error:
+            raise ConfigError(f"variants.{wildcards.variant}.command", f"has a placeholder it cannot fill ({error})",
+                              f"use only {{lr}}, {{out_dir}}, {{slice_thickness}} and {{iterations}} (set "
+                              "iterations to use it; double a literal brace)") from None
+
+    def search_path(self, wildcards: Wildcards, input) -> str:
+        """What the shell exports before the command: the built environment's programs first on PATH."""
+        if self.study.use_conda:
+            return ""
+        return f'PATH={shlex.quote(str(program_path(input.environment)))}:"$PATH"'
+
+
 class SuperResolve(Stage):
-    """Whole LR volumes onto the HR grid, by interpolation or a trained generator."""
+    """Whole LR volumes onto the HR grid, by interpolation, a trained generator or an outside program."""
 
     def targets(self) -> list[str]:
         study = self.study
@@ -215,6 +257,9 @@ class SuperResolve(Stage):
                   "reference": study.path("hr", dataset=wildcards.dataset, subject=wildcards.subject, kind="T1w")}
         if study.learned(wildcards.variant):
             inputs["model"] = study.path("model", dataset=study.dataset, variant=wildcards.variant)
+        if study.external(wildcards.variant):
+            inputs["external"] = study.path("external_out", dataset=wildcards.dataset, subject=wildcards.subject,
+                                            degradation=wildcards.degradation, variant=wildcards.variant)
         return inputs
 
     def precision(self) -> str:
@@ -224,6 +269,8 @@ class SuperResolve(Stage):
     def method(self, wildcards: Wildcards, input) -> str:
         if self.study.learned(wildcards.variant):
             return f"{option('--model', input.model)} --prepared"  # the prepared LR is in the model's units already
+        if self.study.external(wildcards.variant):
+            return f"{option('--external', input.external)} --scale {self.study.scale_option(wildcards.degradation)}"
         return (f"--interpolate {self.study.variant(wildcards.variant)['mode']}"
                 f" --scale {self.study.scale_option(wildcards.degradation)}")
 
@@ -243,13 +290,33 @@ class Evaluate(Stage):
         lr_set = {"dataset": wildcards.dataset, "degradation": wildcards.degradation}
         inputs = {"gt": study.hr_files("test", wildcards.dataset),
                   "mask": study.hr_files("test", wildcards.dataset, kind="mask"),
-                  "lr": [study.path("lr", **lr_set, subject=s) for s in subjects],
-                  "pred": [study.path("sr", **lr_set, variant=wildcards.variant, subject=s) for s in subjects]}
+                  "lr": [study.path("lr", **lr_set, subject=s) for s in subjects]}
+        if self.computed(wildcards)[0]:
+            inputs["pred"] = [study.path("sr", **lr_set, variant=wildcards.variant, subject=s) for s in subjects]
+        if study.external(wildcards.variant) and not study.use_conda:  # rescored when the environment is rebuilt
+            inputs["environment"] = study.path("external_env", environment=study.environment(wildcards.variant))
         if self.config["lpips"]["enabled"]:
             inputs["lpips"] = study.path("lpips")
         return inputs
 
+    def computed(self, wildcards: Wildcards) -> tuple[bool, str]:
+        """Whether the variant's SR volumes can be made (an outside program needs its environment) and, if not, why."""
+        if not self.study.external(wildcards.variant):
+            return True, ""
+        available, reason = self.study.environment_available(wildcards.variant)
+        return available, f"its environment could not be installed: {reason}"
+
+    def file_options(self, wildcards: Wildcards, input) -> str:
+        """The subjects and their files, ``--pred`` and the SR volumes or ``--not-computed`` and why. One parameter,
+        not ``{input.<name>}`` in the shell: an outside variant's input stays the checkpoint's until it is done
+        (Snakemake issue 4312), and asking it first makes this parameter wait too."""
+        computed, reason = self.computed(wildcards)
+        predictions = option("--pred", *input.pred) if computed else option("--not-computed", reason)
+        return " ".join([option("--subjects", *self.test_subjects(wildcards)), option("--gt", *input.gt), predictions,
+                         option("--mask", *input.mask), option("--lr", *input.lr)])
+
     def lpips_options(self, wildcards: Wildcards, input) -> str:
+        self.computed(wildcards)  # an outside variant's input is known once its environment's checkpoint is done
         lpips = self.config["lpips"]
         if not lpips["enabled"]:
             return ""

@@ -8,7 +8,7 @@ import hashlib
 import json
 import shlex
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from mrisr.errors import ConfigError
 from mrisr.plan import subjects as subject_lists
@@ -72,9 +72,14 @@ def pattern(names: list[str]) -> str:
 class Study:
     """The validated config (schema defaults filled) and the results-path table of ``common.smk``."""
 
-    def __init__(self, config: dict, paths: dict[str, str], basedir: str | Path = "."):
+    def __init__(self, config: dict, paths: dict[str, str], basedir: str | Path = ".", use_conda: bool = False):
         self.config = config
         self.paths = paths
+        self.basedir = Path(basedir)
+        self.use_conda = use_conda  # --use-conda: Snakemake builds the outside programs' environments
+        #: An outside environment's status (:func:`mrisr.external.status`) by name; ``external.smk`` sets it to read
+        #: its checkpoint's. Unset (planning alone): every environment counts as there.
+        self.environment_status: Callable[[str], dict] = lambda environment: {"available": True}
         for spec in config["datasets"].values():
             # a relative subject list is read from the working directory, else from the workflow's own folder
             tsv = spec.get("subjects_tsv")
@@ -82,7 +87,9 @@ class Study:
                 spec["subjects_tsv"] = str(Path(basedir) / tsv)
         self.dataset: str = config["dataset"]
         self.train_degradation: str = config["train"]["degradation"]
-        self.run_variants: list[str] = config["run_variants"] or list(config["variants"])
+        self.run_variants: list[str] = config["run_variants"] or [
+            name for name, spec in config["variants"].items()
+            if self.train_degradation in (spec.get("settings") or [self.train_degradation])]
         self.scale: int | list[int] = config["scale"]
         self.scale_text: str = as_option(self.scale)  # the run's scale on a command line
         self.field = config["field"]
@@ -178,9 +185,15 @@ class Study:
         """Every learned variant name this run trains: the run's variants, then the settings table's."""
         return self.learned_of(list(dict.fromkeys(self.run_variants + self.field_variants())))
 
+    def field_cells(self) -> list[tuple[str, str]]:
+        """(setting, variant name in it) of every cell of the settings table: each field variant in each setting it
+        runs in (``variants.<name>.settings``)."""
+        return [(s, self.in_setting(v, s)) for s in self.field_settings for v in self.field["variants"]
+                if s in (self.variant(v).get("settings") or [s])]
+
     def field_variants(self) -> list[str]:
         """Every variant name the settings table needs (the learned ones once per setting)."""
-        return list(dict.fromkeys(self.in_setting(v, s) for s in self.field_settings for v in self.field["variants"]))
+        return list(dict.fromkeys(name for _, name in self.field_cells()))
 
     # variants
 
@@ -189,6 +202,30 @@ class Study:
 
     def learned(self, name: str) -> bool:
         return self.variant(name)["kind"] == "gan"
+
+    def external(self, name: str) -> bool:
+        return self.variant(name)["kind"] == "external"
+
+    def environment(self, name: str) -> str:
+        """The name of an outside variant's environment: its file's stem (``envs/eclare.yaml``: ``eclare``)."""
+        return Path(self.variant(name)["environment"]).stem
+
+    def environment_file(self, environment: str) -> str:
+        """The conda file of an environment, relative paths from the workflow's folder."""
+        files = {Path(spec["environment"]) for spec in self.config["variants"].values()
+                 if spec["kind"] == "external" and Path(spec["environment"]).stem == environment}
+        if len(files) != 1:
+            raise ConfigError("variants", f"name {len(files)} environment files called '{environment}'",
+                              "give each outside environment a file of its own name")
+        file = files.pop()
+        return str(file if file.is_absolute() else (self.basedir / file).resolve())
+
+    def environment_available(self, name: str) -> tuple[bool, str]:
+        """Whether an outside variant's environment is there (always, under --use-conda) and, if not, why."""
+        if self.use_conda:
+            return True, ""
+        status = self.environment_status(self.environment(name))
+        return status["available"], status.get("reason", "")
 
     def learned_of(self, names: list[str]) -> list[str]:
         return [n for n in names if self.learned(n)]

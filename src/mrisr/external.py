@@ -1,0 +1,77 @@
+"""Outside programs in their own environments: a method mrisr runs per volume but never imports.
+
+An outside method (e.g. ECLARE: GPL-3.0, and its scipy pin needs numpy 1.x) declares its environment once, as a
+conda file (``envs/<name>.yaml``): ``snakemake --use-conda`` builds that. Without conda, :func:`install` builds a
+virtual environment from the file's pip section, with the interpreter running mrisr (the file's python pin must
+match it), into a folder the workflow owns. When it cannot (offline, no such release), the folder holds only a
+``status.json`` that says why, and the method's rows say "not computed" and why; everything else still runs.
+pip reads its own configuration as usual (``PIP_INDEX_URL``, ``pip.conf``): a lab's mirror serves the pins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import yaml
+
+from mrisr.environments import STATUS_FILE, VENV
+from mrisr.errors import InputError
+from mrisr.io import write_text
+
+log = logging.getLogger(__name__)
+
+
+def requirements(env_file: str | Path) -> tuple[str, list[str]]:
+    """The python version a conda environment file pins and its pip section, the lines pip installs."""
+    path = Path(env_file)
+    fix = "give a conda environment file: dependencies with 'python=3.X' and a 'pip:' list of pins"
+    try:
+        dependencies = yaml.safe_load(path.read_text())["dependencies"]
+    except (OSError, yaml.YAMLError, TypeError, KeyError) as error:
+        raise InputError(path, f"is no readable conda environment file ({error})", fix) from None
+    python = [d.partition("=")[2] for d in dependencies if isinstance(d, str) and d.startswith("python=")]
+    pip = [line for d in dependencies if isinstance(d, dict) for line in d.get("pip", [])]
+    if len(python) != 1 or not pip:
+        raise InputError(path, "pins no single python version or has no pip section", fix)
+    return python[0], pip
+
+
+def _failure(stderr: str) -> str:
+    """The line of pip's complaint that says what went wrong (its last ERROR line, else its last line)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or ["pip gave no reason"])[-1]
+
+
+def install(env_file: str | Path, folder: str | Path) -> dict:
+    """Build the environment of ``env_file`` in ``folder``/venv; write and return its status.
+
+    A failed install leaves no environment behind, only the status that says why."""
+    python, pins = requirements(env_file)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != python and not here.startswith(f"{python}."):
+        result = {"available": False, "reason": f"{env_file} pins python {python}; mrisr runs on {here} "
+                                                "(use --use-conda, which builds the pinned python)"}
+    else:
+        target = folder / VENV
+        venv.EnvBuilder(with_pip=True, clear=True).create(target)
+        log.info("installing %d pins of %s into %s", len(pins), env_file, target)
+        done = subprocess.run([target / "bin" / "python", "-m", "pip", "install", "--no-input", *pins],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            result = {"available": True, "environment": str(Path(env_file).name), "pins": pins}
+        else:
+            shutil.rmtree(target)
+            result = {"available": False, "reason": f"pip could not install {env_file}'s pins: {_failure(done.stderr)}"}
+    if not result["available"]:
+        log.warning("%s: %s", env_file, result["reason"])
+    write_text(json.dumps(result, indent=1) + "\n", folder / STATUS_FILE)
+    return result

@@ -1,0 +1,140 @@
+"""Outside programs in their own environments (mrisr.external), their output onto the HR grid, and the rows of a
+method whose environment could not be installed. pip reads only a stand-in ECLARE served on 127.0.0.1."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from mrisr.degrade import lr_affine
+from mrisr.errors import InputError
+from mrisr.environments import STATUS_FILE, VENV, program_path, status
+from mrisr.external import install, requirements
+from mrisr.super_resolve import hr_affine
+from tests.conftest import pip_from
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env_file(tmp_path: Path, python: str = "3.11", pins=("eclare==1.0.1",)) -> Path:
+    path = tmp_path / "eclare.yaml"
+    path.write_text(json.dumps({"name": "eclare", "dependencies": [f"python={python}", "pip", {"pip": list(pins)}]}))
+    return path
+
+
+def _thick_lr(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A 1 x 1 x 4 LR file (RAS+ voxels 1.5 x 1.5 x 6 mm) that is linear along its thick axis: A + B k."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(12, 10, 1)), rng.normal(size=(12, 10, 1))
+    lr = (a + b * np.arange(7)).astype(np.float32)
+    hr = np.diag([1.5, 1.5, 1.5, 1.0])
+    hr[:3, 3] = (-30, 20, -40)
+    path = tmp_path / "sub-01_T1w.nii.gz"
+    nib.save(nib.Nifti1Image(lr, lr_affine(hr, (1, 1, 4))), path)
+    return path, lr
+
+
+def test_the_shipped_environment_pins_eclare_and_mrisr_s_python():
+    python, pins = requirements(ROOT / "envs/eclare.yaml")
+    assert python == "3.11" and "eclare==1.0.1" in pins and "scipy==1.11.4" in pins and "numpy==1.26.4" in pins
+    assert all("==" in pin for pin in pins)
+
+
+def test_install_builds_the_environment_whose_program_runs(tmp_path, eclare_index, monkeypatch):
+    for key, value in pip_from(eclare_index).items():
+        monkeypatch.setenv(key, value)
+    result = install(_env_file(tmp_path), tmp_path / "env")
+    assert result["available"] and status(tmp_path / "env") == result
+    lr, _ = _thick_lr(tmp_path)
+    subprocess.run([program_path(tmp_path / "env") / "run-eclare", "--in-fpath", lr, "--out-dir", tmp_path / "out"],
+                   check=True, capture_output=True)
+    out = nib.load(tmp_path / "out/sub-01_T1w_eclare.nii.gz")
+    assert out.shape == (12, 10, 28) and np.allclose(out.header.get_zooms(), 1.5)
+
+
+def test_an_install_pip_cannot_do_says_why_and_leaves_no_environment(tmp_path, eclare_index, monkeypatch):
+    for key, value in pip_from(eclare_index).items():
+        monkeypatch.setenv(key, value)
+    result = install(_env_file(tmp_path, pins=("eclare==9.9.9",)), tmp_path / "env")
+    assert not result["available"] and "eclare==9.9.9" in result["reason"]
+    assert not (tmp_path / "env" / VENV).exists()
+    assert json.loads((tmp_path / "env" / STATUS_FILE).read_text()) == result
+
+
+def test_a_python_pin_that_is_not_mrisr_s_is_left_to_conda(tmp_path):
+    result = install(_env_file(tmp_path, python="3.9"), tmp_path / "env")
+    assert not result["available"] and "--use-conda" in result["reason"]
+    assert not (tmp_path / "env" / VENV).exists()
+
+
+def test_a_file_that_is_no_environment_is_refused_with_the_fix(tmp_path):
+    (tmp_path / "bad.yaml").write_text("dependencies: [numpy]\n")
+    with pytest.raises(InputError, match="pip section"):
+        requirements(tmp_path / "bad.yaml")
+
+
+def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path):
+    """The stand-in splits each thick voxel over the same field of view (ECLARE's grid: its first thin voxel 1.5
+    voxels before ours); resampled by its affine, linear data gives our HR grid's values A + B k / 4 exactly."""
+    import sys
+
+    from mrisr.cli import main
+
+    sys.path.insert(0, str(ROOT / "tests" / "standin_eclare"))
+    try:
+        from standin_eclare import main as standin
+    finally:
+        sys.path.pop(0)
+    lr_path, lr = _thick_lr(tmp_path)
+    standin(["--in-fpath", str(lr_path), "--out-dir", str(tmp_path / "out")])
+    outside = nib.load(tmp_path / "out/sub-01_T1w_eclare.nii.gz")
+    assert outside.affine[2, 3] == pytest.approx(nib.load(lr_path).affine[2, 3] - 1.5 * 1.5)
+    assert main(["super-resolve", str(lr_path), str(tmp_path / "sr.nii.gz"), "--external", str(tmp_path / "out"),
+                 "--scale", "1,1,4"]) == 0
+    sr = nib.load(tmp_path / "sr.nii.gz")
+    np.testing.assert_allclose(sr.affine, hr_affine(nib.load(lr_path).affine, (1, 1, 4)))
+    assert sr.shape == (12, 10, 28)
+    a, b = lr[..., :1], lr[..., 1:2] - lr[..., :1]
+    expected = a + b * np.arange(28) / 4
+    inside = slice(4, 22)  # the clamped ends of the stand-in's output are not linear; the spline feels them a little
+    np.testing.assert_allclose(np.asanyarray(sr.dataobj)[..., inside], expected[..., inside], atol=5e-3)
+    as_stored = np.asanyarray(outside.dataobj)[..., inside]  # its array taken for ours: 1.5 thin voxels off
+    assert np.abs(as_stored - expected[..., inside]).max() > 100 * 5e-3
+
+
+def test_outside_output_elsewhere_in_the_world_is_refused(tmp_path):
+    from mrisr.cli import main
+
+    lr_path, lr = _thick_lr(tmp_path)
+    (tmp_path / "out").mkdir()
+    far = hr_affine(nib.load(lr_path).affine, (1, 1, 4))
+    far[:3, 3] += 100
+    nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), far), tmp_path / "out/x.nii.gz")
+    assert main(["super-resolve", str(lr_path), str(tmp_path / "sr.nii.gz"), "--external", str(tmp_path / "out"),
+                 "--scale", "1,1,4"]) == 2
+    assert not (tmp_path / "sr.nii.gz").exists()
+
+
+def test_a_method_not_computed_is_a_row_per_subject_that_the_settings_table_prints_with_why(tmp_path):
+    from mrisr.evaluate import evaluate_files
+    from mrisr.papers.field import settings_table
+
+    reason = "its environment could not be installed: pip could not install eclare==1.0.1"
+    evaluate_files(["01", "02"], ["a", "b"], None, ["m", "n"], None, None, None, "", str(tmp_path / "eclare.csv"), 1,
+                   not_computed_reason=reason)
+    rows = pd.read_csv(tmp_path / "eclare.csv", dtype={"subject": str})
+    assert rows["subject"].tolist() == ["01", "02"] and rows["psnr_brain"].isna().all()
+    pd.DataFrame({"subject": ["01", "02"], "psnr_brain": [30.0, 31.0], "ssim_brain": [0.9, 0.91],
+                  "nrmse_brain": [0.1, 0.09]}).to_csv(tmp_path / "trilinear.csv", index=False)
+    cells = [{"label": label, "path": str(tmp_path / f"{name}.csv"), "setting": "thick_slice",
+              "description": "x1x1x4 slice_profile"} for label, name in (("trilinear", "trilinear"), ("ECLARE", "eclare"))]
+    settings_table(cells, "trilinear", [], str(tmp_path / "t.csv"), str(tmp_path / "t.md"))
+    markdown = (tmp_path / "t.md").read_text()
+    assert "| ECLARE | 0 | not computed | not computed | not computed |" in markdown
+    assert f"ECLARE not computed: {reason}" in markdown
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert table.query("method == 'ECLARE'")["mean"].isna().all()

@@ -1,0 +1,45 @@
+# external: outside programs (variants of kind external, e.g. ECLARE) run on each LR volume in their own
+# environment; super-resolve then puts what they wrote onto the HR grid. mrisr never imports them.
+
+from mrisr.environments import status as external_status
+
+
+checkpoint external_environment:
+    """An outside program's environment as a virtual environment built from its conda file's pins (without
+    --use-conda); where pip cannot install them, only a status.json saying why, and the tables say not computed."""
+    input:
+        PLAN.external.environment_file,
+    output:
+        directory(path("external_env")),
+    log:
+        "results/logs/external/env/{environment}.log",
+    conda:
+        ENV
+    shell:
+        "mrisr external install {input:q} --out-dir {output:q} > {log:q} 2>&1"
+
+
+# each planned evaluation asks the checkpoint whether the environment is there (docs/plugins.md)
+PLAN.study.environment_status = lambda environment: external_status(
+    checkpoints.external_environment.get(environment=environment).output[0]
+)
+
+
+rule external_run:
+    """One LR volume through the outside program, in its environment; its output folder as the program wrote it."""
+    input:
+        unpack(PLAN.external.run_input),
+    output:
+        directory(path("external_out")),
+    log:
+        "results/logs/external/{dataset}/{degradation}/{variant}/sub-{subject}.log",
+    benchmark:
+        "results/benchmarks/external/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
+    conda:
+        PLAN.external.conda_file
+    threads: config["threads"]
+    params:
+        command=PLAN.external.command,
+        search_path=PLAN.external.search_path,
+    shell:
+        "export OMP_NUM_THREADS={threads} {params.search_path}; {params.command} > {log:q} 2>&1"
