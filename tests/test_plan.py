@@ -248,3 +248,51 @@ def test_evaluation_and_segmentation_inputs_are_the_test_and_training_subjects()
     assert arm["label"] == [f"results/prepare/demo/sub-{s}/sub-{s}_dseg.nii.gz" for s in train]
     assert "sr" not in plan.segment.train_input(SimpleNamespace(dataset="demo", arm="real"))
     assert json.loads(plan.segment.settings(SimpleNamespace(seed="2")))["seed"] == 2
+
+
+def test_an_outside_variant_runs_in_its_settings_with_its_command_filled_and_its_environment_first():
+    plan = _plan()
+    study, external = plan.study, plan.external
+    assert [s for s, v in study.field_cells() if v == "eclare"] == ["thick_slice"]
+    assert study.environment_file("eclare") == str(ROOT / "envs/eclare.yaml")
+    job = SimpleNamespace(dataset="demo", degradation="thick_slice", variant="eclare", subject="03")
+    inputs = external.run_input(job)
+    assert inputs == {"lr": "results/degrade/demo/thick_slice/sub-03_T1w.nii.gz",
+                      "environment": "results/external/env/eclare"}
+    command = external.command(job, SimpleNamespace(**inputs), ["results/external/o u t"])
+    assert command == ("run-eclare --in-fpath results/degrade/demo/thick_slice/sub-03_T1w.nii.gz --out-dir "
+                       "'results/external/o u t' --n-patches 2560 --relative-slice-thickness 4 --gpu-id -1")
+    assert external.search_path(job, SimpleNamespace(**inputs)) == \
+        f'PATH={Path("results/external/env/eclare").resolve()}/venv/bin:"$PATH"'
+    sr = plan.super_resolve.input(job)
+    assert sr["external"] == "results/external/demo/thick_slice/eclare/sub-03"
+    assert plan.super_resolve.method(job, SimpleNamespace(**sr)) == \
+        "--external results/external/demo/thick_slice/eclare/sub-03 --scale 1,1,4"
+    conda = Plan(_config(), PATHS, ROOT, use_conda=True)  # Snakemake builds the env; nothing to find or wait for
+    assert "environment" not in conda.external.run_input(job) and conda.external.search_path(job, None) == ""
+    assert conda.external.conda_file(job) == str(ROOT / "envs/eclare.yaml")
+
+
+def test_an_outside_command_with_a_placeholder_it_cannot_fill_is_refused_with_the_fix():
+    plan = _plan(variants={"eclare": {"command": "run-eclare --x {nonsense}"}})
+    job = SimpleNamespace(dataset="demo", degradation="thick_slice", variant="eclare", subject="03")
+    with pytest.raises(ConfigError, match=r"variants.eclare.command.*\{lr\}"):
+        plan.external.command(job, SimpleNamespace(lr="lr.nii.gz"), ["out"])
+
+
+def test_an_outside_variant_without_its_environment_is_scored_as_not_computed_without_its_volumes():
+    plan = _plan()
+    plan.study.environment_status = lambda environment: {"available": False, "reason": f"{environment}: offline"}
+    job = SimpleNamespace(dataset="demo", degradation="thick_slice", variant="eclare")
+    inputs = plan.evaluate.input(job)
+    assert "pred" not in inputs and inputs["environment"] == "results/external/env/eclare"
+    files = plan.evaluate.file_options(job, SimpleNamespace(**inputs))
+    assert "--not-computed 'its environment could not be installed: eclare: offline'" in files and "--pred" not in files
+    trilinear = SimpleNamespace(dataset="demo", degradation="thick_slice", variant="trilinear")
+    assert "--pred results/super_resolve/demo/thick_slice/trilinear/" in plan.evaluate.file_options(
+        trilinear, SimpleNamespace(**plan.evaluate.input(trilinear)))
+
+
+def test_a_variant_s_settings_must_be_degradations():
+    with pytest.raises(ConfigError, match="variants.eclare.settings"):
+        _config(variants={"eclare": {"settings": ["thin_slice"]}})

@@ -203,7 +203,7 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
     eclare_sr = nib.load(workdir / "results/super_resolve/demo/thick_slice/eclare" / lr_path.name)
     np.testing.assert_allclose(eclare_sr.affine, nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0]
                                                           / lr_path.name).affine)
-    log = workdir / "results/logs/external/demo/thick_slice/eclare" / f"{lr_path.name.split('_')[0]}.log"
+    log = workdir / "results/logs/external_run/demo/thick_slice/eclare" / f"{lr_path.name.split('_')[0]}.log"
     assert "7 patches, slice thickness 4" in log.read_text()
     assert "| fsrcnn | 1 |" in (workdir / "results/papers/demo/threeplayer/method_comparison.md").read_text()
     assert (workdir / "results/papers/demo/threeplayer/sr_comparison.png").stat().st_size > 0

@@ -67,6 +67,7 @@ def install(env_file: str | Path, folder: str | Path) -> dict:
         done = subprocess.run([target / "bin" / "python", "-m", "pip", "install", "--no-input", *pins],
                               capture_output=True, text=True)
         if done.returncode == 0:
+            log.info("%s", (done.stdout.strip().splitlines() or ["pip installed nothing"])[-1])
             result = {"available": True, "environment": str(Path(env_file).name), "pins": pins}
         else:
             shutil.rmtree(target)

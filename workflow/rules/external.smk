@@ -12,7 +12,9 @@ checkpoint external_environment:
     output:
         directory(path("external_env")),
     log:
-        "results/logs/external/env/{environment}.log",
+        "results/logs/external_environment/{environment}.log",
+    benchmark:
+        "results/benchmarks/external_environment/{environment}.tsv"
     conda:
         ENV
     shell:
@@ -32,9 +34,9 @@ rule external_run:
     output:
         directory(path("external_out")),
     log:
-        "results/logs/external/{dataset}/{degradation}/{variant}/sub-{subject}.log",
+        "results/logs/external_run/{dataset}/{degradation}/{variant}/sub-{subject}.log",
     benchmark:
-        "results/benchmarks/external/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
+        "results/benchmarks/external_run/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
     conda:
         PLAN.external.conda_file
     threads: config["threads"]
