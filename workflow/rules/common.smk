@@ -2,13 +2,13 @@
 
 import os
 
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
 from mrisr import config as mrisr_config
 from mrisr.plan import Plan
 
 mrisr_config.on_base(config, os.path.join(workflow.basedir, "config.yaml"))  # overlays change values only
 mrisr_config.validate(config)  # against the schema inside the package (workflow/schemas links to it)
-
-from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 ENV = "../../envs/mrisr.yaml"
 # --use-conda: the env's post-deploy script (envs/mrisr.post-deploy.sh) installs mrisr from this checkout
@@ -50,6 +50,7 @@ PATHS = {
 
 
 #: Every decision the workflow makes from the config (mrisr.plan); rule files read their stage's part.
-PLAN = Plan(config, PATHS, workflow.basedir,
-            use_conda=DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method)
+PLAN = Plan(
+    config, PATHS, workflow.basedir, use_conda=DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+)
 path = PLAN.study.path
