@@ -16,8 +16,8 @@ PACKAGE = ROOT / "src" / "mrisr"
 STAGES = ("fetch", "prepare", "degrade", "pretrain", "train", "external", "super_resolve", "evaluate", "segment", "papers")
 #: Modules that stages share; none of them may import a stage (degrade is both: a stage and the leaf that
 #: training degrades its patches with).
-LEAVES = ("io", "environments", "device", "trainer", "metrics", "perceptual", "stats", "patches", "distributed", "models", "config",
-          "errors", "degrade", "plan", "losses", "generator_trainer")
+LEAVES = ("io", "environments", "device", "trainer", "metrics", "perceptual", "stats", "patches", "distributed", "models",
+          "config", "errors", "degrade", "plan", "losses", "generator_trainer")
 
 
 def _module_name(path: Path) -> str:

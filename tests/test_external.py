@@ -131,7 +131,8 @@ def test_a_method_not_computed_is_a_row_per_subject_that_the_settings_table_prin
     pd.DataFrame({"subject": ["01", "02"], "psnr_brain": [30.0, 31.0], "ssim_brain": [0.9, 0.91],
                   "nrmse_brain": [0.1, 0.09]}).to_csv(tmp_path / "trilinear.csv", index=False)
     cells = [{"label": label, "path": str(tmp_path / f"{name}.csv"), "setting": "thick_slice",
-              "description": "x1x1x4 slice_profile"} for label, name in (("trilinear", "trilinear"), ("ECLARE", "eclare"))]
+              "description": "x1x1x4 slice_profile"}
+             for label, name in (("trilinear", "trilinear"), ("ECLARE", "eclare"))]
     settings_table(cells, "trilinear", [], str(tmp_path / "t.csv"), str(tmp_path / "t.md"))
     markdown = (tmp_path / "t.md").read_text()
     assert "| ECLARE | 0 | not computed | not computed | not computed |" in markdown

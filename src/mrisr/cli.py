@@ -100,8 +100,8 @@ TITLE = required("--title")
 CSV_MD = [required("--out-csv"), required("--out-md")]
 
 #: Stages with several steps: their help line.
-STAGES = {"fetch": "raw scans and weights", "external": "outside programs' environments", "segment": "the SR-augmentation study's segmentation",
-          "papers": "the papers' tables and figures"}
+STAGES = {"fetch": "raw scans and weights", "external": "outside programs' environments",
+          "segment": "the SR-augmentation study's segmentation", "papers": "the papers' tables and figures"}
 
 #: (stage, step) or (stage,) -> ("module:function", help, options)
 COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {

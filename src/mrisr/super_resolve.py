@@ -351,9 +351,9 @@ def _sidecar(source: str, provenance: dict, lr: nib.Nifti1Image, sr: nib.Nifti1I
 
 
 def super_resolve_files(inputs: list[str], output: str, model: str | None, interpolate_mode: str | None,
-                        external: str | None, scale: int | None, reference: str | None, mask: str | None, prepared: bool,
-                        resample: float | None, tile: int, halo: int, reconstruct_tile: int, batch: int, pasted: bool,
-                        threads: int, precision: str | None, bids: str | None, bids_filter: dict | None,
+                        external: str | None, scale: int | None, reference: str | None, mask: str | None,
+                        prepared: bool, resample: float | None, tile: int, halo: int, reconstruct_tile: int, batch: int,
+                        pasted: bool, threads: int, precision: str | None, bids: str | None, bids_filter: dict | None,
                         command_line: str) -> list[Path]:
     """The stage: LR scans (files or folders) through ``model`` (or ``interpolate_mode`` at ``scale``) onto their
     HR grids, the model loaded once; one file in, one file out, else into the folder ``output``. ``external``: the

@@ -226,7 +226,8 @@ class External(Stage):
         """The variant's command line with its placeholders filled (values quoted for the shell)."""
         study = self.study
         spec = study.variant(wildcards.variant)
-        values = {"lr": input.lr, "out_dir": output[0], "slice_thickness": max(as_scale(study.scale_of(wildcards.degradation))),
+        values = {"lr": input.lr, "out_dir": output[0],
+                  "slice_thickness": max(as_scale(study.scale_of(wildcards.degradation))),
                   **({"iterations": spec["iterations"]} if "iterations" in spec else {})}
         try:
             return spec["command"].format(**{key: shlex.quote(str(value)) for key, value in values.items()})

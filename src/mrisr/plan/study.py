@@ -88,8 +88,7 @@ class Study:
         self.dataset: str = config["dataset"]
         self.train_degradation: str = config["train"]["degradation"]
         self.run_variants: list[str] = config["run_variants"] or [
-            name for name, spec in config["variants"].items()
-            if self.train_degradation in (spec.get("settings") or [self.train_degradation])]
+            name for name in config["variants"] if self.runs_in(name, self.train_degradation)]
         self.scale: int | list[int] = config["scale"]
         self.scale_text: str = as_option(self.scale)  # the run's scale on a command line
         self.field = config["field"]
@@ -189,7 +188,7 @@ class Study:
         """(setting, variant name in it) of every cell of the settings table: each field variant in each setting it
         runs in (``variants.<name>.settings``)."""
         return [(s, self.in_setting(v, s)) for s in self.field_settings for v in self.field["variants"]
-                if s in (self.variant(v).get("settings") or [s])]
+                if self.runs_in(v, s)]
 
     def field_variants(self) -> list[str]:
         """Every variant name the settings table needs (the learned ones once per setting)."""
@@ -202,6 +201,10 @@ class Study:
 
     def learned(self, name: str) -> bool:
         return self.variant(name)["kind"] == "gan"
+
+    def runs_in(self, name: str, setting: str) -> bool:
+        """Whether a variant runs in a setting: ``variants.<name>.settings`` names it, or is absent."""
+        return setting in (self.variant(name).get("settings") or [setting])
 
     def external(self, name: str) -> bool:
         return self.variant(name)["kind"] == "external"
