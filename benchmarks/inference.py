@@ -1,9 +1,12 @@
 """Whole-volume SR: the workflow's windowed inference against one pass and MONAI's sliding window.
 
 Usage: python benchmarks/inference.py [--shape 64 80 64] [--threads 2] [--tile N --halo N --batch N]
+                                      [--methods one_pass monai ours ours_autotuned ours_compiled]
 The paper generator (64 filters, growth 64, 3 RRDBs, x2; random weights, seed 0) on a unit-variance LR volume.
 Each method runs in its own process, so that its peak memory is its own (RSS on the CPU; on CUDA the peak of
-PyTorch's allocator, after one untimed warm-up run of the same method: cuDNN picks its algorithms there).
+PyTorch's allocator, after one untimed warm-up run of the same method, whose seconds are reported as its first
+run's: cuDNN picks its algorithms there, torch.compile compiles). ``ours_autotuned`` is ours with cuDNN's
+autotuner, ``ours_compiled`` with the autotuner and the generator's stages compiled (default mode).
 The one pass runs in fp32; ours as the workflow runs (bf16 autocast on CUDA), so on CUDA the difference column
 includes bf16's rounding. Prints seconds, peak RSS, the largest
 difference from the one-pass output and the ratios; appends them, with machine, date, command and versions,
@@ -27,7 +30,11 @@ import yaml
 from record import append_entry
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("one_pass", "monai", "ours")
+METHODS = ("one_pass", "monai", "ours", "ours_autotuned", "ours_compiled")
+#: the speed switches of each of our methods (mrisr.device.Acceleration)
+SWITCHES = {"ours": dict(cudnn_benchmark=False, compile="none"),
+            "ours_autotuned": dict(cudnn_benchmark=True, compile="none"),
+            "ours_compiled": dict(cudnn_benchmark=True, compile="default")}
 
 
 def schema_defaults() -> dict:
@@ -39,9 +46,9 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
     """In a fresh process: build the generator, time one method, save its output and report peak RSS."""
     import torch
 
-    from mrisr.device import default_device
+    from mrisr.device import Acceleration, default_device
     from mrisr.models.registry import build
-    from mrisr.super_resolve import super_resolve
+    from mrisr.super_resolve import compile_stages, super_resolve
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -49,11 +56,15 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
     generator = build("generator", {"name": "rrdb", "channels": 64, "growth": 64, "blocks": 3, "scale": 2})
     generator = generator.to(device).eval()
     lr = np.random.default_rng(0).normal(size=a.shape).astype(np.float32)
+    acceleration = Acceleration(tf32="convolutions", **SWITCHES.get(method, SWITCHES["ours"]))
+    if method in SWITCHES:
+        compile_stages(generator, acceleration)
 
     def once() -> np.ndarray:
-        if method == "ours":
-            return super_resolve(generator, lr, 2, a.tile, a.halo, a.batch, progress=False,
-                                 reconstruct_tile=a.reconstruct_tile)
+        if method in SWITCHES:
+            with acceleration.backends():
+                return super_resolve(generator, lr, 2, a.tile, a.halo, a.batch, progress=False,
+                                     reconstruct_tile=a.reconstruct_tile)
         x = torch.from_numpy(lr)[None, None].to(device)
         with torch.inference_mode():
             if method == "one_pass":
@@ -65,8 +76,11 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
                                              overlap=0.25, mode="gaussian")
         return y[0, 0].cpu().numpy()
 
+    first = float("nan")
     if device.type == "cuda":
+        started = time.perf_counter()
         once()
+        first = time.perf_counter() - started
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     sr = once()
@@ -76,7 +90,7 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
         peak_gib = torch.cuda.max_memory_allocated() / 2**30
     else:
         peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"seconds": seconds, "peak_gib": peak_gib}))
+    print(json.dumps({"seconds": seconds, "first": first, "peak_gib": peak_gib}))
 
 
 def main() -> None:
@@ -109,24 +123,26 @@ def main() -> None:
                 runs[method].append(json.loads(done.stdout.strip().splitlines()[-1]))
                 print(method, runs[method][-1], flush=True)
         results = {m: {"seconds": float(np.median([r["seconds"] for r in rs])),
+                       "first": float(np.median([r["first"] for r in rs])),
                        "peak_gib": max(r["peak_gib"] for r in rs)} for m, rs in runs.items()}
         reference = np.load(Path(tmp) / "one_pass.npy") if "one_pass" in results else None
         for method in results:
             if reference is not None:
                 diff = np.abs(np.load(Path(tmp) / f"{method}.npy") - reference)
                 results[method] |= {"max_diff": float(diff.max()), "share_over_1e-4": float((diff > 1e-4).mean())}
-    lines = ["| method | s | voxels/s (HR) | peak memory GiB | max \\|Δ\\| vs one pass | voxels with \\|Δ\\| > 1e-4 |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | first run s | s | voxels/s (HR) | peak memory GiB | max \\|Δ\\| vs one pass | "
+             "voxels with \\|Δ\\| > 1e-4 |", "|---|---|---|---|---|---|---|"]
     voxels = 8 * int(np.prod(a.shape))
     for method, r in results.items():
-        lines.append(f"| {method} | {r['seconds']:.1f} | {voxels / r['seconds']:,.0f} | {r['peak_gib']:.2f} | "
+        lines.append(f"| {method} | {r['first']:.1f} | {r['seconds']:.2f} | {voxels / r['seconds']:,.0f} | {r['peak_gib']:.2f} | "
                      f"{r.get('max_diff', float('nan')):.2e} | {r.get('share_over_1e-4', float('nan')):.1%} |")
     ratios = []
     if {"ours", "monai"} <= set(results):
         ratios.append(f"throughput ours / MONAI sliding window: {results['monai']['seconds'] / results['ours']['seconds']:.2f}x")
-    if {"ours", "one_pass"} <= set(results):
-        ratios.append(f"time ours / one pass: {results['ours']['seconds'] / results['one_pass']['seconds']:.2f}")
-        ratios.append(f"peak memory ours / one pass: {results['ours']['peak_gib'] / results['one_pass']['peak_gib']:.2f}")
+    for ours in (m for m in SWITCHES if m in results and "one_pass" in results):
+        ratios.append(f"time {ours} / one pass: {results[ours]['seconds'] / results['one_pass']['seconds']:.2f}")
+        ratios.append(f"peak memory {ours} / one pass: "
+                      f"{results[ours]['peak_gib'] / results['one_pass']['peak_gib']:.2f}")
     text = "\n".join(lines + [""] + [f"- {r}" for r in ratios])
     print(text)
     append_entry(f"{a.threads} threads",

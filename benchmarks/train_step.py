@@ -1,18 +1,21 @@
-"""Training throughput of GAN variants: seconds per step of the workflow's step against a plain fp32 eager step.
+"""Training throughput of GAN variants: seconds per step of named configurations of the workflow's step, against a
+plain fp32 eager step, all in one process.
 
 Usage: python benchmarks/train_step.py [--config config.yaml] [--variants NAME ...] [--steps 5] [--patch-size N]
-                                      [--batch-size N] [--paper-sizes] [--fp32]
+                                      [--batch-size N] [--paper-sizes] [--configs NAME ...]
+                                      [--generator-configs NAME ...]
 ``--paper-sizes`` drops the networks' size keys so that the schema's defaults, the authors' sizes, apply.
-``--fp32`` adds the workflow's step in fp32 (``train.precision: fp32``), for bf16's speed-up on the same step.
-The baseline is the same networks and losses in fp32, eager, PyTorch's default (contiguous) memory layout,
-with D run again for its own update (the authors' order, ``train.shared_discriminator_pass: false``); ours is
-the workflow's default step (channels-last 3D, one shared D pass). Both run in
-this process on the same random volumes (the cost of a step does not depend on the values), alternately, after
-one warm-up step each. Prints a table with the ratio and appends it, with machine, date, command and versions,
-to benchmarks/README.md.
-Then, per variant, the generator's forward+backward alone (the bulk of a step): its FLOPs (PyTorch's
-FlopCounterMode), seconds, and the achieved rate as a fraction of a reference: on CUDA the card's dense bf16
-peak (``--peak-tflops`` or a known card), on CPU this machine's measured fp32 matrix-multiply rate.
+``--configs`` (default: plain ours fp32) names entries of CONFIGS: each is the workflow's step (the plan's
+settings) with a few settings changed; ``plain`` is the baseline every ratio is against: the same networks and
+losses in fp32, PyTorch's default memory layout and flags, D run again for its own update (the authors' order).
+The trainers of a variant run on the same random volumes (the cost of a step does not depend on the values),
+alternately, after one untimed first step each (whose seconds are reported: allocation, cuDNN's autotuning,
+torch.compile). A configuration that fails is reported with its error; the others go on. Prints a table and
+appends it, with machine, date, command and versions, to benchmarks/README.md.
+Then, per variant and ``--generator-configs`` configuration, the generator's forward+backward alone (the bulk
+of a step): its FLOPs (PyTorch's FlopCounterMode, on the eager network), seconds, and the achieved rate as a
+fraction of a reference: on CUDA the card's dense bf16 peak (``--peak-tflops`` or a known card), on CPU this
+machine's measured fp32 matrix-multiply rate.
 """
 
 from __future__ import annotations
@@ -39,6 +42,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SIZE_KEYS = {"channels", "growth", "blocks", "units", "depth"}
 DENSE_BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # vendor figures, without sparsity
+#: name -> (what it is, the settings it changes in the workflow's step)
+CONFIGS = {
+    "plain": ("fp32, contiguous layout, D run again for its update, PyTorch's default flags: the baseline",
+              dict(precision="fp32", memory_format="contiguous", shared_discriminator_pass=False,
+                   tf32="convolutions", cudnn_benchmark=False, compile="none")),
+    "ours": ("the workflow's step as configured", {}),
+    "fp32": ("ours in fp32 (TF32 convolutions: PyTorch's default)", dict(precision="fp32", tf32="convolutions")),
+    "fp32_ieee": ("ours in IEEE fp32 (no TF32)", dict(precision="fp32", tf32="none")),
+    "fp32_tf32": ("ours in fp32, TF32 matrix multiplies too", dict(precision="fp32", tf32="all")),
+    "autotuned": ("ours + cuDNN's autotuner", dict(cudnn_benchmark=True)),
+    "compiled": ("ours + autotuner + torch.compile (default mode)", dict(cudnn_benchmark=True, compile="default")),
+    "graphs": ("ours + autotuner + torch.compile reduce-overhead (CUDA graphs)",
+               dict(cudnn_benchmark=True, compile="reduce-overhead")),
+}
 
 
 def paper_sized(variant: dict) -> dict:
@@ -49,44 +66,84 @@ def paper_sized(variant: dict) -> dict:
 
 def workflow_settings(cfg: dict, **values) -> TrainSettings:
     """The settings the train rule passes (the plan's), then ``values``."""
-    return TrainSettings(**(json.loads(Train(Study(cfg, paths={})).settings()) | values))
+    return TrainSettings(**(json.loads(Train(Study(cfg, paths={})).settings(Wildcards(cfg))) | values))
 
 
-def measure(trainers: dict, volumes: list[np.ndarray], steps: int) -> dict[str, float]:
-    """Mean seconds per step of each trainer, their steps interleaved so that machine noise hits both alike."""
-    for trainer in trainers.values():
-        trainer.train_step(volumes)  # the first step pays one-off allocation costs
-    spent = dict.fromkeys(trainers, 0.0)
-    for _ in range(steps):
-        for name, trainer in trainers.items():
-            started = time.perf_counter()
-            trainer.train_step(volumes)
-            spent[name] += time.perf_counter() - started
-    return {name: total / steps for name, total in spent.items()}
+class Wildcards:
+    """The train rule's wildcards of the config's first GAN variant (the settings are every variant's)."""
+
+    def __init__(self, cfg: dict):
+        self.variant = next(n for n, v in cfg["variants"].items() if v["kind"] == "gan")
+        self.dataset = cfg["dataset"]
 
 
-def generator_pass(trainer: GanTrainer, steps: int) -> tuple[float, float]:
-    """FLOPs and mean seconds of one generator forward+backward on a training-sized LR batch."""
-    s = trainer.settings
-    lr = torch.randn(s.batch_size, 1, *(s.patch_size // s.scale,) * 3, device=trainer.device).to(
-        memory_format=trainer.memory_format)
+def failure(exc: Exception) -> str:
+    return f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
 
-    def once() -> None:
-        with trainer.autocast():
-            sr = trainer.generator(lr)
-        sr.float().square().mean().backward()
 
-    with FlopCounterMode(display=False) as counter:
-        once()
-    seconds = []
-    for _ in range(steps):
+def timed_step(trainer: GanTrainer, volumes: list[np.ndarray]) -> float:
+    with trainer.backends():
         _sync(trainer.device)
         started = time.perf_counter()
-        once()
+        trainer.train_step(volumes)
         _sync(trainer.device)
-        seconds.append(time.perf_counter() - started)
+    return time.perf_counter() - started
+
+
+def measure(trainers: dict, volumes: list[np.ndarray], steps: int) -> dict[str, dict]:
+    """Per trainer: the first step's seconds and the mean seconds per step after it, the trainers' steps
+    interleaved so that machine noise hits all alike; or why it failed."""
+    results: dict[str, dict] = {}
+    for name, trainer in trainers.items():
+        try:
+            results[name] = {"first": timed_step(trainer, volumes), "spent": 0.0}
+        except Exception as exc:  # a configuration the card or PyTorch cannot run is a result too
+            results[name] = {"failed": failure(exc)}
+    running = [name for name in trainers if "failed" not in results[name]]
+    for _ in range(steps):
+        for name in list(running):
+            try:
+                results[name]["spent"] += timed_step(trainers[name], volumes)
+            except Exception as exc:
+                results[name] = {"failed": failure(exc)}
+                running.remove(name)
+    for name in running:
+        results[name]["step"] = results[name].pop("spent") / steps
+    return results
+
+
+def generator_flops(trainer: GanTrainer) -> float:
+    """FLOPs of one generator forward+backward on a training-sized LR batch (eager: the counter sees every op)."""
+    with FlopCounterMode(display=False) as counter:
+        _generator_pass(trainer, _lr_batch(trainer))
     trainer.generator.zero_grad(set_to_none=True)
-    return float(counter.get_total_flops()), float(np.median(seconds))
+    return float(counter.get_total_flops())
+
+
+def generator_seconds(trainer: GanTrainer, steps: int) -> float:
+    """Median seconds of one generator forward+backward, after one untimed pass."""
+    lr, seconds = _lr_batch(trainer), []
+    with trainer.backends():
+        for _ in range(steps + 1):
+            _sync(trainer.device)
+            started = time.perf_counter()
+            _generator_pass(trainer, lr)
+            _sync(trainer.device)
+            seconds.append(time.perf_counter() - started)
+    trainer.generator.zero_grad(set_to_none=True)
+    return float(np.median(seconds[1:]))
+
+
+def _lr_batch(trainer: GanTrainer) -> torch.Tensor:
+    s = trainer.settings
+    return torch.randn(s.batch_size, 1, *(s.patch_size // s.scale,) * 3, device=trainer.device).to(
+        memory_format=trainer.memory_format)
+
+
+def _generator_pass(trainer: GanTrainer, lr: torch.Tensor) -> None:
+    with trainer.autocast():
+        sr = trainer.generator(lr)
+    sr.float().square().mean().backward()
 
 
 def reference_tflops(peak: float | None) -> tuple[float, str]:
@@ -112,6 +169,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def load_config(path: str, paper_sizes: bool) -> dict:
+    raw = yaml.safe_load(Path(path).read_text())
+    if paper_sizes:
+        raw["variants"] = {name: paper_sized(v) for name, v in raw["variants"].items()}
+    return mrisr_config.validate(raw, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--config", default=str(ROOT / "config.yaml"))
@@ -120,54 +184,65 @@ def main() -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--paper-sizes", action="store_true")
-    p.add_argument("--fp32", action="store_true", help="also time the workflow's step in fp32")
+    p.add_argument("--configs", nargs="+", choices=CONFIGS, default=["plain", "ours", "fp32"])
+    p.add_argument("--generator-configs", nargs="*", choices=CONFIGS, default=["ours"])
     p.add_argument("--variants", nargs="+", help="default: every GAN variant of the config")
     p.add_argument("--peak-tflops", type=float, help="the device's dense peak, for the generator's fraction")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    schema = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-    raw = yaml.safe_load(Path(a.config).read_text())
-    if a.paper_sizes:
-        raw["variants"] = {name: paper_sized(v) for name, v in raw["variants"].items()}
-    cfg = mrisr_config.validate(raw, schema)
+    cfg = load_config(a.config, a.paper_sizes)
     ours = workflow_settings(cfg, steps=10**6, checkpoint_every=10**6,
                              batch_size=a.batch_size or cfg["train"]["batch_size"],
                              patch_size=a.patch_size or cfg["train"]["patch_size"])
-    plain = dataclasses.replace(ours, precision="fp32", shared_discriminator_pass=False)
+    configs = list(dict.fromkeys(["plain", *a.configs]))
     volumes = [np.random.default_rng(0).normal(size=(ours.patch_size + 16,) * 3).astype(np.float32)]
-    fp32_columns = " ours fp32 s/step | bf16 speed-up |" if a.fp32 else ""
-    lines = [f"| variant | plain fp32 eager s/step | ours s/step | speed-up |{fp32_columns} ours HR voxels/s | "
-             "parameters (G / D / FE) |", "|---|---|---|---|" + "---|" * (2 * a.fp32 + 2)]
+    lines = ["| variant | configuration | first step s | s/step | speed-up over plain | HR voxels/s |",
+             "|---|---|---|---|---|---|"]
     names = a.variants or [n for n, v in cfg["variants"].items() if v["kind"] == "gan"]
-    passes = []
+    passes, counts = [], {}
     for name in names:
         variant = cfg["variants"][name]
-        trainers = {"plain": GanTrainer(variant, plain), "ours": GanTrainer(variant, ours)}
-        trainers["plain"].set_memory_format(torch.contiguous_format)
-        if a.fp32:
-            trainers["ours_fp32"] = GanTrainer(variant, dataclasses.replace(ours, precision="fp32"))
-        seconds = measure(trainers, volumes, a.steps)
-        counts = trainers["ours"].parameter_counts()
-        voxels = ours.batch_size * ours.patch_size**3 / seconds["ours"]
-        fp32_cells = (f" {seconds['ours_fp32']:.3f} | {seconds['ours_fp32'] / seconds['ours']:.2f}x |"
-                      if a.fp32 else "")
-        lines.append(f"| {name} | {seconds['plain']:.3f} | {seconds['ours']:.3f} | "
-                     f"{seconds['plain'] / seconds['ours']:.2f}x |{fp32_cells} {voxels:,.0f} | "
-                     f"{' / '.join(f'{n:,}' for n in counts.values())} |")
-        print(lines[-1], flush=True)
-        passes.append((name, *generator_pass(trainers["ours"], a.steps)))
+        trainers = {c: GanTrainer(variant, dataclasses.replace(ours, **CONFIGS[c][1])) for c in configs}
+        counts[name] = trainers["plain"].parameter_counts()
+        results = measure(trainers, volumes, a.steps)
+        for config, r in results.items():
+            if "failed" in r:
+                lines.append(f"| {name} | {config} | | {r['failed']} | | |")
+            else:
+                voxels = ours.batch_size * ours.patch_size**3 / r["step"]
+                ratio = results["plain"].get("step", float("nan")) / r["step"]
+                lines.append(f"| {name} | {config} | {r['first']:.2f} | {r['step']:.3f} | {ratio:.2f}x | {voxels:,.0f} |")
+            print(lines[-1], flush=True)
+        flops = generator_flops(trainers["plain"])
+        for config in a.generator_configs:
+            trainer = trainers.get(config) or GanTrainer(variant, dataclasses.replace(ours, **CONFIGS[config][1]))
+            try:
+                passes.append((name, config, flops, generator_seconds(trainer, a.steps)))
+            except Exception as exc:
+                passes.append((name, config, flops, failure(exc)))
         del trainers
     peak, peak_name = reference_tflops(a.peak_tflops)
-    lines += ["", f"Generator forward+backward alone (ours, median of {a.steps}); reference: {peak_name}, "
-              f"{peak:.3g} TFLOP/s.", "",
-              "| variant | TFLOP per pass | s | TFLOP/s | fraction of reference |", "|---|---|---|---|---|"]
-    for name, flops, seconds in passes:
-        rate = flops / seconds / 1e12
-        lines.append(f"| {name} | {flops / 1e12:.3g} | {seconds:.3g} | {rate:.3g} | {rate / peak:.1%} |")
-    print("\n".join(lines[-len(passes) - 4:]), flush=True)
+    lines += ["", "Configurations: " + "; ".join(f"{c}: {CONFIGS[c][0]}" for c in configs) + ".", "",
+              "Parameters (G / D / FE): " + "; ".join(f"{n} {' / '.join(f'{k:,}' for k in c.values())}"
+                                                      for n, c in counts.items()) + ".", ""]
+    if passes:
+        lines += [f"Generator forward+backward alone (median of {a.steps}, after one untimed pass); reference: "
+                  f"{peak_name}, {peak:.3g} TFLOP/s.", "",
+                  "| variant | configuration | TFLOP per pass | s | TFLOP/s | fraction of reference |",
+                  "|---|---|---|---|---|---|"]
+        for name, config, flops, seconds in passes:
+            if isinstance(seconds, str):
+                lines.append(f"| {name} | {config} | {flops / 1e12:.3g} | {seconds} | | |")
+            else:
+                rate = flops / seconds / 1e12
+                lines.append(f"| {name} | {config} | {flops / 1e12:.3g} | {seconds:.3g} | {rate:.3g} | {rate / peak:.1%} |")
+    text = "\n".join(lines)
+    print(text, flush=True)
     append_entry(f"{a.threads} threads",
                  f"{'Authors' if a.paper_sizes else 'Config'} network sizes, patch {ours.patch_size}³, "
-                 f"batch {ours.batch_size}, mean of {a.steps} steps each; ours: precision {ours.precision}.", "\n".join(lines))
+                 f"batch {ours.batch_size}, mean of {a.steps} steps each after one untimed first step; ours: "
+                 f"precision {ours.precision}, tf32 {ours.tf32}, cudnn_benchmark {ours.cudnn_benchmark}, "
+                 f"compile {ours.compile}.", text)
 
 
 if __name__ == "__main__":

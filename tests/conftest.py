@@ -30,7 +30,7 @@ def train_settings(**values):
     from mrisr.train.gan import TrainSettings
 
     keys = ("precision", "memory_format", "patch_sampling", "patch_stride", "shared_discriminator_pass",
-            "relativistic_mean")
+            "relativistic_mean", "cudnn_benchmark", "tf32", "compile")
     defaults = {k: schema_default(f"train.{k}") for k in keys} | {"scale": schema_default("scale"),
                                                                   "seed": schema_default("seed")}
     return TrainSettings(**(defaults | values))

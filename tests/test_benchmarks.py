@@ -1,8 +1,11 @@
-"""The benchmark scripts' own arithmetic: the generator's FLOP count and the demo's stage shares."""
+"""The benchmark scripts' own logic: the generator's FLOP count, the demo's stage shares, the step timings'
+configurations and failures, the paper run's jobs."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -10,8 +13,10 @@ import torch
 from mrisr.train.gan import GanTrainer
 from tests.test_train import SETTINGS, VARIANT
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import demo_stages  # noqa: E402
+import paper_cost  # noqa: E402
 import train_step  # noqa: E402
 
 
@@ -24,9 +29,10 @@ def test_generator_pass_counts_every_conv_forward_and_backward():
         forward.append(2 * k * module.in_channels // module.groups * output.numel())
 
     hooks = [m.register_forward_hook(count) for m in trainer.generator.modules() if isinstance(m, torch.nn.Conv3d)]
-    flops, seconds = train_step.generator_pass(trainer, steps=1)
+    flops = train_step.generator_flops(trainer)
     for hook in hooks:
         hook.remove()
+    seconds = train_step.generator_seconds(trainer, steps=1)
     per_pass = forward[:len(hooks)]
     # backward: a weight gradient for every conv, an input gradient for all but the first (its input is data)
     assert flops == 3 * sum(per_pass) - per_pass[0]
@@ -50,3 +56,48 @@ def test_demo_stages_sums_each_stage_over_its_jobs(tmp_path):
 def test_demo_stages_without_a_run_says_so(tmp_path):
     with pytest.raises(SystemExit, match="run the workflow first"):
         demo_stages.stage_seconds(tmp_path)
+
+
+def test_each_configuration_is_the_workflows_step_with_its_settings_changed():
+    cfg = train_step.load_config(str(ROOT / "config.yaml"), paper_sizes=False)
+    ours = train_step.workflow_settings(cfg)
+    assert ours.degradation == cfg["degradations"][cfg["train"]["degradation"]]
+    for name, (_, changes) in train_step.CONFIGS.items():
+        changed = dataclasses.replace(ours, **changes)
+        assert {k for k in dataclasses.asdict(ours) if getattr(ours, k) != getattr(changed, k)} <= set(changes)
+    plain = dataclasses.replace(ours, **train_step.CONFIGS["plain"][1])
+    assert (plain.precision, plain.memory_format, plain.shared_discriminator_pass) == ("fp32", "contiguous", False)
+
+
+def test_a_configuration_that_fails_is_reported_and_the_others_go_on(rng):
+    volumes = [rng.normal(size=(24, 24, 24)).astype(np.float32)]
+    good, bad = GanTrainer(VARIANT, SETTINGS), GanTrainer(VARIANT, SETTINGS)
+    calls = []
+
+    def broken(_volumes):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("CUDA graphs: tensor output overwritten\nmore")
+        return {}
+
+    bad.train_step = broken
+    results = train_step.measure({"good": good, "bad": bad}, volumes, steps=2)
+    assert results["bad"] == {"failed": "failed: RuntimeError: CUDA graphs: tensor output overwritten"}
+    assert results["good"]["step"] > 0 and results["good"]["first"] > 0 and good.step == 3
+
+
+def test_the_paper_run_trains_each_variant_for_its_epochs_on_two_gpus():
+    """authors.yaml + hcp.yaml: 20 epochs of the authors' grid (stride-16 64³ windows) over 27 HCP subjects
+    (260 x 311 x 260), global batch 8 on 2 GPUs, so 4 per GPU; no pretraining."""
+    from mrisr.patches import GridSampler
+
+    study = paper_cost.Study(paper_cost.run_config(["workflow/configs/authors.yaml", "workflow/configs/hcp.yaml"]),
+                             paths={}, basedir=ROOT)
+    jobs = paper_cost.jobs(study)
+    names = [job for job, _, _ in jobs]
+    assert names == [f"train {v}" for v in study.trained_variants()] and len(names) == 10
+    assert {gpus for _, gpus, _ in jobs} == {2}
+    epoch = GridSampler([(260, 311, 260)] * 27, size=64, stride=16, batch=8, seed=0).per_epoch
+    assert study.config["train"]["steps"] == 20 * epoch
+    trainer = jobs[0][2]()
+    assert (trainer.settings.batch_size, trainer.settings.steps) == (4, 20 * epoch)

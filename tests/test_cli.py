@@ -63,3 +63,6 @@ def test_options_a_user_may_leave_out_default_to_the_schema():
     assert (args.tile, args.halo, args.reconstruct_tile, args.batch) == tuple(
         inference[k]["default"] for k in ("tile", "halo", "reconstruct_tile", "batch"))
     assert args.threads == schema["properties"]["threads"]["default"]
+    train = schema["properties"]["train"]["properties"]
+    assert (args.compile, args.tf32, args.cudnn_benchmark) == (
+        inference["compile"]["default"], train["tf32"]["default"], train["cudnn_benchmark"]["default"])

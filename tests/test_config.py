@@ -20,7 +20,8 @@ def demo():
 def test_demo_config_is_valid_and_gets_defaults(demo):
     del demo["inference"]
     out = config.validate(demo, SCHEMA)
-    assert out["inference"] == {"tile": 160, "halo": 8, "reconstruct_tile": 32, "batch": 1, "precision": None}
+    assert out["inference"] == {"tile": 160, "halo": 8, "reconstruct_tile": 32, "batch": 1, "precision": None,
+                                "compile": "none"}
     assert out["variants"]["esrgan"]["instance_noise"] == {"start": 0.0, "end": 0.0, "epochs": None}
 
 

@@ -260,6 +260,24 @@ def test_the_workflow_infers_at_the_runs_precision():
     assert precision(train={"precision": "fp32"}, inference={"precision": "bf16"}) == "bf16"
 
 
+@pytest.mark.parametrize("train, inference", [({}, {}), ({"tf32": "none", "cudnn_benchmark": True},
+                                                         {"compile": "max-autotune"})])
+def test_the_workflow_infers_with_the_configs_speed_switches(train, inference):
+    """The rule's options, read back by the command line's parser, are the config's values."""
+    from mrisr import config
+    from mrisr.cli import parser
+    from mrisr.plan.stages import SuperResolve
+    from mrisr.plan.study import Study
+    from tests.conftest import SCHEMA
+
+    cfg = config.validate({"datasets": {"demo": {"source": "demo"}}, "variants": {"t": {"kind": "interpolation"}},
+                           "segmentation": {"enabled": False}, "train": train, "inference": inference}, SCHEMA)
+    options = SuperResolve(Study(cfg, {})).acceleration().split()
+    args = parser().parse_args(["super-resolve", "in.nii.gz", "out.nii.gz", "--model", "m.pt", *options])
+    assert (args.compile, args.tf32, args.cudnn_benchmark) == (
+        cfg["inference"]["compile"], cfg["train"]["tf32"], cfg["train"]["cudnn_benchmark"])
+
+
 @pytest.mark.parametrize("scale, voxels, orientation", [([1, 1, 4], (1.0, 1.0, 4.0), "LPS"),
                                                         ([1, 1, 4], (1.0, 1.0, 4.0), "ASL"),
                                                         (4, (4.0, 4.0, 4.0), "RAS")])

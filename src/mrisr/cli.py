@@ -69,11 +69,18 @@ def in_range(key: str, type=int):
 
 
 def from_schema(flag: str, key: str, type=int, help: str | None = None) -> tuple[str, dict]:
-    from mrisr.config import schema_default
+    """An option whose default, range or choices are the schema's for ``key``; a boolean key is a
+    ``--flag/--no-flag`` pair."""
+    from mrisr.config import schema_property
 
-    default = schema_default(key)
+    spec = schema_property(key)
+    default, described = spec["default"], f"{help + '; ' if help else ''}default {spec['default']} ({key})"
+    if type is bool:
+        return flag, dict(action=argparse.BooleanOptionalAction, default=default, help=described)
+    if "enum" in spec:
+        return flag, dict(choices=spec["enum"], default=default, help=described)
     checked = in_range(key, type) if type in (int, float) else type
-    return flag, dict(type=checked, default=default, help=f"{help + '; ' if help else ''}default {default} ({key})")
+    return flag, dict(type=checked, default=default, help=described)
 
 
 def labelled(help: str) -> tuple[str, dict]:
@@ -180,6 +187,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[tuple[str, dict]]]] = {
         switch("--pasted", "the authors' inference: the whole network per --tile, no halo, tiles pasted"),
         optional("--precision", choices=["auto", "fp32", "bf16"],
                  help="autocast: auto (the default: bf16 on CUDA, fp32 elsewhere), fp32 or bf16 (inference.precision)"),
+        from_schema("--compile", "inference.compile", help="torch.compile's mode for the generator"),
+        from_schema("--tf32", "train.tf32", help="CUDA fp32 math in TF32"),
+        from_schema("--cudnn-benchmark", "train.cudnn_benchmark", bool, help="CUDA: cuDNN's algorithm autotuner"),
         from_schema("--threads", "threads")]),
     ("evaluate",): ("mrisr.evaluate:evaluate_files", "metrics of predictions against GT, one CSV row per subject", [
         files("--subjects"), files("--gt"), ("--pred", dict(nargs="+", help="the SR volumes (or --not-computed)")),

@@ -57,7 +57,7 @@ def kspace_truncate(x: torch.Tensor, factor: int | Scale) -> torch.Tensor:
 def kspace_lowpass(x: torch.Tensor, truncation: Sequence[int]) -> torch.Tensor:
     """The centred 1/t of k-space along each axis kept (t = 1: all), the rest zeroed, back on the same grid (real
     part: the volumes are z-scored, so a magnitude would fold negative values)."""
-    keep = torch.zeros(x.shape[-3:], dtype=torch.bool)
+    keep = torch.zeros(x.shape[-3:], dtype=torch.bool, device=x.device)
     keep[tuple(_central(n, t) for n, t in zip(x.shape[-3:], truncation))] = True
     k = torch.where(keep, _shifted_kspace(x), 0)
     return torch.fft.ifftn(torch.fft.ifftshift(k, dim=(-3, -2, -1)), dim=(-3, -2, -1)).real.to(x.dtype)

@@ -1,14 +1,21 @@
 """Where and how the networks run: one choice for training, segmentation and inference alike.
 
 The GPU when there is one, else the CPU, with the same code; bf16 autocast on CUDA by default (``auto``), fp32 on
-the CPU, where autocast to bf16 is slower than fp32 on most cores.
+the CPU, where autocast to bf16 is slower than fp32 on most cores. :class:`Acceleration` holds the switches that
+change how fast the same networks run (cuDNN's autotuner, TF32, ``torch.compile``), not what they compute.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
+
+Compiled = TypeVar("Compiled", torch.nn.Module, Callable)
 
 
 class Precision(str, enum.Enum):
@@ -42,3 +49,65 @@ def autocast(device: torch.device, bf16: bool) -> torch.autocast:
 def set_threads(threads: int) -> None:
     """CPU threads of this process: the job's share of the node (Snakemake's ``threads``), not every core."""
     torch.set_num_threads(threads)
+
+
+class Tf32(str, enum.Enum):
+    """Which CUDA fp32 operations run in TensorFloat-32 (products of 10-bit mantissas, fp32 sums): several times
+    faster on Ampere and later cards, not bit-identical to IEEE fp32. Under bf16 autocast it reaches only what
+    stays in fp32. The CPU has no TF32: there every value computes the same."""
+
+    CONVOLUTIONS = "convolutions"  # PyTorch's default: cuDNN convolutions in TF32, matrix multiplies in IEEE fp32
+    ALL = "all"  # matrix multiplies (the discriminators' linear heads, attention) too
+    NONE = "none"  # IEEE fp32 throughout
+
+    @property
+    def allowed(self) -> tuple[bool, bool]:
+        """Whether cuDNN's convolutions and CUDA's matrix multiplies may use TF32."""
+        return self is not Tf32.NONE, self is Tf32.ALL
+
+
+class CompileMode(str, enum.Enum):
+    """``torch.compile``'s mode for the networks (``none``: eager). Compiling takes tens of seconds per network and
+    input shape (42 s for the tiny test generator's forward and backward on a 2-core CPU): it pays off over long
+    runs of one shape, as training's fixed patches are."""
+
+    NONE = "none"
+    DEFAULT = "default"  # Inductor's fused kernels
+    REDUCE_OVERHEAD = "reduce-overhead"  # + CUDA graphs: one launch per graph instead of one per kernel
+    MAX_AUTOTUNE = "max-autotune"  # + Triton autotuning of matrix multiplies and convolutions, + CUDA graphs
+    MAX_AUTOTUNE_NO_CUDAGRAPHS = "max-autotune-no-cudagraphs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Acceleration:
+    """How fast the same networks run; the values come from the config (schema: ``train.cudnn_benchmark``,
+    ``train.tf32``, ``train.compile``, ``inference.compile``)."""
+
+    cudnn_benchmark: bool  # cuDNN times its algorithms for each new input shape and keeps the fastest
+    tf32: str  # Tf32
+    compile: str  # CompileMode
+
+    @contextlib.contextmanager
+    def backends(self) -> Iterator[None]:
+        """cuDNN's autotuner and TF32 as set, for the block only (they are process-wide flags). Set through
+        ``allow_tf32``: PyTorch's newer ``fp32_precision`` flags make a later read of these (Inductor's convolution
+        templates read ``cudnn.allow_tf32``) raise, while ``fp32_precision`` reads follow ``allow_tf32``."""
+        cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+        before = cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32
+        try:
+            cudnn.benchmark = self.cudnn_benchmark
+            cudnn.allow_tf32, matmul.allow_tf32 = Tf32(self.tf32).allowed
+            yield
+        finally:
+            cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = before
+
+    def compiled(self, network: Compiled) -> Compiled:
+        """``network`` through ``torch.compile`` in this mode: a module in place (its ``state_dict`` keeps its
+        names, so model files and checkpoints are the eager ones), a function (a generator's stage) wrapped."""
+        mode = CompileMode(self.compile)
+        if mode is CompileMode.NONE:
+            return network
+        if isinstance(network, torch.nn.Module):
+            network.compile(mode=mode.value)
+            return network
+        return torch.compile(network, mode=mode.value)

@@ -4,7 +4,8 @@ model file written at its end (through :mod:`mrisr.model_card`, the one writer o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 
 from mrisr import distributed
 from mrisr.degrade import degrade
-from mrisr.device import MemoryFormat
+from mrisr.device import Acceleration, MemoryFormat
 from mrisr.errors import ConfigError
 from mrisr.io import load_volume, voxel_sizes
 from mrisr.model_card import make_card, save_model
@@ -31,6 +32,18 @@ class GeneratorSettings(StepSettings):
     memory_format: str  # channels_last or contiguous (the authors'): rounding differs, nothing else
     patch_sampling: str  # random windows every step, or the authors' fixed grid (mrisr.patches.PatchSampling)
     patch_stride: int  # the grid's stride
+    cudnn_benchmark: bool  # these three: how fast, not what (mrisr.device.Acceleration)
+    tf32: str
+    compile: str
+
+
+#: settings that change how fast a run goes, not its result: a checkpoint resumes across them
+SPEED_SETTINGS = ("checkpoint_every", "cudnn_benchmark", "compile")
+
+
+def result_settings(settings: GeneratorSettings, *also: str) -> dict:
+    """The settings that a run's fingerprint holds: all but :data:`SPEED_SETTINGS` and ``also``."""
+    return {k: v for k, v in asdict(settings).items() if k not in SPEED_SETTINGS + also}
 
 
 def scaled(generator: dict, scale: int | list[int]) -> dict:
@@ -67,6 +80,8 @@ class GeneratorTrainer(Trainer):
         self.generator_config = scaled(generator, settings.scale)
         self.generator = build("generator", self.generator_config).to(self.device)
         self.memory_format = MemoryFormat(settings.memory_format).torch
+        self.acceleration = Acceleration(cudnn_benchmark=settings.cudnn_benchmark, tf32=settings.tf32,
+                                         compile=settings.compile)
         self.grid: GridSampler | None = None  # made from the volumes' shapes at the first step that needs it
         self.rank, self.world = distributed.rank_and_size()
         if settings.batch_size % self.world:
@@ -81,11 +96,21 @@ class GeneratorTrainer(Trainer):
         for net in self.players().values():
             net.to(memory_format=memory_format)
 
+    def backends(self) -> contextlib.AbstractContextManager:
+        return self.acceleration.backends()
+
+    def compile(self, networks: list[torch.nn.Module]) -> None:
+        """``torch.compile`` ``networks`` in place (the settings' mode; ``none``: they stay eager)."""
+        for net in networks:
+            self.acceleration.compiled(net)
+
     def parameter_counts(self) -> dict[str, int]:
         return {name: count_parameters(net) for name, net in self.players().items()}
 
     def batch(self, volumes: list[np.ndarray]) -> tuple[torch.Generator, torch.Tensor, torch.Tensor]:
-        """This step's random stream, HR patches and their LR: the global batch, which every process draws alike."""
+        """This step's random stream, HR patches and their LR: the global batch, which every process draws alike.
+        The patches are degraded on the training device: a blur or k-space degradation of a paper-size batch on
+        one CPU core takes about as long as a whole GPU step (benchmarks/data_step.py)."""
         s = self.settings
         rng = step_generator(s.seed, self.step)
         if PatchSampling(s.patch_sampling) is PatchSampling.GRID:
@@ -94,6 +119,7 @@ class GeneratorTrainer(Trainer):
             hr = self.grid.patches(volumes, self.step)
         else:
             hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=as_scale(s.scale))
+        hr = hr.to(self.device)
         return rng, hr, degrade(hr, s.degradation, s.scale)
 
     def part(self) -> slice:

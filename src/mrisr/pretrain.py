@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ import torch
 
 from mrisr import distributed
 from mrisr.device import set_threads
-from mrisr.generator_trainer import GeneratorSettings, GeneratorTrainer, load_training_volumes, scaled, training_card
+from mrisr.generator_trainer import (GeneratorSettings, GeneratorTrainer, load_training_volumes, result_settings, scaled,
+                                     training_card)
 from mrisr.models.registry import count_parameters
 from mrisr.plan.study import fingerprint
 from mrisr.losses import PIXEL_LOSSES
@@ -41,14 +42,15 @@ class PixelTrainer(GeneratorTrainer):
     """One generator, Adam with a cosine learning rate, the pixel loss; the same patches and LR as the GAN steps."""
 
     def __init__(self, generator: dict, pixel_loss: str, settings: PretrainSettings, card: dict | None = None):
-        result_settings = {k: v for k, v in asdict(settings).items() if k != "checkpoint_every"}
         super().__init__(generator, settings, fingerprint(generator=scaled(generator, settings.scale),
-                                                          pixel_loss=pixel_loss, settings=result_settings), card)
+                                                          pixel_loss=pixel_loss, settings=result_settings(settings)),
+                         card)
         self.generator.to(memory_format=self.memory_format)
         self.pixel_loss = PIXEL_LOSSES[pixel_loss]
         self.opt = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=settings.betas)
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, settings.steps)
         distributed.broadcast_parameters([self.generator])
+        self.compile([self.generator])
 
     def state(self) -> dict:
         return {"rows": self.rows, "generator": self.generator.state_dict(), "opt": self.opt.state_dict(),

@@ -27,7 +27,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from mrisr import __version__
-from mrisr.device import Precision, autocast, default_device, set_threads, uses_bf16
+from mrisr.device import Acceleration, Precision, autocast, default_device, set_threads, uses_bf16
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import (ANISOTROPY_TOLERANCE, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
@@ -74,12 +74,22 @@ def check_reach(generator: torch.nn.Module, name: str, path: str | Path) -> None
     probe = torch.randn((1, 1, *(2 * h + 6 for h in halo)), generator=torch.Generator().manual_seed(0))
     whole = generator(probe.to(device)).float().cpu()[0]
     scale = tuple(n // m for n, m in zip(whole.shape[1:], probe.shape[2:]))
-    windowed = _windowed(generator, device, probe[0], scale, 2, halo, 8, tqdm(disable=True), False)
+    windowed = _windowed(generator, device, probe[0], scale, 2, halo, 8, tqdm(disable=True), False).cpu()
     error = float((windowed - whole).abs().max() / max(float(whole.max() - whole.min()), 1e-12))
     if not error <= REACH_TOLERANCE:
         raise InputError(path, f"holds the plugin generator '{name}', whose stated reach {halo} is too small: windows "
                                f"with that halo differ from one pass by {error:.2g} of the output's range",
                          f"state '{name}''s true reach (docs/plugins.md)")
+
+
+def compile_stages(generator: torch.nn.Module, acceleration: Acceleration) -> None:
+    """``torch.compile`` what :func:`super_resolve` calls: a staged generator's two stages (its forward calls them
+    too), else the generator."""
+    if hasattr(generator, "lr_features") and hasattr(generator, "reconstruct"):
+        generator.lr_features = acceleration.compiled(generator.lr_features)
+        generator.reconstruct = acceleration.compiled(generator.reconstruct)
+    else:
+        acceleration.compiled(generator)
 
 
 def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[int, int, int, int]]:
@@ -101,10 +111,19 @@ def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[in
     return out
 
 
+def holding_device(shape: tuple[int, ...], device: torch.device) -> torch.device:
+    """Where a windowed pass collects its output (the features between the two stages, the SR volume): on the GPU
+    while it takes at most a quarter of the free memory (an HCP volume's 64 feature channels take 0.7 GiB), so that
+    windows are not copied to the host and back one by one; else, and on the CPU, in host memory."""
+    if device.type == "cuda" and 4 * 4 * math.prod(shape) <= torch.cuda.mem_get_info(device)[0]:
+        return device
+    return torch.device("cpu")
+
+
 def _windowed(network, device: torch.device, x: torch.Tensor, scale: Scale, tile: int, halo: int | Scale, batch: int,
               bar: tqdm, bf16: bool, even: bool = True) -> torch.Tensor:
     """``network`` over (C, D, H, W) ``x`` window by window (``halo``: per axis, or one for all); each window's
-    core is cropped from its output."""
+    core is cropped from its output into a volume on :func:`holding_device`."""
     halos = (halo,) * 3 if isinstance(halo, int) else halo
     plan = list(itertools.product(*(windows(n, tile, h, even) for n, h in zip(x.shape[1:], halos))))
     out = None
@@ -112,12 +131,14 @@ def _windowed(network, device: torch.device, x: torch.Tensor, scale: Scale, tile
         group = plan[first:first + batch]
         inputs = torch.stack([x[(slice(None), *(slice(a, b) for _, _, a, b in axes))] for axes in group])
         with autocast(device, bf16):
-            y = network(inputs.to(device)).float().cpu()
+            y = network(inputs.to(device)).float()
         if out is None:
-            out = torch.empty((y.shape[1], *(n * f for n, f in zip(x.shape[1:], scale))))
+            shape = (y.shape[1], *(n * f for n, f in zip(x.shape[1:], scale)))
+            out = torch.empty(shape, device=holding_device(shape, device))
         for i, axes in enumerate(group):
             keep = tuple(slice((s - a) * f, (e - a) * f) for (s, e, a, _), f in zip(axes, scale))
-            out[(slice(None), *(slice(s * f, e * f) for (s, e, _, _), f in zip(axes, scale)))] = y[(i, slice(None), *keep)]
+            out[(slice(None), *(slice(s * f, e * f) for (s, e, _, _), f in zip(axes, scale)))] = \
+                y[(i, slice(None), *keep)].to(out.device)
         bar.update(len(group))
     return out
 
@@ -143,13 +164,13 @@ def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int | Scale
     staged = hasattr(generator, "lr_features") and hasattr(generator, "reconstruct")
     with tqdm(desc="super-resolve", unit="window", disable=not progress) as bar:
         if pasted:
-            return _windowed(generator, device, volume, scale, tile, 0, batch, bar, bf16, even=False)[0].numpy()
+            return _windowed(generator, device, volume, scale, tile, 0, batch, bar, bf16, even=False)[0].cpu().numpy()
         if not staged:  # a plugin's stated reach is its exact halo (checked when it was loaded)
             halo = getattr(generator, "reach", halo)
-            return _windowed(generator, device, volume, scale, tile, halo, batch, bar, bf16)[0].numpy()
+            return _windowed(generator, device, volume, scale, tile, halo, batch, bar, bf16)[0].cpu().numpy()
         features = _windowed(generator.lr_features, device, volume, (1, 1, 1), tile, halo, batch, bar, bf16)
         return _windowed(generator.reconstruct, device, features, scale, reconstruct_tile, generator.reconstruct_reach,
-                         batch, bar, bf16)[0].numpy()
+                         batch, bar, bf16)[0].cpu().numpy()
 
 
 def interpolate(lr: np.ndarray, scale: int | Scale, order: int = 1) -> np.ndarray:
@@ -354,7 +375,7 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
                         external: str | None, scale: int | None, reference: str | None, mask: str | None,
                         prepared: bool, resample: float | None, tile: int, halo: int, reconstruct_tile: int, batch: int,
                         pasted: bool, threads: int, precision: str | None, bids: str | None, bids_filter: dict | None,
-                        command_line: str) -> list[Path]:
+                        command_line: str, compile: str, tf32: str, cudnn_benchmark: bool) -> list[Path]:
     """The stage: LR scans (files or folders) through ``model`` (or ``interpolate_mode`` at ``scale``) onto their
     HR grids, the model loaded once; one file in, one file out, else into the folder ``output``. ``external``: the
     folder where an outside program wrote its one NIfTI output of the one scan, put onto its grid at ``scale``.
@@ -363,7 +384,8 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
     only) is the brain mask on the scan's grid for the z-score. ``resample`` (mm) puts anisotropic or oblique
     scans on an isotropic grid first. ``bids``: instead of ``inputs``, every T1w of this BIDS dataset (that
     ``bids_filter`` selects), written as BIDS derivatives into ``output`` (:mod:`mrisr.bids`);
-    ``command_line`` goes into their sidecars. ``precision``: the autocast (None: ``auto``, bf16 on CUDA only).
+    ``command_line`` goes into their sidecars. ``precision``: the autocast (None: ``auto``, bf16 on CUDA only);
+    ``compile``, ``tf32``, ``cudnn_benchmark``: how fast the generator runs (:class:`mrisr.device.Acceleration`).
     """
     if sum(map(bool, (model, interpolate_mode, external))) != 1 or ((interpolate_mode or external) and not scale):
         raise MrisrError("super-resolve needs one of --model, --interpolate with --scale, --external with --scale")
@@ -375,8 +397,10 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
     _check_pairs(pairs)
     if len(pairs) > 1 and (reference or mask):
         raise MrisrError("--reference and --mask belong to one scan; run those scans one by one")
+    acceleration = Acceleration(cudnn_benchmark=cudnn_benchmark, tf32=tf32, compile=compile)
     if model:
         generator, card = load_generator(model)
+        compile_stages(generator, acceleration)
         method = Method(scale=as_scale(card["scale"]), generator=generator, card=card)
         variant = card["variant"]
         descrip = f"mrisr {label(card['scale'])} {variant} ({Path(model).name})"
@@ -400,28 +424,31 @@ def super_resolve_files(inputs: list[str], output: str, model: str | None, inter
                    Path(output) / DESCRIPTION)
         provenance = _provenance(method, model, variant, command_line)
     written = []
-    for scan, out in tqdm(pairs, desc="scans", unit="scan", disable=len(pairs) == 1):
-        img = source = load_volume(scan)
-        brain = load_volume(mask, role="mask") if mask else None
-        if brain is not None and not same_grid(brain, img):
-            raise InputError(mask, f"mask grid {brain.shape} is not the scan's grid {img.shape}",
-                             "give the brain mask of this scan, on its grid")
-        made = descrip
-        if resample is not None and (resampled := resample_isotropic(img, resample)) is not img:
-            img, brain = resampled, brain if brain is None else resample_like(brain, resampled)
-            made = f"{descrip}; {resampled.header['descrip'].item().decode().removeprefix('mrisr: ')}"
-        sr = super_resolve_image(img, method, scan, mask=brain, prepared=prepared, tile=tile,
-                                 halo=halo, reconstruct_tile=reconstruct_tile, batch=batch, pasted=pasted,
-                                 progress=len(pairs) == 1, precision=precision or Precision.AUTO)
-        header_from, affine = img, sr.affine
-        if reference:
-            header_from = load_volume(reference, role="reference")
-            if not whole_lr_voxels(header_from.shape, sr.shape, method.scale):
-                raise InputError(reference, f"reference grid {header_from.shape} differs from the SR grid {sr.shape}",
-                                 "give the HR volume this LR was made from, or leave --reference out")
-            affine = header_from.affine
-        written.append(save_volume(np.asanyarray(sr.dataobj), affine, out, reference=header_from, descrip=made))
-        if bids:
-            sidecar = _sidecar(sources[scan, out], provenance, source, sr)
-            write_text(json.dumps(sidecar, indent=2) + "\n", out.with_name(out.name.removesuffix(".nii.gz") + ".json"))
+    with acceleration.backends():
+        for scan, out in tqdm(pairs, desc="scans", unit="scan", disable=len(pairs) == 1):
+            img = source = load_volume(scan)
+            brain = load_volume(mask, role="mask") if mask else None
+            if brain is not None and not same_grid(brain, img):
+                raise InputError(mask, f"mask grid {brain.shape} is not the scan's grid {img.shape}",
+                                 "give the brain mask of this scan, on its grid")
+            made = descrip
+            if resample is not None and (resampled := resample_isotropic(img, resample)) is not img:
+                img, brain = resampled, brain if brain is None else resample_like(brain, resampled)
+                made = f"{descrip}; {resampled.header['descrip'].item().decode().removeprefix('mrisr: ')}"
+            sr = super_resolve_image(img, method, scan, mask=brain, prepared=prepared, tile=tile,
+                                     halo=halo, reconstruct_tile=reconstruct_tile, batch=batch, pasted=pasted,
+                                     progress=len(pairs) == 1, precision=precision or Precision.AUTO)
+            header_from, affine = img, sr.affine
+            if reference:
+                header_from = load_volume(reference, role="reference")
+                if not whole_lr_voxels(header_from.shape, sr.shape, method.scale):
+                    raise InputError(reference,
+                                     f"reference grid {header_from.shape} differs from the SR grid {sr.shape}",
+                                     "give the HR volume this LR was made from, or leave --reference out")
+                affine = header_from.affine
+            written.append(save_volume(np.asanyarray(sr.dataobj), affine, out, reference=header_from, descrip=made))
+            if bids:
+                sidecar = _sidecar(sources[scan, out], provenance, source, sr)
+                write_text(json.dumps(sidecar, indent=2) + "\n",
+                           out.with_name(out.name.removesuffix(".nii.gz") + ".json"))
     return written

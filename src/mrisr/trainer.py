@@ -66,6 +66,10 @@ class Trainer:
     def autocast(self) -> torch.autocast:
         return autocast(self.device, self.bf16)
 
+    def backends(self) -> contextlib.AbstractContextManager:
+        """The process-wide backend flags its steps run under (:class:`mrisr.device.Acceleration`)."""
+        return contextlib.nullcontext()
+
     def state(self) -> dict:
         raise NotImplementedError
 
@@ -198,8 +202,9 @@ def _fit(trainer: Trainer, take_step: Callable[[], dict], out: Path, *, fix: str
         return row
 
     settings = trainer.settings
-    run_steps(trainer, settings.steps, checked_step, checkpoint, settings.checkpoint_every, show=show, writer=writer,
-              progress=progress, desc=desc)
+    with trainer.backends():
+        run_steps(trainer, settings.steps, checked_step, checkpoint, settings.checkpoint_every, show=show,
+                  writer=writer, progress=progress, desc=desc)
     model, log_path = out / "model.pt", out / "train_log.csv"
     if writer:
         trainer.save_model(model)

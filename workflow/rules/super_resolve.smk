@@ -23,10 +23,11 @@ rule super_resolve:
         reconstruct_tile=config["inference"]["reconstruct_tile"],
         batch=config["inference"]["batch"],
         precision=PLAN.super_resolve.precision(),
+        acceleration=PLAN.super_resolve.acceleration(),
     shell:
         "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
         " --tile {params.tile:q} --halo {params.halo:q} --reconstruct-tile {params.reconstruct_tile:q} --batch {params.batch:q}"
-        " --precision {params.precision:q} --threads {threads} > {log:q} 2>&1"
+        " --precision {params.precision:q} {params.acceleration} --threads {threads} > {log:q} 2>&1"
 
 
 rule super_resolve_pasted:
@@ -49,10 +50,11 @@ rule super_resolve_pasted:
         tile=config["papers"]["disgan"]["pasted_tile"],
         batch=config["inference"]["batch"],
         precision=PLAN.super_resolve.precision(),
+        acceleration=PLAN.super_resolve.acceleration(),
     shell:
         "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
-        " --tile {params.tile:q} --batch {params.batch:q} --pasted --precision {params.precision:q} --threads {threads}"
-        " > {log:q} 2>&1"
+        " --tile {params.tile:q} --batch {params.batch:q} --pasted --precision {params.precision:q}"
+        " {params.acceleration} --threads {threads} > {log:q} 2>&1"
 
 
 rule super_resolve_scan:

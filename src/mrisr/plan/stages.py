@@ -15,10 +15,11 @@ from mrisr.scale import as_scale
 DOWNLOAD_CHECKS = ("sha256", "md5", "size")
 #: `train` settings that change a GAN's result or its checkpointing (the rest of `train` is the workflow's)
 TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision", "memory_format",
-              "patch_sampling", "patch_stride", "shared_discriminator_pass", "relativistic_mean")
+              "patch_sampling", "patch_stride", "shared_discriminator_pass", "relativistic_mean", "cudnn_benchmark",
+              "tf32", "compile")
 #: `train` settings that the pixel-loss generators share with the GANs: the same patches, batches and precision
 PRETRAIN_KEYS_FROM_TRAIN = ("batch_size", "patch_size", "checkpoint_every", "precision", "memory_format",
-                            "patch_sampling", "patch_stride")
+                            "patch_sampling", "patch_stride", "cudnn_benchmark", "tf32", "compile")
 SEGMENT_KEYS = ("steps", "batch_size", "patch_size", "lr", "classes", "sr_fraction", "checkpoint_every")
 SEGMENTATION_ARMS = ("real", "real+sr")
 
@@ -266,6 +267,12 @@ class SuperResolve(Stage):
     def precision(self) -> str:
         """The inference's autocast: ``inference.precision``, else the run's training precision."""
         return self.config["inference"]["precision"] or self.config["train"]["precision"]
+
+    def acceleration(self) -> str:
+        """How fast the generator runs: ``inference.compile``, and train's cuDNN autotuner and TF32."""
+        train = self.config["train"]
+        return (f"--compile {self.config['inference']['compile']} --tf32 {train['tf32']}"
+                f" --{'' if train['cudnn_benchmark'] else 'no-'}cudnn-benchmark")
 
     def method(self, wildcards: Wildcards, input) -> str:
         if self.study.learned(wildcards.variant):

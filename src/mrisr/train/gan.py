@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,8 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 from mrisr import distributed, losses
 from mrisr.device import set_threads
 from mrisr.errors import ConfigError, InputError
-from mrisr.generator_trainer import GeneratorSettings, GeneratorTrainer, load_training_volumes, scaled, training_card
+from mrisr.generator_trainer import (GeneratorSettings, GeneratorTrainer, load_training_volumes, result_settings, scaled,
+                                     training_card)
 from mrisr.model_card import load_model
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build
@@ -57,11 +58,10 @@ class Start:
 
 
 def result_fingerprint(variant: dict, settings: TrainSettings, start: Start | None = None) -> str:
-    """A checkpoint of another run (or of another start) is never resumed; neither the checkpoint interval nor the
+    """A checkpoint of another run (or of another start) is never resumed; neither the speed settings nor the
     shared pass changes the result."""
-    result_settings = {k: v for k, v in asdict(settings).items()
-                       if k not in ("checkpoint_every", "shared_discriminator_pass")}
-    return fingerprint(variant=variant, settings=result_settings, start=start.digest if start else None)
+    return fingerprint(variant=variant, settings=result_settings(settings, "shared_discriminator_pass"),
+                       start=start.digest if start else None)
 
 
 class GanTrainer(GeneratorTrainer):
@@ -92,6 +92,10 @@ class GanTrainer(GeneratorTrainer):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=opt["lr"], betas=tuple(opt["betas"]))
         self.set_memory_format(self.memory_format)
         distributed.broadcast_parameters(self.players().values())
+        # a WGAN-GP critic stays eager: its gradient penalty differentiates through its gradient (double backward),
+        # which compiled graphs do not support
+        self.compile([net for name, net in self.players().items()
+                      if name != "discriminator" or variant["losses"]["gan"] != losses.GanLoss.WGAN_GP])
 
     def players(self) -> dict[str, torch.nn.Module]:
         nets = {"generator": self.generator, "discriminator": self.discriminator}

@@ -1,0 +1,123 @@
+"""The speed switches (mrisr.device.Acceleration): what they set, and that on the CPU they compute the same.
+
+``torch.compile`` runs here with the ``aot_eager`` backend (Dynamo's graph capture and AOTAutograd's joint graph,
+without Inductor's code generation, which takes ~40 s per network on these CPUs): what the switch wires in place
+(which networks, their state dicts, checkpoints, the staged inference) is what is tested.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from mrisr.device import Acceleration, CompileMode, Tf32
+from mrisr.models.registry import build
+from mrisr.super_resolve import compile_stages, super_resolve
+from mrisr.train.gan import GanTrainer, train
+from mrisr.trainer import try_resume
+from tests.conftest import filled_variant
+from tests.test_train import SETTINGS, VARIANT
+
+WGAN_GP = filled_variant({
+    "kind": "gan",
+    "generator": {"name": "mdcsrn", "growth": 4, "blocks": 1, "units": 2},
+    "discriminator": {"name": "patch", "channels": [4, 8], "norm": "batch"},
+    "losses": {"pixel_loss": "mse", "adversarial": 0.001, "feature": 0, "gan": "wgan_gp", "gp_weight": 10.0},
+    "optimiser": {"lr": 1e-3},
+})
+
+
+@pytest.fixture
+def volumes(rng):
+    return [rng.normal(size=(20, 18, 22)).astype(np.float32) for _ in range(2)]
+
+
+@pytest.fixture
+def aot_eager(monkeypatch):
+    """``torch.compile`` with the cheap ``aot_eager`` backend (the mode is kept: Inductor's, ignored by it)."""
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def flags():
+    return (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+
+
+@pytest.mark.parametrize("tf32, expected", [("convolutions", (True, False)), ("all", (True, True)),
+                                            ("none", (False, False))])
+def test_backends_set_the_flags_for_the_block_and_restore_them(tf32, expected):
+    before = flags()
+    with pytest.raises(RuntimeError, match="inside"):
+        with Acceleration(cudnn_benchmark=not before[0], tf32=tf32, compile="none").backends():
+            assert flags() == (not before[0], *expected)
+            # PyTorch's newer flags read the same (Inductor reads both kinds)
+            assert torch.backends.cuda.matmul.fp32_precision == ("tf32" if expected[1] else "ieee")
+            raise RuntimeError("inside")
+    assert flags() == before
+
+
+def test_tf32_and_the_autotuner_compute_the_same_on_the_cpu(tmp_path, volumes):
+    """The CPU has neither: every value trains to the same weights, bit for bit."""
+    weights = []
+    for tf32, benchmark in [("none", False), ("all", True), ("convolutions", True)]:
+        settings = dataclasses.replace(SETTINGS, steps=2, tf32=tf32, cudnn_benchmark=benchmark)
+        out = train(volumes, VARIANT, settings, tmp_path / tf32, progress=False)
+        weights.append(torch.load(out["model"])["state_dict"])
+    for other in weights[1:]:
+        for key, value in weights[0].items():
+            torch.testing.assert_close(other[key], value, rtol=0, atol=0)
+
+
+def test_compiled_training_matches_eager_and_writes_the_eager_files(tmp_path, volumes, aot_eager):
+    settings = dataclasses.replace(SETTINGS, steps=2)
+    eager = train(volumes, VARIANT, settings, tmp_path / "eager", progress=False)
+    compiled = dataclasses.replace(settings, compile=CompileMode.DEFAULT.value)
+    trainer = GanTrainer(VARIANT, compiled)
+    assert all(net._compiled_call_impl is not None for net in trainer.players().values())
+    out = train(volumes, VARIANT, compiled, tmp_path / "compiled", progress=False)
+    a, b = torch.load(eager["model"])["state_dict"], torch.load(out["model"])["state_dict"]
+    assert list(a) == list(b)  # no "_orig_mod." prefix: a model card loads either way
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6)
+    checkpoint = torch.load(tmp_path / "compiled" / "checkpoint.pt")
+    assert set(checkpoint["generator"]) == set(a)
+
+
+def test_a_checkpoint_resumes_across_speed_switches_not_across_tf32(tmp_path, volumes):
+    train(volumes, VARIANT, dataclasses.replace(SETTINGS, steps=2), tmp_path, progress=False)
+    checkpoint = tmp_path / "checkpoint.pt"
+    faster = dataclasses.replace(SETTINGS, steps=2, compile="max-autotune", cudnn_benchmark=True)
+    assert try_resume(GanTrainer(VARIANT, dataclasses.replace(faster, compile="none")), checkpoint)
+    assert not try_resume(GanTrainer(VARIANT, dataclasses.replace(SETTINGS, steps=2, tf32="none")), checkpoint)
+
+
+def test_a_wgan_gp_critic_stays_eager_and_its_penalty_trains(tmp_path, volumes, aot_eager):
+    settings = dataclasses.replace(SETTINGS, steps=2, compile=CompileMode.DEFAULT.value)
+    trainer = GanTrainer(WGAN_GP, settings)
+    assert trainer.generator._compiled_call_impl is not None
+    assert trainer.discriminator._compiled_call_impl is None
+    row = trainer.train_step(volumes)
+    assert np.isfinite(row["gradient_penalty"]) and row["gradient_penalty"] > 0
+
+
+def test_compiled_stages_super_resolve_as_eager(aot_eager, rng):
+    generator = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}).eval()
+    lr = rng.normal(size=(10, 12, 9)).astype(np.float32)
+    eager = super_resolve(generator, lr, 2, tile=6, halo=2, progress=False, reconstruct_tile=4)
+    compile_stages(generator, Acceleration(cudnn_benchmark=False, tf32="all", compile="reduce-overhead"))
+    torch._dynamo.utils.counters.clear()
+    np.testing.assert_allclose(super_resolve(generator, lr, 2, tile=6, halo=2, progress=False, reconstruct_tile=4),
+                               eager, rtol=1e-5, atol=1e-5)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # both stages ran compiled
+
+
+def test_every_switch_value_is_in_the_schema():
+    from mrisr.config import schema_property
+
+    assert schema_property("train.tf32")["enum"] == [t.value for t in Tf32]
+    for key in ("train.compile", "inference.compile"):
+        assert schema_property(key)["enum"] == [m.value for m in CompileMode]
