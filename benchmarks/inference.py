@@ -104,6 +104,8 @@ def main() -> None:
     p.add_argument("--reconstruct-tile", type=int, default=defaults["reconstruct_tile"])
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--repeat", type=int, default=1, help="runs per method, alternating; the median time is reported")
+    p.add_argument("--method-timeout", type=float, help="seconds a method's run may take; past it, it is reported "
+                   "as timed out and the others go on")
     p.add_argument("--run", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -113,15 +115,23 @@ def main() -> None:
     import torch
 
     runs: dict[str, list[dict]] = {m: [] for m in a.methods}
+    failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(a.repeat):  # methods alternate, so that a slow spell of the machine hits each alike
-            for method in a.methods:
+            for method in [m for m in a.methods if m not in failed]:
                 cmd = [sys.executable, __file__, "--run", method, "--out", tmp, "--shape", *map(str, a.shape),
                        "--threads", str(a.threads), "--tile", str(a.tile), "--halo", str(a.halo),
                        "--batch", str(a.batch), "--reconstruct-tile", str(a.reconstruct_tile)]
-                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                runs[method].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                print(method, runs[method][-1], flush=True)
+                try:
+                    done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=a.method_timeout)
+                except subprocess.TimeoutExpired:
+                    failed[method] = f"timed out after {a.method_timeout:g} s"
+                except subprocess.CalledProcessError as exc:
+                    failed[method] = "failed: " + (exc.stderr.strip().splitlines() or ["no output"])[-1][:160]
+                else:
+                    runs[method].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(method, failed.get(method) or runs[method][-1], flush=True)
+        runs = {m: rs for m, rs in runs.items() if m not in failed}
         results = {m: {"seconds": float(np.median([r["seconds"] for r in rs])),
                        "first": float(np.median([r["first"] for r in rs])),
                        "peak_gib": max(r["peak_gib"] for r in rs)} for m, rs in runs.items()}
@@ -136,6 +146,7 @@ def main() -> None:
     for method, r in results.items():
         lines.append(f"| {method} | {r['first']:.1f} | {r['seconds']:.2f} | {voxels / r['seconds']:,.0f} | {r['peak_gib']:.2f} | "
                      f"{r.get('max_diff', float('nan')):.2e} | {r.get('share_over_1e-4', float('nan')):.1%} |")
+    lines += [f"| {method} | {why} | | | | | |" for method, why in failed.items()]
     ratios = []
     if {"ours", "monai"} <= set(results):
         ratios.append(f"throughput ours / MONAI sliding window: {results['monai']['seconds'] / results['ours']['seconds']:.2f}x")

@@ -91,12 +91,12 @@ def test_reconstruction_reach_is_exact(scale):
         whole = g.reconstruct(features)[0]
         bar = tqdm(disable=True)
         cpu = torch.device("cpu")
-        exact = _windowed(g.reconstruct, cpu, features[0], factors, 2, g.reconstruct_reach, 1, bar, False)
+        exact = _windowed(g.reconstruct, cpu, features[0], factors, 4, g.reconstruct_reach, 4, bar, False)
         torch.testing.assert_close(exact, whole, atol=1e-5, rtol=0)
         for axis in range(3):
             halo = list(g.reconstruct_reach)
             halo[axis] -= 1
-            short = _windowed(g.reconstruct, cpu, features[0], factors, 2, tuple(halo), 1, bar, False)
+            short = _windowed(g.reconstruct, cpu, features[0], factors, 4, tuple(halo), 4, bar, False)
             assert (short - whole).abs().max() > 1e-4, (axis, g.reconstruct_reach)
 
 

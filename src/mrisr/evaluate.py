@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mrisr.device import set_threads
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import load_mask, load_volume, write_table
 from mrisr.metrics import METRICS, evaluate, noise_sigma
@@ -22,10 +21,14 @@ from mrisr.scale import MAX_FACTOR, whole_lr_voxels
 log = logging.getLogger(__name__)
 
 
-def _lpips(lpips_dir: str, sha256: str) -> tuple[SliceLpips | None, str]:
-    """The LPIPS metric, or None and the note that says why it is not computed."""
+def _lpips(lpips_dir: str, sha256: str, threads: int) -> tuple[SliceLpips | None, str]:
+    """The LPIPS metric on ``threads`` CPU threads, or None and the note that says why it is not computed. Only LPIPS
+    needs torch: an evaluate job without it does not import it (2 s of each of the workflow's many small jobs)."""
     status = backbone_status(lpips_dir)
     if status["available"]:
+        from mrisr.device import set_threads
+
+        set_threads(threads)
         return SliceLpips(lpips_dir, sha256), ""
     note = f"not computed: the AlexNet weights could not be fetched ({status['reason']})"
     log.warning("LPIPS %s", note)
@@ -50,10 +53,9 @@ def evaluate_files(subjects: list[str], gt: list[str], pred: list[str] | None, m
         raise MrisrError("evaluate needs either --pred or --not-computed REASON")
     if not_computed_reason:
         return not_computed(subjects, not_computed_reason, out)
-    set_threads(threads)
     if not (len(subjects) == len(gt) == len(pred) == len(mask)) or (lr and len(lr) != len(subjects)):
         raise MrisrError("evaluate needs one --gt, --pred, --mask (and --lr, if given) per --subjects entry")
-    lpips_metric, lpips_note = _lpips(lpips_dir, lpips_sha256) if lpips_dir else (None, "")
+    lpips_metric, lpips_note = _lpips(lpips_dir, lpips_sha256, threads) if lpips_dir else (None, "")
     rows = []
     for i, (subject, gt_path, pred_path, mask_path) in enumerate(zip(subjects, gt, pred, mask)):
         truth, output = load_volume(gt_path), load_volume(pred_path)
