@@ -13,7 +13,7 @@ from mrisr.scale import as_scale
 
 #: the options of `mrisr fetch download` that check a download, in their order on the command line
 DOWNLOAD_CHECKS = ("sha256", "md5", "size")
-#: `train` settings that change a GAN's result or its checkpointing (the rest of `train` is the workflow's)
+#: `train` settings of a GAN's training: its result, checkpointing and speed (the rest of `train` is the workflow's)
 TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision", "memory_format",
               "patch_sampling", "patch_stride", "shared_discriminator_pass", "relativistic_mean", "cudnn_benchmark",
               "tf32", "compile")
