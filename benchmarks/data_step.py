@@ -61,7 +61,8 @@ def main() -> None:
         cells = []
         for kind, threads in devices:
             torch.set_num_threads(threads)
-            cells.append(f"{batch_ms(volumes, entry, scale, a.patch_size, a.batch_size, torch.device(kind), a.repeat):.1f}")
+            ms = batch_ms(volumes, entry, scale, a.patch_size, a.batch_size, torch.device(kind), a.repeat)
+            cells.append(f"{ms:.1f}")
         lines.append(f"| {name} ({entry['method']}) | {label(scale)} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)

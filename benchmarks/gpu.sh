@@ -6,7 +6,7 @@
 #   a training batch's data (patches drawn, degraded by each of the config's degradations) on the CPU and the GPU;
 #   the paper-size 3-player and DISGAN training steps: plain fp32 against ours in bf16, fp32 (TF32 convolutions,
 #   PyTorch's default), IEEE fp32, fp32 + TF32 matrix multiplies; the generator's share of the card's dense bf16
-#   peak before the switches (ours);
+#   peak before the switches (ours) and a profile of its operators;
 #   the 3-player step with cuDNN's autotuner, compiled (default mode) and with CUDA graphs (reduce-overhead), and
 #   the generator's share after them;
 #   what the paper run (authors.yaml + hcp.yaml) costs in GPU hours on this card.
@@ -27,9 +27,9 @@ timeout 30 python3 data_step.py --threads 1 8 --repeat 5 2>&1 | tee "$OUT/data_s
 # cuDNN keeps one algorithm per convolution shape for the whole process, autotuned or not: the autotuned steps run
 # in a process of their own, so that neither side reuses the other's picks.
 timeout 90 python3 train_step.py --paper-sizes --patch-size 64 --batch-size 4 --steps 5 --threads 16 \
-    --variants threeplayer disgan --configs ours fp32 fp32_ieee fp32_tf32 --generator-configs ours 2>&1 \
-    | tee "$OUT/train_step.log"
+    --variants threeplayer disgan --configs ours fp32 fp32_ieee fp32_tf32 --generator-configs ours \
+    --profile ours 2>&1 | tee "$OUT/train_step.log"
 timeout 150 python3 train_step.py --paper-sizes --patch-size 64 --batch-size 4 --steps 5 --threads 16 \
-    --variants threeplayer --configs autotuned compiled graphs --generator-configs autotuned compiled 2>&1 \
-    | tee "$OUT/train_step_switches.log"
+    --variants threeplayer --configs autotuned compiled graphs --generator-configs autotuned compiled \
+    --profile autotuned 2>&1 | tee "$OUT/train_step_switches.log"
 timeout 90 python3 paper_cost.py --threads 16 --steps 3 2>&1 | tee "$OUT/paper_cost.log"

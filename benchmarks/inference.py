@@ -144,7 +144,8 @@ def main() -> None:
              "voxels with \\|Δ\\| > 1e-4 |", "|---|---|---|---|---|---|---|"]
     voxels = 8 * int(np.prod(a.shape))
     for method, r in results.items():
-        lines.append(f"| {method} | {r['first']:.1f} | {r['seconds']:.2f} | {voxels / r['seconds']:,.0f} | {r['peak_gib']:.2f} | "
+        lines.append(f"| {method} | {r['first']:.1f} | {r['seconds']:.2f} | {voxels / r['seconds']:,.0f} | "
+                     f"{r['peak_gib']:.2f} | "
                      f"{r.get('max_diff', float('nan')):.2e} | {r.get('share_over_1e-4', float('nan')):.1%} |")
     lines += [f"| {method} | {why} | | | | | |" for method, why in failed.items()]
     ratios = []

@@ -77,6 +77,11 @@ class Wildcards:
         self.dataset = cfg["dataset"]
 
 
+def configured(variant: dict, ours: TrainSettings, config: str) -> GanTrainer:
+    """A trainer of ``variant`` with the workflow's settings as ``config`` changes them."""
+    return GanTrainer(variant, dataclasses.replace(ours, **CONFIGS[config][1]))
+
+
 def failure(exc: Exception) -> str:
     return f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
 
@@ -134,6 +139,23 @@ def generator_seconds(trainer: GanTrainer, steps: int) -> float:
     return float(np.median(seconds[1:]))
 
 
+def generator_profile(trainer: GanTrainer, passes: int = 3, rows: int = 15) -> str:
+    """Where the generator's forward+backward spends its time: PyTorch's profiler over ``passes`` passes, after one
+    untimed, its top ``rows`` operators by device time (CPU time on the CPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    lr, cuda = _lr_batch(trainer), trainer.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with trainer.backends():
+        _generator_pass(trainer, lr)
+        with profile(activities=activities) as prof:
+            for _ in range(passes):
+                _generator_pass(trainer, lr)
+            _sync(trainer.device)
+    trainer.generator.zero_grad(set_to_none=True)
+    return prof.key_averages().table(sort_by="cuda_time_total" if cuda else "cpu_time_total", row_limit=rows)
+
+
 def _lr_batch(trainer: GanTrainer) -> torch.Tensor:
     s = trainer.settings
     return torch.randn(s.batch_size, 1, *(s.patch_size // s.scale,) * 3, device=trainer.device).to(
@@ -186,6 +208,7 @@ def main() -> None:
     p.add_argument("--paper-sizes", action="store_true")
     p.add_argument("--configs", nargs="+", choices=CONFIGS, default=["plain", "ours", "fp32"])
     p.add_argument("--generator-configs", nargs="*", choices=CONFIGS, default=["ours"])
+    p.add_argument("--profile", choices=CONFIGS, help="also profile the generator's pass in this configuration")
     p.add_argument("--variants", nargs="+", help="default: every GAN variant of the config")
     p.add_argument("--peak-tflops", type=float, help="the device's dense peak, for the generator's fraction")
     a = p.parse_args()
@@ -199,10 +222,10 @@ def main() -> None:
     lines = ["| variant | configuration | first step s | s/step | speed-up over plain | HR voxels/s |",
              "|---|---|---|---|---|---|"]
     names = a.variants or [n for n, v in cfg["variants"].items() if v["kind"] == "gan"]
-    passes, counts = [], {}
+    passes, counts, profiles = [], {}, []
     for name in names:
         variant = cfg["variants"][name]
-        trainers = {c: GanTrainer(variant, dataclasses.replace(ours, **CONFIGS[c][1])) for c in configs}
+        trainers = {c: configured(variant, ours, c) for c in configs}
         counts[name] = trainers["plain"].parameter_counts()
         results = measure(trainers, volumes, a.steps)
         for config, r in results.items():
@@ -211,15 +234,20 @@ def main() -> None:
             else:
                 voxels = ours.batch_size * ours.patch_size**3 / r["step"]
                 ratio = results["plain"].get("step", float("nan")) / r["step"]
-                lines.append(f"| {name} | {config} | {r['first']:.2f} | {r['step']:.3f} | {ratio:.2f}x | {voxels:,.0f} |")
+                lines.append(f"| {name} | {config} | {r['first']:.2f} | {r['step']:.3f} | {ratio:.2f}x | "
+                             f"{voxels:,.0f} |")
             print(lines[-1], flush=True)
         flops = generator_flops(trainers["plain"])
         for config in a.generator_configs:
-            trainer = trainers.get(config) or GanTrainer(variant, dataclasses.replace(ours, **CONFIGS[config][1]))
+            trainer = trainers.get(config) or configured(variant, ours, config)
             try:
                 passes.append((name, config, flops, generator_seconds(trainer, a.steps)))
             except Exception as exc:
                 passes.append((name, config, flops, failure(exc)))
+        if a.profile:
+            trainer = trainers.get(a.profile) or configured(variant, ours, a.profile)
+            profiles.append(f"Profile of {name}'s generator forward+backward ({a.profile}, 3 passes):\n\n```\n"
+                            f"{generator_profile(trainer).strip()}\n```")
         del trainers
     peak, peak_name = reference_tflops(a.peak_tflops)
     lines += ["", "Configurations: " + "; ".join(f"{c}: {CONFIGS[c][0]}" for c in configs) + ".", "",
@@ -235,8 +263,9 @@ def main() -> None:
                 lines.append(f"| {name} | {config} | {flops / 1e12:.3g} | {seconds} | | |")
             else:
                 rate = flops / seconds / 1e12
-                lines.append(f"| {name} | {config} | {flops / 1e12:.3g} | {seconds:.3g} | {rate:.3g} | {rate / peak:.1%} |")
-    text = "\n".join(lines)
+                lines.append(f"| {name} | {config} | {flops / 1e12:.3g} | {seconds:.3g} | {rate:.3g} | "
+                             f"{rate / peak:.1%} |")
+    text = "\n\n".join(["\n".join(lines), *profiles])
     print(text, flush=True)
     append_entry(f"{a.threads} threads",
                  f"{'Authors' if a.paper_sizes else 'Config'} network sizes, patch {ours.patch_size}³, "
