@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mrisr.device import Acceleration, CompileMode, Tf32
+from mrisr.device import Acceleration, CompileMode, Tf32, ieee_fp32
 from mrisr.models.registry import build
 from mrisr.super_resolve import compile_stages, super_resolve
 from mrisr.train.gan import GanTrainer, train
@@ -58,6 +58,13 @@ def test_backends_set_the_flags_for_the_block_and_restore_them(tf32, expected):
             assert torch.backends.cuda.matmul.fp32_precision == ("tf32" if expected[1] else "ieee")
             raise RuntimeError("inside")
     assert flags() == before
+
+
+def test_ieee_fp32_turns_tf32_off_keeps_the_autotuner_and_restores():
+    with Acceleration(cudnn_benchmark=True, tf32="all", compile="none").backends():
+        with ieee_fp32():
+            assert flags() == (True, False, False)
+        assert flags() == (True, True, True)
 
 
 def test_tf32_and_the_autotuner_compute_the_same_on_the_cpu(tmp_path, volumes):

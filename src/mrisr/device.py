@@ -111,3 +111,13 @@ class Acceleration:
             network.compile(mode=mode.value)
             return network
         return torch.compile(network, mode=mode.value)
+
+
+@contextlib.contextmanager
+def ieee_fp32() -> Iterator[None]:
+    """No TF32 in the block (cuDNN's autotuner as it is): for what must compute as the CPU does, such as training's
+    LR patches, which must be the degrade stage's LR (a blur's convolutions in TF32 round to about 1e-3)."""
+    keep = Acceleration(cudnn_benchmark=torch.backends.cudnn.benchmark, tf32=Tf32.NONE.value,
+                        compile=CompileMode.NONE.value)
+    with keep.backends():
+        yield

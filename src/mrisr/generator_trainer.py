@@ -13,7 +13,7 @@ import torch
 
 from mrisr import distributed
 from mrisr.degrade import degrade
-from mrisr.device import Acceleration, MemoryFormat
+from mrisr.device import Acceleration, MemoryFormat, ieee_fp32
 from mrisr.errors import ConfigError
 from mrisr.io import load_volume, voxel_sizes
 from mrisr.model_card import make_card, save_model
@@ -109,8 +109,9 @@ class GeneratorTrainer(Trainer):
 
     def batch(self, volumes: list[np.ndarray]) -> tuple[torch.Generator, torch.Tensor, torch.Tensor]:
         """This step's random stream, HR patches and their LR: the global batch, which every process draws alike.
-        The patches are degraded on the training device: a blur or k-space degradation of a paper-size batch on
-        one CPU core takes about as long as a whole GPU step (benchmarks/data_step.py)."""
+        The patches are degraded on the training device (a blur or k-space degradation of a paper-size batch on
+        one CPU core takes about as long as a whole GPU step: benchmarks/data_step.py), in IEEE fp32 as the
+        degrade stage makes the test LR."""
         s = self.settings
         rng = step_generator(s.seed, self.step)
         if PatchSampling(s.patch_sampling) is PatchSampling.GRID:
@@ -120,7 +121,8 @@ class GeneratorTrainer(Trainer):
         else:
             hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=as_scale(s.scale))
         hr = hr.to(self.device)
-        return rng, hr, degrade(hr, s.degradation, s.scale)
+        with ieee_fp32():
+            return rng, hr, degrade(hr, s.degradation, s.scale)
 
     def part(self) -> slice:
         """This process's rows of the global batch."""
