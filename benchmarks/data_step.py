@@ -23,6 +23,7 @@ from mrisr.degrade import degrade
 from mrisr.patches import sample_patches, step_generator
 from mrisr.scale import as_scale, label
 from record import append_entry
+from train_step import failure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +62,12 @@ def main() -> None:
         cells = []
         for kind, threads in devices:
             torch.set_num_threads(threads)
-            ms = batch_ms(volumes, entry, scale, a.patch_size, a.batch_size, torch.device(kind), a.repeat)
-            cells.append(f"{ms:.1f}")
+            try:
+                ms = batch_ms(volumes, entry, scale, a.patch_size, a.batch_size, torch.device(kind), a.repeat)
+            except Exception as exc:  # e.g. MONAI (the blur's filter) missing from a GPU machine's image
+                cells.append(failure(exc))
+            else:
+                cells.append(f"{ms:.1f}")
         lines.append(f"| {name} ({entry['method']}) | {label(scale)} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)
