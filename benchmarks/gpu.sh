@@ -29,7 +29,7 @@ timeout 30 python3 data_step.py --threads 1 8 --repeat 5 2>&1 | tee "$OUT/data_s
 timeout 90 python3 train_step.py --paper-sizes --patch-size 64 --batch-size 4 --steps 5 --threads 16 \
     --variants threeplayer disgan --configs ours fp32 fp32_ieee fp32_tf32 --generator-configs ours \
     --profile ours 2>&1 | tee "$OUT/train_step.log"
-timeout 150 python3 train_step.py --paper-sizes --patch-size 64 --batch-size 4 --steps 5 --threads 16 \
+timeout 140 python3 train_step.py --paper-sizes --patch-size 64 --batch-size 4 --steps 5 --threads 16 \
     --variants threeplayer --configs autotuned compiled graphs --generator-configs autotuned compiled \
     --profile autotuned 2>&1 | tee "$OUT/train_step_switches.log"
-timeout 90 python3 paper_cost.py --threads 16 --steps 3 2>&1 | tee "$OUT/paper_cost.log"
+timeout 80 python3 paper_cost.py --threads 16 --steps 3 2>&1 | tee "$OUT/paper_cost.log"
