@@ -25,6 +25,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -66,15 +67,9 @@ def paper_sized(variant: dict) -> dict:
 
 def workflow_settings(cfg: dict, **values) -> TrainSettings:
     """The settings the train rule passes (the plan's), then ``values``."""
-    return TrainSettings(**(json.loads(Train(Study(cfg, paths={})).settings(Wildcards(cfg))) | values))
-
-
-class Wildcards:
-    """The train rule's wildcards of the config's first GAN variant (the settings are every variant's)."""
-
-    def __init__(self, cfg: dict):
-        self.variant = next(n for n, v in cfg["variants"].items() if v["kind"] == "gan")
-        self.dataset = cfg["dataset"]
+    first_gan = next(n for n, v in cfg["variants"].items() if v["kind"] == "gan")  # the settings are every GAN's
+    wildcards = SimpleNamespace(variant=first_gan, dataset=cfg["dataset"])
+    return TrainSettings(**(json.loads(Train(Study(cfg, paths={})).settings(wildcards)) | values))
 
 
 def configured(variant: dict, ours: TrainSettings, config: str) -> GanTrainer:

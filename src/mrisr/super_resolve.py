@@ -82,10 +82,15 @@ def check_reach(generator: torch.nn.Module, name: str, path: str | Path) -> None
                          f"state '{name}''s true reach (docs/plugins.md)")
 
 
+def staged(generator: torch.nn.Module) -> bool:
+    """Whether the generator separates its LR feature stage from its HR reconstruction (:func:`super_resolve`)."""
+    return hasattr(generator, "lr_features") and hasattr(generator, "reconstruct")
+
+
 def compile_stages(generator: torch.nn.Module, acceleration: Acceleration) -> None:
     """``torch.compile`` what :func:`super_resolve` calls: a staged generator's two stages (its forward calls them
     too), else the generator."""
-    if hasattr(generator, "lr_features") and hasattr(generator, "reconstruct"):
+    if staged(generator):
         generator.lr_features = acceleration.compiled(generator.lr_features)
         generator.reconstruct = acceleration.compiled(generator.reconstruct)
     else:
@@ -161,11 +166,10 @@ def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int | Scale
     volume, scale = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None], as_scale(scale)
     device = next(generator.parameters()).device
     bf16 = uses_bf16(precision, device)
-    staged = hasattr(generator, "lr_features") and hasattr(generator, "reconstruct")
     with tqdm(desc="super-resolve", unit="window", disable=not progress) as bar:
         if pasted:
             return _windowed(generator, device, volume, scale, tile, 0, batch, bar, bf16, even=False)[0].cpu().numpy()
-        if not staged:  # a plugin's stated reach is its exact halo (checked when it was loaded)
+        if not staged(generator):  # a plugin's stated reach is its exact halo (checked when it was loaded)
             halo = getattr(generator, "reach", halo)
             return _windowed(generator, device, volume, scale, tile, halo, batch, bar, bf16)[0].cpu().numpy()
         features = _windowed(generator.lr_features, device, volume, (1, 1, 1), tile, halo, batch, bar, bf16)
