@@ -24,7 +24,7 @@ from mrisr import config as mrisr_config
 from mrisr.io import load_mask, load_volume
 from mrisr.metrics import psnr, ssim
 from mrisr.plan.subjects import make_splits
-from mrisr.super_resolve import interpolate, super_resolve
+from mrisr.inference import Inference, interpolate, super_resolve
 from mrisr.train.gan import GanTrainer
 from record import append_entry
 from train_step import paper_sized, workflow_settings
@@ -69,15 +69,15 @@ def main() -> None:
     print(f"{steps} steps in {train_seconds:.1f} s", flush=True)
 
     generator = trainer.generator.eval()
-    tile, halo, reconstruct_tile = (cfg["inference"][k] for k in ("tile", "halo", "reconstruct_tile"))
+    inference = Inference(**{k: cfg["inference"][k] for k in ("tile", "halo", "reconstruct_tile", "batch", "precision")},
+                          pasted=False)
     scores = {"trilinear": [], a.variant: []}
     for s in (s for s, part in split.items() if part == "test"):
         lr = np.asanyarray(load_volume(a.results / "degrade/demo/nearest" / f"sub-{s}_T1w.nii.gz").dataobj,
                            dtype=np.float32)
         mask = load_mask(prep / f"sub-{s}" / f"sub-{s}_mask.nii.gz")
         for name, pred in (("trilinear", interpolate(lr, cfg["scale"])),
-                           (a.variant, super_resolve(generator, lr, cfg["scale"], tile, halo, progress=False,
-                                                      reconstruct_tile=reconstruct_tile))):
+                           (a.variant, super_resolve(generator, lr, cfg["scale"], inference, progress=False))):
             scores[name].append((psnr(hr[s], pred, mask), ssim(hr[s], pred, mask)))
     last = rows[-max(steps // 10, 1):]
     counts = trainer.parameter_counts()
@@ -101,8 +101,8 @@ def main() -> None:
     append_entry(f"{torch.get_num_threads()} threads",
                  f"Variant {a.variant} at the authors' network sizes, demo training subjects "
                  f"({', '.join(s for s, part in split.items() if part == 'train')}), scored on its test subjects "
-                 f"({', '.join(s for s, part in split.items() if part == 'test')}); inference tile {tile}, "
-                 f"halo {halo}.", text)
+                 f"({', '.join(s for s, part in split.items() if part == 'test')}); inference tile {inference.tile}, "
+                 f"halo {inference.halo}.", text)
 
 
 if __name__ == "__main__":

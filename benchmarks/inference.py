@@ -48,7 +48,7 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
 
     from mrisr.device import Acceleration, default_device
     from mrisr.models.registry import build
-    from mrisr.super_resolve import compile_stages, super_resolve
+    from mrisr.inference import Inference, compile_stages, super_resolve
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -63,8 +63,9 @@ def run_one(method: str, a: argparse.Namespace, out: Path) -> None:
     def once() -> np.ndarray:
         if method in SWITCHES:
             with acceleration.backends():
-                return super_resolve(generator, lr, 2, a.tile, a.halo, a.batch, progress=False,
-                                     reconstruct_tile=a.reconstruct_tile)
+                inference = Inference(tile=a.tile, halo=a.halo, reconstruct_tile=a.reconstruct_tile, batch=a.batch,
+                                      pasted=False, precision=None)
+                return super_resolve(generator, lr, 2, inference, progress=False)
         x = torch.from_numpy(lr)[None, None].to(device)
         with torch.inference_mode():
             if method == "one_pass":

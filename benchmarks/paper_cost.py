@@ -14,7 +14,6 @@ Prints the table and appends it, with machine, date, command and versions, to be
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,8 +24,9 @@ import yaml
 from mrisr import config as mrisr_config
 from mrisr.plan.stages import Pretrain, Train
 from mrisr.plan.study import Study
-from mrisr.pretrain import PixelTrainer, PretrainSettings
-from mrisr.train.gan import GanTrainer, TrainSettings
+from mrisr.pretrain import PixelTrainer
+from mrisr.settings import PretrainSettings, TrainSettings
+from mrisr.train.gan import GanTrainer
 from record import append_entry
 from train_step import failure, timed_step
 
@@ -51,15 +51,15 @@ def jobs(study: Study) -> list[tuple[str, int, object]]:
     found = []
     pretrain = Pretrain(study)
     for key, (generator, pixel_loss, _) in pretrain.generators().items():
-        settings = per_gpu(json.loads(pretrain.settings(SimpleNamespace(generator=key, dataset=dataset))))
+        settings = per_gpu(pretrain.settings(SimpleNamespace(generator=key, dataset=dataset)))
         found.append((f"pretrain {key}", gpus, lambda g=generator, p=pixel_loss, s=settings: PixelTrainer(
             g, p, PretrainSettings(**{**s, "betas": tuple(s["betas"])}))))
     train = Train(study)
     for name in study.trained_variants():
         wildcards = SimpleNamespace(variant=name, dataset=dataset)
-        variant = json.loads(train.variant(wildcards))
+        variant = train.variant(wildcards)
         variant["feature_extractor"] = {**variant.get("feature_extractor", {}), "weights": None}  # same cost
-        settings = per_gpu(json.loads(train.settings(wildcards)))
+        settings = per_gpu(train.settings(wildcards))
         found.append((f"train {name}", gpus, lambda v=variant, s=settings: GanTrainer(v, TrainSettings(**s))))
     return found
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,7 +34,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from mrisr import config as mrisr_config
 from mrisr.plan.stages import Train
 from mrisr.plan.study import Study
-from mrisr.train.gan import GanTrainer, TrainSettings
+from mrisr.settings import TrainSettings
+from mrisr.train.gan import GanTrainer
 from record import append_entry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def workflow_settings(cfg: dict, **values) -> TrainSettings:
     """The settings the train rule passes (the plan's), then ``values``."""
     first_gan = next(n for n, v in cfg["variants"].items() if v["kind"] == "gan")  # the settings are every GAN's
     wildcards = SimpleNamespace(variant=first_gan, dataset=cfg["dataset"])
-    return TrainSettings(**(json.loads(Train(Study(cfg, paths={})).settings(wildcards)) | values))
+    return TrainSettings(**(Train(Study(cfg, paths={})).settings(wildcards) | values))
 
 
 def configured(variant: dict, ours: TrainSettings, config: str) -> GanTrainer:

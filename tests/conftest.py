@@ -27,7 +27,7 @@ def filled_variant(spec: dict) -> dict:
 def train_settings(**values):
     """GAN training settings as the workflow passes them: the schema's defaults, then ``values``."""
     from mrisr.config import schema_default
-    from mrisr.train.gan import TrainSettings
+    from mrisr.settings import TrainSettings
 
     keys = ("precision", "memory_format", "patch_sampling", "patch_stride", "shared_discriminator_pass",
             "relativistic_mean", "cudnn_benchmark", "tf32", "compile")
@@ -39,11 +39,21 @@ def train_settings(**values):
 def segmentation_settings(**values):
     """Segmentation training settings as the workflow passes them: the schema's defaults, then ``values``."""
     from mrisr.config import schema_default
-    from mrisr.segment.train import SegSettings
+    from mrisr.settings import SegSettings
 
     defaults = {"sr_fraction": schema_default("segmentation.sr_fraction"),
                 "precision": schema_default("train.precision")}
     return SegSettings(**(defaults | values))
+
+
+def inference_settings(**values):
+    """Windowed inference as the CLI passes it when no option is given: the schema's ``inference.*``, then
+    ``values``."""
+    from mrisr.config import schema_default
+    from mrisr.inference import Inference
+
+    keys = ("tile", "halo", "reconstruct_tile", "batch", "precision")
+    return Inference(**({k: schema_default(f"inference.{k}") for k in keys} | {"pasted": False} | values))
 
 
 def write_model(path, generator: dict, **card):

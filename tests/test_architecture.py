@@ -1,7 +1,8 @@
-"""The house rules of ../shared/DESIGN.md that code can check: a stage's one name in four places, a command line
+"""The house rules of docs/architecture.md that code can check: a stage's one name in four places, a command line
 that only dispatches, leaves that never import a stage, and no import cycle."""
 
 import ast
+import dataclasses
 import importlib
 import inspect
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mrisr import cli
+from mrisr.commands import COMMANDS, GROUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "mrisr"
@@ -17,7 +19,8 @@ STAGES = ("fetch", "prepare", "degrade", "pretrain", "train", "external", "super
 #: Modules that stages share; none of them may import a stage (degrade is both: a stage and the leaf that
 #: training degrades its patches with).
 LEAVES = ("io", "environments", "device", "trainer", "metrics", "perceptual", "stats", "patches", "distributed", "models",
-          "config", "errors", "degrade", "plan", "losses", "generator_trainer")
+          "config", "errors", "degrade", "plan", "losses", "generator_trainer", "settings", "captions", "scale", "bids",
+          "model_card", "preprocessing")
 
 
 def _module_name(path: Path) -> str:
@@ -90,13 +93,18 @@ def test_leaves_never_import_a_stage():
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_stage_has_one_name_in_four_places(stage):
     assert (ROOT / "workflow" / "rules" / f"{stage}.smk").is_file()
-    assert stage.replace("_", "-") in {names[0] for names in cli.COMMANDS}
+    assert stage.replace("_", "-") in {names[0] for names in COMMANDS}
     importlib.import_module(f"mrisr.{stage}")
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
     paths = re.findall(r'"(results/[^"]+)"', common.split("PATHS = {")[1].split("}\n")[0])
     assert any(p.startswith(f"results/{stage}/") for p in paths), paths
     included = re.findall(r'include: "workflow/rules/(\w+)\.smk"', (ROOT / "Snakefile").read_text())
     assert stage in included
+
+
+def test_results_readme_names_each_results_folder():
+    listed = set(re.findall(r"^\| `(\w+)/`", (ROOT / "results" / "README.md").read_text(), re.M))
+    assert listed == set(STAGES) | {"logs"}
 
 
 def test_every_rule_file_is_a_stage_and_every_results_folder_a_stage():
@@ -107,11 +115,11 @@ def test_every_rule_file_is_a_stage_and_every_results_folder_a_stage():
     assert folders == set(STAGES)
 
 
-@pytest.mark.parametrize("names", list(cli.COMMANDS), ids=" ".join)
+@pytest.mark.parametrize("names", list(COMMANDS), ids=" ".join)
 def test_each_command_calls_its_stage_function_with_exactly_its_options(names):
-    """The dispatch passes every option as a keyword: the options must be the function's parameters (and the
-    command line, to a function that records it)."""
-    target, _, options = cli.COMMANDS[names]
+    """The dispatch passes every option as a keyword, a group's as one object: the options must be the function's
+    parameters (and the command line, to a function that records it), a group's its class's fields."""
+    target, _, options = COMMANDS[names]
     module, _, function = target.partition(":")
     assert module.removeprefix("mrisr.").split(".")[0] == names[0].replace("-", "_")
     signature = inspect.signature(getattr(importlib.import_module(module), function))
@@ -119,6 +127,11 @@ def test_each_command_calls_its_stage_function_with_exactly_its_options(names):
     if len(names) == 2:
         subparser = subparser._subparsers._group_actions[0].choices[names[1]]
     dests = {a.dest for a in subparser._actions if a.dest not in ("help",)}
+    for group in {d.partition(".")[0] for d in dests if "." in d}:
+        module, _, cls = GROUPS[group].partition(":")
+        fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
+        assert fields == {d.partition(".")[2] for d in dests if d.startswith(f"{group}.")}, group
+        dests = {d for d in dests if not d.startswith(f"{group}.")} | {group}
     dests |= {"command_line"} & set(signature.parameters)
     needed = {n for n, p in signature.parameters.items() if p.default is inspect.Parameter.empty}
     assert needed <= dests <= set(signature.parameters), (needed, dests)
@@ -156,3 +169,16 @@ def test_a_networks_defaults_are_the_schemas_alone():
             assert all(p.default is inspect.Parameter.empty for p in parameters.values()), (role, name)
             keys = set(load_schema()["definitions"][definition]["properties"]) - {"name", *TRAINING_KEYS.get(role, ())}
             assert set(parameters) == keys | ({"scale"} if role == "generator" else set()), (role, name)
+
+
+def test_no_function_takes_more_than_ten_parameters():
+    """Options that travel together are one object (mrisr.commands.GROUPS), not a long list of keywords."""
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs] + [x.arg for x in (a.vararg, a.kwarg) if x]
+                if len([n for n in names if n not in ("self", "cls")]) > 10:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.name}")
+    assert not long, long

@@ -59,10 +59,10 @@ def test_options_a_user_may_leave_out_default_to_the_schema():
 
     schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
     inference = schema["properties"]["inference"]["properties"]
-    args = parser().parse_args(["super-resolve", "in.nii.gz", "out.nii.gz", "--model", "m.pt"])
-    assert (args.tile, args.halo, args.reconstruct_tile, args.batch) == tuple(
+    args = vars(parser().parse_args(["super-resolve", "in.nii.gz", "out.nii.gz", "--model", "m.pt"]))
+    assert tuple(args[f"inference.{k}"] for k in ("tile", "halo", "reconstruct_tile", "batch")) == tuple(
         inference[k]["default"] for k in ("tile", "halo", "reconstruct_tile", "batch"))
-    assert args.threads == schema["properties"]["threads"]["default"]
+    assert args["threads"] == schema["properties"]["threads"]["default"]
     train = schema["properties"]["train"]["properties"]
-    assert (args.compile, args.tf32, args.cudnn_benchmark) == (
+    assert (args["acceleration.compile"], args["acceleration.tf32"], args["acceleration.cudnn_benchmark"]) == (
         inference["compile"]["default"], train["tf32"]["default"], train["cudnn_benchmark"]["default"])

@@ -14,10 +14,10 @@ import torch
 
 from mrisr.device import Acceleration, CompileMode, Tf32, ieee_fp32
 from mrisr.models.registry import build
-from mrisr.super_resolve import compile_stages, super_resolve
+from mrisr.inference import compile_stages, super_resolve
 from mrisr.train.gan import GanTrainer, train
 from mrisr.trainer import try_resume
-from tests.conftest import filled_variant
+from tests.conftest import filled_variant, inference_settings
 from tests.test_train import SETTINGS, VARIANT
 
 WGAN_GP = filled_variant({
@@ -114,10 +114,10 @@ def test_a_wgan_gp_critic_stays_eager_and_its_penalty_trains(tmp_path, volumes, 
 def test_compiled_stages_super_resolve_as_eager(aot_eager, rng):
     generator = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}).eval()
     lr = rng.normal(size=(10, 12, 9)).astype(np.float32)
-    eager = super_resolve(generator, lr, 2, tile=6, halo=2, progress=False, reconstruct_tile=4)
+    eager = super_resolve(generator, lr, 2, inference_settings(tile=6, halo=2, reconstruct_tile=4), progress=False)
     compile_stages(generator, Acceleration(cudnn_benchmark=False, tf32="all", compile="reduce-overhead"))
     torch._dynamo.utils.counters.clear()
-    np.testing.assert_allclose(super_resolve(generator, lr, 2, tile=6, halo=2, progress=False, reconstruct_tile=4),
+    np.testing.assert_allclose(super_resolve(generator, lr, 2, inference_settings(tile=6, halo=2, reconstruct_tile=4), progress=False),
                                eager, rtol=1e-5, atol=1e-5)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # both stages ran compiled
 

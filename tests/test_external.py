@@ -14,7 +14,7 @@ from mrisr.degrade import lr_affine
 from mrisr.errors import InputError
 from mrisr.environments import STATUS_FILE, VENV, program_path, status
 from mrisr.external import install, requirements
-from mrisr.super_resolve import hr_affine
+from mrisr.inference import hr_affine
 from tests.conftest import pip_from
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,12 +120,12 @@ def test_outside_output_elsewhere_in_the_world_is_refused(tmp_path):
 
 
 def test_a_method_not_computed_is_a_row_per_subject_that_the_settings_table_prints_with_why(tmp_path):
-    from mrisr.evaluate import evaluate_files
+    from mrisr.evaluate import LpipsOptions, evaluate_files
     from mrisr.papers.field import settings_table
 
     reason = "its environment could not be installed: pip could not install eclare==1.0.1"
-    evaluate_files(["01", "02"], ["a", "b"], None, ["m", "n"], None, None, None, "", str(tmp_path / "eclare.csv"), 1,
-                   not_computed_reason=reason)
+    evaluate_files(["01", "02"], ["a", "b"], None, ["m", "n"], None, LpipsOptions(dir=None, step=None, sha256=""),
+                   str(tmp_path / "eclare.csv"), 1, not_computed_reason=reason)
     rows = pd.read_csv(tmp_path / "eclare.csv", dtype={"subject": str})
     assert rows["subject"].tolist() == ["01", "02"] and rows["psnr_brain"].isna().all()
     pd.DataFrame({"subject": ["01", "02"], "psnr_brain": [30.0, 31.0], "ssim_brain": [0.9, 0.91],

@@ -28,7 +28,7 @@ def test_a_model_file_asking_for_too_much_is_refused_before_anything_is_built(tm
     bundle = torch.load(path, weights_only=True)
     bundle["generator"] = dict(GENERATOR, **change)
     torch.save(bundle, path)
-    monkeypatch.setattr("mrisr.super_resolve.build", lambda *a: pytest.fail("built a network"))
+    monkeypatch.setattr("mrisr.inference.build", lambda *a: pytest.fail("built a network"))
     with pytest.raises(InputError, match=f"model.pt: {message}"):
         load_model(path)
     lr = tmp_path / "lr.nii.gz"

@@ -58,7 +58,8 @@ def test_the_wheel_works_with_no_checkout_anywhere(tmp_path):
     import nibabel as nib
     import numpy as np
 
-    from mrisr.cli import COMMANDS, main
+    from mrisr.cli import main
+    from mrisr.commands import COMMANDS
     from tests.conftest import head, write_bids_dataset, write_model
 
     source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there

@@ -93,7 +93,7 @@ def test_stripes_figure_shows_the_pasted_error_larger_than_the_blended(tmp_path)
 
 def test_method_table_says_which_start_each_generator_had(tmp_path, rng):
     from mrisr.papers.tables import method_table
-    from mrisr.plan.papers import start_note
+    from mrisr.captions import start_note
 
     inputs = []
     for label, start in (("trilinear", ""), ("esrgan", "the pixel-loss generator rrdb-l1-0a1b2c3d (1000 steps)"),

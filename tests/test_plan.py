@@ -5,6 +5,7 @@ import ast
 import hashlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from mrisr.cli import parser
+from mrisr.commands import COMMANDS
 from mrisr.config import merge, validate
 from mrisr.errors import ConfigError
 from mrisr.plan import Plan
@@ -33,6 +36,20 @@ def _config(*overlays, **changes) -> dict:
 
 def _plan(*overlays, **changes) -> Plan:
     return Plan(_config(*overlays, **changes), PATHS, ROOT)
+
+
+def files(**named):
+    """A job's input or output as Snakemake gives it to a parameter function: files by name and by position
+    (imported here: the planning test's interpreter must not load Snakemake)."""
+    from snakemake.iocontainers import InputFiles
+
+    return InputFiles(fromdict=named)
+
+
+def _args(command: str, options: str) -> dict:
+    """A job's options read back by the CLI's own parser (``--threads``, where the command takes it, is the rule's)."""
+    threads = ["--threads", "1"] if "--threads" in {o.flag for o in COMMANDS[tuple(command.split())][2]} else []
+    return vars(parser().parse_args([*command.split(), *shlex.split(options), *threads]))
 
 
 def test_planning_imports_no_network_or_statistics_library():
@@ -85,16 +102,25 @@ def test_train_job_inputs_settings_and_provenance():
     inputs = plan.train.input(wildcards)
     assert inputs["hr"] == [f"results/prepare/demo/sub-{s}/sub-{s}_T1w.nii.gz" for s in train]
     assert inputs["start"] == f"results/pretrain/demo/{plan.study.generator_key('threeplayer')}/model.pt"
-    assert json.loads(plan.train.provenance(wildcards)) == {
+    args = _args("train", plan.train.options(wildcards, files(**inputs), files(model="results/train/demo/t p/model.pt")))
+    assert args["provenance"] == {
         "variant": "threeplayer", "dataset": "demo", "subjects": train,
         "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise")}}
-    settings = json.loads(plan.train.settings(wildcards))
+    settings = args["settings"]
     assert settings["steps"] == config["train"]["steps"] and settings["scale"] == 2 and settings["seed"] == 0
     assert settings["degradation"] == {"method": "nearest", "blur_fwhm": 2.0}
+    assert set(settings) == {"steps", "batch_size", "patch_size", "checkpoint_every", "seed", "precision", "degradation",
+                             "scale", "memory_format", "patch_sampling", "patch_stride", "cudnn_benchmark", "tf32",
+                             "compile", "shared_discriminator_pass", "relativistic_mean"}
+    assert all(settings[k] == config["train"][k] for k in settings if k not in ("degradation", "scale", "seed"))
+    assert args["hr"] == inputs["hr"] and args["start"] == inputs["start"] and args["variant"]["kind"] == "gan"
+    assert args["out_dir"] == "results/train/demo/t p" and args["processes"] == config["train"]["gpus"]
     pretrain = SimpleNamespace(dataset="demo", generator=plan.study.generator_key("threeplayer"))
-    assert "lr" not in settings and json.loads(plan.pretrain.settings(pretrain))["lr"] == config["pretrain"]["lr"]
-    assert plan.train.start_option(wildcards, SimpleNamespace(start="a b.pt", keys=lambda: ["hr", "start"])) == \
-        "--start 'a b.pt'"
+    assert "lr" not in settings and plan.pretrain.settings(pretrain)["lr"] == config["pretrain"]["lr"]
+    assert plan.pretrain.settings(pretrain)["batch_size"] == config["train"]["batch_size"]
+    authors, scratch = _plan("workflow/configs/authors.yaml"), SimpleNamespace(dataset="demo", variant="wgan_gp")
+    options = authors.train.options(scratch, files(**authors.train.input(scratch)), files(model="m/model.pt"))
+    assert "--start" not in options and _args("train", options)["start"] is None
 
 
 def test_feature_extractor_weights_are_a_download_when_named_so():
@@ -102,7 +128,7 @@ def test_feature_extractor_weights_are_a_download_when_named_so():
                  variants={"threeplayer": {"feature_extractor": {"weights": "medicalnet"}}})
     wildcards = SimpleNamespace(dataset="demo", variant="threeplayer")
     assert plan.train.input(wildcards)["weights"] == "results/fetch/downloads/medicalnet"
-    variant = json.loads(plan.train.variant(wildcards))
+    variant = plan.train.variant(wildcards)
     assert variant["feature_extractor"]["weights"] == "results/fetch/downloads/medicalnet"
     assert "weights" not in plan.train.input(SimpleNamespace(dataset="demo", variant="esrgan"))
 
@@ -110,11 +136,12 @@ def test_feature_extractor_weights_are_a_download_when_named_so():
 def test_lr_sets_and_their_noise():
     plan = _plan()
     noisy = SimpleNamespace(degradation="nearest-noise0.1")
-    assert json.loads(plan.degrade.degradation(noisy))["method"] == "nearest" and plan.degrade.noise_sigma(noisy) == 0.1
-    assert plan.degrade.scale(noisy) == "2"
+    args = _args("degrade", plan.degrade.options(noisy, files(hr="hr.nii.gz"), files(lr="lr.nii.gz")))
+    assert args["degradation"]["method"] == "nearest" and args["noise_sigma"] == 0.1 and args["scale"] == 2
+    assert (args["hr"], args["out"], args["noise_seed"]) == ("hr.nii.gz", "lr.nii.gz", plan.study.config["seed"])
     assert plan.papers.noise_degradation(0) == "nearest" and plan.papers.noise_degradation(0.05) == "nearest-noise0.05"
     with pytest.raises(ConfigError, match="no entry for the LR set 'kspace'"):
-        plan.degrade.degradation(SimpleNamespace(degradation="kspace"))
+        plan.degrade.options(SimpleNamespace(degradation="kspace"), files(hr="h"), files(lr="l"))
 
 
 FIELD = {"degradations": {"x4_blur": {"method": "blur", "scale": 4},
@@ -133,19 +160,22 @@ def test_field_settings_train_each_learned_variant_once_per_setting():
         ("nearest", "trilinear"), ("nearest", "esrgan"), ("x4_blur", "trilinear"), ("x4_blur", "esrgan@x4_blur"),
         ("thick", "trilinear"), ("thick", "esrgan@thick"))]
     thick = SimpleNamespace(dataset="demo", variant="esrgan@thick", degradation="thick", subject="01")
-    settings = json.loads(plan.train.settings(thick))
+    settings = plan.train.settings(thick)
     assert settings["scale"] == [1, 1, 4] and settings["degradation"]["method"] == "slice_profile"
     assert plan.train.input(thick)["start"] == f"results/pretrain/demo/{key}@thick/model.pt"
     assert plan.train.variant(thick) == plan.train.variant(SimpleNamespace(dataset="demo", variant="esrgan"))
-    x4 = json.loads(plan.pretrain.settings(SimpleNamespace(generator=f"{key}@x4_blur")))
+    x4 = plan.pretrain.settings(SimpleNamespace(generator=f"{key}@x4_blur"))
     assert x4["scale"] == 4 and x4["steps"] == (plan.study.field["pretrain_steps"] or config["pretrain"]["steps"])
-    assert json.loads(plan.pretrain.settings(SimpleNamespace(generator=key)))["steps"] == config["pretrain"]["steps"]
+    assert plan.pretrain.settings(SimpleNamespace(generator=key))["steps"] == config["pretrain"]["steps"]
     assert plan.study.start("esrgan@x4_blur").endswith(f"({x4['steps']} steps)")
     assert {f"{key}@x4_blur", f"{key}@thick", key} <= set(plan.pretrain.generators())
     assert plan.super_resolve.input(thick)["model"] == "results/train/demo/esrgan@thick/model.pt"
-    trilinear = SimpleNamespace(dataset="demo", variant="trilinear", degradation="thick")
-    assert plan.super_resolve.method(trilinear, None) == "--interpolate trilinear --scale 1,1,4"
-    assert plan.degrade.scale(trilinear) == "1,1,4" and plan.degrade.scale(SimpleNamespace(degradation="x4_blur")) == "4"
+    trilinear = SimpleNamespace(dataset="demo", variant="trilinear", degradation="thick", subject="01")
+    sr = _args("super-resolve", plan.super_resolve.options(trilinear, files(**plan.super_resolve.input(trilinear)),
+                                                           files(sr="sr.nii.gz")))
+    assert (sr["method.interpolate"], sr["method.scale"], sr["method.model"]) == ("trilinear", [1, 1, 4], None)
+    x4_blur = SimpleNamespace(degradation="x4_blur")
+    assert _args("degrade", plan.degrade.options(x4_blur, files(hr="h"), files(lr="l")))["scale"] == 4
     targets = plan.targets()
     assert {f"results/papers/demo/field/settings.{ext}" for ext in ("csv", "md", "png")} <= set(targets)
     assert not [t for t in targets if "/x4_blur/" in t or "/thick/" in t]  # only through the settings table
@@ -169,7 +199,11 @@ def test_paper_tables_figures_and_targets():
     methods = [m for m in config["papers"]["threeplayer"]["methods"] if m in config["variants"]]
     table = SimpleNamespace(paper="threeplayer", table="method_comparison")
     assert plan.papers.table_input(table) == [f"results/evaluate/demo/nearest/{m}.csv" for m in methods]
-    records = json.loads(plan.papers.table_inputs(table, ["a.csv"] * len(methods)))
+    output = files(csv="t.csv", md="t.md")
+    args = _args("papers method-table", plan.papers.table_options(table, ["a.csv"] * len(methods), output))
+    records = args["inputs"]
+    assert (args["out_csv"], args["out_md"]) == ("t.csv", "t.md")
+    assert args["reference"] == config["variants"][config["papers"]["threeplayer"]["reference"]].get("label", "threeplayer")
     assert [r["label"] for r in records] == [config["variants"][m].get("label", m) for m in methods]
     assert [r["start"] == "" for r in records] == [config["variants"][m]["kind"] != "gan" for m in methods]
     out_of_sample = SimpleNamespace(paper="threeplayer", table="method_comparison_out_of_sample")
@@ -220,14 +254,28 @@ def test_rule_files_hold_rules_few_short_lambdas_and_no_other_files_names():
 def test_options_reach_the_shell_quoted_and_only_when_set():
     plan = _plan(datasets={"hcp": {"source": "hcp", "subjects": ["100307"], "endpoint_url": "http://127.0.0.1:9/s 3"}},
                  downloads={"w": {"url": "http://127.0.0.1:9/w.pth", "sha256": "a" * 64, "size": 10}})
-    assert plan.fetch.hcp_options(SimpleNamespace(dataset="hcp")) == \
-        "--bucket hcp-openaccess --prefix HCP_1200 --endpoint-url 'http://127.0.0.1:9/s 3'"
-    assert plan.fetch.download_checks(SimpleNamespace(name="w")) == f"--sha256 {'a' * 64} --size 10"
+    hcp = plan.fetch.hcp_options(SimpleNamespace(dataset="hcp", subject="100307"), files(t1w="r/sub-100307/T1w.nii.gz"))
+    assert hcp == ("--subject 100307 --out-dir r/sub-100307 --bucket hcp-openaccess --prefix HCP_1200 "
+                   "--endpoint-url 'http://127.0.0.1:9/s 3'")
+    download = plan.fetch.download_options(SimpleNamespace(name="w"), files(out="d/w"))
+    assert download == f"--url http://127.0.0.1:9/w.pth --sha256 {'a' * 64} --size 10 --out d/w"  # no --md5: unset
     assert plan.fetch.dataset_pattern("hcp") == "hcp" and plan.fetch.dataset_pattern("ixi") == "(?!)"
     assert plan.fetch.demo_seed(SimpleNamespace(dataset="demo_ood")) == 1  # its own seed over the top-level one
-    learned, interpolated = SimpleNamespace(variant="esrgan"), SimpleNamespace(variant="trilinear", degradation="nearest")
-    assert plan.super_resolve.method(learned, SimpleNamespace(model="m 1.pt")) == "--model 'm 1.pt' --prepared"
-    assert plan.super_resolve.method(interpolated, None) == "--interpolate trilinear --scale 2"
+    learned = SimpleNamespace(variant="esrgan", degradation="nearest")
+    interpolated = SimpleNamespace(variant="trilinear", degradation="nearest")
+    job = files(lr="l r.nii.gz", reference="ref.nii.gz", model="m 1.pt")
+    options = plan.super_resolve.options(learned, job, files(sr="o.nii.gz"))
+    assert "--model 'm 1.pt'" in options and "'l r.nii.gz' o.nii.gz" in options
+    args = _args("super-resolve", options)
+    assert args["scan.prepared"] and args["inputs"] == ["l r.nii.gz"] and args["output"] == "o.nii.gz"
+    inference = plan.study.config["inference"]
+    assert [args[f"inference.{k}"] for k in ("tile", "halo", "reconstruct_tile", "batch")] == \
+        [inference[k] for k in ("tile", "halo", "reconstruct_tile", "batch")]
+    assert args["inference.precision"] == inference["precision"] or plan.study.config["train"]["precision"]
+    pasted = _args("super-resolve", plan.super_resolve.pasted_options(learned, job, files(sr="p.nii.gz")))
+    assert pasted["inference.pasted"] and pasted["inference.tile"] == plan.study.config["papers"]["disgan"]["pasted_tile"]
+    args = _args("super-resolve", plan.super_resolve.options(interpolated, job, files(sr="o.nii.gz")))
+    assert (args["method.interpolate"], args["method.scale"], args["scan.prepared"]) == ("trilinear", 2, False)
     assert "model" not in plan.super_resolve.input(SimpleNamespace(dataset="demo", degradation="nearest",
                                                                    subject="01", variant="trilinear"))
 
@@ -240,14 +288,20 @@ def test_evaluation_and_segmentation_inputs_are_the_test_and_training_subjects()
     inputs = plan.evaluate.input(job)
     assert inputs["pred"] == [f"results/super_resolve/demo/nearest-noise0.1/disgan/sub-{s}_T1w.nii.gz" for s in test]
     assert inputs["mask"] == [f"results/prepare/demo/sub-{s}/sub-{s}_mask.nii.gz" for s in test]
-    assert plan.evaluate.lpips_options(job, SimpleNamespace(lpips="results/fetch/lpips")) == \
-        f"--lpips-dir results/fetch/lpips --lpips-step 4 --lpips-sha256 {'b' * 64}"
+    args = _args("evaluate", plan.evaluate.options(job, files(**inputs), files(csv="m.csv")))
+    assert (args["lpips.dir"], args["lpips.step"], args["lpips.sha256"]) == ("results/fetch/lpips", 4, "b" * 64)
+    assert args["pred"] == inputs["pred"] and args["subjects"] == test and args["not_computed_reason"] is None
+    unscored = _plan(lpips={"enabled": False})
+    assert "--lpips" not in unscored.evaluate.options(job, files(**unscored.evaluate.input(job)), files(csv="m.csv"))
     arm = plan.segment.train_input(SimpleNamespace(dataset="demo", arm="real+sr"))
     sr_variant = plan.study.config["segmentation"]["sr_variant"]
     assert arm["sr"] == [f"results/super_resolve/demo/nearest/{sr_variant}/sub-{s}_T1w.nii.gz" for s in train]
     assert arm["label"] == [f"results/prepare/demo/sub-{s}/sub-{s}_dseg.nii.gz" for s in train]
     assert "sr" not in plan.segment.train_input(SimpleNamespace(dataset="demo", arm="real"))
-    assert json.loads(plan.segment.settings(SimpleNamespace(seed="2")))["seed"] == 2
+    seeded = SimpleNamespace(dataset="demo", arm="real+sr", seed="2")
+    args = _args("segment train", plan.segment.train_options(seeded, files(**arm), files(model="s/model.pt")))
+    assert args["settings"]["seed"] == 2 and args["sr"] == arm["sr"] and args["out_dir"] == "s"
+    assert args["settings"]["steps"] == plan.study.config["segmentation"]["steps"]
 
 
 def test_an_outside_variant_runs_in_its_settings_with_its_command_filled_and_its_environment_first():
@@ -266,8 +320,8 @@ def test_an_outside_variant_runs_in_its_settings_with_its_command_filled_and_its
         f'PATH={Path("results/external/env/eclare").resolve()}/venv/bin:"$PATH"'
     sr = plan.super_resolve.input(job)
     assert sr["external"] == "results/external/demo/thick_slice/eclare/sub-03"
-    assert plan.super_resolve.method(job, SimpleNamespace(**sr)) == \
-        "--external results/external/demo/thick_slice/eclare/sub-03 --scale 1,1,4"
+    args = _args("super-resolve", plan.super_resolve.options(job, files(**sr), files(sr="o.nii.gz")))
+    assert (args["method.external"], args["method.scale"]) == ("results/external/demo/thick_slice/eclare/sub-03", [1, 1, 4])
     conda = Plan(_config(), PATHS, ROOT, use_conda=True)  # Snakemake builds the env; nothing to find or wait for
     assert "environment" not in conda.external.run_input(job) and conda.external.search_path(job, None) == ""
     assert conda.external.conda_file(job) == str(ROOT / "envs/eclare.yaml")
@@ -280,19 +334,44 @@ def test_an_outside_command_with_a_placeholder_it_cannot_fill_is_refused_with_th
         plan.external.command(job, SimpleNamespace(lr="lr.nii.gz"), ["out"])
 
 
-def test_an_outside_variant_without_its_environment_is_scored_as_not_computed_without_its_volumes():
+def test_an_outside_variant_without_its_environment_is_scored_as_not_computed_without_its_volumes(tmp_path):
     plan = _plan()
-    plan.study.environment_status = lambda environment: {"available": False, "reason": f"{environment}: offline"}
+    folders = {"eclare": tmp_path / "eclare"}  # what the checkpoint built: a status that says why not
+    folders["eclare"].mkdir()
+    (folders["eclare"] / "status.json").write_text(json.dumps({"available": False, "reason": "eclare: offline"}))
+    plan.study.ask_environments(SimpleNamespace(get=lambda environment: SimpleNamespace(output=[folders[environment]])))
     job = SimpleNamespace(dataset="demo", degradation="thick_slice", variant="eclare")
     inputs = plan.evaluate.input(job)
     assert "pred" not in inputs and inputs["environment"] == "results/external/env/eclare"
-    files = plan.evaluate.file_options(job, SimpleNamespace(**inputs))
-    assert "--not-computed 'its environment could not be installed: eclare: offline'" in files and "--pred" not in files
+    options = plan.evaluate.options(job, files(**inputs), files(csv="e.csv"))
+    assert "--not-computed 'its environment could not be installed: eclare: offline'" in options
+    assert _args("evaluate", options)["pred"] is None
     trilinear = SimpleNamespace(dataset="demo", degradation="thick_slice", variant="trilinear")
-    assert "--pred results/super_resolve/demo/thick_slice/trilinear/" in plan.evaluate.file_options(
-        trilinear, SimpleNamespace(**plan.evaluate.input(trilinear)))
+    assert "--pred results/super_resolve/demo/thick_slice/trilinear/" in plan.evaluate.options(
+        trilinear, files(**plan.evaluate.input(trilinear)), files(csv="t.csv"))
 
 
 def test_a_variant_s_settings_must_be_degradations():
     with pytest.raises(ConfigError, match="variants.eclare.settings"):
         _config(variants={"eclare": {"settings": ["thin_slice"]}})
+
+
+def test_the_plan_document_is_stable_and_says_what_the_config_runs():
+    from mrisr.plan.describe import as_text, describe
+
+    plan = _plan(**FIELD)
+    described = describe(plan)
+    assert as_text(described, "yaml") == as_text(describe(_plan(**FIELD)), "yaml")  # the same config, the same text
+    assert yaml.safe_load(as_text(described, "yaml")) == json.loads(as_text(described, "json"))
+    splits = plan.study.splits()
+    assert described["datasets"]["demo"]["train"] == [s for s, part in splits.items() if part == "train"]
+    assert set(described["training"]["train"]) == set(plan.study.trained_variants())
+    assert described["training"]["train"]["esrgan@thick"]["setting"] == "thick"
+    key = plan.study.generator_key("esrgan")
+    assert described["training"]["pretrain"][f"{key}@x4_blur"]["steps"] == plan.study.pretrain_steps("x4_blur")
+    assert described["lr_sets"]["thick"] == {"method": "slice_profile", "scale": "x1x1x4", "noise_sigma": 0.0}
+    assert described["jobs"]["train"] == len(plan.study.trained_variants())
+    assert described["jobs"]["total"] == sum(n for rule, n in described["jobs"].items() if rule != "total")
+    assert described["outputs"]["field"] == ["settings.csv", "settings.md", "settings.png"]
+    more = describe(_plan(**FIELD, segmentation={"seeds": [0, 1, 2, 3]}))
+    assert more["jobs"]["segment_train"] == described["jobs"]["segment_train"] + 2  # one seed more per arm

@@ -89,7 +89,7 @@ def test_a_card_naming_a_module_path_is_refused_before_anything_is_imported(inst
 def test_a_plugin_whose_stated_reach_is_too_small_is_refused(installed, tmp_path, monkeypatch):
     import mrisr_fsrcnn3d
 
-    from mrisr.super_resolve import load_generator
+    from mrisr.inference import load_generator
 
     model, _ = _card(tmp_path / "model.pt", 2)
     assert load_generator(model, "cpu")[0].reach == (5, 5, 5)  # 2 + 1 mapping conv + 1 + 1/2, rounded up

@@ -14,7 +14,8 @@ from mrisr.model_card import load_model
 from mrisr.models.registry import build
 from mrisr.patches import sample_patches, step_generator
 from mrisr.plan.study import generator_key
-from mrisr.pretrain import PixelTrainer, PretrainSettings, pretrain_generator
+from mrisr.pretrain import PixelTrainer, pretrain_generator
+from mrisr.settings import PretrainSettings
 from mrisr.train.gan import GanTrainer, load_start, train_variant
 from mrisr.trainer import save_checkpoint, try_resume
 from tests.conftest import filled_variant, train_settings

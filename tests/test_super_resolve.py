@@ -1,137 +1,18 @@
+"""The super-resolve stage (mrisr.super_resolve): scans in any storage and orientation, folders, model cards of any
+scale, masks and voxel checks, through the command line and the workflow's options."""
+
+import shlex
+from types import SimpleNamespace
+
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from tqdm import tqdm
 
-from mrisr.degrade import lr_affine
+from mrisr.inference import interpolate, load_generator, super_resolve
 from mrisr.models.registry import build
 from mrisr.scale import as_scale
-from mrisr.super_resolve import hr_affine, interpolate, load_generator, super_resolve
-from tests.conftest import head, write_model
-
-
-def test_trilinear_reproduces_a_linear_ramp_on_the_hr_grid():
-    i, j, k = np.meshgrid(np.arange(6), np.arange(5), np.arange(4), indexing="ij")
-    lr = (2 * i + 3 * j - k).astype(np.float32)  # value at LR voxel i lying at HR voxel 2i
-    hr = interpolate(lr, 2)
-    I, J, K = np.meshgrid(np.arange(12), np.arange(10), np.arange(8), indexing="ij")
-    inside = (I <= 10) & (J <= 8) & (K <= 6)  # the last HR voxel lies past the last LR sample: clamped
-    np.testing.assert_allclose(hr[inside], ((2 * I + 3 * J - K) / 2)[inside], atol=1e-5)
-
-
-def test_tiles_with_wide_halo_equal_one_pass(rng):
-    torch.manual_seed(0)
-    g = build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": 2}).eval()
-    lr = rng.normal(size=(14, 11, 9)).astype(np.float32)
-    with torch.inference_mode():
-        one_pass = g(torch.from_numpy(lr)[None, None])[0, 0].numpy()
-    # receptive field: 1 + 17 convs of k3 on the LR grid -> 17 voxels; halo 18 covers it
-    tiled = super_resolve(g, lr, 2, tile=5, halo=18, progress=False)
-    np.testing.assert_allclose(tiled, one_pass, atol=1e-5)
-    small_halo = super_resolve(g, lr, 2, tile=5, halo=1, progress=False)
-    assert np.abs(small_halo - one_pass).max() > 1e-4
-
-
-def test_model_card_round_trip(tmp_path):
-    write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
-    torch.manual_seed(0)
-    g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
-    loaded, card = load_generator(tmp_path / "model.pt")
-    assert card["scale"] == 2 and card["lr_voxel_mm"] == 2.0 and card["preprocessing"]["orientation"] == "RAS"
-    x = torch.randn(1, 1, 4, 4, 4)
-    torch.testing.assert_close(loaded(x), g(x))
-
-
-def test_hr_affine_inverts_lr_affine():
-    a = np.array([[1.0, 0.1, 0, 3], [0, 1.2, 0, -4], [0, 0, 0.9, 5], [0, 0, 0, 1]])
-    np.testing.assert_allclose(hr_affine(lr_affine(a, 2), 2), a)
-
-
-def test_damaged_model_file_is_named(tmp_path):
-    import pytest
-
-    from mrisr.errors import InputError
-
-    (tmp_path / "model.pt").write_bytes(b"\x00not a model")
-    with pytest.raises(InputError, match="model.pt"):
-        load_generator(tmp_path / "model.pt")
-
-
-def test_windows_cover_each_voxel_once_with_a_halo_or_the_volume_edge():
-    from mrisr.super_resolve import windows
-
-    for size, tile, halo in [(64, 48, 8), (80, 48, 8), (20, 16, 2), (64, 16, 2), (9, 4, 0), (30, 7, 3), (10, 48, 8)]:
-        plan = windows(size, tile, halo)
-        covered = np.zeros(size, int)
-        for start, stop, first, last in plan:
-            covered[start:stop] += 1
-            assert stop - start <= tile
-            assert start - first >= halo or first == 0
-            assert last - stop >= halo or last == size
-        assert (covered == 1).all(), (size, tile, halo)
-        assert len({last - first for _, _, first, last in plan}) == 1  # windows stack into batches
-    # the authors' pasted tiles keep their exact period, for the stripe figure
-    assert [start for start, *_ in windows(50, 16, 0, even=False)] == [0, 16, 32, 48]
-
-
-def _paper_generator():
-    torch.manual_seed(0)
-    return build("generator", {"name": "rrdb", "channels": 64, "growth": 64, "blocks": 3, "scale": 2}).eval()
-
-
-@pytest.mark.parametrize("scale", [2, 4, [1, 1, 4], [3, 3, 1]])
-def test_reconstruction_reach_is_exact(scale):
-    """Windows with the reach as halo, per axis, give the one-pass output; one voxel less on any axis does not."""
-    from mrisr.super_resolve import _windowed
-
-    g, factors = _rrdb(scale), as_scale(scale)
-    features = torch.randn(1, 8, 14, 13, 12)
-    with torch.inference_mode():
-        whole = g.reconstruct(features)[0]
-        bar = tqdm(disable=True)
-        cpu = torch.device("cpu")
-        exact = _windowed(g.reconstruct, cpu, features[0], factors, 4, g.reconstruct_reach, 4, bar, False)
-        torch.testing.assert_close(exact, whole, atol=1e-5, rtol=0)
-        for axis in range(3):
-            halo = list(g.reconstruct_reach)
-            halo[axis] -= 1
-            short = _windowed(g.reconstruct, cpu, features[0], factors, 4, tuple(halo), 4, bar, False)
-            assert (short - whole).abs().max() > 1e-4, (axis, g.reconstruct_reach)
-
-
-def _rrdb(scale=2):
-    torch.manual_seed(0)
-    return build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": scale}).eval()
-
-
-def test_in_place_dense_blocks_and_batches_give_the_training_graph_s_values(rng):
-    g = _rrdb()
-    x = torch.from_numpy(rng.normal(size=(1, 1, 10, 9, 8)).astype(np.float32))
-    with torch.no_grad():
-        inference = g(x)
-    with torch.enable_grad():
-        graph = g(x)  # the concatenating path that training differentiates
-    torch.testing.assert_close(inference, graph, atol=1e-6, rtol=0)
-    lr = x[0, 0].numpy()
-    one = super_resolve(g, lr, 2, tile=4, halo=3, batch=1, progress=False)
-    four = super_resolve(g, lr, 2, tile=4, halo=3, batch=4, progress=False)
-    np.testing.assert_allclose(four, one, atol=1e-5)
-
-
-def test_paper_generator_windowed_with_the_default_halo_is_the_one_pass_answer(rng):
-    """The authors' generator (random weights) on unit-variance input: windows along x, the workflow's halo."""
-    import yaml
-
-    from tests.conftest import SCHEMA
-
-    halo = yaml.safe_load(SCHEMA.read_text())["properties"]["inference"]["properties"]["halo"]["default"]
-    g = _paper_generator()
-    lr = rng.normal(size=(44, 12, 12)).astype(np.float32)
-    with torch.inference_mode():
-        one_pass = g(torch.from_numpy(lr)[None, None])[0, 0].numpy()
-    windowed = super_resolve(g, lr, 2, tile=12, halo=halo, progress=False)
-    assert np.abs(windowed - one_pass).max() <= 1e-3
+from tests.conftest import head, inference_settings, write_model
 
 
 def _stored(scan, affine, how, path):
@@ -174,7 +55,7 @@ def test_the_same_scan_in_any_storage_gives_the_same_sr(tmp_path, rng, how, orie
     assert np.abs(sr - ref).max() <= 1e-4 * np.ptp(ref)
     # and the reference is the network on the card's z-score (crop none, whole volume), put back into 0..255 units
     z = (scan - scan.mean()) / scan.std()
-    direct = super_resolve(load_generator(model)[0], z, 2, tile=160, halo=8, progress=False) * scan.std() + scan.mean()
+    direct = super_resolve(load_generator(model)[0], z, 2, inference_settings(tile=160, halo=8), progress=False) * scan.std() + scan.mean()
     np.testing.assert_allclose(ref, direct, rtol=1e-5, atol=1e-4)
 
 
@@ -188,7 +69,7 @@ def test_folder_of_scans_loads_the_model_once_and_writes_one_output_each(tmp_pat
         nib.save(nib.Nifti1Image(head(rng), np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "scans" / name)
     loads = []
     load = stage.load_generator
-    monkeypatch.setattr(stage, "load_generator", lambda *a: loads.append(a) or load(*a))
+    monkeypatch.setattr(stage, "load_generator", lambda *a: loads.append(a) or load(*a))  # as the stage imported it
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "scans"), str(tmp_path / "out")]) == 0
     assert len(loads) == 1 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.nii.gz", "b.nii"]
     out = nib.load(tmp_path / "out" / "a.nii.gz")
@@ -220,29 +101,10 @@ def test_brain_mask_sets_the_z_score_of_a_brain_normalised_model(tmp_path, rng, 
     monkeypatch.setattr(stage, "super_resolve", lambda generator, lr, *a, **k: seen.append(lr) or interpolate(lr, 2))
     stage.super_resolve_image(nib.Nifti1Image(scan, np.diag([2.0, 2.0, 2.0, 1.0])),
                               stage.Method(scale=2, generator=g, card=card), tmp_path, prepared=False,
-                              mask=nib.Nifti1Image(mask, np.diag([2.0, 2.0, 2.0, 1.0])), tile=8, halo=2,
-                              reconstruct_tile=8, batch=1, pasted=False, progress=False)
+                              mask=nib.Nifti1Image(mask, np.diag([2.0, 2.0, 2.0, 1.0])),
+                              inference=inference_settings(tile=8, halo=2, reconstruct_tile=8), progress=False)
     inside = mask > 0
     np.testing.assert_allclose(seen[0], (scan - scan[inside].mean()) / scan[inside].std(), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("precision", ["fp32", "bf16", None])
-def test_inference_precision_is_the_given_autocast(rng, precision):
-    """The authors infer in fp32; the workflow passes the run's precision (inference.precision, else
-    train.precision), so that authors.yaml infers in fp32 on CUDA too. On this CPU: fp32 is the plain forward, bf16
-    the forward under CPU bf16 autocast, and no precision (auto) fp32."""
-    from mrisr.device import Precision
-
-    g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}).eval()
-    lr = rng.normal(size=(10, 12, 8)).astype(np.float32)
-    x = torch.from_numpy(lr)[None, None]
-    with torch.inference_mode():
-        plain = g(x).float()[0, 0].numpy()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = g(x).float()[0, 0].numpy()
-    out = super_resolve(g, lr, 2, tile=64, halo=8, progress=False, precision=precision or Precision.AUTO)
-    np.testing.assert_allclose(out, bf16 if precision == "bf16" else plain, rtol=1e-5, atol=1e-5)
-    assert not np.allclose(plain, bf16, rtol=1e-3, atol=1e-3)  # the two differ: the test tells them apart
 
 
 def test_the_workflow_infers_at_the_runs_precision():
@@ -254,7 +116,7 @@ def test_the_workflow_infers_at_the_runs_precision():
     def precision(**values):
         cfg = config.validate({"datasets": {"demo": {"source": "demo"}}, "variants": {"t": {"kind": "interpolation"}},
                                "segmentation": {"enabled": False}, **values}, SCHEMA)
-        return SuperResolve(Study(cfg, {})).precision()
+        return SuperResolve(Study(cfg, {})).inference(pasted=False)["precision"]
 
     assert precision() == "auto" and precision(train={"precision": "fp32"}) == "fp32"
     assert precision(train={"precision": "fp32"}, inference={"precision": "bf16"}) == "bf16"
@@ -270,11 +132,14 @@ def test_the_workflow_infers_with_the_configs_speed_switches(train, inference):
     from mrisr.plan.study import Study
     from tests.conftest import SCHEMA
 
+    from tests.test_plan import files
+
     cfg = config.validate({"datasets": {"demo": {"source": "demo"}}, "variants": {"t": {"kind": "interpolation"}},
                            "segmentation": {"enabled": False}, "train": train, "inference": inference}, SCHEMA)
-    options = SuperResolve(Study(cfg, {})).acceleration().split()
-    args = parser().parse_args(["super-resolve", "in.nii.gz", "out.nii.gz", "--model", "m.pt", *options])
-    assert (args.compile, args.tf32, args.cudnn_benchmark) == (
+    job = SimpleNamespace(variant="t", degradation="nearest")
+    options = SuperResolve(Study(cfg, {})).options(job, files(lr="in.nii.gz", reference="r.nii.gz"), ["out.nii.gz"])
+    args = vars(parser().parse_args(["super-resolve", *shlex.split(options)]))
+    assert (args["acceleration.compile"], args["acceleration.tf32"], args["acceleration.cudnn_benchmark"]) == (
         cfg["inference"]["compile"], cfg["train"]["tf32"], cfg["train"]["cudnn_benchmark"])
 
 

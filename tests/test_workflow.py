@@ -372,6 +372,19 @@ def test_every_figure_is_written_with_its_pdf(run):
     assert b"threeplayer" in scan_sr.header["descrip"].item()
 
 
+def test_the_run_writes_its_plan_as_mrisr_plan_prints_it(run):
+    """results/plan.yaml is what `mrisr plan` prints for the same config, and says what the run did."""
+    printed = subprocess.run([str(BIN / "mrisr"), "plan", "--configfile", str(ROOT / "tests/tiny.yaml"),
+                              "--directory", str(ROOT)], capture_output=True, text=True, check=True).stdout
+    written = (run / "results/plan.yaml").read_text()
+    assert written == printed
+    plan = yaml.safe_load(written)
+    splits = _splits(run)
+    assert plan["datasets"]["demo"]["test"] == list(splits.subject[splits.split == "test"])
+    trained = {p.parent.name for p in (run / "results/train/demo").glob("*/model.pt")}
+    assert set(plan["training"]["train"]) == trained and plan["jobs"]["train"] == len(trained)
+
+
 def test_nothing_to_do_then_one_figure_rebuilds_alone(run):
     assert "Nothing to be done" in snakemake(run, "-n").stdout
     figure = run / "results/papers/demo/threeplayer/sr_comparison.png"
@@ -667,6 +680,29 @@ def _job_stats(stdout: str) -> dict[str, int]:
     return {name: int(n) for name, n in (line.split() for line in table.splitlines()[2:])}
 
 
+def _planned_jobs(overlays, tmp_path) -> dict[str, int]:
+    """`mrisr plan`'s jobs per rule for the same overlays, less those waiting for an outside environment (a dry run
+    lists them once its checkpoint has run)."""
+    out = tmp_path / "plan.json"
+    configfiles = ["--configfile", *[str(ROOT / c) for c in overlays]] if overlays else []
+    done = subprocess.run([str(BIN / "mrisr"), "plan", *configfiles, "--directory", str(ROOT), "--format", "json",
+                           "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(out.read_text())
+    jobs, waiting = plan["jobs"], plan["jobs_after_environments"]
+    assert jobs.pop("total") == sum(jobs.values())
+    return {rule: n - waiting.get(rule, 0) for rule, n in jobs.items() if n > waiting.get(rule, 0)}
+
+
+@pytest.mark.parametrize("overlays", [(), ("tests/tiny.yaml",)])
+def test_mrisr_plan_counts_the_jobs_of_snakemakes_dry_run(tmp_path, overlays):
+    result = snakemake(tmp_path / "wd", "-n", config=overlays)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    stats = _job_stats(result.stdout)
+    assert stats.pop("total") == sum(stats.values())
+    assert _planned_jobs(overlays, tmp_path) == stats
+
+
 @pytest.mark.parametrize("data", [("workflow/configs/hcp.yaml",),
                                   ("workflow/configs/hcp.yaml", "workflow/configs/ixi.yaml")])
 def test_the_mtvnet_overlay_plans_its_settings_on_hcp_and_ixi(tmp_path, data):
@@ -675,6 +711,8 @@ def test_the_mtvnet_overlay_plans_its_settings_on_hcp_and_ixi(tmp_path, data):
     result = snakemake(tmp_path, "-n", config=(*data, "workflow/configs/mtvnet_x4.yaml"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = _job_stats(result.stdout)
+    assert _planned_jobs((*data, "workflow/configs/mtvnet_x4.yaml"), tmp_path) == {
+        k: v for k, v in jobs.items() if k != "total"}
     dataset = "ixi" if len(data) == 2 else "hcp"
     trained = set(re.findall(rf"results/train/{dataset}/([\w@-]+)/model.pt", result.stdout))
     assert trained == {f"{v}{s}" for v in ("rrdbnet3d", "mdcsrn") for s in ("", "@mtvnet_x4_blur", "@mtvnet_kspace")} | {
@@ -690,6 +728,7 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
     result = snakemake(tmp_path, "-n", "--profile", str(ROOT / "workflow/profiles/slurm"), config=overlays)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = _job_stats(result.stdout)
+    assert _planned_jobs(overlays, tmp_path) == {k: v for k, v in jobs.items() if k != "total"}  # what mrisr plan says
     gan = [v for v, spec in yaml.safe_load((ROOT / "config.yaml").read_text())["variants"].items()
            if spec["kind"] == "gan"]
     assert jobs["train"] == len(gan) + 2  # + authors.yaml's wgan_gp_rrdb and mrsrgan

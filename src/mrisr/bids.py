@@ -179,3 +179,11 @@ def dataset_description(source_root: Path, version: str) -> dict:
 def source_uri(relpath: str) -> str:
     """A source file as a BIDS URI into the dataset linked as ``raw``."""
     return f"bids:raw:{Path(relpath).as_posix()}"
+
+
+def derivative_sidecar(source: str, provenance: dict, source_voxels, voxels) -> dict:
+    """The JSON sidecar of one derivative: its source (its path in the dataset) and voxel sizes (mm), then the run's
+    provenance."""
+    return {"Sources": [source_uri(source)], **provenance,
+            "SourceVoxelSize": [round(float(v), 6) for v in source_voxels],
+            "VoxelSize": [round(float(v), 6) for v in voxels]}

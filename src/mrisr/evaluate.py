@@ -7,13 +7,14 @@ when its backbone is there (:mod:`mrisr.perceptual`), and the noise σ̂ of the 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mrisr.errors import InputError, MrisrError
-from mrisr.io import load_mask, load_volume, write_table
+from mrisr.io import load_mask, load_volume, same_grid, write_table
 from mrisr.metrics import METRICS, evaluate, noise_sigma
 from mrisr.perceptual import SliceLpips, backbone_status
 from mrisr.scale import MAX_FACTOR, whole_lr_voxels
@@ -21,15 +22,25 @@ from mrisr.scale import MAX_FACTOR, whole_lr_voxels
 log = logging.getLogger(__name__)
 
 
-def _lpips(lpips_dir: str, sha256: str, threads: int) -> tuple[SliceLpips | None, str]:
+@dataclass(frozen=True, kw_only=True)
+class LpipsOptions:
+    """``--lpips-dir``, ``--lpips-step``, ``--lpips-sha256``: the fetch_lpips rule's folder (None: no LPIPS), every
+    n-th brain slice per plane, and the sha256 that the AlexNet weights must have."""
+
+    dir: str | None
+    step: int | None
+    sha256: str
+
+
+def _lpips(lpips: LpipsOptions, threads: int) -> tuple[SliceLpips | None, str]:
     """The LPIPS metric on ``threads`` CPU threads, or None and the note that says why it is not computed. Only LPIPS
     needs torch: an evaluate job without it does not import it (2 s of each of the workflow's many small jobs)."""
-    status = backbone_status(lpips_dir)
+    status = backbone_status(lpips.dir)
     if status["available"]:
         from mrisr.device import set_threads
 
         set_threads(threads)
-        return SliceLpips(lpips_dir, sha256), ""
+        return SliceLpips(lpips.dir, lpips.sha256), ""
     note = f"not computed: the AlexNet weights could not be fetched ({status['reason']})"
     log.warning("LPIPS %s", note)
     return None, note
@@ -45,30 +56,29 @@ def not_computed(subjects: list[str], reason: str, out: str) -> Path:
 
 
 def evaluate_files(subjects: list[str], gt: list[str], pred: list[str] | None, mask: list[str], lr: list[str] | None,
-                   lpips_dir: str | None, lpips_step: int | None, lpips_sha256: str, out: str, threads: int,
-                   not_computed_reason: str | None = None) -> Path:
-    """Score ``pred`` against ``gt`` per subject (same order); ``lpips_dir`` None leaves LPIPS out, and its weights
-    must have ``lpips_sha256``. ``not_computed_reason`` instead of ``pred``: :func:`not_computed`."""
+                   lpips: LpipsOptions, out: str, threads: int, not_computed_reason: str | None = None) -> Path:
+    """Score ``pred`` against ``gt`` per subject (same order); ``lpips.dir`` None leaves LPIPS out.
+    ``not_computed_reason`` instead of ``pred``: :func:`not_computed`."""
     if bool(pred) == bool(not_computed_reason):
         raise MrisrError("evaluate needs either --pred or --not-computed REASON")
     if not_computed_reason:
         return not_computed(subjects, not_computed_reason, out)
     if not (len(subjects) == len(gt) == len(pred) == len(mask)) or (lr and len(lr) != len(subjects)):
         raise MrisrError("evaluate needs one --gt, --pred, --mask (and --lr, if given) per --subjects entry")
-    lpips_metric, lpips_note = _lpips(lpips_dir, lpips_sha256, threads) if lpips_dir else (None, "")
+    lpips_metric, lpips_note = _lpips(lpips, threads) if lpips.dir else (None, "")
     rows = []
     for i, (subject, gt_path, pred_path, mask_path) in enumerate(zip(subjects, gt, pred, mask)):
         truth, output = load_volume(gt_path), load_volume(pred_path)
         if whole_lr_voxels(truth.shape, output.shape, (MAX_FACTOR,) * 3):  # a setting whose scale the HR edges miss
             truth = truth.slicer[tuple(slice(0, n) for n in output.shape)]
-        if truth.shape != output.shape or not np.allclose(truth.affine, output.affine, atol=1e-3):
+        if not same_grid(truth, output):
             raise InputError(pred_path, f"grid {output.shape} does not match the ground truth {gt_path} ({truth.shape})",
                              "super-resolve onto the HR reference grid (--reference)")
         gt_data, pred_data = (np.asanyarray(v.dataobj, dtype=np.float32) for v in (truth, output))
         brain = load_mask(mask_path)[tuple(slice(0, n) for n in output.shape)]
         row = {"subject": subject, **evaluate(gt_data, pred_data, brain)}
-        if lpips_dir:
-            row["lpips"] = lpips_metric(gt_data, pred_data, brain, lpips_step) if lpips_metric else np.nan
+        if lpips.dir:
+            row["lpips"] = lpips_metric(gt_data, pred_data, brain, lpips.step) if lpips_metric else np.nan
             row["lpips_note"] = lpips_note
         row["sigma_sr"] = noise_sigma(pred_data)
         if lr:

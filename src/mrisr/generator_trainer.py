@@ -5,7 +5,6 @@ model file written at its end (through :mod:`mrisr.model_card`, the one writer o
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,30 +19,8 @@ from mrisr.model_card import make_card, save_model
 from mrisr.models.registry import build, count_parameters, plugin_provenance
 from mrisr.patches import GridSampler, PatchSampling, sample_patches, step_generator
 from mrisr.scale import as_scale
-from mrisr.trainer import StepSettings, Trainer
-
-
-@dataclass(frozen=True, kw_only=True)
-class GeneratorSettings(StepSettings):
-    """What every generator training has besides the steps: the degradation's entry it learns to invert, the scale."""
-
-    degradation: dict
-    scale: int | list[int]  # the config's form (mrisr.scale)
-    memory_format: str  # channels_last or contiguous (the authors'): rounding differs, nothing else
-    patch_sampling: str  # random windows every step, or the authors' fixed grid (mrisr.patches.PatchSampling)
-    patch_stride: int  # the grid's stride
-    cudnn_benchmark: bool  # these three: how fast, not what (mrisr.device.Acceleration)
-    tf32: str
-    compile: str
-
-
-#: settings that change how fast a run goes, not its result: a checkpoint resumes across them
-SPEED_SETTINGS = ("checkpoint_every", "cudnn_benchmark", "compile")
-
-
-def result_settings(settings: GeneratorSettings, *also: str) -> dict:
-    """The settings that a run's fingerprint holds: all but :data:`SPEED_SETTINGS` and ``also``."""
-    return {k: v for k, v in asdict(settings).items() if k not in SPEED_SETTINGS + also}
+from mrisr.settings import GeneratorSettings
+from mrisr.trainer import Trainer
 
 
 def scaled(generator: dict, scale: int | list[int]) -> dict:

@@ -224,7 +224,7 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
 def load_labels(path: str, image, image_path: str, n_classes: int) -> np.ndarray:
     """A label map checked against its image: the same grid, labels in ``0 .. n_classes - 1``."""
     label = load_volume(path, role="label map")
-    if label.shape != image.shape:
+    if not same_grid(label, image):
         raise InputError(path, f"grid {label.shape} does not match its image {image_path} ({image.shape})",
                          "resample the label map onto the image grid (nearest neighbour)")
     values = np.asanyarray(label.dataobj)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +19,13 @@ import torch
 
 from mrisr import distributed
 from mrisr.device import set_threads
-from mrisr.generator_trainer import (GeneratorSettings, GeneratorTrainer, load_training_volumes, result_settings, scaled,
-                                     training_card)
+from mrisr.generator_trainer import GeneratorTrainer, load_training_volumes, scaled, training_card
 from mrisr.models.registry import count_parameters
-from mrisr.plan.study import fingerprint
 from mrisr.losses import PIXEL_LOSSES
+from mrisr.settings import PretrainSettings, fingerprint, result_settings
 from mrisr.trainer import fit
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PretrainSettings(GeneratorSettings):
-    """``pretrain.*`` of the config, with ``train``'s batch and patch size, the scale, the seed and the degradation."""
-
-    lr: float
-    betas: tuple[float, float]
 
 
 class PixelTrainer(GeneratorTrainer):

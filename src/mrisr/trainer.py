@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from mrisr import distributed
 from mrisr.device import autocast, default_device, uses_bf16
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import atomic_path, load_torch, remove_interrupted_writes, write_table
+from mrisr.settings import StepSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 class Interrupted(MrisrError):
     """Training stopped by a signal after writing a checkpoint; rerun to resume."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class StepSettings:
-    """What every training run has; each trainer's settings add their own (defaults: the schema)."""
-
-    steps: int
-    batch_size: int
-    patch_size: int
-    checkpoint_every: int
-    seed: int
-    precision: str
 
 
 class Trainer:

@@ -46,6 +46,7 @@ PATHS = {
     "model_card": "results/evaluate/{dataset}/model_cards/{variant}.pt",
     "segment": "results/segment/{dataset}/{arm}/seed-{seed}/{file}",
     "paper": "results/papers/{dataset}/{paper}/{name}",
+    "plan": "results/plan.yaml",  # mrisr plan: what this run is
 }
 
 

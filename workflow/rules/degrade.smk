@@ -14,13 +14,9 @@ rule degrade:
     conda:
         ENV
     params:
-        degradation=PLAN.degrade.degradation,
-        sigma=PLAN.degrade.noise_sigma,
-        scale=PLAN.degrade.scale,
-        seed=config["seed"],
+        options=PLAN.degrade.options,
     shell:
-        "mrisr degrade --hr {input.hr:q} --out {output:q} --degradation {params.degradation:q} --scale {params.scale:q}"
-        " --noise-sigma {params.sigma:q} --noise-seed {params.seed:q} > {log:q} 2>&1"
+        "mrisr degrade {params.options} > {log:q} 2>&1"
 
 
 rule degrade_scan:
@@ -36,9 +32,6 @@ rule degrade_scan:
     conda:
         ENV
     params:
-        degradation=PLAN.degrade.scan_degradation(),
-        scale=PLAN.study.scale_text,
-        seed=config["seed"],
+        options=PLAN.degrade.scan_options,
     shell:
-        "mrisr degrade --hr {input:q} --out {output:q} --degradation {params.degradation:q} --scale {params.scale:q}"
-        " --noise-sigma 0 --noise-seed {params.seed:q} > {log:q} 2>&1"
+        "mrisr degrade {params.options} > {log:q} 2>&1"

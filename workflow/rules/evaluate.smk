@@ -15,10 +15,9 @@ rule evaluate:
         ENV
     threads: config["threads"]
     params:
-        files=PLAN.evaluate.file_options,
-        lpips=PLAN.evaluate.lpips_options,
+        options=PLAN.evaluate.options,
     shell:
-        "mrisr evaluate {params.files} {params.lpips} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        "mrisr evaluate {params.options} --threads {threads} > {log:q} 2>&1"
 
 
 rule evaluate_model_card:
@@ -33,7 +32,6 @@ rule evaluate_model_card:
     conda:
         ENV
     params:
-        degradation=PLAN.study.train_degradation,
+        options=PLAN.evaluate.model_card_options,
     shell:
-        "mrisr model-card {input.model:q} --metrics {input.metrics:q} --degradation {params.degradation:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        "mrisr model-card {params.options} > {log:q} 2>&1"

@@ -1,8 +1,6 @@
 # external: outside programs (variants of kind external, e.g. ECLARE) run on each LR volume in their own
 # environment; super-resolve then puts what they wrote onto the HR grid. mrisr never imports them.
 
-from mrisr.environments import status as external_status
-
 
 checkpoint external_environment:
     """An outside program's environment as a virtual environment built from its conda file's pins (without
@@ -17,14 +15,14 @@ checkpoint external_environment:
         "results/benchmarks/external_environment/{environment}.tsv"
     conda:
         ENV
+    params:
+        options=PLAN.external.install_options,
     shell:
-        "mrisr external install {input:q} --out-dir {output:q} > {log:q} 2>&1"
+        "mrisr external install {params.options} > {log:q} 2>&1"
 
 
 # each planned evaluation asks the checkpoint whether the environment is there (docs/plugins.md)
-PLAN.study.environment_status = lambda environment: external_status(
-    checkpoints.external_environment.get(environment=environment).output[0]
-)
+PLAN.study.ask_environments(checkpoints.external_environment)
 
 
 rule external_run:

@@ -24,12 +24,9 @@ rule fetch_demo:
     conda:
         ENV
     params:
-        spacing=PLAN.fetch.demo_spacing,
-        transforms=PLAN.fetch.demo_transforms,
-        seed=PLAN.fetch.demo_seed,
+        options=PLAN.fetch.demo_options,
     shell:
-        'mrisr fetch demo --out-dir "$(dirname {output.t1w:q})" --subject {wildcards.subject:q} --seed {params.seed:q}'
-        " --spacing {params.spacing:q} --transforms {params.transforms:q} > {log:q} 2>&1"
+        "mrisr fetch demo {params.options} > {log:q} 2>&1"
 
 
 rule fetch_ixi_archive:
@@ -42,10 +39,9 @@ rule fetch_ixi_archive:
     conda:
         ENV
     params:
-        url=PLAN.fetch.archive_url,
-        checks=PLAN.fetch.archive_checks,
+        options=PLAN.fetch.archive_options,
     shell:
-        "mrisr fetch download --url {params.url:q} {params.checks} --out {output:q} > {log:q} 2>&1"
+        "mrisr fetch download {params.options} > {log:q} 2>&1"
 
 
 for _name in PLAN.fetch.datasets_of("ixi"):
@@ -62,10 +58,9 @@ for _name in PLAN.fetch.datasets_of("ixi"):
         conda:
             ENV
         params:
-            subjects=PLAN.study.subjects(_name),
-            out_dir=f"results/fetch/{_name}",
+            options=PLAN.fetch.ixi_options(_name),
         shell:
-            "mrisr fetch ixi --tar {input:q} --subjects {params.subjects:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+            "mrisr fetch ixi {params.options} > {log:q} 2>&1"
 
 
 rule fetch_hcp:
@@ -80,9 +75,9 @@ rule fetch_hcp:
     conda:
         ENV
     params:
-        s3=PLAN.fetch.hcp_options,
+        options=PLAN.fetch.hcp_options,
     shell:
-        'mrisr fetch hcp --subject {wildcards.subject:q} --out-dir "$(dirname {output.t1w:q})" {params.s3} > {log:q} 2>&1'
+        "mrisr fetch hcp {params.options} > {log:q} 2>&1"
 
 
 rule fetch_download:
@@ -95,10 +90,9 @@ rule fetch_download:
     conda:
         ENV
     params:
-        url=PLAN.fetch.download_url,
-        checks=PLAN.fetch.download_checks,
+        options=PLAN.fetch.download_options,
     shell:
-        "mrisr fetch download --url {params.url:q} {params.checks} --out {output:q} > {log:q} 2>&1"
+        "mrisr fetch download {params.options} > {log:q} 2>&1"
 
 
 rule fetch_lpips:
@@ -109,9 +103,6 @@ rule fetch_lpips:
     conda:
         ENV
     params:
-        url=config["lpips"]["url"],
-        sha256=config["lpips"]["sha256"],
-        size=PLAN.fetch.lpips_size(),
+        options=PLAN.fetch.lpips_options,
     shell:
-        "mrisr fetch lpips --url {params.url:q} --sha256 {params.sha256} {params.size} --out-dir {output:q}"
-        " > {log:q} 2>&1"
+        "mrisr fetch lpips {params.options} > {log:q} 2>&1"

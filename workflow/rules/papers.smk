@@ -19,15 +19,11 @@ rule papers_method_table:
     conda:
         ENV
     params:
-        inputs=PLAN.papers.table_inputs,
-        reference=PLAN.papers.table_reference,
-        reference_option=PLAN.papers.table_reference_option,
+        options=PLAN.papers.table_options,
         dataset=PLAN.papers.table_dataset,
-        variants=PLAN.papers.table_variants,
         n=PLAN.papers.table_n,
     shell:
-        "mrisr papers method-table --inputs {params.inputs:q} {params.reference_option}"
-        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "mrisr papers method-table {params.options} > {log:q} 2>&1"
 
 
 rule papers_noise_table:
@@ -42,15 +38,10 @@ rule papers_noise_table:
     conda:
         ENV
     params:
-        inputs=PLAN.papers.noise_table_inputs,
-        reference=PLAN.papers.noise_reference(),
-        reference_option=PLAN.papers.reference_option(PLAN.papers.noise_reference()),
-        variants=PLAN.papers.noise_methods,
-        sigmas=PLAN.papers.noise_sigmas,
+        options=PLAN.papers.noise_table_options,
         n=PLAN.papers.test_n(),
     shell:
-        "mrisr papers noise-table --inputs {params.inputs:q} {params.reference_option}"
-        " --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "mrisr papers noise-table {params.options} > {log:q} 2>&1"
 
 
 rule papers_noise_figure:
@@ -65,11 +56,12 @@ rule papers_noise_figure:
     conda:
         ENV
     params:
+        options=PLAN.papers.noise_figure_options,
         variants=PLAN.papers.noise_methods,
         sigmas=PLAN.papers.noise_sigmas,
         n=PLAN.papers.test_n(),
     shell:
-        "mrisr papers noise-figure --table {input:q} --out {output.png:q} > {log:q} 2>&1"
+        "mrisr papers noise-figure {params.options} > {log:q} 2>&1"
 
 
 rule papers_settings_table:
@@ -84,16 +76,10 @@ rule papers_settings_table:
     conda:
         ENV
     params:
-        inputs=PLAN.papers.field_table_inputs,
-        reference=PLAN.study.field["reference"],
-        reference_option=PLAN.papers.field_reference_option(),
-        published=PLAN.papers.field_published(),
-        settings=PLAN.study.field_settings,
-        variants=PLAN.study.field["variants"],
+        options=PLAN.papers.field_table_options,
         n=PLAN.papers.test_n(),
     shell:
-        "mrisr papers settings-table --inputs {params.inputs:q} {params.reference_option}"
-        " --published {params.published:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "mrisr papers settings-table {params.options} > {log:q} 2>&1"
 
 
 rule papers_settings_figure:
@@ -108,9 +94,10 @@ rule papers_settings_figure:
     conda:
         ENV
     params:
+        options=PLAN.papers.field_figure_options,
         settings=PLAN.study.field_settings,
     shell:
-        "mrisr papers settings-figure --table {input:q} --out {output.png:q} > {log:q} 2>&1"
+        "mrisr papers settings-figure {params.options} > {log:q} 2>&1"
 
 
 rule papers_sr_comparison:
@@ -125,37 +112,24 @@ rule papers_sr_comparison:
     conda:
         ENV
     params:
-        inputs=PLAN.papers.sr_panels,
-        zoom=config["figures"]["zoom"],
-        scale=PLAN.study.scale_text,
-        title=PLAN.papers.sr_figure_title,
+        figure="sr-comparison",
+        options=PLAN.papers.sr_comparison_options,
         subject=PLAN.papers.figure_subject,
     shell:
-        "mrisr papers sr-comparison --inputs {params.inputs:q} --mask {input.mask:q} --scale {params.scale:q}"
-        " --zoom {params.zoom:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
+        "mrisr papers {params.figure} {params.options} > {log:q} 2>&1"
 
 
-rule papers_zoom_profile:
-    input:
-        unpack(PLAN.papers.sr_figure_input),
+use rule papers_sr_comparison as papers_zoom_profile with:
     output:
         **PLAN.papers.outputs("{paper}", "zoom_profile", "figure", "zoom_profile", report),
     log:
         PLAN.papers.log("{paper}", "zoom_profile"),
     benchmark:
         PLAN.papers.benchmark("{paper}", "zoom_profile")
-    conda:
-        ENV
     params:
-        inputs=PLAN.papers.sr_panels,
-        zoom=config["figures"]["zoom"],
-        length=config["figures"]["profile_length"],
-        scale=PLAN.study.scale_text,
-        title=PLAN.papers.sr_figure_title,
+        figure="zoom-profile",
+        options=PLAN.papers.zoom_profile_options,
         subject=PLAN.papers.figure_subject,
-    shell:
-        "mrisr papers zoom-profile --inputs {params.inputs:q} --mask {input.mask:q} --scale {params.scale:q}"
-        " --zoom {params.zoom:q} --length {params.length:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
 
 
 rule papers_discrepancy:
@@ -170,10 +144,9 @@ rule papers_discrepancy:
     conda:
         ENV
     params:
-        inputs=PLAN.papers.discrepancy_inputs,
-        variants=PLAN.papers.discrepancy_variants,
+        options=PLAN.papers.discrepancy_options,
     shell:
-        "mrisr papers discrepancy --inputs {params.inputs:q} --out {output.png:q} > {log:q} 2>&1"
+        "mrisr papers discrepancy {params.options} > {log:q} 2>&1"
 
 
 rule papers_stripes:
@@ -191,13 +164,9 @@ rule papers_stripes:
     conda:
         ENV
     params:
-        period=PLAN.papers.stripes_period(),
-        variant=PLAN.papers.stripes_variant,
-        title=PLAN.papers.figure_title,
-        subject=PLAN.papers.figure_subject,
+        options=PLAN.papers.stripes_options,
     shell:
-        "mrisr papers stripes --gt {input.gt:q} --blended {input.blended:q} --pasted {input.pasted:q} --mask {input.mask:q}"
-        " --period {params.period:q} --label {params.variant:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
+        "mrisr papers stripes {params.options} > {log:q} 2>&1"
 
 
 rule papers_segmentation_table:
@@ -212,14 +181,13 @@ rule papers_segmentation_table:
     conda:
         ENV
     params:
-        inputs=PLAN.papers.segmentation_table_inputs,
+        options=PLAN.papers.segmentation_table_options,
         n=PLAN.papers.test_n(),
         n_train=len(PLAN.study.subjects_in("train")),
         sr_variant=config["segmentation"]["sr_variant"],
         degradation=PLAN.segment.degradation,
     shell:
-        "mrisr papers segmentation-table --inputs {params.inputs:q} --out-csv {output.csv:q} --out-md {output.md:q}"
-        " > {log:q} 2>&1"
+        "mrisr papers segmentation-table {params.options} > {log:q} 2>&1"
 
 
 rule papers_segmentation_figure:
@@ -237,14 +205,9 @@ rule papers_segmentation_figure:
     conda:
         ENV
     params:
-        inputs=PLAN.papers.segmentation_figure_inputs,
-        classes=config["segmentation"]["classes"],
-        seed=PLAN.papers.figure_seed(),
-        subject=PLAN.papers.figure_subject,
-        title=PLAN.papers.segmentation_figure_title(),
+        options=PLAN.papers.segmentation_figure_options,
     shell:
-        "mrisr papers segmentation-figure --image {input.image:q} --label {input.label:q} --mask {input.mask:q}"
-        " --inputs {params.inputs:q} --classes {params.classes:q} --title {params.title:q} --out {output.png:q} > {log:q} 2>&1"
+        "mrisr papers segmentation-figure {params.options} > {log:q} 2>&1"
 
 
 if PLAN.papers.usage_variant:
@@ -262,9 +225,6 @@ if PLAN.papers.usage_variant:
         conda:
             ENV
         params:
-            title=PLAN.papers.before_after_title(),
-            subject=PLAN.papers.figure_subject,
-            variant=PLAN.papers.usage_variant,
+            options=PLAN.papers.before_after_options,
         shell:
-            "mrisr papers before-after --lr {input.lr:q} --sr {input.sr:q} --hr {input.hr:q} --title {params.title:q}"
-            " --out {output.png:q} > {log:q} 2>&1"
+            "mrisr papers before-after {params.options} > {log:q} 2>&1"

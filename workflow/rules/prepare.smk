@@ -17,17 +17,9 @@ rule prepare:
     conda:
         ENV
     params:
-        mask=PLAN.prepare.mask_option,
-        dseg=PLAN.prepare.dseg_option,
-        crop=config["prepare"]["crop"],
-        margin=config["prepare"]["margin"],
-        normalise=config["prepare"]["normalise"],
-        multiple=PLAN.study.scale_text,
-        resample=PLAN.prepare.resample(),
+        options=PLAN.prepare.options,
     shell:
-        "mrisr prepare --t1w {input.T1w:q} {params.mask} {params.dseg} --subject {wildcards.subject:q}"
-        ' --out-dir "$(dirname {output.t1w:q})" --margin {params.margin:q} --multiple {params.multiple:q}'
-        " --normalise {params.normalise:q} --crop {params.crop:q} {params.resample} > {log:q} 2>&1"
+        "mrisr prepare {params.options} > {log:q} 2>&1"
 
 
 use rule prepare as prepare_unlabelled with:
@@ -36,11 +28,3 @@ use rule prepare as prepare_unlabelled with:
         mask=path("hr", kind="mask"),
     wildcard_constraints:
         dataset=PLAN.prepare.dataset_pattern(labelled=False),
-    params:
-        mask=PLAN.prepare.mask_option,
-        dseg="",
-        crop=config["prepare"]["crop"],
-        margin=config["prepare"]["margin"],
-        normalise=config["prepare"]["normalise"],
-        multiple=PLAN.study.scale_text,
-        resample=PLAN.prepare.resample(),

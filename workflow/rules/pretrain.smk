@@ -24,12 +24,6 @@ rule pretrain:
     resources:
         **PLAN.study.gpu_resources(config["train"]["gpus"]),
     params:
-        generator=PLAN.pretrain.generator,
-        pixel_loss=PLAN.pretrain.pixel_loss,
-        settings=PLAN.pretrain.settings,
-        provenance=PLAN.pretrain.provenance,
-        processes=config["train"]["gpus"],
+        options=PLAN.pretrain.options,
     shell:
-        "mrisr pretrain --hr {input.hr:q} --generator {params.generator:q} --pixel-loss {params.pixel_loss:q}"
-        " --settings {params.settings:q} --provenance {params.provenance:q}"
-        ' --out-dir "$(dirname {output.model:q})" --threads {threads} --processes {params.processes} > {log:q} 2>&1'
+        "mrisr pretrain {params.options} --threads {threads} > {log:q} 2>&1"

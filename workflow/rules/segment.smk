@@ -30,13 +30,9 @@ rule segment_train:
     resources:
         **PLAN.study.gpu_resources(1),
     params:
-        network=PLAN.segment.network(),
-        settings=PLAN.segment.settings,
-        sr=PLAN.segment.sr_option,
+        options=PLAN.segment.train_options,
     shell:
-        "mrisr segment train --image {input.image:q} --label {input.label:q} {params.sr}"
-        ' --network {params.network:q} --settings {params.settings:q} --out-dir "$(dirname {output.model:q})"'
-        " --threads {threads} > {log:q} 2>&1"
+        "mrisr segment train {params.options} --threads {threads} > {log:q} 2>&1"
 
 
 rule segment_evaluate:
@@ -59,11 +55,6 @@ rule segment_evaluate:
     resources:
         **PLAN.study.gpu_resources(1),
     params:
-        subjects=PLAN.study.subjects_in("test"),
-        roi=config["segmentation"]["patch_size"],
-        overlap=config["segmentation"]["overlap"],
-        hd95=PLAN.segment.hd95_option(),
+        options=PLAN.segment.evaluate_options,
     shell:
-        "mrisr segment evaluate --model {input.model:q} --subjects {params.subjects:q} --image {input.image:q}"
-        " --label {input.label:q} --roi {params.roi:q} --overlap {params.overlap:q} {params.hd95}"
-        ' --out-dir "$(dirname {output.scores:q})" --out {output.scores:q} --threads {threads} > {log:q} 2>&1'
+        "mrisr segment evaluate {params.options} --threads {threads} > {log:q} 2>&1"

@@ -17,44 +17,21 @@ rule super_resolve:
     resources:
         **PLAN.study.gpu_resources(1),
     params:
-        method=PLAN.super_resolve.method,
-        tile=config["inference"]["tile"],
-        halo=config["inference"]["halo"],
-        reconstruct_tile=config["inference"]["reconstruct_tile"],
-        batch=config["inference"]["batch"],
-        precision=PLAN.super_resolve.precision(),
-        acceleration=PLAN.super_resolve.acceleration(),
+        options=PLAN.super_resolve.options,
     shell:
-        "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
-        " --tile {params.tile:q} --halo {params.halo:q} --reconstruct-tile {params.reconstruct_tile:q} --batch {params.batch:q}"
-        " --precision {params.precision:q} {params.acceleration} --threads {threads} > {log:q} 2>&1"
+        "mrisr super-resolve {params.options} --threads {threads} > {log:q} 2>&1"
 
 
-rule super_resolve_pasted:
-    """The authors' inference: non-overlapping tiles pasted side by side, for the stripe figure."""
-    input:
-        unpack(PLAN.super_resolve.input),
+# The authors' inference: non-overlapping tiles pasted side by side, for the stripe figure.
+use rule super_resolve as super_resolve_pasted with:
     output:
         path("sr_pasted"),
     log:
         "results/logs/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.log",
     benchmark:
         "results/benchmarks/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
-    conda:
-        ENV
-    threads: config["threads"]
-    resources:
-        **PLAN.study.gpu_resources(1),
     params:
-        method=PLAN.super_resolve.method,
-        tile=config["papers"]["disgan"]["pasted_tile"],
-        batch=config["inference"]["batch"],
-        precision=PLAN.super_resolve.precision(),
-        acceleration=PLAN.super_resolve.acceleration(),
-    shell:
-        "mrisr super-resolve {input.lr:q} {output:q} {params.method} --reference {input.reference:q}"
-        " --tile {params.tile:q} --batch {params.batch:q} --pasted --precision {params.precision:q}"
-        " {params.acceleration} --threads {threads} > {log:q} 2>&1"
+        options=PLAN.super_resolve.pasted_options,
 
 
 rule super_resolve_scan:
@@ -72,5 +49,7 @@ rule super_resolve_scan:
     conda:
         ENV
     threads: config["threads"]
+    params:
+        options=PLAN.super_resolve.scan_options,
     shell:
-        "mrisr super-resolve --model {input.model:q} {input.lr:q} {output:q} --threads {threads} > {log:q} 2>&1"
+        "mrisr super-resolve {params.options} --threads {threads} > {log:q} 2>&1"

@@ -24,12 +24,6 @@ rule train:
     resources:
         **PLAN.study.gpu_resources(config["train"]["gpus"]),
     params:
-        variant=PLAN.train.variant,
-        settings=PLAN.train.settings,
-        provenance=PLAN.train.provenance,
-        start=PLAN.train.start_option,
-        processes=config["train"]["gpus"],
+        options=PLAN.train.options,
     shell:
-        "mrisr train --hr {input.hr:q} --variant {params.variant:q} --settings {params.settings:q}"
-        " --provenance {params.provenance:q} {params.start}"
-        ' --out-dir "$(dirname {output.model:q})" --threads {threads} --processes {params.processes} > {log:q} 2>&1'
+        "mrisr train {params.options} --threads {threads} > {log:q} 2>&1"

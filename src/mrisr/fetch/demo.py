@@ -15,10 +15,6 @@ import torchio as tio
 
 from mrisr.io import save_volume
 
-#: Tissue classes of every label map the project writes.
-LABELS = {0: "background", 1: "CSF", 2: "GM", 3: "WM"}
-
-
 def template_subject() -> tio.Subject:
     """The MNI152 2009a template as a TorchIO subject: T1w, brain mask and a tissue label map."""
     from nilearn import datasets

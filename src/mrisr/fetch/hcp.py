@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mrisr.errors import InputError
-from mrisr.io import atomic_path, load_volume, save_volume, voxel_sizes
+from mrisr.io import atomic_path, load_volume, same_grid, save_volume, voxel_sizes
 
 log = logging.getLogger(__name__)
 T1W_KEY = "{prefix}/{subject}/T1w/T1w_acpc_dc_restore_brain.nii.gz"
@@ -69,7 +69,7 @@ def fetch_subject(subject: str, out_dir: str | Path, bucket: str, prefix: str,
     try:
         image = load_volume(t1w)
         labels = load_volume(raw_labels, role="label map")
-        if labels.shape != image.shape or not np.allclose(labels.affine, image.affine, atol=1e-3):
+        if not same_grid(labels, image):
             raise InputError(raw_labels, "aparc+aseg is not on the T1w grid", "report it: HCP ships both in T1w space")
         mask = np.asanyarray(image.dataobj) > 0
         written = {"T1w": t1w,

@@ -19,7 +19,7 @@ from mrisr import stats
 from mrisr.io import load_labels, load_mask, load_volume, write_table, write_text
 from mrisr.papers import style
 from mrisr.papers.style import plt
-from mrisr.papers.threeplayer import PLANES, plane_slice
+from mrisr.papers.style import PLANES, plane_slice
 
 #: Tissue colours (class 0, background, is transparent).
 CLASS_COLOURS = ("#00000000", "#4c9be8", "#e8a33d", "#f2f2f2", "#b04ce8", "#4ce87a", "#e84c4c")

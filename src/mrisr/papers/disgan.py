@@ -13,7 +13,7 @@ from mrisr.io import load_mask, load_volume, write_table, write_text
 from mrisr.papers import style
 from mrisr.papers.style import plt
 from mrisr.papers.tables import grouped_comparison
-from mrisr.papers.threeplayer import plane_slice
+from mrisr.papers.style import plane_slice
 from mrisr.stats import QUALITY
 
 

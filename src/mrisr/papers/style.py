@@ -1,10 +1,12 @@
-"""One look for every figure: a fixed colour per method, publication sizes, atomic PNG + PDF output."""
+"""One look for every figure: a fixed colour per method, slices shown one way, publication sizes, atomic PNG + PDF
+output."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -18,6 +20,9 @@ METHOD_COLOURS = {
     "disgan_no_dwt": "#17becf",
 }
 
+
+#: the three planes of every slice figure, in their order
+PLANES = ("axial", "coronal", "sagittal")
 
 _SPARE = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354", "#756bb1")
 
@@ -38,3 +43,12 @@ def save(fig: plt.Figure, png: str | Path, dpi: int = 200) -> list[Path]:
         written.append(path)
     plt.close(fig)
     return written
+
+
+def plane_slice(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
+    """A 2D slice of a RAS+ volume, transposed for ``imshow(origin='lower')``: anterior or superior up."""
+    if plane == "axial":
+        return volume[:, :, index].T
+    if plane == "coronal":
+        return volume[:, index, :].T
+    return volume[index, :, :].T

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mrisr.captions import start_note
 from mrisr.io import write_table, write_text
-from mrisr.plan.papers import start_note
 from mrisr.stats import QUALITY, comparison_table, notes_of, to_markdown
 
 

@@ -12,20 +12,8 @@ from matplotlib.patches import Rectangle
 
 from mrisr.io import load_mask, load_volume
 from mrisr.papers import style
-from mrisr.papers.style import plt
+from mrisr.papers.style import PLANES, plane_slice, plt
 from mrisr.scale import as_scale
-
-PLANES = ("axial", "coronal", "sagittal")
-
-
-def plane_slice(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
-    """A 2D slice of a RAS+ volume, transposed for ``imshow(origin='lower')``: anterior or superior up."""
-    if plane == "axial":
-        return volume[:, :, index].T
-    if plane == "coronal":
-        return volume[:, index, :].T
-    return volume[index, :, :].T
-
 
 def zoom_box(mask: np.ndarray, plane: str, fraction: float) -> tuple[int, int, int]:
     """(column, row, edge) of a square box around the centre of the brain on this plane."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mrisr.commands import command_line
 from mrisr.plan.papers import Papers
 from mrisr.plan.stages import Degrade, Evaluate, External, Fetch, Prepare, Pretrain, Segment, SuperResolve, Train
 from mrisr.plan.study import Study
@@ -32,6 +33,11 @@ class Plan:
         self.papers = Papers(self.study, self.segment)
 
     def targets(self) -> list[str]:
-        """What ``rule all`` asks for: the prepared volumes, every SR volume, the model cards, the papers' outputs."""
-        return (self.prepare.targets() + self.super_resolve.targets() + self.evaluate.model_card_targets()
-                + self.papers.targets())
+        """What ``rule all`` asks for: the plan, the prepared volumes, every SR volume, the model cards, the papers'
+        outputs."""
+        return ([self.study.path("plan")] + self.prepare.targets() + self.super_resolve.targets()
+                + self.evaluate.model_card_targets() + self.papers.targets())
+
+    def options(self, wildcards, output) -> str:
+        """``mrisr plan`` of this very config, written where ``rule plan`` says."""
+        return command_line("plan", config_json=self.study.config, directory=str(self.study.basedir), out=output[0])

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mrisr.plan.stages import SEGMENTATION_ARMS, Segment
-from mrisr.plan.study import Study, Wildcards, as_json, option
+from mrisr.captions import start_note
+from mrisr.commands import command_line
+from mrisr.plan.study import Study, Wildcards
 from mrisr.scale import as_scale, label
 
 #: a table (csv + md) or figure (png + pdf); the first file is the report item
@@ -14,20 +16,10 @@ PAPER_FILES = {"table": ("csv", "md"), "figure": ("png", "pdf")}
 COMPARED_PAPERS = ("threeplayer", "disgan")
 
 
-def start_note(starts: dict[str, str]) -> str:
-    """Which start each learned method's generator had (``label -> start``; empty: not learned), grouped by start:
-    a method's numbers depend on it as much as on its losses."""
-    groups: dict[str, list[str]] = {}
-    for label, start in starts.items():
-        if start:
-            groups.setdefault(start, []).append(label)
-    return "; ".join(f"{', '.join(labels)} from {start}" for start, labels in groups.items())
-
-
-def labelled_inputs(labels: list[str], paths: list, **columns: list) -> str:
-    """The one form of labelled inputs: JSON records of label, path and any further columns (e.g. sigma)."""
-    return as_json([{"label": label, "path": str(p), **{name: values[i] for name, values in columns.items()}}
-                    for i, (label, p) in enumerate(zip(labels, paths, strict=True))])
+def labelled_inputs(labels: list[str], paths: list, **columns: list) -> list[dict]:
+    """The one form of labelled inputs: records of label, path and any further columns (e.g. sigma)."""
+    return [{"label": label, "path": str(p), **{name: values[i] for name, values in columns.items()}}
+            for i, (label, p) in enumerate(zip(labels, paths, strict=True))]
 
 
 class Papers:
@@ -63,8 +55,12 @@ class Papers:
         """The paper's reference method where it is among ``names``, else ""."""
         return self.papers[paper]["reference"] if self.papers[paper]["reference"] in names else ""
 
-    def reference_option(self, reference: str) -> str:
-        return option("--reference", self.study.label(reference)) if reference else ""
+    def reference_label(self, reference: str) -> str | None:
+        return self.study.label(reference) if reference else None
+
+    @staticmethod
+    def table_files(output) -> dict[str, str]:
+        return {"out_csv": output.csv, "out_md": output.md}
 
     def starts_of(self, variants: list[str]) -> str:
         return start_note({self.study.label(v): self.study.start(v) for v in variants})
@@ -97,18 +93,18 @@ class Papers:
     def table_reference(self, wildcards: Wildcards) -> str:
         return self.reference(wildcards.paper, self.table_variants(wildcards))
 
-    def table_reference_option(self, wildcards: Wildcards) -> str:
-        return self.reference_option(self.table_reference(wildcards))
 
     def table_input(self, wildcards: Wildcards) -> list[str]:
         return [self.study.path("metrics", dataset=self.table_dataset(wildcards),
                                 degradation=self.study.train_degradation, variant=v)
                 for v in self.table_variants(wildcards)]
 
-    def table_inputs(self, wildcards: Wildcards, input) -> str:
+    def table_options(self, wildcards: Wildcards, input, output) -> str:
         variants = self.table_variants(wildcards)
-        return labelled_inputs([self.study.label(v) for v in variants], input,
-                               start=[self.study.start(v) for v in variants])
+        inputs = labelled_inputs([self.study.label(v) for v in variants], input,
+                                 start=[self.study.start(v) for v in variants])
+        return command_line("papers method-table", inputs=inputs,
+                            reference=self.reference_label(self.table_reference(wildcards)), **self.table_files(output))
 
     def table_n(self, wildcards: Wildcards) -> int:
         return len(self.study.subjects_in("test", self.table_dataset(wildcards)))
@@ -124,12 +120,17 @@ class Papers:
         return [self.study.path("metrics", dataset=self.study.dataset, degradation=self.noise_degradation(s), variant=v)
                 for s, v in self.noise_inputs]
 
-    def noise_table_inputs(self, wildcards: Wildcards, input) -> str:
-        return labelled_inputs([self.study.label(v) for _, v in self.noise_inputs], input,
-                               sigma=[s for s, _ in self.noise_inputs])
-
     def noise_reference(self) -> str:
         return self.reference("disgan", self.noise_methods)
+
+    def noise_table_options(self, wildcards: Wildcards, input, output) -> str:
+        inputs = labelled_inputs([self.study.label(v) for _, v in self.noise_inputs], input,
+                                 sigma=[s for s, _ in self.noise_inputs])
+        return command_line("papers noise-table", inputs=inputs, reference=self.reference_label(self.noise_reference()),
+                            **self.table_files(output))
+
+    def noise_figure_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("papers noise-figure", table=input[0], out=output.png)
 
     # the settings table
 
@@ -140,16 +141,16 @@ class Papers:
         return [self.study.path("metrics", dataset=self.study.dataset, degradation=s, variant=v)
                 for s, v in self.study.field_cells()]
 
-    def field_table_inputs(self, wildcards: Wildcards, input) -> str:
+    def field_table_options(self, wildcards: Wildcards, input, output) -> str:
         cells = self.study.field_cells()
-        return labelled_inputs([self.study.label(v) for _, v in cells], input, setting=[s for s, _ in cells],
-                               description=[self.study.describe_setting(s) for s, _ in cells])
+        inputs = labelled_inputs([self.study.label(v) for _, v in cells], input, setting=[s for s, _ in cells],
+                                 description=[self.study.describe_setting(s) for s, _ in cells])
+        return command_line("papers settings-table", inputs=inputs,
+                            reference=self.reference_label(self.study.field["reference"]),
+                            published=self.study.field["published"], **self.table_files(output))
 
-    def field_reference_option(self) -> str:
-        return self.reference_option(self.study.field["reference"])
-
-    def field_published(self) -> str:
-        return as_json(self.study.field["published"])
+    def field_figure_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("papers settings-figure", table=input[0], out=output.png)
 
     def test_n(self) -> int:
         return len(self.study.subjects_in("test"))
@@ -169,21 +170,35 @@ class Papers:
                 "sr": [self.figure_sr(v) for v in self.methods(wildcards.paper)],
                 "gt": self.figure_hr("T1w"), "mask": self.figure_hr("mask")}
 
-    def sr_panels(self, wildcards: Wildcards, input) -> str:
+    def sr_figure(self, wildcards: Wildcards, input, output) -> dict:
+        """What the SR comparison and the zoomed profile share: the panels (LR, methods, GT), mask, scale, zoom,
+        title and output."""
         labels = ["LR", *map(self.study.label, self.methods(wildcards.paper)), "GT"]
-        return labelled_inputs(labels, [input.lr, *input.sr, input.gt])
+        return {"inputs": labelled_inputs(labels, [input.lr, *input.sr, input.gt]), "mask": input.mask,
+                "scale": self.study.scale, "zoom": self.study.config["figures"]["zoom"],
+                "title": f"{self.figure_title}\n{self.starts_of(self.methods(wildcards.paper))}", "out": output.png}
 
-    def sr_figure_title(self, wildcards: Wildcards) -> str:
-        return f"{self.figure_title}\n{self.starts_of(self.methods(wildcards.paper))}"
+    def sr_comparison_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("papers sr-comparison", **self.sr_figure(wildcards, input, output))
+
+    def zoom_profile_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("papers zoom-profile", **self.sr_figure(wildcards, input, output),
+                            length=self.study.config["figures"]["profile_length"])
 
     def discrepancy_input(self) -> list[str]:
         return [self.study.path("train_log", dataset=self.study.dataset, variant=v) for v in self.discrepancy_variants]
 
-    def discrepancy_inputs(self, wildcards: Wildcards, input) -> str:
-        return labelled_inputs([self.study.label(v) for v in self.discrepancy_variants], input)
+    def discrepancy_options(self, wildcards: Wildcards, input, output) -> str:
+        inputs = labelled_inputs([self.study.label(v) for v in self.discrepancy_variants], input)
+        return command_line("papers discrepancy", inputs=inputs, out=output.png)
 
     def stripes_period(self) -> int:
         return self.papers["disgan"]["pasted_tile"] * max(as_scale(self.study.config["scale"]))
+
+    def stripes_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("papers stripes", gt=input.gt, blended=input.blended, pasted=input.pasted, mask=input.mask,
+                            period=self.stripes_period(), label=self.stripes_variant, title=self.figure_title,
+                            out=output.png)
 
     # the segmentation study
 
@@ -192,9 +207,10 @@ class Papers:
         return {arm: [self.study.path("segment", dataset=self.study.dataset, arm=arm, seed=seed, file="scores.csv")
                       for seed in seeds] for arm in SEGMENTATION_ARMS}
 
-    def segmentation_table_inputs(self, wildcards: Wildcards, input) -> str:
-        return labelled_inputs([arm for arm in SEGMENTATION_ARMS for _ in input[arm]],
-                               [p for arm in SEGMENTATION_ARMS for p in input[arm]])
+    def segmentation_table_options(self, wildcards: Wildcards, input, output) -> str:
+        inputs = labelled_inputs([arm for arm in SEGMENTATION_ARMS for _ in input[arm]],
+                                 [p for arm in SEGMENTATION_ARMS for p in input[arm]])
+        return command_line("papers segmentation-table", inputs=inputs, **self.table_files(output))
 
     def figure_seed(self) -> int:
         return self.study.config["segmentation"]["seeds"][0]
@@ -206,8 +222,11 @@ class Papers:
     def segmentation_figure_title(self) -> str:
         return f"sub-{self.figure_subject}, seed {self.figure_seed()}"
 
-    def segmentation_figure_inputs(self, wildcards: Wildcards, input) -> str:
-        return labelled_inputs(list(SEGMENTATION_ARMS), input.arms)
+    def segmentation_figure_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("papers segmentation-figure", image=input.image, label=input.label, mask=input.mask,
+                            inputs=labelled_inputs(list(SEGMENTATION_ARMS), input.arms),
+                            classes=self.study.config["segmentation"]["classes"],
+                            title=self.segmentation_figure_title(), out=output.png)
 
     # the README's figure
 
@@ -217,9 +236,10 @@ class Papers:
                 "sr": study.path("scan_sr", dataset=study.dataset, subject=subject, variant=self.usage_variant),
                 "hr": study.raw_files()[subject]["T1w"]}
 
-    def before_after_title(self) -> str:
-        return (f"sub-{self.figure_subject}'s raw scan (not prepared), {self.study.train_degradation} "
-                f"{label(self.study.config['scale'])}, through the {self.study.label(self.usage_variant)} model card")
+    def before_after_options(self, wildcards: Wildcards, input, output) -> str:
+        title = (f"sub-{self.figure_subject}'s raw scan (not prepared), {self.study.train_degradation} "
+                 f"{label(self.study.config['scale'])}, through the {self.study.label(self.usage_variant)} model card")
+        return command_line("papers before-after", lr=input.lr, sr=input.sr, hr=input.hr, title=title, out=output.png)
 
     def targets(self) -> list[str]:
         tables = [self.path(paper, f"{name}.{ext}") for paper, names in self.tables.items()

@@ -1,31 +1,32 @@
-"""Each stage's decisions: its jobs' inputs, settings and provenance, from the study's facts. The rule file of a
-stage calls these in one line per input, output or parameter; the methods taking ``wildcards`` (and ``input``) are
-Snakemake's input functions."""
+"""Each stage's decisions: its jobs' inputs, settings, provenance and command lines, from the study's facts. The rule
+file of a stage calls these in one line per input, output or parameter; the methods taking ``wildcards`` (and
+``input``, ``output``) are Snakemake's input and parameter functions. A job's ``mrisr`` options are written by
+:func:`mrisr.commands.command_line` from their names: no flag is spelled here."""
 
 from __future__ import annotations
 
+import os
 import shlex
 
+from mrisr.commands import command_line
 from mrisr.environments import program_path
 from mrisr.errors import ConfigError
-from mrisr.plan.study import Study, Wildcards, as_json, option, parse_degradation, pattern
+from mrisr.plan.study import Study, Wildcards, parse_degradation, pattern
 from mrisr.scale import as_scale
+from mrisr.settings import PretrainSettings, SegSettings, TrainSettings, from_config
 
-#: the options of `mrisr fetch download` that check a download, in their order on the command line
+#: the keys of a download's entry that check it (`mrisr fetch download`'s options of the same names)
 DOWNLOAD_CHECKS = ("sha256", "md5", "size")
-#: `train` settings of a GAN's training: its result, checkpointing and speed (the rest of `train` is the workflow's)
-TRAIN_KEYS = ("steps", "batch_size", "patch_size", "checkpoint_every", "precision", "memory_format",
-              "patch_sampling", "patch_stride", "shared_discriminator_pass", "relativistic_mean", "cudnn_benchmark",
-              "tf32", "compile")
-#: `train` settings that the pixel-loss generators share with the GANs: the same patches, batches and precision
-PRETRAIN_KEYS_FROM_TRAIN = ("batch_size", "patch_size", "checkpoint_every", "precision", "memory_format",
-                            "patch_sampling", "patch_stride", "cudnn_benchmark", "tf32", "compile")
-SEGMENT_KEYS = ("steps", "batch_size", "patch_size", "lr", "classes", "sr_fraction", "checkpoint_every")
 SEGMENTATION_ARMS = ("real", "real+sr")
 
 
-def download_checks(spec: dict) -> str:
-    return " ".join(option(f"--{key}", spec[key]) for key in DOWNLOAD_CHECKS if spec.get(key))
+def download_checks(spec: dict) -> dict:
+    return {key: spec.get(key) or None for key in DOWNLOAD_CHECKS}
+
+
+def folder_of(path: str) -> str:
+    """The folder a stage writes into: its first output's."""
+    return os.path.dirname(path)
 
 
 class Stage:
@@ -46,39 +47,40 @@ class Fetch(Stage):
     def _spec(self, wildcards: Wildcards) -> dict:
         return self.config["datasets"][wildcards.dataset]
 
-    def demo_spacing(self, wildcards: Wildcards) -> float:
-        return self._spec(wildcards)["spacing"]
-
-    def demo_transforms(self, wildcards: Wildcards) -> str:
-        return as_json(self._spec(wildcards)["transforms"])
-
     def demo_seed(self, wildcards: Wildcards) -> int:
         seed = self._spec(wildcards)["seed"]
         return self.config["seed"] if seed is None else seed
 
-    def archive_url(self, wildcards: Wildcards) -> str:
-        return self._spec(wildcards)["url"]
+    def demo_options(self, wildcards: Wildcards, output) -> str:
+        spec = self._spec(wildcards)
+        return command_line("fetch demo", out_dir=folder_of(output.t1w), subject=wildcards.subject,
+                            seed=self.demo_seed(wildcards), spacing=spec["spacing"], transforms=spec["transforms"])
 
-    def archive_checks(self, wildcards: Wildcards) -> str:
-        return download_checks(self._spec(wildcards))
+    def archive_options(self, wildcards: Wildcards, output) -> str:
+        spec = self._spec(wildcards)
+        return command_line("fetch download", url=spec["url"], **download_checks(spec), dest=output[0])
 
     def ixi_outputs(self, dataset: str) -> list[str]:
         return [self.study.path("raw", dataset=dataset, subject=s, kind=k)
                 for s in self.study.subjects(dataset) for k in ("T1w", "mask")]
 
-    def hcp_options(self, wildcards: Wildcards) -> str:
+    def ixi_options(self, dataset: str) -> str:
+        archive = self.study.path("ixi_archive", dataset=dataset)
+        return command_line("fetch ixi", tar=archive, subjects=self.study.subjects(dataset), out_dir=folder_of(archive))
+
+    def hcp_options(self, wildcards: Wildcards, output) -> str:
         spec = self._spec(wildcards)
-        return " ".join([option("--bucket", spec["bucket"]), option("--prefix", spec["prefix"])]
-                        + [option("--endpoint-url", spec["endpoint_url"])] * bool(spec["endpoint_url"]))
+        return command_line("fetch hcp", subject=wildcards.subject, out_dir=folder_of(output.t1w),
+                            bucket=spec["bucket"], prefix=spec["prefix"], endpoint_url=spec["endpoint_url"] or None)
 
-    def download_url(self, wildcards: Wildcards) -> str:
-        return self.config["downloads"][wildcards.name]["url"]
+    def download_options(self, wildcards: Wildcards, output) -> str:
+        spec = self.config["downloads"][wildcards.name]
+        return command_line("fetch download", url=spec["url"], **download_checks(spec), dest=output[0])
 
-    def download_checks(self, wildcards: Wildcards) -> str:
-        return download_checks(self.config["downloads"][wildcards.name])
-
-    def lpips_size(self) -> str:
-        return f"--size {self.config['lpips']['size']}" if self.config["lpips"]["size"] else ""
+    def lpips_options(self, wildcards: Wildcards, output) -> str:
+        lpips = self.config["lpips"]
+        return command_line("fetch lpips", url=lpips["url"], sha256=lpips["sha256"], size=lpips["size"] or None,
+                            out_dir=output[0])
 
 
 class Prepare(Stage):
@@ -103,38 +105,31 @@ class Prepare(Stage):
         return {kind: path for kind, path in self.study.raw_files(wildcards.dataset)[wildcards.subject].items()
                 if path is not None}
 
-    def mask_option(self, wildcards: Wildcards, input) -> str:
-        """``--mask`` where the subject has a brain mask; else prepare takes its head mask (a BIDS subject)."""
-        return option("--mask", input.mask) if "mask" in input.keys() else ""
-
-    def resample(self) -> str:
-        return f"--resample {self.config['prepare']['resample']}" if self.config["prepare"]["resample"] else ""
-
-    def dseg_option(self, wildcards: Wildcards, input) -> str:
-        return option("--dseg", input.dseg)
+    def options(self, wildcards: Wildcards, input, output) -> str:
+        """The subject's files (without a brain mask, a BIDS subject's, prepare takes its head mask) and settings."""
+        prepare, given = self.config["prepare"], set(input.keys())
+        return command_line("prepare", t1w=input.T1w, mask=input.mask if "mask" in given else None,
+                            dseg=input.dseg if "dseg" in given else None, subject=wildcards.subject,
+                            out_dir=folder_of(output.t1w), margin=prepare["margin"], multiple=self.study.scale,
+                            normalise=prepare["normalise"], crop=prepare["crop"], resample=prepare["resample"] or None)
 
 
 class Degrade(Stage):
     """The LR sets: each named degradation, with or without added noise; and a raw scan made a user's LR scan."""
 
-    def spec(self, wildcards: Wildcards) -> dict:
-        return parse_degradation(wildcards.degradation, self.config["degradations"])[0]
-
-    def degradation(self, wildcards: Wildcards) -> str:
-        return as_json(self.spec(wildcards))
-
-    def scale(self, wildcards: Wildcards) -> str:
-        return self.study.scale_option(wildcards.degradation)
-
-    def scan_degradation(self) -> str:
-        """A user's LR scan is made as training's LR."""
-        return as_json(self.study.learned_degradation())
-
-    def noise_sigma(self, wildcards: Wildcards) -> float:
-        return parse_degradation(wildcards.degradation, self.config["degradations"])[1]
+    def options(self, wildcards: Wildcards, input, output) -> str:
+        spec, sigma = parse_degradation(wildcards.degradation, self.config["degradations"])
+        return command_line("degrade", hr=input.hr, out=output[0], degradation=spec,
+                            scale=self.study.scale_of(wildcards.degradation), noise_sigma=sigma,
+                            noise_seed=self.config["seed"])
 
     def scan_input(self, wildcards: Wildcards) -> str:
         return self.study.raw_files(wildcards.dataset)[wildcards.subject]["T1w"]
+
+    def scan_options(self, wildcards: Wildcards, input, output) -> str:
+        """A user's LR scan is made as training's LR, without noise."""
+        return command_line("degrade", hr=input[0], out=output[0], degradation=self.study.learned_degradation(),
+                            scale=self.study.scale, noise_sigma=0, noise_seed=self.config["seed"])
 
 
 class Pretrain(Stage):
@@ -146,23 +141,24 @@ class Pretrain(Stage):
                                               self.study.variant(v)["losses"]["pixel_loss"], self.study.setting(v))
                 for v in self.study.trained_variants() if self.study.pretrained(v)}
 
-    def generator(self, wildcards: Wildcards) -> str:
-        return as_json(self.generators()[wildcards.generator][0])
-
-    def pixel_loss(self, wildcards: Wildcards) -> str:
-        return self.generators()[wildcards.generator][1]
-
-    def settings(self, wildcards: Wildcards) -> str:
+    def settings(self, wildcards: Wildcards) -> dict:
+        """``pretrain``'s own settings, the rest as ``train``'s: the same patches, batches and precision."""
         config, setting = self.config, self.generators()[wildcards.generator][2]
-        return as_json({**config["pretrain"], **{k: config["train"][k] for k in PRETRAIN_KEYS_FROM_TRAIN},
-                        "steps": self.study.pretrain_steps(setting), "degradation": self.config["degradations"][setting],
-                        "scale": self.study.scale_of(setting), "seed": config["seed"]})
+        return from_config(PretrainSettings, config["pretrain"], config["train"], steps=self.study.pretrain_steps(setting),
+                           degradation=config["degradations"][setting], scale=self.study.scale_of(setting),
+                           seed=config["seed"])
 
     def training_volumes(self, wildcards: Wildcards) -> list[str]:
         return self.study.hr_files("train", wildcards.dataset)
 
-    def provenance(self, wildcards: Wildcards) -> str:
-        return as_json(self.study.provenance(f"pretrained-{wildcards.generator}", wildcards.dataset))
+    def provenance(self, wildcards: Wildcards) -> dict:
+        return self.study.provenance(f"pretrained-{wildcards.generator}", wildcards.dataset)
+
+    def options(self, wildcards: Wildcards, input, output) -> str:
+        generator, pixel_loss, _ = self.generators()[wildcards.generator]
+        return command_line("pretrain", hr=list(input.hr), generator=generator, pixel_loss=pixel_loss,
+                            settings=self.settings(wildcards), provenance=self.provenance(wildcards),
+                            out_dir=folder_of(output.model), processes=self.config["train"]["gpus"])
 
 
 class Train(Stage):
@@ -185,24 +181,27 @@ class Train(Stage):
             inputs["weights"] = self.weights(wildcards.variant)
         return inputs
 
-    def variant(self, wildcards: Wildcards) -> str:
+    def variant(self, wildcards: Wildcards) -> dict:
         """The variant's config, its feature-extractor weights given as the local file."""
         variant = self.study.variant(wildcards.variant)
         weights = self.weights(wildcards.variant)
         if weights:
             variant = {**variant, "feature_extractor": {**variant["feature_extractor"], "weights": weights}}
-        return as_json(variant)
+        return variant
 
-    def settings(self, wildcards: Wildcards) -> str:
+    def settings(self, wildcards: Wildcards) -> dict:
         config, setting = self.config, self.study.setting(wildcards.variant)
-        return as_json({**{k: config["train"][k] for k in TRAIN_KEYS}, "degradation": config["degradations"][setting],
-                        "scale": self.study.scale_of(setting), "seed": config["seed"]})
+        return from_config(TrainSettings, config["train"], degradation=config["degradations"][setting],
+                           scale=self.study.scale_of(setting), seed=config["seed"])
 
-    def provenance(self, wildcards: Wildcards) -> str:
-        return as_json(self.study.provenance(wildcards.variant, wildcards.dataset))
+    def provenance(self, wildcards: Wildcards) -> dict:
+        return self.study.provenance(wildcards.variant, wildcards.dataset)
 
-    def start_option(self, wildcards: Wildcards, input) -> str:
-        return option("--start", input.start) if "start" in input.keys() else ""
+    def options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("train", hr=list(input.hr), variant=self.variant(wildcards), settings=self.settings(wildcards),
+                            provenance=self.provenance(wildcards),
+                            start=input.start if "start" in input.keys() else None, out_dir=folder_of(output.model),
+                            processes=self.config["train"]["gpus"])
 
 
 class External(Stage):
@@ -210,6 +209,9 @@ class External(Stage):
 
     def environment_file(self, wildcards: Wildcards) -> str:
         return self.study.environment_file(wildcards.environment)
+
+    def install_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("external install", env_file=input[0], folder=output[0])
 
     def run_input(self, wildcards: Wildcards) -> dict[str, str]:
         """The LR volume and, unless --use-conda builds it, the environment the workflow built."""
@@ -264,23 +266,41 @@ class SuperResolve(Stage):
                                             degradation=wildcards.degradation, variant=wildcards.variant)
         return inputs
 
-    def precision(self) -> str:
-        """The inference's autocast: ``inference.precision``, else the run's training precision."""
-        return self.config["inference"]["precision"] or self.config["train"]["precision"]
+    def inference(self, pasted: bool) -> dict:
+        """How the generator runs over a volume (``inference.*``; the autocast: ``inference.precision``, else the run's
+        training precision); ``pasted``: the authors' tiles of ``papers.disgan.pasted_tile``."""
+        inference = self.config["inference"]
+        return {"tile": self.config["papers"]["disgan"]["pasted_tile"] if pasted else inference["tile"],
+                "halo": inference["halo"], "reconstruct_tile": inference["reconstruct_tile"],
+                "batch": inference["batch"], "pasted": pasted,
+                "precision": inference["precision"] or self.config["train"]["precision"]}
 
-    def acceleration(self) -> str:
+    def acceleration(self) -> dict:
         """How fast the generator runs: ``inference.compile``, and train's cuDNN autotuner and TF32."""
         train = self.config["train"]
-        return (f"--compile {self.config['inference']['compile']} --tf32 {train['tf32']}"
-                f" --{'' if train['cudnn_benchmark'] else 'no-'}cudnn-benchmark")
+        return {"compile": self.config["inference"]["compile"], "tf32": train["tf32"],
+                "cudnn_benchmark": train["cudnn_benchmark"]}
 
-    def method(self, wildcards: Wildcards, input) -> str:
-        if self.study.learned(wildcards.variant):
-            return f"{option('--model', input.model)} --prepared"  # the prepared LR is in the model's units already
-        if self.study.external(wildcards.variant):
-            return f"{option('--external', input.external)} --scale {self.study.scale_option(wildcards.degradation)}"
-        return (f"--interpolate {self.study.variant(wildcards.variant)['mode']}"
-                f" --scale {self.study.scale_option(wildcards.degradation)}")
+    def method(self, wildcards: Wildcards, input) -> dict:
+        """A model (the prepared LR is in its units already), an outside program's output or an interpolation."""
+        study, scale = self.study, self.study.scale_of(wildcards.degradation)
+        if study.learned(wildcards.variant):
+            return {"method": {"model": input.model}, "scan": {"reference": input.reference, "prepared": True}}
+        if study.external(wildcards.variant):
+            return {"method": {"external": input.external, "scale": scale}, "scan": {"reference": input.reference}}
+        return {"method": {"interpolate": study.variant(wildcards.variant)["mode"], "scale": scale},
+                "scan": {"reference": input.reference}}
+
+    def options(self, wildcards: Wildcards, input, output, pasted: bool = False) -> str:
+        return command_line("super-resolve", inputs=[input.lr], output=output[0], **self.method(wildcards, input),
+                            inference=self.inference(pasted), acceleration=self.acceleration())
+
+    def pasted_options(self, wildcards: Wildcards, input, output) -> str:
+        return self.options(wildcards, input, output, pasted=True)
+
+    def scan_options(self, wildcards: Wildcards, input, output) -> str:
+        """A user's scan as the README applies a model to it: the model card's preprocessing, nothing else given."""
+        return command_line("super-resolve", inputs=[input.lr], output=output[0], method={"model": input.model})
 
 
 class Evaluate(Stage):
@@ -314,21 +334,21 @@ class Evaluate(Stage):
         available, reason = self.study.environment_available(wildcards.variant)
         return available, f"its environment could not be installed: {reason}"
 
-    def file_options(self, wildcards: Wildcards, input) -> str:
-        """The subjects and their files, ``--pred`` and the SR volumes or ``--not-computed`` and why. One parameter,
+    def options(self, wildcards: Wildcards, input, output) -> str:
+        """The subjects and their files, the SR volumes or why they are not computed, and LPIPS's. One parameter,
         not ``{input.<name>}`` in the shell: an outside variant's input stays the checkpoint's until it is done
         (Snakemake issue 4312), and asking it first makes this parameter wait too."""
         computed, reason = self.computed(wildcards)
-        predictions = option("--pred", *input.pred) if computed else option("--not-computed", reason)
-        return " ".join([option("--subjects", *self.test_subjects(wildcards)), option("--gt", *input.gt), predictions,
-                         option("--mask", *input.mask), option("--lr", *input.lr)])
-
-    def lpips_options(self, wildcards: Wildcards, input) -> str:
-        self.computed(wildcards)  # an outside variant's input is known once its environment's checkpoint is done
         lpips = self.config["lpips"]
-        if not lpips["enabled"]:
-            return ""
-        return f"{option('--lpips-dir', input.lpips)} --lpips-step {lpips['slice_step']} --lpips-sha256 {lpips['sha256']}"
+        return command_line("evaluate", subjects=self.test_subjects(wildcards), gt=list(input.gt),
+                            pred=list(input.pred) if computed else None, not_computed_reason=None if computed else reason,
+                            mask=list(input.mask), lr=list(input.lr), out=output[0],
+                            lpips={"dir": input.lpips, "step": lpips["slice_step"], "sha256": lpips["sha256"]}
+                            if lpips["enabled"] else {})
+
+    def model_card_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("model-card", model=input.model, metrics=input.metrics,
+                            degradation=self.study.train_degradation, out=output[0])
 
 
 class Segment(Stage):
@@ -355,16 +375,15 @@ class Segment(Stage):
                             for s in study.subjects_in("train", wildcards.dataset)]
         return inputs
 
-    def network(self) -> str:
-        return as_json(self.settings_of_config["network"])
+    def settings(self, wildcards: Wildcards) -> dict:
+        return from_config(SegSettings, self.settings_of_config, seed=int(wildcards.seed),
+                           precision=self.config["train"]["precision"])
 
-    def settings(self, wildcards: Wildcards) -> str:
-        seg = self.settings_of_config
-        return as_json({**{k: seg[k] for k in SEGMENT_KEYS}, "seed": int(wildcards.seed),
-                        "precision": self.config["train"]["precision"]})
-
-    def sr_option(self, wildcards: Wildcards, input) -> str:
-        return option("--sr", *input.sr) if wildcards.arm == "real+sr" else ""
+    def train_options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line("segment train", image=list(input.image), label=list(input.label),
+                            sr=list(input.sr) if wildcards.arm == "real+sr" else None,
+                            network=self.settings_of_config["network"], settings=self.settings(wildcards),
+                            out_dir=folder_of(output.model))
 
     def test_files(self, kind: str) -> list[str]:
         return self.study.hr_files("test", kind=kind)
@@ -372,5 +391,9 @@ class Segment(Stage):
     def test_segmentations(self) -> list[str]:
         return [self.study.path("segment", file=f"sub-{s}_dseg.nii.gz") for s in self.study.subjects_in("test")]
 
-    def hd95_option(self) -> str:
-        return "--hd95" if self.settings_of_config["hd95"] else ""
+    def evaluate_options(self, wildcards: Wildcards, input, output) -> str:
+        seg = self.settings_of_config
+        return command_line("segment evaluate", model=input.model, subjects=self.study.subjects_in("test"),
+                            image=list(input.image), label=list(input.label), roi=seg["patch_size"],
+                            overlap=seg["overlap"], hd95=seg["hd95"], out_dir=folder_of(output.scores),
+                            out=output.scores)

@@ -4,15 +4,14 @@ what each variant is (learned or not, its generator's key, its start, its label)
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import shlex
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
+from mrisr.environments import status
 from mrisr.errors import ConfigError
 from mrisr.plan import subjects as subject_lists
-from mrisr.scale import as_option, as_scale, label
+from mrisr.scale import as_scale, label
+from mrisr.settings import fingerprint
 
 #: ``<variant>@<setting>``: a learned variant trained on a field setting (a ``degradations`` entry) other than the
 #: run's ``train.degradation``, e.g. ``esrgan@x4_blur``
@@ -28,20 +27,6 @@ class Wildcards(Protocol):
 class _Unfilled(dict):
     def __missing__(self, key):
         return f"{{{key}}}"
-
-
-def as_json(value) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-def option(flag: str, *values) -> str:
-    """A command-line option with its values quoted for the shell (paths with spaces, labels with parentheses)."""
-    return " ".join([flag, *(shlex.quote(str(v)) for v in values)])
-
-
-def fingerprint(**parts) -> str:
-    """Hash of everything that changes a training's result (JSON, sorted keys)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def generator_key(generator: dict, pixel_loss: str) -> str:
@@ -77,9 +62,9 @@ class Study:
         self.paths = paths
         self.basedir = Path(basedir)
         self.use_conda = use_conda  # --use-conda: Snakemake builds the outside programs' environments
-        #: An outside environment's status (:func:`mrisr.external.status`) by name; ``external.smk`` sets it to read
-        #: its checkpoint's. Unset (planning alone): every environment counts as there.
-        self.environment_status: Callable[[str], dict] = lambda environment: {"available": True}
+        #: Snakemake's checkpoint that builds the outside environments (:meth:`ask_environments`); None (planning
+        #: alone): every environment counts as there.
+        self.environment_checkpoint = None
         for spec in config["datasets"].values():
             # a relative subject list is read from the working directory, else from the workflow's own folder
             tsv = spec.get("subjects_tsv")
@@ -90,7 +75,6 @@ class Study:
         self.run_variants: list[str] = config["run_variants"] or [
             name for name in config["variants"] if self.runs_in(name, self.train_degradation)]
         self.scale: int | list[int] = config["scale"]
-        self.scale_text: str = as_option(self.scale)  # the run's scale on a command line
         self.field = config["field"]
         self.field_settings: list[str] = self.field["settings"]
 
@@ -149,9 +133,6 @@ class Study:
     def scale_of(self, degradation: str) -> int | list[int]:
         """The factors of an LR set (``<entry>[-noise<σ>]``): its entry's own, else the run's."""
         return parse_degradation(degradation, self.config["degradations"])[0].get("scale", self.scale)
-
-    def scale_option(self, degradation: str) -> str:
-        return as_option(self.scale_of(degradation))
 
     # settings
 
@@ -225,10 +206,16 @@ class Study:
 
     def environment_available(self, name: str) -> tuple[bool, str]:
         """Whether an outside variant's environment is there (always, under --use-conda) and, if not, why."""
-        if self.use_conda:
+        if self.use_conda or self.environment_checkpoint is None:
             return True, ""
-        status = self.environment_status(self.environment(name))
-        return status["available"], status.get("reason", "")
+        folder = self.environment_checkpoint.get(environment=self.environment(name)).output[0]
+        found = status(folder)
+        return found["available"], found.get("reason", "")
+
+    def ask_environments(self, checkpoint) -> None:
+        """Where an outside variant's environment is known: ``checkpoint`` (Snakemake's, which planning does not
+        import) builds it and its status; asking it makes a job wait until it has run."""
+        self.environment_checkpoint = checkpoint
 
     def learned_of(self, names: list[str]) -> list[str]:
         return [n for n in names if self.learned(n)]

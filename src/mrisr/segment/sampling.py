@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from mrisr.errors import InputError
-from mrisr.io import load_labels, load_volume
+from mrisr.io import load_labels, load_volume, same_grid
 from mrisr.patches import crop, patch_windows, step_generator
 
 
@@ -43,7 +43,7 @@ def load_training_set(image_paths: list[str], label_paths: list[str], sr_paths: 
         images.append(np.asanyarray(image.dataobj, dtype=np.float32))
         if sr_paths is not None:
             sr = load_volume(sr_paths[i])
-            if sr.shape != image.shape or not np.allclose(sr.affine, image.affine, atol=1e-3):
+            if not same_grid(sr, image):
                 raise InputError(sr_paths[i], f"grid {sr.shape} is not the grid of its real image {image_path}",
                                  "super-resolve onto the HR reference grid (mrisr super-resolve --reference)")
             srs.append(np.asanyarray(sr.dataobj, dtype=np.float32))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -16,27 +15,17 @@ import torch
 from mrisr.device import set_threads
 from mrisr.io import atomic_path
 from mrisr.models.registry import count_parameters
-from mrisr.plan.study import fingerprint
 from mrisr.segment.network import build_network
 from mrisr.segment.sampling import TrainingSet, load_training_set, sample_batch
-from mrisr.trainer import StepSettings, Trainer, fit
+from mrisr.settings import SegSettings, fingerprint, result_settings
+from mrisr.trainer import Trainer, fit
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SegSettings(StepSettings):
-    """``segmentation.*`` of the config with this run's seed and ``train.precision``."""
-
-    lr: float
-    classes: tuple[str, ...]
-    sr_fraction: float
-
-
 class SegTrainer(Trainer):
     def __init__(self, network: dict, settings: SegSettings, arm: str):
-        result = {k: v for k, v in asdict(settings).items() if k != "checkpoint_every"}
-        super().__init__(settings, fingerprint(network=network, settings=result, arm=arm))
+        super().__init__(settings, fingerprint(network=network, settings=result_settings(settings), arm=arm))
         self.network_spec = network
         self.network = build_network(network, len(settings.classes)).to(self.device)
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=settings.lr)

@@ -7,7 +7,6 @@ an uninterrupted one would. SIGTERM/SIGINT/SIGUSR1 (a SLURM time-out or its warn
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -22,14 +21,14 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 from mrisr import distributed, losses
 from mrisr.device import set_threads
 from mrisr.errors import ConfigError, InputError
-from mrisr.generator_trainer import (GeneratorSettings, GeneratorTrainer, load_training_volumes, result_settings, scaled,
-                                     training_card)
+from mrisr.io import digest_of
+from mrisr.generator_trainer import GeneratorTrainer, load_training_volumes, scaled, training_card
 from mrisr.model_card import load_model
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build
 from mrisr.train import schedules
 from mrisr.losses import UpdateOrder
-from mrisr.plan.study import fingerprint
+from mrisr.settings import TrainSettings, fingerprint, result_settings
 from mrisr.trainer import fit
 
 log = logging.getLogger(__name__)
@@ -39,14 +38,6 @@ log = logging.getLogger(__name__)
 #: has none (no D update: no ``loss_d``).
 LOGGED_VALUES = ("loss_g", "loss_pixel", "loss_adversarial", "loss_feature", "loss_d", "gradient_penalty",
                  "d_real_minus_fake", "d_fake_minus_real", "g_real_minus_fake", "g_fake_minus_real", "instance_noise")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainSettings(GeneratorSettings):
-    """``train.*`` of the config, with the scale, the seed and the degradation's entry."""
-
-    shared_discriminator_pass: bool  # False: D runs again for its own update, as in the authors' code
-    relativistic_mean: str  # "global": over the global batch; "process": each process's own (the authors' DDP)
 
 
 @dataclass(frozen=True)
@@ -245,7 +236,7 @@ def load_start(path: str | Path, generator_config: dict) -> tuple[Start, dict]:
         raise InputError(path, f"holds another generator ({json.dumps(config, sort_keys=True)}) than this variant's "
                                f"({json.dumps(generator_config, sort_keys=True)})",
                          "rerun the pretrain stage for this variant's generator")
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    digest = digest_of(path)[:16]
     return Start(state_dict, digest), {"model": card["variant"], "dataset": card["training"]["dataset"],
                                        "steps": card["training"]["steps"], "digest": digest}
 

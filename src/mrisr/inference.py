@@ -1,0 +1,218 @@
+"""The inference engine: a generator loaded from its model card and run over a whole volume in windows, and the grid
+operations that put any method's output onto the HR grid.
+
+The volume goes through the generator in windows, each a core plus ``halo`` LR voxels of real context on every
+side that are cropped away after the pass ("overlap and crop"). With a halo as wide as the network's reach
+this is the one-pass answer at a fraction of its memory; a volume that fits one window is one pass. The RRDB
+generator runs in two stages: its LR features (most of the compute) in large windows, then its upsampling and
+HR tail (most of the memory) in small windows whose halo is their exact reach.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from scipy import ndimage
+from tqdm import tqdm
+
+from mrisr.device import Acceleration, Precision, autocast, default_device, uses_bf16
+from mrisr.errors import InputError
+from mrisr.io import voxel_sizes
+from mrisr.model_card import RETRAIN, load_model
+from mrisr.models.registry import build, is_plugin
+from mrisr.scale import Scale, as_scale
+
+
+def load_generator(path: str | Path, device: torch.device | str | None = None) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a generator from a ``model.pt`` model card; returns (module in eval mode, card)."""
+    config, state_dict, card = load_model(path)
+    try:
+        generator = build("generator", config)
+        generator.load_state_dict(state_dict)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise InputError(path, f"is not a readable mrisr model ({exc})", RETRAIN) from exc
+    generator = generator.to(device or default_device()).eval()
+    if is_plugin("generator", name := config.get("name", "rrdb")):
+        check_reach(generator, name, path)
+    return generator, card
+
+
+#: A plugin's windowed output may differ from its one pass by this much (relative to the output's range)
+REACH_TOLERANCE = 1e-4
+
+
+@torch.inference_mode()
+def check_reach(generator: torch.nn.Module, name: str, path: str | Path) -> None:
+    """A plugin generator states its ``reach`` (LR voxels of context per axis, docs/plugins.md); windowed inference
+    takes it as the halo. Checked on a probe volume cut into small windows: with that halo they must give the one
+    pass, else the plugin's reach is wrong and its outputs would carry seams."""
+    reach = getattr(generator, "reach", None)
+    try:
+        halo = (reach,) * 3 if isinstance(reach, int) else tuple(int(r) for r in reach)
+    except TypeError:
+        halo = ()
+    if len(halo) != 3 or min(halo) < 0:
+        raise InputError(path, f"holds the plugin generator '{name}', which states no reach (LR voxels of context "
+                               "per axis)", f"give '{name}' a `reach` attribute, as docs/plugins.md says")
+    device = next(generator.parameters()).device
+    probe = torch.randn((1, 1, *(2 * h + 6 for h in halo)), generator=torch.Generator().manual_seed(0))
+    whole = generator(probe.to(device)).float().cpu()[0]
+    scale = tuple(n // m for n, m in zip(whole.shape[1:], probe.shape[2:]))
+    windowed = _windowed(generator, device, probe[0], scale, 2, halo, 8, tqdm(disable=True), False).cpu()
+    error = float((windowed - whole).abs().max() / max(float(whole.max() - whole.min()), 1e-12))
+    if not error <= REACH_TOLERANCE:
+        raise InputError(path, f"holds the plugin generator '{name}', whose stated reach {halo} is too small: windows "
+                               f"with that halo differ from one pass by {error:.2g} of the output's range",
+                         f"state '{name}''s true reach (docs/plugins.md)")
+
+
+def staged(generator: torch.nn.Module) -> bool:
+    """Whether the generator separates its LR feature stage from its HR reconstruction (:func:`super_resolve`)."""
+    return hasattr(generator, "lr_features") and hasattr(generator, "reconstruct")
+
+
+def compile_stages(generator: torch.nn.Module, acceleration: Acceleration) -> None:
+    """``torch.compile`` what :func:`super_resolve` calls: a staged generator's two stages (its forward calls them
+    too), else the generator."""
+    if staged(generator):
+        generator.lr_features = acceleration.compiled(generator.lr_features)
+        generator.reconstruct = acceleration.compiled(generator.reconstruct)
+    else:
+        acceleration.compiled(generator)
+
+
+def windows(size: int, tile: int, halo: int, even: bool = True) -> list[tuple[int, int, int, int]]:
+    """(core start, core stop, window start, window stop) along one axis; every window has the same length.
+
+    The axis is cut into equal cores of at most ``tile`` voxels (``even=False``: cores of exactly ``tile``, the
+    last one shorter); a window is a core plus ``halo`` voxels of real context on each side, shifted inward at
+    the volume's edges (where the context is the volume's own boundary, as in one pass), so that windows stack
+    into batches. An axis whose window would span it whole is one window.
+    """
+    core = math.ceil(size / math.ceil(size / tile)) if even else tile
+    if core + 2 * halo >= size:
+        return [(0, size, 0, size)]
+    length = core + 2 * halo
+    out = []
+    for start in range(0, size, core):
+        first = min(max(start - halo, 0), size - length)
+        out.append((start, min(start + core, size), first, first + length))
+    return out
+
+
+def holding_device(shape: tuple[int, ...], device: torch.device) -> torch.device:
+    """Where a windowed pass collects its output (the features between the two stages, the SR volume): on the GPU
+    while it takes at most a quarter of the free memory (an HCP volume's 64 feature channels take 0.7 GiB), so that
+    windows are not copied to the host and back one by one; else, and on the CPU, in host memory."""
+    if device.type == "cuda" and 4 * 4 * math.prod(shape) <= torch.cuda.mem_get_info(device)[0]:
+        return device
+    return torch.device("cpu")
+
+
+def _windowed(network, device: torch.device, x: torch.Tensor, scale: Scale, tile: int, halo: int | Scale, batch: int,
+              bar: tqdm, bf16: bool, even: bool = True) -> torch.Tensor:
+    """``network`` over (C, D, H, W) ``x`` window by window (``halo``: per axis, or one for all); each window's
+    core is cropped from its output into a volume on :func:`holding_device`."""
+    halos = (halo,) * 3 if isinstance(halo, int) else halo
+    plan = list(itertools.product(*(windows(n, tile, h, even) for n, h in zip(x.shape[1:], halos))))
+    out = None
+    for first in range(0, len(plan), batch):
+        group = plan[first:first + batch]
+        inputs = torch.stack([x[(slice(None), *(slice(a, b) for _, _, a, b in axes))] for axes in group])
+        with autocast(device, bf16):
+            y = network(inputs.to(device)).float()
+        if out is None:
+            shape = (y.shape[1], *(n * f for n, f in zip(x.shape[1:], scale)))
+            out = torch.empty(shape, device=holding_device(shape, device))
+        for i, axes in enumerate(group):
+            keep = tuple(slice((s - a) * f, (e - a) * f) for (s, e, a, _), f in zip(axes, scale))
+            out[(slice(None), *(slice(s * f, e * f) for (s, e, _, _), f in zip(axes, scale)))] = \
+                y[(i, slice(None), *keep)].to(out.device)
+        bar.update(len(group))
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inference:
+    """How a volume goes through a generator: its windows, their batches and the autocast (the config's
+    ``inference.*``, the CLI's ``--tile``, ``--halo``, ``--reconstruct-tile``, ``--batch``, ``--pasted``,
+    ``--precision``); defaults are the schema's alone."""
+
+    tile: int  # LR window edge of the feature stage (pasted: the authors' tile)
+    halo: int  # LR voxels of real context around each window, cropped after
+    reconstruct_tile: int  # LR window edge of the HR tail
+    batch: int  # windows per generator pass
+    pasted: bool  # the authors' inference instead: the whole network per tile, no halo, tiles pasted
+    precision: str | None  # the autocast (Precision); None: auto, bf16 on CUDA only
+
+
+@torch.inference_mode()
+def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int | Scale, inference: Inference,
+                  progress: bool = True) -> np.ndarray:
+    """The generator's output on the whole volume, computed window by window (``inference.batch`` windows a pass).
+
+    A generator that separates its LR feature stage from its HR reconstruction (``lr_features`` /
+    ``reconstruct``) runs them as two windowed passes: the features in windows of ``tile`` LR voxels with
+    ``halo`` of context (one window when the volume fits), then the reconstruction, whose HR tensors hold the
+    memory peak, in windows of ``reconstruct_tile`` with exactly its reach as halo. Other generators run whole,
+    window by window. With ``halo`` at least the network's effective reach this is the one-pass answer.
+
+    ``pasted``: the authors' inference instead, for the stripe figure: the whole network on non-overlapping tiles
+    of exactly ``tile`` voxels (no halo), pasted side by side.
+    """
+    volume, scale = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None], as_scale(scale)
+    device = next(generator.parameters()).device
+    bf16 = uses_bf16(inference.precision or Precision.AUTO, device)
+    tile, batch = inference.tile, inference.batch
+    with tqdm(desc="super-resolve", unit="window", disable=not progress) as bar:
+        if inference.pasted:
+            return _windowed(generator, device, volume, scale, tile, 0, batch, bar, bf16, even=False)[0].cpu().numpy()
+        if not staged(generator):  # a plugin's stated reach is its exact halo (checked when it was loaded)
+            halo = getattr(generator, "reach", inference.halo)
+            return _windowed(generator, device, volume, scale, tile, halo, batch, bar, bf16)[0].cpu().numpy()
+        features = _windowed(generator.lr_features, device, volume, (1, 1, 1), tile, inference.halo, batch, bar, bf16)
+        return _windowed(generator.reconstruct, device, features, scale, inference.reconstruct_tile,
+                         generator.reconstruct_reach, batch, bar, bf16)[0].cpu().numpy()
+
+
+def interpolate(lr: np.ndarray, scale: int | Scale, order: int = 1) -> np.ndarray:
+    """Spline interpolation onto the HR grid, LR voxel ``i`` lying at HR voxel ``scale * i`` (per axis; order 1 =
+    trilinear)."""
+    factors = np.asarray(as_scale(scale), dtype=np.float64)
+    shape = tuple(int(n * f) for n, f in zip(lr.shape, factors))
+    return ndimage.affine_transform(np.asarray(lr, dtype=np.float32), 1.0 / factors, output_shape=shape,
+                                     order=order, mode="nearest").astype(np.float32)
+
+
+def onto_grid(outside: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...], lr_voxel: float,
+              path: Path) -> np.ndarray:
+    """An outside program's output resampled onto the HR grid (``affine``, ``shape``) by world position, cubic
+    B-spline. A program keeps its own grid convention (ECLARE splits each thick voxel over the same field of view,
+    its first thin voxel (scale - 1) / 2 voxels before ours): its affine, not its array, says where its voxels are.
+    The output must cover the grid but for one LR voxel (``lr_voxel`` mm) at its edges, which are extrapolated."""
+    from nibabel.processing import resample_from_to
+
+    if len(outside.shape) != 3:
+        raise InputError(path, f"is {len(outside.shape)}D, not one 3D volume", "check the outside program's output")
+    to_outside = np.linalg.inv(outside.affine) @ affine
+    corners = nib.affines.apply_affine(to_outside, list(itertools.product(*[(0, n - 1) for n in shape])))
+    slack = lr_voxel / voxel_sizes(outside.affine)
+    if (corners < -0.5 - slack).any() or (corners > np.asarray(outside.shape) - 0.5 + slack).any():
+        raise InputError(path, "does not cover the LR scan's field of view (its affine places it elsewhere)",
+                         "check that the outside program writes the affine of its input's grid")
+    resampled = resample_from_to(outside, (shape, affine), order=3, mode="nearest")
+    return np.asanyarray(resampled.dataobj, dtype=np.float32)
+
+
+def hr_affine(lr_affine: np.ndarray, scale: int | Scale) -> np.ndarray:
+    """The HR grid whose every ``scale``-th voxel (per axis) is an LR voxel (inverse of
+    :func:`mrisr.degrade.lr_affine`)."""
+    affine = np.array(lr_affine, dtype=np.float64)
+    affine[:3, :3] = affine[:3, :3] / np.asarray(as_scale(scale), dtype=np.float64)
+    return affine
