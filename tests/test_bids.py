@@ -167,3 +167,34 @@ def test_a_folder_that_is_not_bids_is_named_with_the_fix(tmp_path, description):
         (tmp_path / "scans" / "dataset_description.json").write_text(description)
     with pytest.raises(InputError, match=r"scans: is not a valid BIDS dataset: .*dataset_description.json.*Fix: give"):
         _study({"path": str(tmp_path / "scans")}).raw_files()
+
+
+def test_a_plan_keeps_the_datasets_index_until_its_files_change(tmp_path, monkeypatch):
+    """The second plan reads the subjects' files from the index folder without pybids; a new or rewritten file makes
+    a new index; another filter is answered from pybids' kept database, which is not made again."""
+    import mrisr.bids as bids
+
+    rng = np.random.default_rng(1)
+    root = write_bids_dataset(tmp_path / "bids", {p: head(rng) for p in BIDS_T1W},
+                              derivatives={MASK: np.ones((20, 22, 18), np.uint8)})
+    spec = _study({"path": str(root), "filters": {"session": ["1", None], "run": [1, None]},
+                   "derivatives": "derivatives/masks"}).config["datasets"]["lab"]
+    index = tmp_path / "index"
+    first = bids.dataset_scans("lab", spec, index)
+    assert first == bids.dataset_scans("lab", spec)  # what indexing the dataset anew gives
+    database = next(index.glob("*/raw/layout_index.sqlite"))
+    made = database.stat().st_mtime_ns
+
+    def no_pybids(*args, **kwargs):
+        raise AssertionError("indexed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bids, "open_layout", no_pybids)
+        assert bids.dataset_scans("lab", spec, index) == first
+    other = {**spec, "filters": {"run": 2}}
+    assert bids.dataset_scans("lab", other, index) == bids.dataset_scans("lab", other)
+    assert database.stat().st_mtime_ns == made  # answered from the kept database
+    write_bids_dataset(root, {"sub-03/anat/sub-03_T1w.nii.gz": head(rng)})  # a new subject (and a rewritten file)
+    third = bids.dataset_scans("lab", spec, index)
+    assert sorted(third) == ["01", "02", "03"] and third == bids.dataset_scans("lab", spec)
+    assert len([p for p in index.iterdir() if p.is_dir()]) == 1  # the old index is gone

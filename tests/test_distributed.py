@@ -116,5 +116,5 @@ def test_an_error_in_one_process_stops_all_and_is_said(tmp_path, capfd):
     bad = dict(VARIANT, start="pretrained")
     with pytest.raises(MrisrError, match=r"process \d of 2 stopped"):
         distributed.launch(2, train_variant, hr=[str(tmp_path / "missing.nii.gz")], variant=bad, settings={},
-                           provenance={}, out_dir=str(tmp_path / "out"), threads=1)
+                           provenance={}, out_dir=str(tmp_path / "out"), threads=1, processes=1)
     assert "missing.nii.gz: image file does not exist" in capfd.readouterr().err

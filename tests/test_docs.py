@@ -126,3 +126,40 @@ def test_the_bids_example_validates_and_plans_a_dataset_that_fits_it(tmp_path):
         assert chosen in result.stdout and chosen.replace("ses-1", "ses-2") not in result.stdout
     assert f"{root}/derivatives/masks/sub-01/ses-1/anat/sub-01_ses-1_desc-brain_mask.nii.gz" in result.stdout
     assert "desc-head_mask" not in result.stdout
+
+
+def test_the_extending_page_names_files_that_exist_and_names_that_resolve():
+    """docs/extending.md: each backticked path is a file of the checkout (a ``<name>`` placeholder: its folder is),
+    each backticked ``mrisr.`` name imports, and each section's worked example names code as it is."""
+    import importlib
+
+    page = (ROOT / "docs" / "extending.md").read_text()
+    sections = re.split(r"^## ", page, flags=re.M)[1:]
+    assert [s.splitlines()[0] for s in sections] == ["A new network, built in", "A new network, as a plugin",
+                                                     "A new degradation", "A new figure or table",
+                                                     "A new outside method", "A new dataset source"]
+    spans = re.findall(r"`([^`]+)`", page)
+    paths = [s for s in spans if re.fullmatch(r"[\w./<>-]+\.(py|yaml|md|rst|smk|toml|tsv)", s)]
+    assert len(paths) >= 25
+    for path in paths:
+        target = ROOT / path
+        assert (target.parent if "<" in path else target).exists(), path
+    names = [s for s in spans if re.fullmatch(r"mrisr(\.\w+)+", s) and s not in ("mrisr.generators", "mrisr.discriminators")]
+    for name in names:
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest importable module, then attributes
+            try:
+                found = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ModuleNotFoundError:
+                continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+    from mrisr.commands import COMMANDS
+    from mrisr.models.registry import BUILDERS, PLUGIN_GROUPS
+    from mrisr.plan.papers import Papers
+
+    assert "mdcsrn" in BUILDERS["generator"] and set(PLUGIN_GROUPS.values()) == {"mrisr.generators",
+                                                                                 "mrisr.discriminators"}
+    assert {("papers", "stripes"), ("fetch", "hcp")} <= set(COMMANDS)
+    assert all(hasattr(Papers, m) for m in ("items", "targets", "stripes_input", "stripes_arguments"))

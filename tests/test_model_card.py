@@ -109,7 +109,7 @@ def test_model_card_prints_what_training_wrote(tmp_path, rng, capsys):
     import dataclasses
 
     out = train_variant([str(p) for p in hr], variant, dataclasses.asdict(settings), provenance, str(tmp_path / "m"),
-                        threads=1)
+                        threads=1, processes=1)
     assert main(["model-card", str(out["model"]), "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
     assert card["variant"] == "esrgan" and card["variant_config"] == variant and card["scale"] == 2

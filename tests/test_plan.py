@@ -156,7 +156,7 @@ def test_field_settings_train_each_learned_variant_once_per_setting():
     plan = _plan(**FIELD)
     study, key, config = plan.study, plan.study.generator_key("esrgan"), plan.study.config
     assert study.field_variants() == ["trilinear", "esrgan", "esrgan@x4_blur", "esrgan@thick"]
-    assert plan.papers.field_table_input() == [f"results/evaluate/demo/{s}/{v}.csv" for s, v in (
+    assert plan.papers.field_table_input()["metrics"] == [f"results/evaluate/demo/{s}/{v}.csv" for s, v in (
         ("nearest", "trilinear"), ("nearest", "esrgan"), ("x4_blur", "trilinear"), ("x4_blur", "esrgan@x4_blur"),
         ("thick", "trilinear"), ("thick", "esrgan@thick"))]
     thick = SimpleNamespace(dataset="demo", variant="esrgan@thick", degradation="thick", subject="01")
@@ -198,16 +198,24 @@ def test_paper_tables_figures_and_targets():
     config = plan.study.config
     methods = [m for m in config["papers"]["threeplayer"]["methods"] if m in config["variants"]]
     table = SimpleNamespace(paper="threeplayer", table="method_comparison")
-    assert plan.papers.table_input(table) == [f"results/evaluate/demo/nearest/{m}.csv" for m in methods]
+    assert plan.papers.table_input(table) == {"metrics": [f"results/evaluate/demo/nearest/{m}.csv" for m in methods]}
+    items = {item.rule: item for item in plan.papers.items()}
     output = files(csv="t.csv", md="t.md")
-    args = _args("papers method-table", plan.papers.table_options(table, ["a.csv"] * len(methods), output))
+    args = _args("papers method-table", items["method_table"].options(table, ["a.csv"] * len(methods), output))
     records = args["inputs"]
     assert (args["out_csv"], args["out_md"]) == ("t.csv", "t.md")
     assert args["reference"] == config["variants"][config["papers"]["threeplayer"]["reference"]].get("label", "threeplayer")
     assert [r["label"] for r in records] == [config["variants"][m].get("label", m) for m in methods]
     assert [r["start"] == "" for r in records] == [config["variants"][m]["kind"] != "gan" for m in methods]
     out_of_sample = SimpleNamespace(paper="threeplayer", table="method_comparison_out_of_sample")
-    assert plan.papers.table_dataset(out_of_sample) == "demo_ood" and plan.papers.table_n(out_of_sample) == 2
+    assert plan.papers.table_dataset(out_of_sample) == "demo_ood" and plan.papers.table_n(out_of_sample) == ("demo_ood", 2)
+    figure = items["zoom_profile"].options(SimpleNamespace(paper="disgan"), files(**plan.papers.sr_figure_input(
+        SimpleNamespace(paper="disgan"))), files(png="z.png", pdf="z.pdf"))
+    args = _args("papers zoom-profile", figure)
+    assert [r["label"] for r in args["inputs"]] == ["LR", *plan.papers.methods("disgan"), "GT"]
+    assert args["length"] == config["figures"]["profile_length"] and args["scale"] == config["scale"]
+    assert {item.rule for item in plan.papers.items()} >= {"method_table", "sr_comparison", "before_after"}
+    assert all((ROOT / "workflow/report" / f"{item.rule}.rst").is_file() for item in plan.papers.items())
     targets = plan.targets()
     assert "results/papers/demo/augment/segmentation.png" in targets
     assert "results/papers/demo/usage/before_after.png" in targets

@@ -57,7 +57,7 @@ def _pretrain(hr_files, out_dir, pixel_loss="l1", **settings):
     provenance = {"variant": f"pretrained-{generator_key(GENERATOR, pixel_loss)}", "dataset": "demo",
                   "subjects": ["00", "01"], "preprocessing": PREPROCESSING}
     return pretrain_generator(hr_files, GENERATOR, pixel_loss, dict(SETTINGS, **settings), provenance, str(out_dir),
-                              threads=2)
+                              threads=2, processes=1)
 
 
 def test_generator_key_names_the_architecture_and_tells_configs_apart():
@@ -127,7 +127,7 @@ def test_pretrained_model_is_a_model_card_and_the_gan_starts_from_it(tmp_path, h
     assert scratch.fingerprint != trainer.fingerprint  # a checkpoint of the scratch run is never resumed
 
     provenance = {"variant": "esrgan", "dataset": "demo", "subjects": ["00", "01"], "preprocessing": PREPROCESSING}
-    model = train_variant(hr_files, VARIANT, GAN_SETTINGS, provenance, str(tmp_path / "gan"), threads=2,
+    model = train_variant(hr_files, VARIANT, GAN_SETTINGS, provenance, str(tmp_path / "gan"), threads=2, processes=1,
                           start=str(out["model"]))["model"]
     assert load_model(model)[2]["training"]["start"] == recorded
     assert recorded["steps"] == 4 and recorded["model"] == card["variant"]
@@ -140,7 +140,7 @@ def test_a_start_of_another_generator_or_none_is_refused(tmp_path, hr_files):
         load_start(out["model"], wider)
     provenance = {"variant": "esrgan", "dataset": "demo", "subjects": ["00"], "preprocessing": PREPROCESSING}
     with pytest.raises(ConfigError, match="variants.esrgan.start.*--start"):
-        train_variant(hr_files, VARIANT, GAN_SETTINGS, provenance, str(tmp_path / "gan"), threads=2)
+        train_variant(hr_files, VARIANT, GAN_SETTINGS, provenance, str(tmp_path / "gan"), threads=2, processes=1)
     assert json.loads(json.dumps(load_model(out["model"])[2]))  # the card is plain data
 
 

@@ -9,8 +9,11 @@ planning other datasets stays light.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +29,9 @@ VALIDATION_FIX = ("give the dataset's root folder: it holds dataset_description.
                   "\"BIDSVersion\", and sub-<label>/[ses-<label>/]anat/ folders (https://bids.neuroimaging.io)")
 
 
-def open_layout(root: str | Path, *, derivative: bool = False):
-    """pybids' index of the dataset at ``root``, validated (a derivatives folder: not validated, as pybids does)."""
+def open_layout(root: str | Path, *, derivative: bool = False, database: Path | None = None):
+    """pybids' index of the dataset at ``root``, validated (a derivatives folder: not validated, as pybids does);
+    ``database``: the folder of pybids' SQLite index, read where it is there, else made there."""
     from bids import BIDSLayout
     from bids.exceptions import BIDSValidationError
 
@@ -35,10 +39,28 @@ def open_layout(root: str | Path, *, derivative: bool = False):
     if not root.is_dir():
         raise InputError(root, "is not a folder", VALIDATION_FIX)
     try:
-        return BIDSLayout(root, validate=not derivative, is_derivative=derivative)
+        return BIDSLayout(root, validate=not derivative, is_derivative=derivative,
+                          database_path=None if database is None else str(database))
     except (BIDSValidationError, OSError) as exc:  # OSError: an unreadable dataset_description.json (a folder, ...)
         problem = str(exc).splitlines()[0].rstrip(". ")
         raise InputError(root, f"is not a valid BIDS dataset: {problem}", VALIDATION_FIX) from None
+
+
+def tree_signature(*roots: Path) -> str:
+    """A digest of every file under ``roots`` (path, size, modification time): it changes when a file is added,
+    removed, replaced or rewritten, which is when an index of the dataset must be made again."""
+    digest = hashlib.sha256()
+    for root in roots:
+        for folder, names, files in os.walk(root):
+            names.sort()
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:  # a broken link: pybids passes it over too
+                    continue
+                digest.update(f"{os.path.relpath(path, root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def query(filters: dict) -> dict:
@@ -93,12 +115,36 @@ def _derivative(layout, image, suffix: str, filters: dict, where: str) -> str | 
     return found[0].path if found else None
 
 
-def dataset_scans(name: str, spec: dict) -> dict[str, SubjectScan]:
+def dataset_scans(name: str, spec: dict, index: Path | None = None) -> dict[str, SubjectScan]:
     """Each subject's files of the ``source: bids`` dataset ``name``: exactly one T1w per subject (else the files
     and the filter that chooses), masks and labels from ``spec["derivatives"]`` (a folder under the root, or a
-    path) where present."""
+    path) where present.
+
+    ``index``: the folder where the answer and pybids' databases are kept between runs, for the dataset's files as they
+    are (:func:`tree_signature`): a second plan of a large dataset reads them instead of indexing it again (pybids
+    takes ~10 ms a subject). A change of any file makes a new index; a change of the entry reuses the databases.
+    """
     root = Path(spec["path"])
-    layout = open_layout(root)
+    if index is None:
+        return _scans(name, spec, root, None)
+    derivatives = root / spec["derivatives"] if spec["derivatives"] else None
+    roots = [root] + [derivatives] * bool(derivatives and not derivatives.resolve().is_relative_to(root.resolve()))
+    state = Path(index) / tree_signature(*[r for r in roots if r.is_dir()])
+    asked = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    answer = state / f"scans-{asked}.json"
+    if answer.is_file():
+        return {s: SubjectScan(**files) for s, files in json.loads(answer.read_text()).items()}
+    for old in (p for p in Path(index).glob("*") if p.is_dir() and p != state):  # the files changed since
+        shutil.rmtree(old, ignore_errors=True)
+    scans = _scans(name, spec, root, state)
+    partial = answer.with_name(f".{answer.name}.{os.getpid()}")  # whole or not at all (planning stays light: no io)
+    partial.write_text(json.dumps({s: vars(scan) for s, scan in scans.items()}, indent=1))
+    os.replace(partial, answer)
+    return scans
+
+
+def _scans(name: str, spec: dict, root: Path, state: Path | None) -> dict[str, SubjectScan]:
+    layout = open_layout(root, database=None if state is None else state / "raw")
     where = f"datasets.{name}.filters"
     images = t1w_images(layout, spec["filters"], where)
     by_subject: dict[str, list] = {}
@@ -118,7 +164,8 @@ def dataset_scans(name: str, spec: dict) -> dict[str, SubjectScan]:
                              "(null: the entity is absent)")
     derivatives = None
     if spec["derivatives"]:
-        derivatives = open_layout(root / spec["derivatives"], derivative=True)
+        derivatives = open_layout(root / spec["derivatives"], derivative=True,
+                                  database=None if state is None else state / "derivatives")
     scans = {}
     for subject in sorted(wanted):
         image = by_subject[subject][0]

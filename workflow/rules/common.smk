@@ -27,6 +27,7 @@ wildcard_constraints:
 #: Every results path, one folder per stage; inputs and outputs alike take them from here through `path`.
 PATHS = {
     "raw": "results/fetch/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz",
+    "bids_index": "results/fetch/{dataset}/bids_index",  # a BIDS dataset's index, kept between plans
     "ixi_archive": "results/fetch/{dataset}/IXI-T1.tar",
     "download": "results/fetch/downloads/{name}",
     "lpips": "results/fetch/lpips",

@@ -22,6 +22,22 @@ def labelled_inputs(labels: list[str], paths: list, **columns: list) -> list[dic
             for i, (label, p) in enumerate(zip(labels, paths, strict=True))]
 
 
+class PaperItem:
+    """One table or figure (the method tables and the SR figures: one family by wildcards) and what its rule needs:
+    ``papers.smk`` makes one rule per item, named ``papers_<rule>``, whose caption is ``workflow/report/<rule>.rst``
+    and whose command is ``mrisr papers <command>``."""
+
+    def __init__(self, rule: str, paper: str, name: str, kind: str, command: str, input: Callable,
+                 arguments: Callable, reruns: Callable | None):
+        self.rule, self.paper, self.name, self.kind, self.command = rule, paper, name, kind, command
+        self.input = input  # (wildcards) -> {name: path or paths}
+        self.arguments = arguments  # (wildcards, input, output) -> the command's option values by name
+        self.reruns = reruns or (lambda wildcards: None)  # (wildcards) -> what else reruns it when it changes
+
+    def options(self, wildcards: Wildcards, input, output) -> str:
+        return command_line(f"papers {self.command}", **self.arguments(wildcards, input, output))
+
+
 class Papers:
     def __init__(self, study: Study, segment: Segment):
         self.study, self.segment = study, segment
@@ -58,29 +74,59 @@ class Papers:
     def reference_label(self, reference: str) -> str | None:
         return self.study.label(reference) if reference else None
 
-    @staticmethod
-    def table_files(output) -> dict[str, str]:
-        return {"out_csv": output.csv, "out_md": output.md}
-
     def starts_of(self, variants: list[str]) -> str:
         return start_note({self.study.label(v): self.study.start(v) for v in variants})
 
     def path(self, paper: str, name: str) -> str:
         return self.study.path("paper", dataset=self.study.dataset, paper=paper, name=name)
 
-    def outputs(self, paper: str, name: str, kind: str, caption: str, report: Callable) -> dict:
-        """A table's (csv + md) or figure's (png + pdf) files, the first a report item with its caption
+    def outputs(self, item: PaperItem, report: Callable) -> dict:
+        """An item's files: a table's csv + md or a figure's png + pdf, the first a report item with its caption
         (``report``: Snakemake's, which planning does not import)."""
-        first, second = PAPER_FILES[kind]
-        return {first: report(self.path(paper, f"{name}.{first}"), caption=f"../report/{caption}.rst",
-                              category=paper, subcategory=kind, labels={"name": name}),
-                second: self.path(paper, f"{name}.{second}")}
+        first, second = PAPER_FILES[item.kind]
+        return {first: report(self.path(item.paper, f"{item.name}.{first}"), caption=f"../report/{item.rule}.rst",
+                              category=item.paper, subcategory=item.kind, labels={"name": item.name}),
+                second: self.path(item.paper, f"{item.name}.{second}")}
 
-    def log(self, paper: str, name: str) -> str:
-        return f"results/logs/papers/{self.study.dataset}/{paper}/{name}.log"
+    def log(self, item: PaperItem) -> str:
+        return f"results/logs/papers/{self.study.dataset}/{item.paper}/{item.name}_{item.kind}.log"
 
-    def benchmark(self, paper: str, name: str) -> str:
-        return f"results/benchmarks/papers/{self.study.dataset}/{paper}/{name}.tsv"
+    def benchmark(self, item: PaperItem) -> str:
+        return f"results/benchmarks/papers/{self.study.dataset}/{item.paper}/{item.name}_{item.kind}.tsv"
+
+    def test_n(self, wildcards: Wildcards | None = None) -> int:
+        return len(self.study.subjects_in("test"))
+
+    def items(self) -> list[PaperItem]:
+        """Every table and figure with a rule of its own (the method tables, and the SR figures of each compared
+        paper, one rule by wildcards); ``papers.smk`` makes one rule per item."""
+        items = [
+            PaperItem("method_table", "{paper}", "{table}", "table", "method-table", self.table_input,
+                      self.table_arguments, self.table_n),
+            PaperItem("noise_table", "disgan", "noise", "table", "noise-table", self.noise_table_input,
+                      self.noise_table_arguments, self.test_n),
+            PaperItem("noise_figure", "disgan", "noise", "figure", "noise-figure", self.noise_figure_input,
+                      self.noise_figure_arguments, self.noise_figure_reruns),
+            PaperItem("settings_table", "field", "settings", "table", "settings-table", self.field_table_input,
+                      self.field_table_arguments, self.test_n),
+            PaperItem("settings_figure", "field", "settings", "figure", "settings-figure", self.field_figure_input,
+                      self.field_figure_arguments, self.field_figure_reruns),
+            PaperItem("sr_comparison", "{paper}", "sr_comparison", "figure", "sr-comparison", self.sr_figure_input,
+                      self.sr_figure, self.figure_reruns),
+            PaperItem("zoom_profile", "{paper}", "zoom_profile", "figure", "zoom-profile", self.sr_figure_input,
+                      self.zoom_profile_arguments, self.figure_reruns),
+            PaperItem("discrepancy", "threeplayer", "discrepancy", "figure", "discrepancy", self.discrepancy_input,
+                      self.discrepancy_arguments, None),
+            PaperItem("stripes", "disgan", "stripes", "figure", "stripes", self.stripes_input, self.stripes_arguments,
+                      None),
+            PaperItem("segmentation_table", "augment", "segmentation", "table", "segmentation-table",
+                      self.segmentation_scores, self.segmentation_table_arguments, self.segmentation_table_reruns),
+            PaperItem("segmentation_figure", "augment", "segmentation", "figure", "segmentation-figure",
+                      self.segmentation_figure_input, self.segmentation_figure_arguments, None)]
+        if self.usage_variant:  # not a paper's: the README's figure of a model applied to a scan never prepared
+            items.append(PaperItem("before_after", "usage", "before_after", "figure", "before-after",
+                                   self.before_after_input, self.before_after_arguments, None))
+        return items
 
     # method tables
 
@@ -93,21 +139,26 @@ class Papers:
     def table_reference(self, wildcards: Wildcards) -> str:
         return self.reference(wildcards.paper, self.table_variants(wildcards))
 
+    def table_input(self, wildcards: Wildcards) -> dict:
+        return {"metrics": [self.study.path("metrics", dataset=self.table_dataset(wildcards),
+                                            degradation=self.study.train_degradation, variant=v)
+                            for v in self.table_variants(wildcards)]}
 
-    def table_input(self, wildcards: Wildcards) -> list[str]:
-        return [self.study.path("metrics", dataset=self.table_dataset(wildcards),
-                                degradation=self.study.train_degradation, variant=v)
-                for v in self.table_variants(wildcards)]
-
-    def table_options(self, wildcards: Wildcards, input, output) -> str:
+    def table_arguments(self, wildcards: Wildcards, input, output) -> dict:
         variants = self.table_variants(wildcards)
         inputs = labelled_inputs([self.study.label(v) for v in variants], input,
                                  start=[self.study.start(v) for v in variants])
-        return command_line("papers method-table", inputs=inputs,
-                            reference=self.reference_label(self.table_reference(wildcards)), **self.table_files(output))
+        return {"inputs": inputs, "reference": self.reference_label(self.table_reference(wildcards)),
+                **self.table_files(output)}
 
-    def table_n(self, wildcards: Wildcards) -> int:
-        return len(self.study.subjects_in("test", self.table_dataset(wildcards)))
+    def table_n(self, wildcards: Wildcards) -> tuple[str, int]:
+        """The table's dataset and its number of test subjects: a rerun when either changes."""
+        dataset = self.table_dataset(wildcards)
+        return dataset, len(self.study.subjects_in("test", dataset))
+
+    @staticmethod
+    def table_files(output) -> dict[str, str]:
+        return {"out_csv": output.csv, "out_md": output.md}
 
     # the noise experiment
 
@@ -116,44 +167,52 @@ class Papers:
         train = self.study.train_degradation
         return train if sigma == 0 else f"{train}-noise{sigma:g}"
 
-    def noise_table_input(self) -> list[str]:
-        return [self.study.path("metrics", dataset=self.study.dataset, degradation=self.noise_degradation(s), variant=v)
-                for s, v in self.noise_inputs]
-
     def noise_reference(self) -> str:
         return self.reference("disgan", self.noise_methods)
 
-    def noise_table_options(self, wildcards: Wildcards, input, output) -> str:
+    def noise_table_input(self, wildcards: Wildcards) -> dict:
+        return {"metrics": [self.study.path("metrics", dataset=self.study.dataset,
+                                            degradation=self.noise_degradation(s), variant=v)
+                            for s, v in self.noise_inputs]}
+
+    def noise_table_arguments(self, wildcards: Wildcards, input, output) -> dict:
         inputs = labelled_inputs([self.study.label(v) for _, v in self.noise_inputs], input,
                                  sigma=[s for s, _ in self.noise_inputs])
-        return command_line("papers noise-table", inputs=inputs, reference=self.reference_label(self.noise_reference()),
-                            **self.table_files(output))
+        return {"inputs": inputs, "reference": self.reference_label(self.noise_reference()), **self.table_files(output)}
 
-    def noise_figure_options(self, wildcards: Wildcards, input, output) -> str:
-        return command_line("papers noise-figure", table=input[0], out=output.png)
+    def noise_figure_input(self, wildcards: Wildcards) -> dict:
+        return {"table": self.path("disgan", "noise.csv")}
+
+    def noise_figure_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        return {"table": input.table, "out": output.png}
+
+    def noise_figure_reruns(self, wildcards: Wildcards) -> tuple:
+        return self.noise_methods, self.noise_sigmas, self.test_n()
 
     # the settings table
 
     def field_path(self, name: str) -> str:
         return self.path("field", name)
 
-    def field_table_input(self) -> list[str]:
-        return [self.study.path("metrics", dataset=self.study.dataset, degradation=s, variant=v)
-                for s, v in self.study.field_cells()]
+    def field_table_input(self, wildcards: Wildcards | None = None) -> dict:
+        return {"metrics": [self.study.path("metrics", dataset=self.study.dataset, degradation=s, variant=v)
+                            for s, v in self.study.field_cells()]}
 
-    def field_table_options(self, wildcards: Wildcards, input, output) -> str:
+    def field_table_arguments(self, wildcards: Wildcards, input, output) -> dict:
         cells = self.study.field_cells()
         inputs = labelled_inputs([self.study.label(v) for _, v in cells], input, setting=[s for s, _ in cells],
                                  description=[self.study.describe_setting(s) for s, _ in cells])
-        return command_line("papers settings-table", inputs=inputs,
-                            reference=self.reference_label(self.study.field["reference"]),
-                            published=self.study.field["published"], **self.table_files(output))
+        return {"inputs": inputs, "reference": self.reference_label(self.study.field["reference"]),
+                "published": self.study.field["published"], **self.table_files(output)}
 
-    def field_figure_options(self, wildcards: Wildcards, input, output) -> str:
-        return command_line("papers settings-figure", table=input[0], out=output.png)
+    def field_figure_input(self, wildcards: Wildcards) -> dict:
+        return {"table": self.field_path("settings.csv")}
 
-    def test_n(self) -> int:
-        return len(self.study.subjects_in("test"))
+    def field_figure_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        return {"table": input.table, "out": output.png}
+
+    def field_figure_reruns(self, wildcards: Wildcards) -> list[str]:
+        return self.study.field_settings
 
     # figures of one subject
 
@@ -164,6 +223,9 @@ class Papers:
         return self.study.path(entry, dataset=self.study.dataset, degradation=self.study.train_degradation,
                                variant=variant, subject=self.figure_subject)
 
+    def figure_reruns(self, wildcards: Wildcards) -> str:
+        return self.figure_subject
+
     def sr_figure_input(self, wildcards: Wildcards) -> dict:
         return {"lr": self.study.path("lr", dataset=self.study.dataset, degradation=self.study.train_degradation,
                                       subject=self.figure_subject),
@@ -171,75 +233,79 @@ class Papers:
                 "gt": self.figure_hr("T1w"), "mask": self.figure_hr("mask")}
 
     def sr_figure(self, wildcards: Wildcards, input, output) -> dict:
-        """What the SR comparison and the zoomed profile share: the panels (LR, methods, GT), mask, scale, zoom,
-        title and output."""
+        """The SR comparison's arguments, which the zoomed profile shares: the panels (LR, methods, GT), mask, scale,
+        zoom, title and output."""
         labels = ["LR", *map(self.study.label, self.methods(wildcards.paper)), "GT"]
         return {"inputs": labelled_inputs(labels, [input.lr, *input.sr, input.gt]), "mask": input.mask,
                 "scale": self.study.scale, "zoom": self.study.config["figures"]["zoom"],
                 "title": f"{self.figure_title}\n{self.starts_of(self.methods(wildcards.paper))}", "out": output.png}
 
-    def sr_comparison_options(self, wildcards: Wildcards, input, output) -> str:
-        return command_line("papers sr-comparison", **self.sr_figure(wildcards, input, output))
+    def zoom_profile_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        return {**self.sr_figure(wildcards, input, output), "length": self.study.config["figures"]["profile_length"]}
 
-    def zoom_profile_options(self, wildcards: Wildcards, input, output) -> str:
-        return command_line("papers zoom-profile", **self.sr_figure(wildcards, input, output),
-                            length=self.study.config["figures"]["profile_length"])
+    def discrepancy_input(self, wildcards: Wildcards | None = None) -> dict:
+        return {"logs": [self.study.path("train_log", dataset=self.study.dataset, variant=v)
+                         for v in self.discrepancy_variants]}
 
-    def discrepancy_input(self) -> list[str]:
-        return [self.study.path("train_log", dataset=self.study.dataset, variant=v) for v in self.discrepancy_variants]
-
-    def discrepancy_options(self, wildcards: Wildcards, input, output) -> str:
-        inputs = labelled_inputs([self.study.label(v) for v in self.discrepancy_variants], input)
-        return command_line("papers discrepancy", inputs=inputs, out=output.png)
+    def discrepancy_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        return {"inputs": labelled_inputs([self.study.label(v) for v in self.discrepancy_variants], input),
+                "out": output.png}
 
     def stripes_period(self) -> int:
         return self.papers["disgan"]["pasted_tile"] * max(as_scale(self.study.config["scale"]))
 
-    def stripes_options(self, wildcards: Wildcards, input, output) -> str:
-        return command_line("papers stripes", gt=input.gt, blended=input.blended, pasted=input.pasted, mask=input.mask,
-                            period=self.stripes_period(), label=self.stripes_variant, title=self.figure_title,
-                            out=output.png)
+    def stripes_input(self, wildcards: Wildcards) -> dict:
+        return {"gt": self.figure_hr("T1w"), "mask": self.figure_hr("mask"),
+                "blended": self.figure_sr(self.stripes_variant), "pasted": self.figure_sr(self.stripes_variant, "sr_pasted")}
+
+    def stripes_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        return {"gt": input.gt, "blended": input.blended, "pasted": input.pasted, "mask": input.mask,
+                "period": self.stripes_period(), "label": self.stripes_variant, "title": self.figure_title,
+                "out": output.png}
 
     # the segmentation study
 
-    def segmentation_scores(self) -> dict[str, list[str]]:
+    def segmentation_scores(self, wildcards: Wildcards | None = None) -> dict[str, list[str]]:
         seeds = self.study.config["segmentation"]["seeds"]
         return {arm: [self.study.path("segment", dataset=self.study.dataset, arm=arm, seed=seed, file="scores.csv")
                       for seed in seeds] for arm in SEGMENTATION_ARMS}
 
-    def segmentation_table_options(self, wildcards: Wildcards, input, output) -> str:
+    def segmentation_table_arguments(self, wildcards: Wildcards, input, output) -> dict:
         inputs = labelled_inputs([arm for arm in SEGMENTATION_ARMS for _ in input[arm]],
                                  [p for arm in SEGMENTATION_ARMS for p in input[arm]])
-        return command_line("papers segmentation-table", inputs=inputs, **self.table_files(output))
+        return {"inputs": inputs, **self.table_files(output)}
+
+    def segmentation_table_reruns(self, wildcards: Wildcards) -> tuple:
+        seg = self.study.config["segmentation"]
+        return self.test_n(), len(self.study.subjects_in("train")), seg["sr_variant"], self.segment.degradation
 
     def figure_seed(self) -> int:
         return self.study.config["segmentation"]["seeds"][0]
 
-    def segmentation_figure_arms(self) -> list[str]:
-        return [self.study.path("segment", dataset=self.study.dataset, arm=arm, seed=self.figure_seed(),
+    def segmentation_figure_input(self, wildcards: Wildcards) -> dict:
+        arms = [self.study.path("segment", dataset=self.study.dataset, arm=arm, seed=self.figure_seed(),
                                 file=f"sub-{self.figure_subject}_dseg.nii.gz") for arm in SEGMENTATION_ARMS]
+        return {"image": self.figure_hr("T1w"), "label": self.figure_hr("dseg"), "mask": self.figure_hr("mask"),
+                "arms": arms}
 
-    def segmentation_figure_title(self) -> str:
-        return f"sub-{self.figure_subject}, seed {self.figure_seed()}"
-
-    def segmentation_figure_options(self, wildcards: Wildcards, input, output) -> str:
-        return command_line("papers segmentation-figure", image=input.image, label=input.label, mask=input.mask,
-                            inputs=labelled_inputs(list(SEGMENTATION_ARMS), input.arms),
-                            classes=self.study.config["segmentation"]["classes"],
-                            title=self.segmentation_figure_title(), out=output.png)
+    def segmentation_figure_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        return {"image": input.image, "label": input.label, "mask": input.mask,
+                "inputs": labelled_inputs(list(SEGMENTATION_ARMS), input.arms),
+                "classes": self.study.config["segmentation"]["classes"],
+                "title": f"sub-{self.figure_subject}, seed {self.figure_seed()}", "out": output.png}
 
     # the README's figure
 
-    def before_after_input(self) -> dict[str, str]:
+    def before_after_input(self, wildcards: Wildcards | None = None) -> dict[str, str]:
         study, subject = self.study, self.figure_subject
         return {"lr": study.path("scan_lr", dataset=study.dataset, subject=subject),
                 "sr": study.path("scan_sr", dataset=study.dataset, subject=subject, variant=self.usage_variant),
                 "hr": study.raw_files()[subject]["T1w"]}
 
-    def before_after_options(self, wildcards: Wildcards, input, output) -> str:
+    def before_after_arguments(self, wildcards: Wildcards, input, output) -> dict:
         title = (f"sub-{self.figure_subject}'s raw scan (not prepared), {self.study.train_degradation} "
                  f"{label(self.study.config['scale'])}, through the {self.study.label(self.usage_variant)} model card")
-        return command_line("papers before-after", lr=input.lr, sr=input.sr, hr=input.hr, title=title, out=output.png)
+        return {"lr": input.lr, "sr": input.sr, "hr": input.hr, "title": title, "out": output.png}
 
     def targets(self) -> list[str]:
         tables = [self.path(paper, f"{name}.{ext}") for paper, names in self.tables.items()

@@ -92,7 +92,8 @@ class Study:
     @functools.cache
     def raw_files(self, dataset: str | None = None) -> dict[str, dict[str, str]]:
         dataset = dataset or self.dataset
-        return subject_lists.raw_files(dataset, self.config["datasets"][dataset], self.paths["raw"])
+        index = self.path("bids_index", dataset=dataset) if "bids_index" in self.paths else None
+        return subject_lists.raw_files(dataset, self.config["datasets"][dataset], self.paths["raw"], index)
 
     def subjects(self, dataset: str | None = None) -> list[str]:
         return list(self.raw_files(dataset))

@@ -75,8 +75,8 @@ def read_splits(tsv: str | Path) -> dict[str, str] | None:
     return {row["subject"]: row["split"] for row in rows} if rows and "split" in rows[0] else None
 
 
-def subjects(name: str, spec: dict) -> list[str]:
-    """Subject ids of one ``datasets`` entry, sorted."""
+def subjects(name: str, spec: dict, index: str | None = None) -> list[str]:
+    """Subject ids of one ``datasets`` entry, sorted (``index``: where a BIDS dataset's index is kept)."""
     if spec["source"] == "demo":
         return demo_subject_ids(spec["subjects"])
     if spec["source"] == "ixi":
@@ -84,7 +84,7 @@ def subjects(name: str, spec: dict) -> list[str]:
     if spec["source"] == "hcp":
         return sorted(spec.get("subjects") or read_subjects(spec["subjects_tsv"]))
     if spec["source"] == "bids":
-        return sorted(_bids_scans(name, json.dumps(spec, sort_keys=True)))
+        return sorted(_bids_scans(name, json.dumps(spec, sort_keys=True), index))
     if spec["source"] == "folder":
         if spec.get("subjects"):
             return sorted(spec["subjects"])
@@ -100,11 +100,12 @@ def subjects(name: str, spec: dict) -> list[str]:
 
 
 @functools.cache
-def _bids_scans(name: str, spec_json: str) -> dict:
-    """A BIDS dataset's subjects and files, indexed once per planning (``spec_json``: its config entry, hashable)."""
+def _bids_scans(name: str, spec_json: str, index: str | None) -> dict:
+    """A BIDS dataset's subjects and files, indexed once per planning (``spec_json``: its config entry, hashable) and,
+    with ``index``, kept there for the next plan while the dataset's files stay as they are."""
     from mrisr.bids import dataset_scans
 
-    return dataset_scans(name, json.loads(spec_json))
+    return dataset_scans(name, json.loads(spec_json), None if index is None else Path(index))
 
 
 def fixed_splits(spec: dict) -> dict[str, str] | None:
@@ -115,14 +116,14 @@ def fixed_splits(spec: dict) -> dict[str, str] | None:
     return None
 
 
-def raw_path(name: str, spec: dict, subject: str, kind: str, made: str) -> str | None:
+def raw_path(name: str, spec: dict, subject: str, kind: str, made: str, index: str | None = None) -> str | None:
     """The raw file of one subject, or None for a label map the dataset does not have (IXI, some folders) and a
     BIDS subject's mask that its derivatives folder lacks.
 
     ``made``: where the workflow writes the files it makes, with ``{dataset}``, ``{subject}`` and ``{kind}``.
     """
     if spec["source"] == "bids":
-        return getattr(_bids_scans(name, json.dumps(spec, sort_keys=True))[subject], kind)
+        return getattr(_bids_scans(name, json.dumps(spec, sort_keys=True), index)[subject], kind)
     if spec["source"] in MADE_BY_WORKFLOW:
         if kind == "dseg" and spec["source"] == "ixi":
             return None
@@ -140,13 +141,13 @@ def raw_path(name: str, spec: dict, subject: str, kind: str, made: str) -> str |
                      f"does not exist{why}", f"add the file, or drop subject {subject} from datasets.{name}.subjects")
 
 
-def raw_files(name: str, spec: dict, made: str) -> dict[str, dict[str, str | None]]:
+def raw_files(name: str, spec: dict, made: str, index: str | None = None) -> dict[str, dict[str, str | None]]:
     """Every subject's raw files, checked up front so that a missing scan stops the workflow before any job.
 
     Label maps are used only when every subject has one; a BIDS subject's mask is None where its derivatives folder
     has none (prepare then takes the head mask).
     """
-    files = {s: {kind: raw_path(name, spec, s, kind, made) for kind in KINDS} for s in subjects(name, spec)}
+    files = {s: {kind: raw_path(name, spec, s, kind, made, index) for kind in KINDS} for s in subjects(name, spec, index)}
     if any(f["dseg"] is None for f in files.values()):
         for f in files.values():
             del f["dseg"]
