@@ -26,19 +26,6 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/papers.smk"
 
 
-rule plan:
-    """What this run is, written at every change of its config: splits, variants, training, jobs per rule, outputs."""
-    output:
-        report(path("plan"), caption="workflow/report/plan.rst", category="Plan"),
-    log:
-        "results/logs/plan.log",
-    localrule: True
-    params:
-        options=PLAN.options,
-    shell:
-        "mrisr plan {params.options} > {log:q} 2>&1"
-
-
 rule all:
     default_target: True
     input:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mrisr.cli import parser
-from mrisr.commands import COMMANDS, Option, command_line, scale_type
+from mrisr.commands import COMMANDS, Option, command_line, json_in_order, scale_type
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
@@ -27,7 +27,7 @@ def _value(option: Option):
     if "choices" in settings:
         return settings["choices"][-1]
     convert = settings.get("type", str)
-    if convert is json.loads:
+    if convert in (json.loads, json_in_order):
         return {"label": "a (b)", "values": [1, 2.5, None], "quote": "it's"}
     if convert is scale_type:
         return [1, 1, 4]
@@ -92,3 +92,12 @@ def test_no_flag_is_spelled_outside_its_declaration():
             declared = {o.flag for o in COMMANDS.get(tuple(command.split()), ("", "", []))[2] if o.from_rule}
             assert set(FLAG.findall(rest)) <= declared, (path.name, command, rest)
         assert _flags_in_strings(path) <= from_rule, path.name
+
+
+def test_a_whole_config_keeps_the_order_of_its_keys():
+    """The order of a config's variants is the tables' order: `mrisr plan --config-json` reads it as written."""
+    config = {"variants": {"zeta": {}, "alpha": {}}}
+    parsed = vars(parser().parse_args(["plan", *shlex.split(command_line("plan", config_json=config))]))
+    assert list(parsed["config_json"]["variants"]) == ["zeta", "alpha"]
+    assert '"alpha"' in command_line("degrade", hr="h", out="o", degradation={"zeta": 1, "alpha": 2}, scale=2,
+                                     noise_sigma=0, noise_seed=0).split("zeta")[0]  # other JSON: keys sorted

@@ -208,7 +208,7 @@ def test_paper_tables_figures_and_targets():
     assert [r["label"] for r in records] == [config["variants"][m].get("label", m) for m in methods]
     assert [r["start"] == "" for r in records] == [config["variants"][m]["kind"] != "gan" for m in methods]
     out_of_sample = SimpleNamespace(paper="threeplayer", table="method_comparison_out_of_sample")
-    assert plan.papers.table_dataset(out_of_sample) == "demo_ood" and plan.papers.table_n(out_of_sample) == ("demo_ood", 2)
+    assert plan.papers.table_dataset(out_of_sample) == "demo_ood" and plan.papers.table_n(out_of_sample) == 2
     figure = items["zoom_profile"].options(SimpleNamespace(paper="disgan"), files(**plan.papers.sr_figure_input(
         SimpleNamespace(paper="disgan"))), files(png="z.png", pdf="z.pdf"))
     args = _args("papers zoom-profile", figure)

@@ -57,8 +57,10 @@ class Option:
 
 
 def _shown(value, convert) -> str:
-    if convert is json.loads:
+    if convert is json.loads:  # keys sorted: a value's text does not change with the config's order
         return json.dumps(value, sort_keys=True)
+    if convert is json_in_order:
+        return json.dumps(value)
     if convert is scale_type:
         from mrisr.scale import as_option
 
@@ -145,6 +147,14 @@ def scale_type(text: str) -> int | list[int]:
 
 
 scale_type.__name__ = "scale"
+
+
+def json_in_order(text: str):
+    """JSON whose keys' order means something (a whole config: the order of its variants is the tables')."""
+    return json.loads(text)
+
+
+json_in_order.__name__ = "JSON"
 OUT = required("--out")
 THREADS = Option("--threads", dict(type=int, required=True, help="CPU threads (Snakemake's threads)"), from_rule=True)
 PROCESSES = from_schema("--processes", "train.gpus", int, help="data-parallel processes on this node, one per GPU")
@@ -209,7 +219,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
     ("plan",): ("mrisr.plan.describe:print_plan", "the study this config runs, as YAML: splits, variants, training, "
                 "jobs per rule, outputs", [
         optional("--configfile", nargs="+", help="overlays over the workflow's config.yaml, in order (as snakemake's)"),
-        optional("--config-json", json.loads, metavar="JSON", help="instead: the whole config, as the workflow has it"),
+        optional("--config-json", json_in_order, metavar="JSON",
+                 help="instead: the whole config, as the workflow has it"),
         optional("--directory", default=".", help="the workflow's folder (its config.yaml, its results paths)"),
         optional("--format", choices=["yaml", "json"], default="yaml"), optional("--out", help="default: stdout")]),
     ("model-card",): ("mrisr.model_card:print_card", "print a model file's card (or add test-set metrics to it)", [

@@ -1,4 +1,5 @@
-# What every stage needs: the validated config, one table of results paths and the plan made from both.
+# What every stage needs: the validated config, one table of results paths and the plan made from both; and the
+# plan written down (results/plan.yaml).
 
 import os
 
@@ -56,3 +57,18 @@ PLAN = Plan(
     config, PATHS, workflow.basedir, use_conda=DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 )
 path = PLAN.study.path
+
+
+rule plan:
+    """What this run is, written at every change of its config: splits, variants, training, jobs per rule, outputs."""
+    output:
+        report(path("plan"), caption="../report/plan.rst", category="Plan"),
+    log:
+        "results/logs/plan.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        options=PLAN.options,
+    shell:
+        "mrisr plan {params.options} > {log:q} 2>&1"

@@ -27,6 +27,6 @@ for _item in PLAN.papers.items():
         params:
             command=_item.command,
             options=_item.options,
-            reruns=_item.reruns,
+            **_item.facts,
         shell:
             "mrisr papers {params.command} {params.options} > {log:q} 2>&1"

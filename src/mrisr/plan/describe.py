@@ -10,6 +10,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
@@ -55,22 +56,19 @@ def describe(plan) -> dict:
                 for name in dict.fromkeys(study.run_variants + study.field_variants())}
     train = config["train"]
     training = {
-        "pretrain": {key: {"steps": plan.pretrain.settings(_Job(generator=key))["steps"], "setting": setting}
+        "pretrain": {key: {"steps": plan.pretrain.settings(SimpleNamespace(generator=key))["steps"], "setting": setting}
                      for key, (_, _, setting) in sorted(plan.pretrain.generators().items())
                      if (study.dataset, key) in jobs.by_rule["pretrain"]},
-        "train": {variant: {"steps": plan.train.settings(_Job(variant=variant))["steps"], "setting": study.setting(variant),
-                            "global_batch": train["batch_size"], "gpus": train["gpus"]}
+        "train": {variant: {"steps": plan.train.settings(SimpleNamespace(variant=variant))["steps"],
+                            "setting": study.setting(variant), "global_batch": train["batch_size"], "gpus": train["gpus"]}
                   for _, variant in sorted(jobs.by_rule["train"])}}
     if plan.segment.runs:
         seg = config["segmentation"]
         training["segmentation"] = {"arms": ["real", "real+sr"], "seeds": seg["seeds"], "steps": seg["steps"],
                                     "sr_variant": seg["sr_variant"], "degradation": plan.segment.degradation}
     outputs: dict[str, list[str]] = {}
-    prefix = f"results/papers/{study.dataset}/"
-    for target in plan.targets():
-        if target.startswith(prefix):
-            paper, _, name = target.removeprefix(prefix).partition("/")
-            outputs.setdefault(paper, []).append(name)
+    for paper, name in plan.papers.files():
+        outputs.setdefault(paper, []).append(name)
     return {"mrisr": __version__, "dataset": study.dataset, "scale": label(study.scale),
             "train_degradation": study.train_degradation, "datasets": datasets, "lr_sets": lr_sets,
             "field_settings": {s: study.describe_setting(s) for s in study.field_settings}, "variants": variants,
@@ -80,13 +78,6 @@ def describe(plan) -> dict:
             "jobs_after_environments": {rule: n - listed.get(rule, 0) for rule, n in counts.items()
                                         if n != listed.get(rule, 0)},
             "outputs": {paper: sorted(names) for paper, names in sorted(outputs.items())}}
-
-
-class _Job:
-    """Wildcards by name, as Snakemake passes them."""
-
-    def __init__(self, **wildcards):
-        self.__dict__.update(wildcards)
 
 
 class _Dumper(yaml.SafeDumper):

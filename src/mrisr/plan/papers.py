@@ -28,11 +28,13 @@ class PaperItem:
     and whose command is ``mrisr papers <command>``."""
 
     def __init__(self, rule: str, paper: str, name: str, kind: str, command: str, input: Callable,
-                 arguments: Callable, reruns: Callable | None):
+                 arguments: Callable, facts: dict):
         self.rule, self.paper, self.name, self.kind, self.command = rule, paper, name, kind, command
         self.input = input  # (wildcards) -> {name: path or paths}
         self.arguments = arguments  # (wildcards, input, output) -> the command's option values by name
-        self.reruns = reruns or (lambda wildcards: None)  # (wildcards) -> what else reruns it when it changes
+        #: what its caption says (``snakemake.params.<name>``), each a value or a function of the wildcards; a change
+        #: of any reruns it
+        self.facts = facts
 
     def options(self, wildcards: Wildcards, input, output) -> str:
         return command_line(f"papers {self.command}", **self.arguments(wildcards, input, output))
@@ -94,38 +96,48 @@ class Papers:
     def benchmark(self, item: PaperItem) -> str:
         return f"results/benchmarks/papers/{self.study.dataset}/{item.paper}/{item.name}_{item.kind}.tsv"
 
-    def test_n(self, wildcards: Wildcards | None = None) -> int:
+    def test_n(self) -> int:
         return len(self.study.subjects_in("test"))
 
     def items(self) -> list[PaperItem]:
         """Every table and figure with a rule of its own (the method tables, and the SR figures of each compared
         paper, one rule by wildcards); ``papers.smk`` makes one rule per item."""
+        field, subject, seed = self.study.field, self.figure_subject, self.figure_seed()
+        noise = {"variants": self.noise_methods, "sigmas": self.noise_sigmas, "n": self.test_n()}
+        segmentation = self.study.config["segmentation"]
         items = [
             PaperItem("method_table", "{paper}", "{table}", "table", "method-table", self.table_input,
-                      self.table_arguments, self.table_n),
+                      self.table_arguments, {"variants": self.table_variants, "reference": self.table_reference,
+                                             "dataset": self.table_dataset, "n": self.table_n}),
             PaperItem("noise_table", "disgan", "noise", "table", "noise-table", self.noise_table_input,
-                      self.noise_table_arguments, self.test_n),
+                      self.noise_table_arguments, {**noise, "reference": self.noise_reference()}),
             PaperItem("noise_figure", "disgan", "noise", "figure", "noise-figure", self.noise_figure_input,
-                      self.noise_figure_arguments, self.noise_figure_reruns),
+                      self.noise_figure_arguments, noise),
             PaperItem("settings_table", "field", "settings", "table", "settings-table", self.field_table_input,
-                      self.field_table_arguments, self.test_n),
+                      self.field_table_arguments, {"variants": field["variants"], "settings": field["settings"],
+                                                   "reference": field["reference"], "n": self.test_n()}),
             PaperItem("settings_figure", "field", "settings", "figure", "settings-figure", self.field_figure_input,
-                      self.field_figure_arguments, self.field_figure_reruns),
+                      self.field_figure_arguments, {"settings": field["settings"]}),
             PaperItem("sr_comparison", "{paper}", "sr_comparison", "figure", "sr-comparison", self.sr_figure_input,
-                      self.sr_figure, self.figure_reruns),
+                      self.sr_figure, {"subject": subject}),
             PaperItem("zoom_profile", "{paper}", "zoom_profile", "figure", "zoom-profile", self.sr_figure_input,
-                      self.zoom_profile_arguments, self.figure_reruns),
+                      self.zoom_profile_arguments,
+                      {"subject": subject, "length": self.study.config["figures"]["profile_length"]}),
             PaperItem("discrepancy", "threeplayer", "discrepancy", "figure", "discrepancy", self.discrepancy_input,
-                      self.discrepancy_arguments, None),
+                      self.discrepancy_arguments, {"variants": self.discrepancy_variants}),
             PaperItem("stripes", "disgan", "stripes", "figure", "stripes", self.stripes_input, self.stripes_arguments,
-                      None),
+                      {"variant": self.stripes_variant, "subject": subject, "period": self.stripes_period()}),
             PaperItem("segmentation_table", "augment", "segmentation", "table", "segmentation-table",
-                      self.segmentation_scores, self.segmentation_table_arguments, self.segmentation_table_reruns),
+                      self.segmentation_scores, self.segmentation_table_arguments,
+                      {"n": self.test_n(), "n_train": len(self.study.subjects_in("train")),
+                       "sr_variant": segmentation["sr_variant"], "degradation": self.segment.degradation}),
             PaperItem("segmentation_figure", "augment", "segmentation", "figure", "segmentation-figure",
-                      self.segmentation_figure_input, self.segmentation_figure_arguments, None)]
+                      self.segmentation_figure_input, self.segmentation_figure_arguments,
+                      {"subject": subject, "seed": seed})]
         if self.usage_variant:  # not a paper's: the README's figure of a model applied to a scan never prepared
             items.append(PaperItem("before_after", "usage", "before_after", "figure", "before-after",
-                                   self.before_after_input, self.before_after_arguments, None))
+                                   self.before_after_input, self.before_after_arguments,
+                                   {"subject": subject, "variant": self.usage_variant}))
         return items
 
     # method tables
@@ -151,10 +163,8 @@ class Papers:
         return {"inputs": inputs, "reference": self.reference_label(self.table_reference(wildcards)),
                 **self.table_files(output)}
 
-    def table_n(self, wildcards: Wildcards) -> tuple[str, int]:
-        """The table's dataset and its number of test subjects: a rerun when either changes."""
-        dataset = self.table_dataset(wildcards)
-        return dataset, len(self.study.subjects_in("test", dataset))
+    def table_n(self, wildcards: Wildcards) -> int:
+        return len(self.study.subjects_in("test", self.table_dataset(wildcards)))
 
     @staticmethod
     def table_files(output) -> dict[str, str]:
@@ -186,9 +196,6 @@ class Papers:
     def noise_figure_arguments(self, wildcards: Wildcards, input, output) -> dict:
         return {"table": input.table, "out": output.png}
 
-    def noise_figure_reruns(self, wildcards: Wildcards) -> tuple:
-        return self.noise_methods, self.noise_sigmas, self.test_n()
-
     # the settings table
 
     def field_path(self, name: str) -> str:
@@ -211,9 +218,6 @@ class Papers:
     def field_figure_arguments(self, wildcards: Wildcards, input, output) -> dict:
         return {"table": input.table, "out": output.png}
 
-    def field_figure_reruns(self, wildcards: Wildcards) -> list[str]:
-        return self.study.field_settings
-
     # figures of one subject
 
     def figure_hr(self, kind: str) -> str:
@@ -222,9 +226,6 @@ class Papers:
     def figure_sr(self, variant: str, entry: str = "sr") -> str:
         return self.study.path(entry, dataset=self.study.dataset, degradation=self.study.train_degradation,
                                variant=variant, subject=self.figure_subject)
-
-    def figure_reruns(self, wildcards: Wildcards) -> str:
-        return self.figure_subject
 
     def sr_figure_input(self, wildcards: Wildcards) -> dict:
         return {"lr": self.study.path("lr", dataset=self.study.dataset, degradation=self.study.train_degradation,
@@ -275,10 +276,6 @@ class Papers:
                                  [p for arm in SEGMENTATION_ARMS for p in input[arm]])
         return {"inputs": inputs, **self.table_files(output)}
 
-    def segmentation_table_reruns(self, wildcards: Wildcards) -> tuple:
-        seg = self.study.config["segmentation"]
-        return self.test_n(), len(self.study.subjects_in("train")), seg["sr_variant"], self.segment.degradation
-
     def figure_seed(self) -> int:
         return self.study.config["segmentation"]["seeds"][0]
 
@@ -307,18 +304,22 @@ class Papers:
                  f"{label(self.study.config['scale'])}, through the {self.study.label(self.usage_variant)} model card")
         return {"lr": input.lr, "sr": input.sr, "hr": input.hr, "title": title, "out": output.png}
 
-    def targets(self) -> list[str]:
-        tables = [self.path(paper, f"{name}.{ext}") for paper, names in self.tables.items()
+    def files(self) -> list[tuple[str, str]]:
+        """(paper, file name) of every table and figure this run makes."""
+        tables = [(paper, f"{name}.{ext}") for paper, names in self.tables.items()
                   for name, (_, variants) in names.items() if variants for ext in PAPER_FILES["table"]]
+        stripes = bool(self.study.learned_of(self.study.in_run([self.stripes_variant])))
         return (tables
-                + [self.path(p, "sr_comparison.png") for p in COMPARED_PAPERS if self.methods(p)]
-                + [self.path("threeplayer", "discrepancy.png")] * bool(self.discrepancy_variants)
-                + [self.path("threeplayer", "zoom_profile.png")] * bool(self.methods("threeplayer"))
-                + [self.path("disgan", name) for name in ("noise.csv", "noise.md", "noise.png")]
-                * bool(self.noise_methods)
-                + [self.path("disgan", "stripes.png")] * bool(self.study.learned_of(self.study.in_run([self.stripes_variant])))
-                + [self.path("augment", name) for name in ("segmentation.csv", "segmentation.md", "segmentation.png")]
+                + [(p, "sr_comparison.png") for p in COMPARED_PAPERS if self.methods(p)]
+                + [("threeplayer", "discrepancy.png")] * bool(self.discrepancy_variants)
+                + [("threeplayer", "zoom_profile.png")] * bool(self.methods("threeplayer"))
+                + [("disgan", name) for name in ("noise.csv", "noise.md", "noise.png")] * bool(self.noise_methods)
+                + [("disgan", "stripes.png")] * stripes
+                + [("augment", name) for name in ("segmentation.csv", "segmentation.md", "segmentation.png")]
                 * self.segment.runs
-                + [self.path("usage", "before_after.png")] * bool(self.usage_variant)
-                + [self.field_path(name) for name in ("settings.csv", "settings.md", "settings.png")]
+                + [("usage", "before_after.png")] * bool(self.usage_variant)
+                + [("field", name) for name in ("settings.csv", "settings.md", "settings.png")]
                 * bool(self.study.field_settings))
+
+    def targets(self) -> list[str]:
+        return [self.path(paper, name) for paper, name in self.files()]
