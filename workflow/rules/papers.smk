@@ -25,8 +25,8 @@ for _item in PLAN.papers.items():
         conda:
             ENV
         params:
+            **_item.facts,
             command=_item.command,
             options=_item.options,
-            **_item.facts,
         shell:
             "mrisr papers {params.command} {params.options} > {log:q} 2>&1"
