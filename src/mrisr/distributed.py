@@ -10,6 +10,8 @@ same update as one process on the whole batch (batch-norm statistics excepted: t
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import pickle
 import sys
@@ -48,6 +50,22 @@ def launch(processes: int, function: Callable, /, **kwargs):
             raise MrisrError(f"data-parallel process {exc.error_index} of {processes} stopped (exit code "
                              f"{exc.exit_code}); its error is printed above") from exc
         return pickle.loads((Path(folder) / "result.pickle").read_bytes())
+
+
+def data_parallel(stage: Callable) -> Callable:
+    """``stage`` (a training stage's function) with a keyword ``processes``: the data-parallel processes on this node
+    that run it (:func:`launch`), each calling it with ``processes`` 1."""
+    signature = inspect.signature(stage)
+
+    @functools.wraps(stage)
+    def run(*args, processes: int, **kwargs):
+        if processes == 1:
+            return stage(*args, **kwargs)
+        return launch(processes, run, processes=1, **signature.bind(*args, **kwargs).arguments)
+
+    processes = inspect.Parameter("processes", inspect.Parameter.KEYWORD_ONLY, annotation="int")
+    run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), processes])
+    return run
 
 
 def _process(rank: int, processes: int, folder: str, function: Callable, kwargs: dict) -> None:

@@ -74,18 +74,15 @@ class PixelTrainer(GeneratorTrainer):
         return ("loss_pixel",)
 
 
+@distributed.data_parallel
 def pretrain_generator(hr: list[str], generator: dict, pixel_loss: str, settings: dict, provenance: dict,
-                       out_dir: str, threads: int, processes: int) -> dict[str, Path]:
+                       out_dir: str, threads: int) -> dict[str, Path]:
     """The pretrain stage: one generator on the prepared HR training volumes, pixel loss only; writes ``model.pt``
     (a model card: it super-resolves scans like any trained variant) and ``train_log.csv`` into ``out_dir``.
 
     ``settings``: the config's ``pretrain`` with ``train``'s batch and patch size, the scale, seed and degradation;
     ``provenance``: the generator's key, the dataset, the training subjects and prepare's ``preprocessing``;
-    ``processes``: data-parallel processes on this node."""
-    if processes > 1:
-        return distributed.launch(processes, pretrain_generator, hr=hr, generator=generator, pixel_loss=pixel_loss,
-                                  settings=settings, provenance=provenance, out_dir=out_dir, threads=threads,
-                                  processes=1)
+    ``processes``: data-parallel processes on this node (:func:`mrisr.distributed.data_parallel`)."""
     set_threads(threads)
     volumes, hr_voxel_mm = load_training_volumes(hr)
     settings = PretrainSettings(**{**settings, "betas": tuple(settings["betas"])})

@@ -241,16 +241,13 @@ def load_start(path: str | Path, generator_config: dict) -> tuple[Start, dict]:
                                        "steps": card["training"]["steps"], "digest": digest}
 
 
+@distributed.data_parallel
 def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict, out_dir: str,
-                  threads: int, processes: int, start: str | None = None) -> dict[str, Path]:
+                  threads: int, start: str | None = None) -> dict[str, Path]:
     """The train stage: one variant on the prepared HR training volumes (``variant``, ``settings``: config JSON;
     ``provenance``: the variant's name, the dataset, the training subjects and prepare's ``preprocessing``;
     ``start``: the pretrain stage's model.pt that the generator starts from, for ``start: pretrained``;
-    ``processes``: data-parallel processes on this node)."""
-    if processes > 1:
-        return distributed.launch(processes, train_variant, hr=hr, variant=variant, settings=settings,
-                                  provenance=provenance, out_dir=out_dir, threads=threads, start=start,
-                                  processes=1)
+    ``processes``: data-parallel processes on this node, :func:`mrisr.distributed.data_parallel`)."""
     set_threads(threads)
     volumes, hr_voxel_mm = load_training_volumes(hr)
     settings = TrainSettings(**settings)
