@@ -20,8 +20,10 @@ DOWNLOAD_CHECKS = ("sha256", "md5", "size")
 SEGMENTATION_ARMS = ("real", "real+sr")
 
 
-def download_checks(spec: dict) -> dict:
-    return {key: spec.get(key) or None for key in DOWNLOAD_CHECKS}
+def download_options(spec: dict, dest: str) -> str:
+    """`mrisr fetch download` of an entry with a ``url`` and the checks it publishes."""
+    return command_line("fetch download", url=spec["url"], **{key: spec.get(key) or None for key in DOWNLOAD_CHECKS},
+                        dest=dest)
 
 
 def folder_of(path: str) -> str:
@@ -57,8 +59,7 @@ class Fetch(Stage):
                             seed=self.demo_seed(wildcards), spacing=spec["spacing"], transforms=spec["transforms"])
 
     def archive_options(self, wildcards: Wildcards, output) -> str:
-        spec = self._spec(wildcards)
-        return command_line("fetch download", url=spec["url"], **download_checks(spec), dest=output[0])
+        return download_options(self._spec(wildcards), output[0])
 
     def ixi_outputs(self, dataset: str) -> list[str]:
         return [self.study.path("raw", dataset=dataset, subject=s, kind=k)
@@ -74,8 +75,7 @@ class Fetch(Stage):
                             bucket=spec["bucket"], prefix=spec["prefix"], endpoint_url=spec["endpoint_url"] or None)
 
     def download_options(self, wildcards: Wildcards, output) -> str:
-        spec = self.config["downloads"][wildcards.name]
-        return command_line("fetch download", url=spec["url"], **download_checks(spec), dest=output[0])
+        return download_options(self.config["downloads"][wildcards.name], output[0])
 
     def lpips_options(self, wildcards: Wildcards, output) -> str:
         lpips = self.config["lpips"]
