@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from mrisr import config as mrisr_config
+from mrisr.patches import grid_steps
 from mrisr.plan.stages import Pretrain, Train
 from mrisr.plan.study import Study
 from mrisr.pretrain import PixelTrainer
@@ -41,17 +42,22 @@ def run_config(configfiles: list[str]) -> dict:
     return mrisr_config.validate(mrisr_config.on_base(raw, ROOT / "config.yaml"))
 
 
-def jobs(study: Study) -> list[tuple[str, int, object]]:
-    """(job, GPUs, a function building its trainer at the per-GPU batch): every pretrain, then every train job."""
-    dataset, gpus = study.dataset, study.config["train"]["gpus"]
+def jobs(study: Study, volume: tuple[int, int, int]) -> list[tuple[str, int, object]]:
+    """(job, GPUs, a function building its trainer at the per-GPU batch): every pretrain, then every train job; a
+    run given in epochs of the grid has the steps of that grid over its training subjects' volumes of ``volume``."""
+    dataset = study.dataset
+    shapes = [tuple(volume)] * len(study.subjects_in("train"))
 
-    def per_gpu(settings: dict) -> dict:
-        return settings | {"batch_size": settings["batch_size"] // gpus, "checkpoint_every": 10**9}
+    def per_gpu(settings: dict, gpus: int) -> dict:
+        steps = settings["steps"] if settings.get("epochs") is None else grid_steps(
+            shapes, settings["patch_size"], settings["patch_stride"], settings["batch_size"], gpus,
+            settings["window_fraction"], settings["epochs"])
+        return settings | {"batch_size": settings["batch_size"] // gpus, "checkpoint_every": 10**9, "steps": steps}
 
     found = []
-    pretrain = Pretrain(study)
+    pretrain, gpus = Pretrain(study), study.config["train"]["gpus"]
     for key, (generator, pixel_loss, _) in pretrain.generators().items():
-        settings = per_gpu(pretrain.settings(SimpleNamespace(generator=key, dataset=dataset)))
+        settings = per_gpu(pretrain.settings(SimpleNamespace(generator=key, dataset=dataset)), gpus)
         found.append((f"pretrain {key}", gpus, lambda g=generator, p=pixel_loss, s=settings: PixelTrainer(
             g, p, PretrainSettings(**{**s, "betas": tuple(s["betas"])}))))
     train = Train(study)
@@ -59,7 +65,8 @@ def jobs(study: Study) -> list[tuple[str, int, object]]:
         wildcards = SimpleNamespace(variant=name, dataset=dataset)
         variant = train.variant(wildcards)
         variant["feature_extractor"] = {**variant.get("feature_extractor", {}), "weights": None}  # same cost
-        settings = per_gpu(train.settings(wildcards))
+        gpus = train.processes(wildcards)
+        settings = per_gpu(train.settings(wildcards), gpus)
         found.append((f"train {name}", gpus, lambda v=variant, s=settings: GanTrainer(v, TrainSettings(**s))))
     return found
 
@@ -77,7 +84,7 @@ def main() -> None:
     volumes = [rng.normal(size=a.volume).astype(np.float32) for _ in range(2)]
     lines = ["| job | steps | GPUs | batch per GPU | s/step | device hours |", "|---|---|---|---|---|---|"]
     total = 0.0
-    for job, gpus, build in jobs(study):
+    for job, gpus, build in jobs(study, a.volume):
         trainer = build()
         s = trainer.settings
         try:

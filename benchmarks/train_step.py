@@ -49,6 +49,8 @@ CONFIGS = {
               dict(precision="fp32", memory_format="contiguous", shared_discriminator_pass=False,
                    tf32="convolutions", cudnn_benchmark=False, compile="none")),
     "ours": ("the workflow's step as configured", {}),
+    "contiguous": ("ours in PyTorch's default layout", dict(memory_format="contiguous")),
+    "channels_last": ("ours in the channels-last-3d layout", dict(memory_format="channels_last")),
     "fp32": ("ours in fp32 (TF32 convolutions: PyTorch's default)", dict(precision="fp32", tf32="convolutions")),
     "fp32_ieee": ("ours in IEEE fp32 (no TF32)", dict(precision="fp32", tf32="none")),
     "fp32_tf32": ("ours in fp32, TF32 matrix multiplies too", dict(precision="fp32", tf32="all")),

@@ -8,6 +8,14 @@ def _threads():
     torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache(tmp_path_factory):
+    """The user's cache (the training layout's probe) in the session's own folder, commands run by tests too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
@@ -29,8 +37,8 @@ def train_settings(**values):
     from mrisr.config import schema_default
     from mrisr.settings import TrainSettings
 
-    keys = ("precision", "memory_format", "patch_sampling", "patch_stride", "shared_discriminator_pass",
-            "relativistic_mean", "cudnn_benchmark", "tf32", "compile")
+    keys = ("precision", "memory_format", "patch_sampling", "patch_stride", "window_fraction", "epochs",
+            "shared_discriminator_pass", "relativistic_mean", "cudnn_benchmark", "tf32", "compile")
     defaults = {k: schema_default(f"train.{k}") for k in keys} | {"scale": schema_default("scale"),
                                                                   "seed": schema_default("seed")}
     return TrainSettings(**(defaults | values))
@@ -63,7 +71,8 @@ def write_model(path, generator: dict, **card):
     from mrisr.models.registry import build
 
     fields = dict(variant_name="tiny", variant={"kind": "gan", "generator": generator}, scale=generator["scale"],
-                  hr_voxel_mm=1.0, preprocessing={"crop": "none", "margin": 4, "normalise": "volume"},
+                  hr_voxel_mm=1.0,
+                  preprocessing={"orientation": "RAS", "crop": "none", "margin": 4, "normalise": "volume"},
                   degradation={"method": "nearest"},
                   training={"dataset": "demo", "subjects": ["01", "02"], "steps": 3, "batch_size": 1, "seed": 0})
     torch.manual_seed(0)

@@ -86,18 +86,22 @@ def test_a_configuration_that_fails_is_reported_and_the_others_go_on(rng):
     assert results["good"]["step"] > 0 and results["good"]["first"] > 0 and good.step == 3
 
 
-def test_the_paper_run_trains_each_variant_for_its_epochs_on_two_gpus():
+def test_the_paper_run_trains_each_variant_for_its_epochs_on_its_gpus():
     """authors.yaml + hcp.yaml: 20 epochs of the authors' grid (stride-16 64³ windows) over 27 HCP subjects
-    (260 x 311 x 260), global batch 8 on 2 GPUs, so 4 per GPU; no pretraining."""
+    (260 x 311 x 260): the DDP scripts' global batch 8 on 2 GPUs (4 per GPU; DISGAN a quarter of the windows), the
+    MIDL 2022 and WGAN-GP scripts' batch 4 on one; no pretraining. hcp.yaml's own steps are the 3-player run's."""
     from mrisr.patches import GridSampler
 
     study = paper_cost.Study(paper_cost.run_config(["workflow/configs/authors.yaml", "workflow/configs/hcp.yaml"]),
                              paths={}, basedir=ROOT)
-    jobs = paper_cost.jobs(study)
-    names = [job for job, _, _ in jobs]
-    assert names == [f"train {v}" for v in study.trained_variants()] and len(names) == 10
-    assert {gpus for _, gpus, _ in jobs} == {2}
-    epoch = GridSampler([(260, 311, 260)] * 27, size=64, stride=16, batch=8, seed=0).per_epoch
-    assert study.config["train"]["steps"] == 20 * epoch
-    trainer = jobs[0][2]()
-    assert (trainer.settings.batch_size, trainer.settings.steps) == (4, 20 * epoch)
+    jobs = {job: (gpus, build) for job, gpus, build in paper_cost.jobs(study, (260, 311, 260))}
+    assert list(jobs) == [f"train {v}" for v in study.trained_variants()] and len(jobs) == 10
+    shapes = [(260, 311, 260)] * 27
+    for variant, batch, gpus, fraction in (("threeplayer", 8, 2, 1.0), ("disgan", 8, 2, 0.25),
+                                           ("mrsrgan", 4, 1, 1.0)):
+        epoch = GridSampler(shapes, size=64, stride=16, batch=batch, seed=0, processes=gpus, fraction=fraction)
+        trainer = jobs[f"train {variant}"][1]()
+        assert jobs[f"train {variant}"][0] == gpus
+        assert (trainer.settings.batch_size, trainer.settings.steps) == (batch // gpus, 20 * epoch.per_epoch)
+        if variant == "threeplayer":
+            assert study.config["train"]["steps"] == 20 * epoch.per_epoch

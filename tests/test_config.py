@@ -138,7 +138,7 @@ def test_authors_overlay_sets_every_switch_to_their_code(demo):
 
     def get(tree, keys):
         for key in keys:
-            tree = tree[key]
+            tree = tree.get(key, {})  # a variant's own train keys: absent in ours
         return tree
 
     for keys, value in leaves(overlay):
@@ -162,6 +162,11 @@ def test_authors_overlay_sets_every_switch_to_their_code(demo):
     assert (midl["losses"]["pixel"], midl["losses"]["feature"]) == (0.01, 1.0)
     assert midl["feature_extractor"]["output"] == "segmentation_head" and midl["feature_extractor"]["weights"] is None
     assert theirs["train"]["patch_sampling"] == "grid" and theirs["train"]["patch_stride"] == 16
+    assert theirs["train"]["epochs"] == 20 and config.variant_training(theirs, "disgan")["window_fraction"] == 0.25
+    assert {n: (t["batch_size"], t["gpus"]) for n in ("mrsrgan", "wgan_gp_rrdb", "threeplayer")
+            for t in [config.variant_training(theirs, n)]} == {"mrsrgan": (4, 1), "wgan_gp_rrdb": (4, 1),
+                                                              "threeplayer": (ours["train"]["batch_size"], 1)}
+    assert theirs["prepare"]["normalise_first"] is True and theirs["prepare"]["orientation"] == "stored"
     assert theirs["train"]["memory_format"] == "contiguous" and theirs["inference"]["precision"] == "fp32"
 
 
@@ -189,3 +194,21 @@ def test_a_config_number_that_is_not_finite_is_named(demo, tmp_path, value):
     demo["pretrain"] = {"lr": yaml.safe_load(value)}
     with pytest.raises(ConfigError, match=r"config key 'pretrain.lr': is not a finite number"):
         config.validate(demo, SCHEMA)
+
+
+def test_a_variant_trains_under_its_own_batch_and_gpus_and_grid_keys_need_the_grid(demo):
+    """variants.<name>.train overrides train's batch, GPUs and window fraction for that variant alone; a batch
+    that does not split over the GPUs, and the grid's keys without grid sampling, are refused with the key named."""
+    demo["train"] |= {"batch_size": 8, "gpus": 2, "patch_sampling": "grid", "epochs": 3}
+    demo["variants"]["esrgan"]["train"] = {"batch_size": 4, "gpus": 1, "window_fraction": 0.5}
+    valid = config.validate(copy.deepcopy(demo), SCHEMA)
+    assert config.variant_training(valid, "esrgan") == valid["train"] | {"batch_size": 4, "gpus": 1,
+                                                                        "window_fraction": 0.5}
+    assert config.variant_training(valid, "threeplayer") == valid["train"]
+    for changes, key in (({"variants": {"esrgan": {"train": {"batch_size": 3, "gpus": 2}}}},
+                          "variants.esrgan.train.batch_size"),
+                         ({"train": {"patch_sampling": "random"}}, "train.epochs"),
+                         ({"train": {"patch_sampling": "random", "epochs": None}},
+                          "variants.esrgan.train.window_fraction")):
+        with pytest.raises(ConfigError, match=f"'{key}'"):
+            config.validate(config.merge(copy.deepcopy(demo), changes), SCHEMA)

@@ -7,6 +7,7 @@ without Inductor's code generation, which takes ~40 s per network on these CPUs)
 
 import dataclasses
 import functools
+import json
 
 import numpy as np
 import pytest
@@ -128,3 +129,45 @@ def test_every_switch_value_is_in_the_schema():
     assert schema_property("train.tf32")["enum"] == [t.value for t in Tf32]
     for key in ("train.compile", "inference.compile"):
         assert schema_property(key)["enum"] == [m.value for m in CompileMode]
+
+
+def test_the_auto_layout_is_probed_once_per_machine_and_kept(tmp_path, monkeypatch):
+    """memory_format auto: on a CPU the layout the probe times faster (here made so), kept in the user's cache and
+    read from it the next time without probing; a given layout is taken as given; CUDA takes channels-last."""
+    from mrisr import device
+    from mrisr.device import MemoryFormat, chosen_layout
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    probes = []
+
+    def probe(network, shape):
+        probes.append(shape)
+        return {MemoryFormat.CONTIGUOUS: 0.2, MemoryFormat.CHANNELS_LAST: 0.1 if shape == (8, 8, 8) else 0.3}
+
+    monkeypatch.setattr(device, "probe_layouts", probe)
+    cpu, net = torch.device("cpu"), torch.nn.Conv3d(1, 1, 3)
+    assert chosen_layout("auto", cpu, net, "net", (8, 8, 8)) is MemoryFormat.CHANNELS_LAST
+    assert chosen_layout("auto", cpu, net, "net", (32, 32, 8)) is MemoryFormat.CONTIGUOUS
+    assert chosen_layout("auto", cpu, net, "net", (8, 8, 8)) is MemoryFormat.CHANNELS_LAST
+    assert probes == [(8, 8, 8), (16, 16, 8)]  # each axis at most PROBE_EDGE
+    kept = json.loads((tmp_path / "mrisr" / "memory_format.json").read_text())
+    assert sorted(kept.values()) == ["channels_last", "contiguous"]
+    assert chosen_layout("contiguous", cpu, net, "net", (8, 8, 8)) is MemoryFormat.CONTIGUOUS and len(probes) == 2
+    assert chosen_layout("auto", torch.device("cuda"), net, "net", (8, 8, 8)) is MemoryFormat.CHANNELS_LAST
+
+
+def test_the_layout_probe_leaves_the_network_as_it_was():
+    """The probe runs a copy: a generator with BatchNorm keeps its running statistics, its weights get no
+    gradient, and the global random stream is not drawn from (the trainers build their networks after the seed)."""
+    from mrisr.device import chosen_layout
+
+    generator = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "batch_norm": True,
+                                    "scale": 2})
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    expected = torch.manual_seed(5) and torch.rand(1)
+    torch.manual_seed(5)
+    chosen_layout("auto", torch.device("cpu"), generator, "bn", (8, 8, 8))
+    assert torch.equal(torch.rand(1), expected)
+    assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
+    assert all(p.grad is None for p in generator.parameters())
+

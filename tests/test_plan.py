@@ -105,13 +105,13 @@ def test_train_job_inputs_settings_and_provenance():
     args = _args("train", plan.train.options(wildcards, files(**inputs), files(model="results/train/demo/t p/model.pt")))
     assert args["provenance"] == {
         "variant": "threeplayer", "dataset": "demo", "subjects": train,
-        "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise")}}
+        "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise", "normalise_first")}}
     settings = args["settings"]
     assert settings["steps"] == config["train"]["steps"] and settings["scale"] == 2 and settings["seed"] == 0
     assert settings["degradation"] == {"method": "nearest", "blur_fwhm": 2.0}
     assert set(settings) == {"steps", "batch_size", "patch_size", "checkpoint_every", "seed", "precision", "degradation",
-                             "scale", "memory_format", "patch_sampling", "patch_stride", "cudnn_benchmark", "tf32",
-                             "compile", "shared_discriminator_pass", "relativistic_mean"}
+                             "scale", "memory_format", "patch_sampling", "patch_stride", "window_fraction", "epochs",
+                             "cudnn_benchmark", "tf32", "compile", "shared_discriminator_pass", "relativistic_mean"}
     assert all(settings[k] == config["train"][k] for k in settings if k not in ("degradation", "scale", "seed"))
     assert args["hr"] == inputs["hr"] and args["start"] == inputs["start"] and args["variant"]["kind"] == "gan"
     assert args["out_dir"] == "results/train/demo/t p" and args["processes"] == config["train"]["gpus"]
@@ -383,3 +383,22 @@ def test_the_plan_document_is_stable_and_says_what_the_config_runs():
     assert described["outputs"]["field"] == ["settings.csv", "settings.md", "settings.png"]
     more = describe(_plan(**FIELD, segmentation={"seeds": [0, 1, 2, 3]}))
     assert more["jobs"]["segment_train"] == described["jobs"]["segment_train"] + 2  # one seed more per arm
+
+
+@pytest.mark.parametrize("request_kind", ["gpu", "gres"])
+def test_each_variant_trains_on_its_own_batch_and_gpus(request_kind):
+    """authors.yaml + hcp.yaml: the MIDL 2022 and WGAN-GP scripts' batch 4 on one GPU, the DDP scripts' 8 over 2;
+    the job's processes and the GPUs it asks SLURM for follow the variant, DISGAN keeps a quarter of the windows."""
+    plan = _plan("workflow/configs/authors.yaml", "workflow/configs/hcp.yaml", slurm={"gpu_request": request_kind})
+    expected = {"mrsrgan": (4, 1, 1.0), "wgan_gp_rrdb": (4, 1, 1.0), "threeplayer": (8, 2, 1.0),
+                "disgan": (8, 2, 0.25), "disgan_no_dwt": (8, 2, 0.25)}
+    resources = plan.train.resources()
+    for variant, (batch, gpus, fraction) in expected.items():
+        wildcards = SimpleNamespace(dataset="hcp", variant=variant)
+        settings = plan.train.settings(wildcards)
+        assert (settings["batch_size"], settings["window_fraction"], settings["epochs"]) == (batch, fraction, 20)
+        inputs = files(hr=["a.nii.gz", "b.nii.gz"])
+        args = _args("train", plan.train.options(wildcards, inputs, files(model="results/train/hcp/v/model.pt")))
+        assert args["processes"] == gpus
+        asked = {key: value(wildcards) for key, value in resources.items()}
+        assert asked == ({"gpu": gpus} if request_kind == "gpu" else {"gres": f"gpu:{gpus}"})

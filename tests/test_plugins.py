@@ -29,7 +29,8 @@ def _card(path, scale, **generator):
     torch.manual_seed(0)
     network = build("generator", config)
     card = make_card(variant_name="fsrcnn", variant={"kind": "gan", "generator": config}, scale=scale,
-                     hr_voxel_mm=1.0, preprocessing={"crop": "none", "margin": 0, "normalise": "volume"},
+                     hr_voxel_mm=1.0, preprocessing={"orientation": "RAS", "crop": "none", "margin": 0,
+                                                     "normalise": "volume"},
                      degradation={"method": "slice_profile"}, plugin=plugin_provenance("generator", "fsrcnn3d"),
                      training={"dataset": "demo", "subjects": ["01"], "steps": 1, "batch_size": 1, "seed": 0})
     return save_model(path, config, network.state_dict(), card), network

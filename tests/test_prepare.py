@@ -5,7 +5,14 @@ import pytest
 from mrisr.errors import InputError
 from mrisr.io import save_volume
 from mrisr.plan.subjects import make_splits
+from mrisr.preprocessing import Preprocessing
 from mrisr.prepare import prepare_subject
+
+
+def ours(**changed) -> Preprocessing:
+    """The schema's prepare settings (ours), with ``changed``."""
+    return Preprocessing(**{"crop": "brain", "margin": 4, "normalise": "volume", "normalise_first": False,
+                            "orientation": "ras", "resample": None, **changed})
 
 
 def test_splits_are_seeded_and_counted():
@@ -24,7 +31,7 @@ def test_prepare_reorients_to_ras_and_keeps_world_positions(tmp_path, rng):
     save_volume(data, affine, tmp_path / "t1.nii.gz")
     save_volume(mask, affine, tmp_path / "mask.nii.gz")
     out = prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01",
-                          margin=1, multiple=2, normalise="volume", crop="brain", resample=None)
+                          multiple=2, preprocessing=ours(margin=1))
     img = nib.load(out["T1w"])
     assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
     assert all(n % 2 == 0 for n in img.shape)
@@ -42,8 +49,8 @@ def test_mask_on_another_grid_is_refused(tmp_path, rng):
     save_volume(rng.uniform(size=(8, 8, 8)).astype(np.float32), np.eye(4), tmp_path / "t1.nii.gz")
     save_volume(np.ones((8, 8, 6), np.uint8), np.eye(4), tmp_path / "mask.nii.gz")
     with pytest.raises(InputError, match="mask.nii.gz") as err:
-        prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01", 1, 2,
-                        "volume", "brain", None)
+        prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01", 2,
+                        ours(margin=1))
     assert "resample" in str(err.value)
     assert not (tmp_path / "out").exists()
 
@@ -53,8 +60,39 @@ def test_no_crop_keeps_the_field_of_view(tmp_path, rng):
     mask = np.zeros((9, 10, 12), np.uint8)
     mask[3:5, 3:5, 3:5] = 1
     save_volume(mask, np.eye(4), tmp_path / "mask.nii.gz")
-    out = prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01", 1, 2,
-                          "volume", crop="none", resample=None)
+    out = prepare_subject(tmp_path / "t1.nii.gz", tmp_path / "mask.nii.gz", None, tmp_path / "out", "01", 2,
+                          ours(margin=1, crop="none"))
     img = nib.load(out["T1w"])
     assert img.shape == (8, 10, 12)
     np.testing.assert_allclose(img.affine, np.eye(4))
+
+
+def test_the_authors_z_score_the_whole_volume_in_float64_before_trimming_odd_edges(tmp_path, rng):
+    """normalise_first: their norm_nii.py ((x - mean) / std of the whole stored volume, float64), then
+    crop_nifti_9t.py's trim of each odd edge by one voxel; ours trims, then z-scores what is kept. On an odd-sized
+    volume the two differ by the trimmed voxels' share of the statistics."""
+    data = rng.gamma(2.0, 50.0, size=(13, 10, 11)).astype(np.float32)
+    save_volume(data, np.diag([0.7, 0.7, 0.7, 1.0]), tmp_path / "t1.nii.gz")
+    written = {first: nib.load(prepare_subject(tmp_path / "t1.nii.gz", None, None, tmp_path / str(first), "01", 2,
+                                               ours(crop="none", normalise_first=first))["T1w"]).get_fdata()
+               for first in (False, True)}
+    whole = nib.load(tmp_path / "t1.nii.gz").get_fdata()  # float64, as their nb.load(...).get_fdata()
+    theirs = ((whole - whole.mean()) / whole.std())[:12, :10, :10]
+    kept = whole[:12, :10, :10]
+    np.testing.assert_allclose(written[True], theirs, atol=1e-6)
+    np.testing.assert_allclose(written[False], (kept - kept.mean()) / kept.std(), atol=1e-5)
+    assert np.abs(written[True] - written[False]).max() > 1e-3
+
+
+def test_stored_orientation_keeps_the_arrays_and_affine_as_stored(tmp_path, rng):
+    """orientation: stored (the authors'): the array is the stored one (cut as ours), not reoriented to RAS+."""
+    data = rng.uniform(1, 2, size=(12, 10, 8)).astype(np.float32)
+    affine = np.array([[0, 0, -1.0, 5], [-1.0, 0, 0, 3], [0, 1.0, 0, -2], [0, 0, 0, 1]])  # PSL
+    save_volume(data, affine, tmp_path / "t1.nii.gz")
+    out = {axes: nib.load(prepare_subject(tmp_path / "t1.nii.gz", None, None, tmp_path / axes, "01", 2,
+                                          ours(crop="none", orientation=axes))["T1w"]) for axes in ("ras", "stored")}
+    stored, ras = out["stored"], out["ras"]
+    np.testing.assert_allclose(stored.affine, affine)
+    np.testing.assert_allclose(stored.get_fdata(), (data - data.mean()) / data.std(), atol=1e-5)
+    assert nib.aff2axcodes(stored.affine) == ("P", "S", "L") and nib.aff2axcodes(ras.affine) == ("R", "A", "S")
+    np.testing.assert_allclose(nib.as_closest_canonical(stored).get_fdata(), ras.get_fdata(), atol=1e-6)

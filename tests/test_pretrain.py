@@ -29,14 +29,14 @@ VARIANT = filled_variant({
 })
 GENERATOR = VARIANT["generator"]
 SETTINGS = dict(steps=4, batch_size=2, patch_size=16, checkpoint_every=2, seed=3, precision="fp32",
-                memory_format="channels_last", patch_sampling="random", patch_stride=16,
+                memory_format="channels_last", patch_sampling="random", patch_stride=16, window_fraction=1.0,
                 degradation={"method": "nearest", "blur_fwhm": 2.0}, scale=2, lr=1e-3, betas=(0.9, 0.99),
                 cudnn_benchmark=False, tf32="convolutions", compile="none")
 GAN_SETTINGS = {k: SETTINGS[k] for k in ("steps", "batch_size", "patch_size", "checkpoint_every", "seed", "precision",
-                                          "memory_format", "patch_sampling", "patch_stride", "degradation",
-                                          "scale", "cudnn_benchmark", "tf32", "compile")} | {"shared_discriminator_pass": True,
-                                                                      "relativistic_mean": "global"}
-PREPROCESSING = {"crop": "brain", "margin": 4, "normalise": "volume"}
+                                          "memory_format", "patch_sampling", "patch_stride", "window_fraction",
+                                          "degradation", "scale", "cudnn_benchmark", "tf32", "compile")} | {
+    "shared_discriminator_pass": True, "relativistic_mean": "global", "epochs": None}
+PREPROCESSING = {"crop": "brain", "margin": 4, "normalise": "volume", "normalise_first": False}
 
 
 @pytest.fixture

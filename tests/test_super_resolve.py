@@ -59,6 +59,48 @@ def test_the_same_scan_in_any_storage_gives_the_same_sr(tmp_path, rng, how, orie
     np.testing.assert_allclose(ref, direct, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("stored_as", ["RAS", "LPS", "PSL"])
+def test_a_card_trained_on_stored_arrays_sees_every_scan_in_their_axes(tmp_path, stored_as):
+    """A card whose training arrays were kept as stored (prepare.orientation: stored, here stored LAS) gets each scan
+    in those axes whatever its own storage: the network on the LAS array of the scan (nibabel's reorientation,
+    done here), the output back in the scan's orientation; a card of mixed orientations takes arrays as stored."""
+    from mrisr.cli import main
+
+    generator = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
+    prep = {"crop": "none", "margin": 4, "normalise": "volume"}
+    models = {axes: write_model(tmp_path / f"{axes}.pt", generator, preprocessing={"orientation": axes, **prep})
+              for axes in ("LAS", "stored")}
+    scan = head(np.random.default_rng(3)).astype(np.float32)
+    ras = nib.Nifti1Image(scan, np.diag([2.0, 2.0, 2.0, 1.0]))
+
+    def turned(img, axes):
+        return img.as_reoriented(nib.orientations.ornt_transform(nib.orientations.io_orientation(img.affine),
+                                                                 nib.orientations.axcodes2ornt(tuple(axes))))
+
+    nib.save(turned(ras, stored_as), tmp_path / "in.nii.gz")
+    las = turned(ras, "LAS")
+    lr = np.asanyarray(las.dataobj)
+    with torch.inference_mode():
+        direct = load_generator(models["LAS"], "cpu")[0](
+            torch.from_numpy((lr - lr.mean()) / lr.std())[None, None])[0, 0].numpy()
+    for axes, model in models.items():
+        assert main(["super-resolve", "--model", str(model), str(tmp_path / "in.nii.gz"),
+                     str(tmp_path / f"{axes}_sr.nii.gz")]) == 0
+        assert nib.aff2axcodes(nib.load(tmp_path / f"{axes}_sr.nii.gz").affine) == tuple(stored_as)
+    seen = turned(nib.load(tmp_path / "LAS_sr.nii.gz"), "LAS")
+    np.testing.assert_allclose(np.asanyarray(seen.dataobj), direct * lr.std() + lr.mean(), rtol=1e-4,
+                               atol=1e-3 * np.ptp(scan))
+    np.testing.assert_allclose(seen.affine[:3, :3], np.diag([-1.0, 1.0, 1.0]))  # 1 mm, LAS
+    np.testing.assert_allclose(seen.affine[:3, 3], las.affine[:3, 3])  # HR voxel 0 at LR voxel 0
+    stored = nib.load(tmp_path / "stored_sr.nii.gz")
+    arr = np.asanyarray(nib.load(tmp_path / "in.nii.gz").dataobj)
+    with torch.inference_mode():
+        as_is = load_generator(models["stored"], "cpu")[0](
+            torch.from_numpy((arr - arr.mean()) / arr.std())[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(np.asanyarray(stored.dataobj), as_is * arr.std() + arr.mean(), rtol=1e-4,
+                               atol=1e-3 * np.ptp(scan))
+
+
 def test_folder_of_scans_loads_the_model_once_and_writes_one_output_each(tmp_path, rng, monkeypatch):
     from mrisr import super_resolve as stage
     from mrisr.cli import main
@@ -93,7 +135,7 @@ def test_brain_mask_sets_the_z_score_of_a_brain_normalised_model(tmp_path, rng, 
 
     g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}).eval()
     card = {"scale": 2, "lr_voxel_mm": 2.0, "hr_voxel_mm": 1.0,
-            "preprocessing": {"crop": "none", "margin": 0, "normalise": "brain"}}
+            "preprocessing": {"orientation": "RAS", "crop": "none", "margin": 0, "normalise": "brain"}}
     scan = head(rng).astype(np.float32)
     mask = np.zeros(scan.shape, np.uint8)
     mask[6:14, 6:16, 5:12] = 1

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mrisr.errors import MrisrError
+from mrisr.errors import ConfigError, MrisrError
 from mrisr import losses
 from mrisr.train import schedules
 from mrisr.train.gan import GanTrainer, train
@@ -575,14 +575,9 @@ def test_memory_format_is_a_switch_on_every_device(volumes, memory_format):
     assert rows[0]["loss_g"] == pytest.approx(rows[1]["loss_g"], rel=1e-4)
 
 
-def test_grid_patches_are_the_authors_crops_in_one_order_every_epoch(rng):
+def _their_crops(volumes: list[np.ndarray], size: int, stride: int) -> list[np.ndarray]:
     """Their crops, from crop_nifti_9t.py's description: each volume's odd edges trimmed by one, then zero-padded on
-    both sides by (ceil((n - 64)/16)·16 − (n − 64))/2, then every 64³ window at stride 16 (i innermost, k outermost);
-    here 8³ at stride 4. One epoch of ours holds each crop exactly once, in batches, the same order every epoch."""
-    from mrisr.patches import GridSampler
-
-    volumes = [rng.normal(size=(13, 10, 11)).astype(np.float32), rng.normal(size=(9, 8, 16)).astype(np.float32)]
-    size, stride, batch = 8, 4, 3
+    both sides by (ceil((n - 64)/16)·16 − (n − 64))/2, then every 64³ window at stride 16 (i innermost, k outermost)."""
     crops = []
     for volume in volumes:
         even = volume[: volume.shape[0] // 2 * 2, : volume.shape[1] // 2 * 2, : volume.shape[2] // 2 * 2]
@@ -592,14 +587,99 @@ def test_grid_patches_are_the_authors_crops_in_one_order_every_epoch(rng):
             for j in np.arange(0, padded.shape[1] - size + stride, stride):
                 for i in np.arange(0, padded.shape[0] - size + stride, stride):
                     crops.append(padded[i:i + size, j:j + size, k:k + size])
+    return crops
+
+
+def test_grid_patches_on_one_process_are_each_crop_once_an_epoch_in_a_new_order(rng):
+    """One process (MRSRGAN's DataLoader(shuffle=True, drop_last=True)): an epoch holds each of their crops once
+    (here 8³ at stride 4), but for the last incomplete batch; the next epoch holds them again, in another order."""
+    from mrisr.patches import GridSampler
+
+    volumes = [rng.normal(size=(13, 10, 11)).astype(np.float32), rng.normal(size=(9, 8, 16)).astype(np.float32)]
+    size, stride, batch = 8, 4, 3
+    crops = _their_crops(volumes, size, stride)
     sampler = GridSampler([v.shape for v in volumes], size, stride, batch, seed=3)
     per_epoch = len(crops) // batch  # their DataLoader's drop_last
-    epoch = [sampler.patches(volumes, step) for step in range(per_epoch)]
-    drawn = torch.cat(epoch)[:, 0].numpy()
-    assert drawn.shape == (per_epoch * batch, size, size, size)
+    assert sampler.per_epoch == per_epoch
     theirs = {c.tobytes(): c for c in crops}
-    assert len(theirs) == len(crops) and len({d.tobytes() for d in drawn}) == len(drawn)
-    assert all(d.tobytes() in theirs for d in drawn)  # each a crop of theirs, none twice
-    for step in range(per_epoch):
-        torch.testing.assert_close(sampler.patches(volumes, per_epoch + step), epoch[step])  # the next epoch alike
+    epochs = [torch.cat([sampler.patches(volumes, e * per_epoch + step) for step in range(per_epoch)])[:, 0].numpy()
+              for e in range(2)]
+    for drawn in epochs:
+        assert drawn.shape == (per_epoch * batch, size, size, size)
+        assert len({d.tobytes() for d in drawn}) == len(drawn) and all(d.tobytes() in theirs for d in drawn)
+    assert [d.tobytes() for d in epochs[0]] != [d.tobytes() for d in epochs[1]]
     assert GridSampler([v.shape for v in volumes], size, stride, batch, seed=4).windows_of(0) != sampler.windows_of(0)
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.25])
+def test_grid_windows_per_process_are_their_ddp_samplers(fraction):
+    """Two processes, as their Lightning DDP scripts read the crops: each process a random_split of its own (all of
+    them: threeplayerGANSR's [1.0, 0.0]; DISGAN's first quarter), then PyTorch's DistributedSampler(shuffle=True)
+    with set_epoch, and a DataLoader of the per-process batch with drop_last. Built here from torch.utils.data
+    itself, with our seeds; the global batch is the two processes' batches in rank order, epoch after epoch."""
+    from torch.utils.data import DataLoader, DistributedSampler, random_split
+
+    from mrisr.patches import GridSampler, split_generator
+
+    shapes, size, stride, batch, seed, world = [(20, 17, 18), (18, 18, 16)], 8, 4, 4, 11, 2
+    sampler = GridSampler(shapes, size, stride, batch, seed, processes=world, fraction=fraction)
+    n = len(sampler.windows)
+    loaders = []
+    for rank in range(world):
+        kept = int(n * fraction)
+        share = random_split(range(n), [kept, n - kept], generator=split_generator(seed, rank))[0]
+        distributed = DistributedSampler(share, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        loaders.append((distributed, DataLoader(share, batch_size=batch // world, sampler=distributed,
+                                                drop_last=True)))
+    for epoch in range(2):
+        for distributed, _ in loaders:
+            distributed.set_epoch(epoch)
+        theirs = list(zip(*(loader for _, loader in loaders)))
+        assert len(theirs) == sampler.per_epoch
+        for step, parts in enumerate(theirs):
+            expected = [sampler.windows[int(i)] for part in parts for i in part]
+            assert sampler.windows_of(epoch * sampler.per_epoch + step) == expected
+
+
+def test_the_authors_epochs_on_hcp_have_the_steps_their_scripts_take():
+    """27 HCP subjects of 260 x 311 x 260, 64³ windows at stride 16 (89,964 windows): the 3-player GAN's DDP (2
+    processes x 4) 11,245 steps an epoch, DISGAN's quarter 2,811 (56,220 in 20 epochs), the MIDL 2022 and WGAN-GP
+    scripts (1 GPU, batch 4) 22,491 (449,820): ceil(kept / processes) // per-process batch, by hand."""
+    from mrisr.patches import grid_corners, grid_steps
+
+    shapes = [(260, 311, 260)] * 27
+    windows = 27 * len(grid_corners((260, 311, 260), 64, 16))
+    assert windows == 89_964
+    for batch, processes, fraction, per_epoch in ((8, 2, 1.0, 11_245), (8, 2, 0.25, 2_811), (4, 1, 1.0, 22_491)):
+        assert per_epoch == -(-(windows * 4 // round(4 / fraction)) // processes) // (batch // processes)
+        assert grid_steps(shapes, 64, 16, batch, processes, fraction, epochs=20) == 20 * per_epoch
+
+
+def test_two_processes_see_three_quarters_of_the_windows_an_epoch():
+    """Their DDP: each process's own split, so an epoch's two halves overlap: about 75% of the windows seen, 25% of
+    them twice; DISGAN's quarters: 1 - (7/8)^2 = 23% an epoch, 1 - (3/4)^2 = 44% over the run."""
+    from mrisr.patches import GridSampler
+
+    shapes = [(40, 40, 40)] * 4
+    for fraction, per_epoch_seen, run_seen in ((1.0, 0.75, 1.0), (0.25, 1 - (7 / 8) ** 2, 1 - (3 / 4) ** 2)):
+        sampler = GridSampler(shapes, 8, 4, 8, seed=0, processes=2, fraction=fraction)
+        n, epochs = len(sampler.windows), 20
+        seen = [{int(i) for rank in sampler.ranks_of(e) for i in rank} for e in range(epochs)]
+        assert np.mean([len(s) / n for s in seen]) == pytest.approx(per_epoch_seen, abs=0.02)
+        assert len(set().union(*seen)) / n == pytest.approx(run_seen, abs=0.03)
+
+
+def test_a_run_given_in_epochs_counts_its_steps_from_the_volumes():
+    """train.epochs: the steps are the epochs of the grid over these volumes at this batch (one process here):
+    windows // batch per epoch, their DataLoader's drop_last; too few windows for one batch is a config error."""
+    from mrisr.patches import grid_corners
+    from mrisr.train.gan import counted_steps
+
+    shapes = [(20, 17, 18), (18, 18, 16)]
+    settings = train_settings(steps=7, batch_size=3, patch_size=8, checkpoint_every=2, patch_sampling="grid",
+                              patch_stride=4, epochs=3, degradation={"method": "nearest"})
+    windows = sum(len(grid_corners(s, 8, 4)) for s in shapes)
+    assert counted_steps(settings, shapes).steps == 3 * (windows // 3)
+    assert counted_steps(dataclasses.replace(settings, epochs=None), shapes).steps == 7
+    with pytest.raises(ConfigError, match="train.patch_size"):
+        counted_steps(dataclasses.replace(settings, batch_size=windows + 1), shapes)

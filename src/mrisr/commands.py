@@ -164,7 +164,8 @@ CSV_MD = [required("--out-csv"), required("--out-md")]
 #: Option groups: ``<group>.<field>`` options reach the stage function as one object of this class.
 GROUPS = {"method": "mrisr.super_resolve:MethodChoice", "scan": "mrisr.super_resolve:ScanOptions",
           "bids": "mrisr.super_resolve:BidsSelection", "inference": "mrisr.inference:Inference",
-          "acceleration": "mrisr.device:Acceleration", "lpips": "mrisr.evaluate:LpipsOptions"}
+          "acceleration": "mrisr.device:Acceleration", "lpips": "mrisr.evaluate:LpipsOptions",
+          "preprocessing": "mrisr.preprocessing:Preprocessing"}
 
 #: Stages with several steps: their help line.
 STAGES = {"fetch": "raw scans and weights", "external": "outside programs' environments",
@@ -190,12 +191,18 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
                               "as a virtual environment in a folder, or why not", [
         positional("env_file", help="conda environment file (python=3.X and a pip: list), e.g. envs/eclare.yaml"),
         required("--out-dir", dest="folder")]),
-    ("prepare",): ("mrisr.prepare:prepare_subject", "RAS+, crop, z-score one subject", [
+    ("prepare",): ("mrisr.prepare:prepare_subject", "RAS+ (or as stored), crop, z-score one subject", [
         required("--t1w"), optional("--mask", help="brain mask (default: the head, the scan's foreground)"),
         optional("--dseg"), required("--subject"), required("--out-dir"),
-        required("--margin", int), required("--multiple", scale_type, help="crop edges are multiples of this (the SR scale)"),
-        required("--normalise", choices=["volume", "brain"]), required("--crop", choices=["brain", "none"]),
-        optional("--resample", in_range("prepare.resample", float),
+        required("--multiple", scale_type, help="crop edges are multiples of this (the SR scale)"),
+        required("--margin", int, dest="preprocessing.margin"),
+        required("--normalise", choices=["volume", "brain"], dest="preprocessing.normalise"),
+        required("--crop", choices=["brain", "none"], dest="preprocessing.crop"),
+        Option("--normalise-first", dict(action=argparse.BooleanOptionalAction, required=True,
+                                         dest="preprocessing.normalise_first",
+                                         help="z-score the whole volume before its edges are cut (the authors')")),
+        required("--orientation", choices=["ras", "stored"], dest="preprocessing.orientation"),
+        optional("--resample", in_range("prepare.resample", float), dest="preprocessing.resample",
                  help="mm: resample anisotropic or oblique scans to this isotropic grid")]),
     ("degrade",): ("mrisr.degrade:degrade_file", "simulate an LR volume", [
         required("--hr"), OUT, required("--degradation", json.loads, help="JSON of a degradations entry"),

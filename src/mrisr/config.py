@@ -125,6 +125,7 @@ def _check_references(config: dict) -> None:
         if bad := [f for f in scale if config["train"]["patch_size"] % f]:
             raise ConfigError("train.patch_size", f"{config['train']['patch_size']} is not divisible by the factor "
                               f"{bad[0]} of the setting '{name}' (scale {list(scale)})", "use a multiple of every factor")
+    _check_training(config)
     seg = config["segmentation"]
     if seg["enabled"] is not False and seg["sr_variant"] not in config["variants"]:
         raise ConfigError("segmentation.sr_variant", f"names '{seg['sr_variant']}', which is not in variants",
@@ -143,6 +144,25 @@ def _check_references(config: dict) -> None:
     if n is not None and prep["val"] + prep["test"] >= n:
         raise ConfigError("prepare.test", f"val + test = {prep['val'] + prep['test']} leaves no training subject of {n}",
                           "lower prepare.val/prepare.test or raise the number of subjects")
+
+
+def variant_training(config: dict, variant: str) -> dict:
+    """``train`` as a variant trains under it: the variant's own ``train`` keys over the run's."""
+    return {**config["train"], **config["variants"][variant].get("train", {})}
+
+
+def _check_training(config: dict) -> None:
+    """Each training's global batch splits over its processes; the grid's own keys are not set for random windows."""
+    runs = {"train": config["train"]} | {f"variants.{name}.train": variant_training(config, name)
+                                         for name, spec in config["variants"].items() if spec["kind"] == "gan"}
+    for key, train in runs.items():
+        if train["batch_size"] % train["gpus"]:
+            raise ConfigError(f"{key}.batch_size", f"{train['batch_size']} does not split over {train['gpus']} GPUs",
+                              "make the global batch a multiple of gpus")
+        if train["patch_sampling"] != "grid":
+            if given := [k for k, unset in (("epochs", None), ("window_fraction", 1.0)) if train[k] != unset]:
+                raise ConfigError(f"{key}.{given[0]}", "applies to train.patch_sampling: grid only",
+                                  f"set train.patch_sampling: grid, or remove {given[0]}")
 
 
 @functools.cache

@@ -8,14 +8,24 @@ change how fast the same networks run (cuDNN's autotuner, TF32, ``torch.compile`
 from __future__ import annotations
 
 import contextlib
+import copy
 import enum
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import torch
 
 Compiled = TypeVar("Compiled", torch.nn.Module, Callable)
+log = logging.getLogger(__name__)
 
 
 class Precision(str, enum.Enum):
@@ -25,12 +35,83 @@ class Precision(str, enum.Enum):
 
 
 class MemoryFormat(str, enum.Enum):
-    CHANNELS_LAST = "channels_last"  # channels-last-3d: cuDNN's and oneDNN's fast layout (14% per CPU step)
+    AUTO = "auto"  # channels-last on CUDA; on a CPU the faster of the two there (chosen_layout)
+    CHANNELS_LAST = "channels_last"  # channels-last-3d: cuDNN's and oneDNN's layout
     CONTIGUOUS = "contiguous"  # PyTorch's default, the authors'
 
     @property
     def torch(self) -> torch.memory_format:
         return torch.channels_last_3d if self is MemoryFormat.CHANNELS_LAST else torch.contiguous_format
+
+
+#: the layout probe: the generator's forward and backward on one LR patch of at most this edge, timed this many times
+PROBE_EDGE, PROBE_REPEATS = 16, 2
+
+
+def chosen_layout(memory_format: str | MemoryFormat, device: torch.device, network: torch.nn.Module,
+                  described: str, patch: tuple[int, ...]) -> MemoryFormat:
+    """The layout training runs in. ``auto``: channels-last on CUDA (cuDNN's fast layout); on a CPU whichever of
+    the two runs ``network`` (a copy: BatchNorm statistics stay) forward and backward on one LR ``patch`` (at most
+    :data:`PROBE_EDGE` voxels along each axis) faster here: oneDNN's channels-last kernels are faster on some x86 CPUs and
+    slower on others (benchmarks/README.md). Probed once per CPU, thread count, network (``described``: its config)
+    and PyTorch version and kept in the user's cache, so that every run on this machine takes the same layout and
+    rounds the same."""
+    chosen = MemoryFormat(memory_format)
+    if chosen is not MemoryFormat.AUTO:
+        return chosen
+    if device.type == "cuda":
+        return MemoryFormat.CHANNELS_LAST
+    shape = tuple(min(n, PROBE_EDGE) for n in patch)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mrisr" / "memory_format.json"
+    key = f"{_cpu_name()} | torch {torch.__version__} | {torch.get_num_threads()} threads | {shape} | {described}"
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if known.get(key) in (MemoryFormat.CONTIGUOUS.value, MemoryFormat.CHANNELS_LAST.value):
+        return MemoryFormat(known[key])
+    seconds = probe_layouts(copy.deepcopy(network).cpu(), shape)
+    found = min(seconds, key=lambda layout: (seconds[layout], layout is not MemoryFormat.CONTIGUOUS))
+    log.info("training layout: %s (probe: %s)", found.value,
+             ", ".join(f"{layout.value} {s:.3g} s" for layout, s in seconds.items()))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cache.parent, delete=False, suffix=".part") as tmp:
+            json.dump({**known, key: found.value}, tmp, indent=1)
+        os.replace(tmp.name, cache)
+    except OSError as exc:  # a read-only home: the probe runs again next time
+        log.warning("could not keep the layout probe's result in %s (%s)", cache, exc)
+    return found
+
+
+def probe_layouts(network: torch.nn.Module, shape: tuple[int, ...]) -> dict[MemoryFormat, float]:
+    """Median seconds of ``network``'s forward and backward on one random input of ``shape`` in each layout, the
+    layouts alternating after one untimed round."""
+    x = torch.randn(1, 1, *shape, generator=torch.Generator().manual_seed(0))
+    layouts = (MemoryFormat.CONTIGUOUS, MemoryFormat.CHANNELS_LAST)
+    seconds: dict[MemoryFormat, list[float]] = {layout: [] for layout in layouts}
+    for repeat in range(PROBE_REPEATS + 1):
+        for layout in layouts:
+            network.to(memory_format=layout.torch)
+            data = x.to(memory_format=layout.torch)
+            started = time.perf_counter()
+            network(data).float().square().mean().backward()
+            if repeat:
+                seconds[layout].append(time.perf_counter() - started)
+            network.zero_grad(set_to_none=True)
+    return {layout: float(np.median(times)) for layout, times in seconds.items()}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def default_device() -> torch.device:

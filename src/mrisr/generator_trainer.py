@@ -5,17 +5,20 @@ model file written at its end (through :mod:`mrisr.model_card`, the one writer o
 from __future__ import annotations
 
 import contextlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import torch
 
 from mrisr import distributed
 from mrisr.degrade import degrade
-from mrisr.device import Acceleration, MemoryFormat, ieee_fp32
+from mrisr.device import Acceleration, chosen_layout, ieee_fp32
 from mrisr.errors import ConfigError
 from mrisr.io import load_volume, voxel_sizes
-from mrisr.model_card import make_card, save_model
+from mrisr.model_card import STORED, make_card, save_model
 from mrisr.models.registry import build, count_parameters, plugin_provenance
 from mrisr.patches import GridSampler, PatchSampling, sample_patches, step_generator
 from mrisr.scale import as_scale
@@ -28,20 +31,31 @@ def scaled(generator: dict, scale: int | list[int]) -> dict:
     return dict(generator, scale=scale)
 
 
-def load_training_volumes(hr: list[str]) -> tuple[list[np.ndarray], float]:
-    """The prepared HR training volumes as float32 arrays, and their median voxel size in mm (the model card's)."""
+@dataclass(frozen=True)
+class TrainingVolumes:
+    """The prepared HR training volumes as float32 arrays, and what the model card records of them."""
+
+    arrays: list[np.ndarray]
+    hr_voxel_mm: float  # their median voxel size
+    orientation: str  # the axes their arrays have (RAS), or STORED where they differ between volumes
+
+
+def load_training_volumes(hr: list[str]) -> TrainingVolumes:
     images = [load_volume(p) for p in hr]
-    return ([np.asanyarray(img.dataobj, dtype=np.float32) for img in images],
-            float(np.median([voxel_sizes(img.affine) for img in images])))
+    axes = {"".join(nib.aff2axcodes(img.affine)) for img in images}
+    return TrainingVolumes([np.asanyarray(img.dataobj, dtype=np.float32) for img in images],
+                           float(np.median([voxel_sizes(img.affine) for img in images])),
+                           axes.pop() if len(axes) == 1 else STORED)
 
 
-def training_card(variant_name: str, variant: dict, settings: GeneratorSettings, hr_voxel_mm: float,
+def training_card(variant_name: str, variant: dict, settings: GeneratorSettings, volumes: TrainingVolumes,
                   provenance: dict, start: str | dict) -> dict:
     """The model card of a training run: ``provenance`` holds the dataset, the training subjects and prepare's
     ``preprocessing``; ``start``: ``scratch`` or what the generator started from."""
-    return make_card(variant_name=variant_name, variant=variant, scale=settings.scale, hr_voxel_mm=hr_voxel_mm,
+    return make_card(variant_name=variant_name, variant=variant, scale=settings.scale, hr_voxel_mm=volumes.hr_voxel_mm,
                      plugin=plugin_provenance("generator", variant["generator"].get("name", "rrdb")),
-                     preprocessing=provenance["preprocessing"], degradation=settings.degradation,
+                     preprocessing={"orientation": volumes.orientation, **provenance["preprocessing"]},
+                     degradation=settings.degradation,
                      training={"dataset": provenance["dataset"], "subjects": provenance["subjects"],
                                "steps": settings.steps, "batch_size": settings.batch_size, "seed": settings.seed,
                                "start": start})
@@ -56,7 +70,9 @@ class GeneratorTrainer(Trainer):
         self.card = card
         self.generator_config = scaled(generator, settings.scale)
         self.generator = build("generator", self.generator_config).to(self.device)
-        self.memory_format = MemoryFormat(settings.memory_format).torch
+        self.memory_format = chosen_layout(settings.memory_format, self.device, self.generator,
+                                           json.dumps(self.generator_config, sort_keys=True),
+                                           tuple(settings.patch_size // f for f in as_scale(settings.scale))).torch
         self.acceleration = Acceleration(cudnn_benchmark=settings.cudnn_benchmark, tf32=settings.tf32,
                                          compile=settings.compile)
         self.grid: GridSampler | None = None  # made from the volumes' shapes at the first step that needs it
@@ -93,7 +109,8 @@ class GeneratorTrainer(Trainer):
         rng = step_generator(s.seed, self.step)
         if PatchSampling(s.patch_sampling) is PatchSampling.GRID:
             if self.grid is None:
-                self.grid = GridSampler([v.shape for v in volumes], s.patch_size, s.patch_stride, s.batch_size, s.seed)
+                self.grid = GridSampler([v.shape for v in volumes], s.patch_size, s.patch_stride, s.batch_size, s.seed,
+                                        self.world, s.window_fraction)
             hr = self.grid.patches(volumes, self.step)
         else:
             hr = sample_patches(volumes, s.patch_size, s.batch_size, rng, align=as_scale(s.scale))

@@ -20,10 +20,15 @@ from mrisr.config import load_schema
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import atomic_path, load_torch
 from mrisr.scale import as_scale, label
+from mrisr.settings import CARD_PREPROCESSING
 
 log = logging.getLogger(__name__)
 
 FORMAT = "mrisr-model-card/1"
+#: a card's orientation when its training volumes' axes differed: the network saw each array as stored
+STORED = "stored"
+#: a card's orientation otherwise: the axes of every training array, e.g. RAS (nibabel's axis codes)
+AXES = r"\A(?=.*[LR])(?=.*[AP])(?=.*[SI])[LRAPSI]{3}\Z"
 RETRAIN = "retrain it with this mrisr (the train stage writes model.pt), or point --model to another model.pt"
 
 
@@ -35,13 +40,13 @@ def lr_voxels(hr_voxel_mm: float, scale: int | list[int]) -> float | list[float]
 
 def make_card(*, variant_name: str, variant: dict, scale: int | list[int], hr_voxel_mm: float, preprocessing: dict,
               degradation: dict, training: dict, plugin: dict | None = None) -> dict:
-    """The card's plain-data part (JSON-able): ``preprocessing`` holds prepare's ``crop``, ``margin`` and
-    ``normalise``; ``training`` the dataset, subjects, steps, seed and batch; ``plugin`` the entry point and package
+    """The card's plain-data part (JSON-able): ``preprocessing`` holds the training arrays' ``orientation`` and
+    prepare's ``crop``, ``margin``, ``normalise`` and ``normalise_first``; ``training`` the dataset, subjects, steps, seed and batch; ``plugin`` the entry point and package
     of a plugin generator."""
     return {"format": FORMAT, "mrisr_version": __version__, "variant": variant_name, "variant_config": variant,
             **({"plugin": plugin} if plugin else {}),
             "scale": scale, "hr_voxel_mm": hr_voxel_mm, "lr_voxel_mm": lr_voxels(hr_voxel_mm, scale),
-            "preprocessing": {"orientation": "RAS", **preprocessing}, "degradation": degradation,
+            "preprocessing": preprocessing, "degradation": degradation,
             "training": training, "metrics": None}
 
 
@@ -89,8 +94,10 @@ def _card_schema() -> dict:
             "hr_voxel_mm": positive,
             "lr_voxel_mm": {"oneOf": [positive, {"type": "array", "items": positive, "minItems": 3, "maxItems": 3}]},
             "degradation": {"type": "object"},
-            "preprocessing": {"type": "object", "required": ["crop", "margin", "normalise"],
-                              "properties": {k: prepare[k] for k in ("crop", "margin", "normalise")}},
+            "preprocessing": {"type": "object", "required": ["orientation", "crop", "margin", "normalise"],
+                              "properties": {"orientation": {"oneOf": [{"const": STORED},
+                                                                       {"type": "string", "pattern": AXES}]},
+                                             **{k: prepare[k] for k in CARD_PREPROCESSING}}},
             "training": {"type": "object", "required": ["dataset", "subjects", "steps", "batch_size", "seed"],
                          "properties": {"subjects": {"type": "array", "items": {"type": "string"}},
                                         "steps": {"type": "integer", "minimum": 0}}},
@@ -268,7 +275,8 @@ def describe(card: dict) -> str:
         f"scale: {label(card['scale'])} (RAS+ axes): LR voxels {mm(card['lr_voxel_mm'])} mm -> HR voxels "
         f"{mm(card['hr_voxel_mm'])} mm",
         f"preprocessing: orientation {prep['orientation']}, crop {prep['crop']} (margin {prep['margin']}), "
-        f"z-score over the {'whole (cropped) volume' if prep['normalise'] == 'volume' else 'brain mask'}",
+        f"z-score over the {'whole (cropped) volume' if prep['normalise'] == 'volume' else 'brain mask'}"
+        f"{' before cropping (float64)' if prep.get('normalise_first') else ''}",
         f"degradation learned: {json.dumps(card['degradation'])}",
         f"trained on: {training['dataset']}, {len(training['subjects'])} subjects ({', '.join(training['subjects'])}), "
         f"{training['steps']} steps of batch {training['batch_size']}, seed {training['seed']}",

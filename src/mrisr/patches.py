@@ -1,7 +1,7 @@
 """HR training patches: random windows drawn on the fly (ours), or the authors' fixed grid of windows.
 
-Both are a function of the step alone (a generator seeded per step; the grid's one seeded order), so a resumed run
-draws exactly the patches an uninterrupted run would have drawn, with no sampler state to save.
+Both are a function of the step alone (a generator seeded per step; the grid's seeded splits and epoch orders), so
+a resumed run draws exactly the patches an uninterrupted run would have drawn, with no sampler state to save.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 
 class PatchSampling(str, enum.Enum):
     RANDOM = "random"  # a random window of a random volume for every patch of every step (ours)
-    GRID = "grid"  # the authors': every window of a fixed grid over each padded volume, in one order, epoch by epoch
+    GRID = "grid"  # the authors': the windows of a fixed grid over each padded volume, reshuffled epoch by epoch
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -49,27 +49,49 @@ def sample_patches(volumes: list[np.ndarray], size: int, batch: int, generator: 
 
 
 class GridSampler:
-    """The authors' patches (threeplayerGANSR mains/utils/crop_nifti_9t.py, cropped offline, then read in one
-    order): each volume trimmed to even edges and zero-padded equally on both sides so that windows of ``size`` at
-    ``stride`` cover it from edge to edge; all windows of all volumes in one order (their ``random_split`` of the
-    crop files: a fixed shuffle, here seeded), ``batch`` consecutive ones per step, the last incomplete batch dropped
-    and the same order again each epoch."""
+    """The authors' patches (threeplayerGANSR mains/utils/crop_nifti_9t.py, cropped offline, then read by a data
+    loader): each volume trimmed to even edges and zero-padded equally on both sides so that windows of ``size`` at
+    ``stride`` cover it from edge to edge, and the windows read epoch by epoch as their data loaders read the crop
+    files.
 
-    def __init__(self, shapes: Sequence[tuple[int, ...]], size: int, stride: int, batch: int, seed: int):
-        self.size = size
+    Each of the ``processes`` keeps its own share of the windows (their ``random_split``, drawn anew in every
+    process: seeded here per process), ``fraction`` of them (DISGAN's quarter); every epoch a
+    ``DistributedSampler(shuffle=True)`` reshuffles each process's share with the epoch's seed, pads it to a multiple
+    of ``processes`` and gives process ``r`` every ``processes``-th window from the ``r``-th (what Lightning's DDP
+    inserts, ``set_epoch`` each epoch); each process reads ``batch / processes`` of them a step, its last incomplete
+    batch dropped. With one process that is ``DataLoader(shuffle=True, drop_last=True)``: every window once per
+    epoch, in a new order. The global batch of a step is the processes' batches in rank order, and every process
+    computes all of it (the trainer takes its own rows)."""
+
+    def __init__(self, shapes: Sequence[tuple[int, ...]], size: int, stride: int, batch: int, seed: int,
+                 processes: int = 1, fraction: float = 1.0):
+        self.size, self.batch, self.seed, self.processes = size, batch, seed, processes
         self.pads = [grid_padding(shape, size, stride) for shape in shapes]
         self.windows = [(index, corner) for index, shape in enumerate(shapes)
                         for corner in grid_corners(shape, size, stride)]
-        self.per_epoch = len(self.windows) // batch
+        self.shares = [torch.randperm(len(self.windows), generator=split_generator(seed, rank))[
+            :int(len(self.windows) * fraction)] for rank in range(processes)]
+        self.per_epoch = epoch_steps(len(self.windows), batch, processes, fraction)
         if self.per_epoch == 0:
-            raise ValueError(f"the grid has {len(self.windows)} windows, fewer than a batch of {batch}")
-        self.batch = batch
-        self.order = torch.randperm(len(self.windows), generator=torch.Generator().manual_seed(seed)).tolist()
+            raise ValueError(f"the grid has {len(self.windows)} windows, {fraction:g} of them per process: fewer than "
+                             f"a batch of {batch // processes} for each of {processes} processes")
+        self._epoch: tuple[int, list[torch.Tensor]] | None = None
+
+    def ranks_of(self, epoch: int) -> list[torch.Tensor]:
+        """Each process's windows (indices into ``windows``) in ``epoch``'s order: DistributedSampler's."""
+        if self._epoch is None or self._epoch[0] != epoch:
+            share = len(self.shares[0])
+            order = torch.randperm(share, generator=torch.Generator().manual_seed(self.seed + epoch))
+            padded = torch.cat([order, order[:-share % self.processes]]) if share % self.processes else order
+            self._epoch = epoch, [s[padded[rank::self.processes]] for rank, s in enumerate(self.shares)]
+        return self._epoch[1]
 
     def windows_of(self, step: int) -> list[tuple[int, tuple[int, ...]]]:
-        """(volume index, corner in the padded volume) of each patch of ``step``."""
-        first = (step % self.per_epoch) * self.batch
-        return [self.windows[i] for i in self.order[first:first + self.batch]]
+        """(volume index, corner in the padded volume) of each patch of ``step``, process by process."""
+        local = self.batch // self.processes
+        first = (step % self.per_epoch) * local
+        return [self.windows[int(i)] for indices in self.ranks_of(step // self.per_epoch)
+                for i in indices[first:first + local]]
 
     def patches(self, volumes: list[np.ndarray], step: int) -> torch.Tensor:
         """(batch, 1, size, size, size) patches of ``step``; padding reads as 0."""
@@ -81,6 +103,24 @@ class GridSampler:
             target = tuple(slice(s.start - (c - p), s.stop - (c - p)) for s, c, p in zip(source, corner, pads))
             out[(row, 0, *target)] = crop(volume, source)
         return out
+
+
+def split_generator(seed: int, rank: int) -> torch.Generator:
+    """The random stream of one process's ``random_split`` (theirs is unseeded, so each process draws its own)."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
+
+
+def epoch_steps(windows: int, batch: int, processes: int, fraction: float) -> int:
+    """Steps in one epoch of a grid of ``windows``: each process's share, padded to a multiple of the processes,
+    split among them, read ``batch / processes`` at a time, the last incomplete batch dropped."""
+    return -(-int(windows * fraction) // processes) // (batch // processes)
+
+
+def grid_steps(shapes: Sequence[tuple[int, ...]], size: int, stride: int, batch: int, processes: int,
+               fraction: float, epochs: int) -> int:
+    """Steps of ``epochs`` epochs of the grid over volumes of ``shapes``."""
+    windows = sum(len(grid_corners(shape, size, stride)) for shape in shapes)
+    return epochs * epoch_steps(windows, batch, processes, fraction)
 
 
 def grid_padding(shape: tuple[int, ...], size: int, stride: int) -> list[int]:

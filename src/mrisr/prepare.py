@@ -1,4 +1,4 @@
-"""The prepare stage: HR volumes in RAS+ orientation, cropped to the brain box, z-scored per volume (the split into
+"""The prepare stage: HR volumes in RAS+ orientation (or as stored), cropped to the brain box, z-scored per volume (the split into
 train/val/test is planning's: :func:`mrisr.plan.subjects.make_splits`)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 
 from mrisr.errors import InputError
 from mrisr.io import load_volume, resample_isotropic, resample_like, same_grid, save_volume
-from mrisr.preprocessing import Crop, Normalise, brain_box, head_mask, zscore
+from mrisr.preprocessing import Crop, Normalise, Orientation, Preprocessing, brain_box, head_mask, zscore
 from mrisr.scale import as_scale, label
 
 
@@ -25,16 +25,18 @@ def tissue_labels(values: np.ndarray, path: str | Path) -> np.ndarray:
 
 
 def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path | None, out_dir: str | Path,
-                    subject: str, margin: int, multiple: int | list[int], normalise: str | Normalise, crop: str | Crop,
-                    resample: float | None) -> dict[str, Path]:
-    """Canonical RAS+, crop to the brain box, z-score; write T1w, mask and (if given) dseg.
+                    subject: str, multiple: int | list[int], preprocessing: Preprocessing) -> dict[str, Path]:
+    """RAS+ (or the stored orientation), crop to the brain box, z-score; write T1w, mask and (if given) dseg.
 
     ``crop="none"`` keeps the whole field of view (trimmed to a multiple of the scale), as the authors did;
     ``multiple``: the scale, one factor or one per axis.
     ``resample`` (mm) puts anisotropic or oblique scans (IXI's 0.94 x 0.94 x 1.2 mm) on an isotropic grid
     first, noted in each output's header; without it such scans are refused. Without a ``mask`` the scan's head
     (its foreground, as IXI's fetch makes) is the mask: the crop keeps the head, the brain metrics cover it.
+    ``normalise_first``: the z-score of the whole volume in float64 before the edges are cut, as the authors'
+    norm_nii.py before crop_nifti_9t.py (after: ours).
     """
+    p, resample = preprocessing, preprocessing.resample
     image = load_volume(t1w, isotropic=resample is None, axis_aligned=resample is None,
                         grid_fix="set prepare.resample to the isotropic voxel size (mm) to resample such scans")
     inputs = {"mask": mask, "dseg": dseg}
@@ -54,14 +56,15 @@ def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path |
         resampled = resample_isotropic(image, resample)
         if resampled is not image:
             image, maps = resampled, {role: resample_like(img, resampled) for role, img in maps.items()}
-    image = nib.as_closest_canonical(image)
-    maps = {role: nib.as_closest_canonical(img) for role, img in maps.items()}
+    if Orientation(p.orientation) is Orientation.RAS:
+        image = nib.as_closest_canonical(image)
+        maps = {role: nib.as_closest_canonical(img) for role, img in maps.items()}
     brain = np.asanyarray(maps["mask"].dataobj) > 0
     if not brain.any():
         raise InputError(mask or t1w, "brain mask is empty" if mask else "has no foreground to take as its head mask",
                          "give a mask with the brain voxels set to 1")
-    if Crop(crop) is Crop.BRAIN:
-        box = brain_box(brain, margin, as_scale(multiple))
+    if Crop(p.crop) is Crop.BRAIN:
+        box = brain_box(brain, p.margin, as_scale(multiple))
     else:
         box = tuple(slice(0, n - n % m) for n, m in zip(brain.shape, as_scale(multiple)))
     kept = tuple(b.stop - b.start for b in box)
@@ -71,9 +74,12 @@ def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path |
                          f"give a 3D scan at least {max(as_scale(multiple))} voxels thick in every direction, not a "
                          "slice or thin slab")
     cropped = image.slicer[box]
-    data = np.asanyarray(cropped.dataobj, dtype=np.float32)
+    region = brain if Normalise(p.normalise) is Normalise.BRAIN else None
+    if p.normalise_first:
+        data = zscore(np.asanyarray(image.dataobj, dtype=np.float64), region)[box]
+    else:
+        data = zscore(np.asanyarray(cropped.dataobj, dtype=np.float32), None if region is None else region[box])
     brain = brain[box]
-    data = zscore(data, brain if Normalise(normalise) is Normalise.BRAIN else None)
     labels = tissue_labels(np.asanyarray(maps["dseg"].dataobj)[box], dseg) if "dseg" in maps else None
     out = Path(out_dir)
     written = {"T1w": save_volume(data, cropped.affine, out / f"sub-{subject}_T1w.nii.gz", reference=cropped)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,6 +18,23 @@ class Crop(str, enum.Enum):
 class Normalise(str, enum.Enum):
     VOLUME = "volume"  # z-score over every voxel, as the authors did
     BRAIN = "brain"  # z-score over the brain mask
+
+
+class Orientation(str, enum.Enum):
+    RAS = "ras"  # every scan reoriented to RAS+ (ours): one voxel order whatever the scanner stored
+    STORED = "stored"  # the arrays as stored, as the authors read them
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preprocessing:
+    """What prepare does to a scan (the config's ``prepare.*``, the CLI's ``--crop``, ``--margin``, ...)."""
+
+    crop: str  # Crop
+    margin: int  # HR voxels kept around the brain box
+    normalise: str  # Normalise
+    normalise_first: bool  # z-score the whole stored volume in float64 before the edges are cut (the authors')
+    orientation: str  # Orientation
+    resample: float | None  # isotropic mm for anisotropic or oblique scans; None refuses them
 
 
 def brain_box(mask: np.ndarray, margin: int | Sequence[int], multiple: int | Sequence[int]) -> tuple[slice, ...]:
@@ -43,7 +61,8 @@ def brain_box(mask: np.ndarray, margin: int | Sequence[int], multiple: int | Seq
 
 
 def zscore(image: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
-    """(x - mean) / std with statistics over ``region`` (all voxels when None), as the authors did per volume."""
+    """(x - mean) / std with statistics over ``region`` (all voxels when None), as the authors did per volume, in
+    ``image``'s precision; float32 out."""
     values = image[region] if region is not None else image
     return ((image - values.mean()) / values.std()).astype(np.float32)
 
@@ -64,11 +83,15 @@ def head_mask(volume: np.ndarray) -> np.ndarray:
 
 
 def zscore_statistics(image: np.ndarray, brain: np.ndarray, crop: str | Crop, normalise: str | Normalise,
-                      margin: int | Sequence[int], multiple: int | Sequence[int]) -> tuple[float, float]:
+                      margin: int | Sequence[int], multiple: int | Sequence[int],
+                      normalise_first: bool = False) -> tuple[float, float]:
     """(mean, std) as prepare computed them: over the brain mask (``normalise: brain``), else over the volume
-    prepare kept (the brain box with ``margin`` for ``crop: brain``, every voxel for ``crop: none``)."""
+    prepare kept (the brain box with ``margin`` for ``crop: brain``, every voxel for ``crop: none``), or over the whole
+    volume in float64 when it z-scored before cutting (``normalise_first``)."""
     if Normalise(normalise) is Normalise.BRAIN:
         values = image[brain]
+    elif normalise_first:
+        values = np.asarray(image, dtype=np.float64)
     elif Crop(crop) is Crop.BRAIN:
         values = image[brain_box(brain, margin, multiple)]
     else:

@@ -84,11 +84,11 @@ def pretrain_generator(hr: list[str], generator: dict, pixel_loss: str, settings
     ``provenance``: the generator's key, the dataset, the training subjects and prepare's ``preprocessing``;
     ``processes``: data-parallel processes on this node (:func:`mrisr.distributed.data_parallel`)."""
     set_threads(threads)
-    volumes, hr_voxel_mm = load_training_volumes(hr)
+    volumes = load_training_volumes(hr)
     settings = PretrainSettings(**{**settings, "betas": tuple(settings["betas"])})
     card = training_card(provenance["variant"], {"generator": generator, "losses": {"pixel_loss": pixel_loss}},
-                         settings, hr_voxel_mm, provenance, start="scratch")
+                         settings, volumes, provenance, start="scratch")
     trainer = PixelTrainer(generator, pixel_loss, settings, card)
     log.info("generator: %s parameters", f"{count_parameters(trainer.generator):,}")
-    return fit(trainer, lambda: trainer.train_step(volumes), out_dir, fix="lower pretrain.lr", show=("loss_pixel",),
+    return fit(trainer, lambda: trainer.train_step(volumes.arrays), out_dir, fix="lower pretrain.lr", show=("loss_pixel",),
                writer=trainer.rank == 0, desc="pretrain")

@@ -33,6 +33,7 @@ class GeneratorSettings(StepSettings):
     memory_format: str  # channels_last or contiguous (the authors'): rounding differs, nothing else
     patch_sampling: str  # random windows every step, or the authors' fixed grid (mrisr.patches.PatchSampling)
     patch_stride: int  # the grid's stride
+    window_fraction: float  # the grid: each process's share of the windows (DISGAN's quarter)
     cudnn_benchmark: bool  # these three: how fast, not what (mrisr.device.Acceleration)
     tf32: str
     compile: str
@@ -52,6 +53,7 @@ class TrainSettings(GeneratorSettings):
 
     shared_discriminator_pass: bool  # False: D runs again for its own update, as in the authors' code
     relativistic_mean: str  # "global": over the global batch; "process": each process's own (the authors' DDP)
+    epochs: int | None  # the grid: the run is this many epochs, its steps counted from the volumes (None: steps)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +64,11 @@ class SegSettings(StepSettings):
     classes: tuple[str, ...]
     sr_fraction: float
 
+
+#: prepare's settings (mrisr.preprocessing.Preprocessing): the prepare command's, and what a model card records
+PREPROCESSING = ("crop", "margin", "normalise", "normalise_first", "orientation", "resample")
+#: what a model card records of them, to do it again to a user's scan (the orientation: the training volumes')
+CARD_PREPROCESSING = ("crop", "margin", "normalise", "normalise_first")
 
 #: settings that change how fast a run goes, not its result: a checkpoint resumes across them
 SPEED_SETTINGS = ("checkpoint_every", "cudnn_benchmark", "compile")

@@ -2,8 +2,9 @@
 an outside program's output (:mod:`mrisr.external`), resampled onto that grid; scans read and checked, outputs and
 BIDS derivatives written. The windowed engine and the grid operations are :mod:`mrisr.inference`'s.
 
-A trained model is applied as its model card says (:mod:`mrisr.model_card`): the scan reoriented to RAS+ and
-z-scored as prepare did for training, the output put back into the scan's intensity units and orientation.
+A trained model is applied as its model card says (:mod:`mrisr.model_card`): the scan in the axes of its training
+arrays (RAS+, or as stored) and z-scored as prepare did for training, the output put back into the scan's intensity
+units and orientation.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mrisr.errors import InputError, MrisrError
 from mrisr.inference import Inference, compile_stages, hr_affine, interpolate, load_generator, onto_grid, super_resolve
 from mrisr.io import (ANISOTROPY_TOLERANCE, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
-from mrisr.model_card import mm
+from mrisr.model_card import STORED, mm
 from mrisr.preprocessing import Crop, Normalise, head_mask, zscore_statistics
 from mrisr.scale import Scale, as_config, as_scale, label, whole_lr_voxels
 
@@ -97,7 +98,8 @@ def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Pat
         mask = head_mask(lr)
         log.info("%s: no --mask; the scan's foreground (%d voxels) stands in for the brain mask", path, mask.sum())
     margin = [-(-prep["margin"] // f) for f in as_scale(card["scale"])]  # prepare's HR margin on the LR grid
-    mean, std = zscore_statistics(lr, mask, prep["crop"], prep["normalise"], margin, 1)
+    mean, std = zscore_statistics(lr, mask, prep["crop"], prep["normalise"], margin, 1,
+                                  prep.get("normalise_first", False))  # cards before it: after
     if not std > 0:
         raise InputError(path, "has no contrast inside the brain mask", "check the scan and its --mask")
     return mean, std
@@ -131,31 +133,40 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
                         prepared: bool, inference: Inference, progress: bool) -> nib.Nifti1Image:
     """One LR image onto its HR grid, in its own orientation and intensity units.
 
-    The network sees what it was trained on: the scan reoriented to RAS+ and z-scored as the card says; its output
-    goes back to the scan's units and orientation (``prepared``: the input is z-scored already). The HR grid is the
-    RAS+ one whose every ``scale``-th voxel is an LR voxel, so that one scan stored in any orientation gives the same
-    voxels at the same world positions.
+    The network sees what it was trained on: the scan in the axes of the card's training arrays (RAS+, or as stored)
+    and z-scored as the card says; its output goes back to the scan's units and orientation (``prepared``: the input
+    is z-scored already). The HR grid is the one whose every ``scale``-th voxel (in those axes) is an LR voxel, so
+    that one scan stored in any orientation gives the same voxels at the same world positions.
     """
-    ras = nib.as_closest_canonical(img)
-    lr = np.asanyarray(ras.dataobj, dtype=np.float32)  # scl_slope / scl_inter applied
+    axes = method.card["preprocessing"]["orientation"] if method.card else "RAS"
+    seen = oriented(img, axes)
+    lr = np.asanyarray(seen.dataobj, dtype=np.float32)  # scl_slope / scl_inter applied
     if method.external is not None:
         grid = tuple(n * f for n, f in zip(lr.shape, method.scale))
         sr = onto_grid(load_volume(method.external, role="outside program's output"),
-                       hr_affine(ras.affine, method.scale), grid, voxel_sizes(ras.affine).max(), method.external)
+                       hr_affine(seen.affine, method.scale), grid, voxel_sizes(seen.affine).max(), method.external)
     elif method.generator is None:
         sr = interpolate(lr, method.scale, order=method.order)
     else:
-        check_grid(ras, method.scale, path)
-        check_voxel_size(ras, method.card, path)
+        check_grid(seen, method.scale, path)
+        check_voxel_size(seen, method.card, path)
         mean, std = 0.0, 1.0
         if not prepared:
-            brain = None if mask is None else np.asanyarray(nib.as_closest_canonical(mask).dataobj) > 0
+            brain = None if mask is None else np.asanyarray(oriented(mask, axes).dataobj) > 0
             mean, std = normalisation(lr, method.card, brain, path)
         sr = super_resolve(method.generator, (lr - mean) / std, method.scale, inference, progress) * std + mean
-    out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(ras.affine, method.scale))
-    back = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"),
-                                           nib.orientations.io_orientation(img.affine))
-    return out.as_reoriented(back)
+    out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(seen.affine, method.scale))
+    return out.as_reoriented(nib.orientations.ornt_transform(nib.orientations.io_orientation(out.affine),
+                                                             nib.orientations.io_orientation(img.affine)))
+
+
+def oriented(img: nib.Nifti1Image, axes: str) -> nib.Nifti1Image:
+    """``img`` with its voxel axes in the order and directions ``axes`` names (``RAS``: nibabel's closest
+    canonical), or as it is (``stored``)."""
+    if axes == STORED:
+        return img
+    return img.as_reoriented(nib.orientations.ornt_transform(nib.orientations.io_orientation(img.affine),
+                                                             nib.orientations.axcodes2ornt(tuple(axes))))
 
 
 def outside_output(folder: str | Path) -> Path:

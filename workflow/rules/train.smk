@@ -22,7 +22,7 @@ rule train:
         ENV
     threads: config["threads"]
     resources:
-        **PLAN.study.gpu_resources(config["train"]["gpus"]),
+        **PLAN.train.resources(),
     params:
         options=PLAN.train.options,
     shell:

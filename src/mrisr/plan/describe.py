@@ -36,6 +36,13 @@ def paths_of(directory: str | Path) -> dict[str, str]:
     return ast.literal_eval(found.group(1))
 
 
+def run_length(train: dict) -> dict:
+    """How long a training runs and on what: its steps (or epochs of the grid) and its batch over its GPUs."""
+    length = {"steps": train["steps"]} if train["epochs"] is None else {
+        "epochs": train["epochs"], "steps": "counted from the volumes", "window_fraction": train["window_fraction"]}
+    return length | {"global_batch": train["batch_size"], "gpus": train["gpus"]}
+
+
 def describe(plan) -> dict:
     """The plan as plain data, in a fixed order (so that two plans diff line by line)."""
     study, config = plan.study, plan.study.config
@@ -54,13 +61,11 @@ def describe(plan) -> dict:
     variants = {name: {"kind": study.variant(name)["kind"], "label": study.label(name),
                        **({"start": study.start(name)} if study.learned(name) else {})}
                 for name in dict.fromkeys(study.run_variants + study.field_variants())}
-    train = config["train"]
     training = {
         "pretrain": {key: {"steps": plan.pretrain.settings(SimpleNamespace(generator=key))["steps"], "setting": setting}
                      for key, (_, _, setting) in sorted(plan.pretrain.generators().items())
                      if (study.dataset, key) in jobs.by_rule["pretrain"]},
-        "train": {variant: {"steps": plan.train.settings(SimpleNamespace(variant=variant))["steps"],
-                            "setting": study.setting(variant), "global_batch": train["batch_size"], "gpus": train["gpus"]}
+        "train": {variant: run_length(study.training(variant)) | {"setting": study.setting(variant)}
                   for _, variant in sorted(jobs.by_rule["train"])}}
     if plan.segment.runs:
         seg = config["segmentation"]

@@ -13,7 +13,7 @@ from mrisr.environments import program_path
 from mrisr.errors import ConfigError
 from mrisr.plan.study import Study, Wildcards, parse_degradation, pattern
 from mrisr.scale import as_scale
-from mrisr.settings import PretrainSettings, SegSettings, TrainSettings, from_config
+from mrisr.settings import PREPROCESSING, PretrainSettings, SegSettings, TrainSettings, from_config
 
 #: the keys of a download's entry that check it (`mrisr fetch download`'s options of the same names)
 DOWNLOAD_CHECKS = ("sha256", "md5", "size")
@@ -110,8 +110,8 @@ class Prepare(Stage):
         prepare, given = self.config["prepare"], set(input.keys())
         return command_line("prepare", t1w=input.T1w, mask=input.mask if "mask" in given else None,
                             dseg=input.dseg if "dseg" in given else None, subject=wildcards.subject,
-                            out_dir=folder_of(output.t1w), margin=prepare["margin"], multiple=self.study.scale,
-                            normalise=prepare["normalise"], crop=prepare["crop"], resample=prepare["resample"] or None)
+                            out_dir=folder_of(output.t1w), multiple=self.study.scale,
+                            preprocessing={key: prepare[key] for key in PREPROCESSING})
 
 
 class Degrade(Stage):
@@ -191,8 +191,16 @@ class Train(Stage):
 
     def settings(self, wildcards: Wildcards) -> dict:
         config, setting = self.config, self.study.setting(wildcards.variant)
-        return from_config(TrainSettings, config["train"], degradation=config["degradations"][setting],
-                           scale=self.study.scale_of(setting), seed=config["seed"])
+        return from_config(TrainSettings, self.study.training(wildcards.variant),
+                           degradation=config["degradations"][setting], scale=self.study.scale_of(setting),
+                           seed=config["seed"])
+
+    def processes(self, wildcards: Wildcards) -> int:
+        """The variant's data-parallel processes (its GPUs on a cluster)."""
+        return self.study.training(wildcards.variant)["gpus"]
+
+    def resources(self) -> dict:
+        return self.study.gpu_resources(self.processes)
 
     def provenance(self, wildcards: Wildcards) -> dict:
         return self.study.provenance(wildcards.variant, wildcards.dataset)
@@ -201,7 +209,7 @@ class Train(Stage):
         return command_line("train", hr=list(input.hr), variant=self.variant(wildcards), settings=self.settings(wildcards),
                             provenance=self.provenance(wildcards),
                             start=input.start if "start" in input.keys() else None, out_dir=folder_of(output.model),
-                            processes=self.config["train"]["gpus"])
+                            processes=self.processes(wildcards))
 
 
 class External(Stage):
@@ -236,7 +244,7 @@ class External(Stage):
             return spec["command"].format(**{key: shlex.quote(str(value)) for key, value in values.items()})
         except (KeyError, IndexError, ValueError) as error:
             raise ConfigError(f"variants.{wildcards.variant}.command", f"has a placeholder it cannot fill ({error})",
-                              f"use only {{lr}}, {{out_dir}}, {{slice_thickness}} and {{iterations}} (set "
+                              "use only {lr}, {out_dir}, {slice_thickness} and {iterations} (set "
                               "iterations to use it; double a literal brace)") from None
 
     def search_path(self, wildcards: Wildcards, input) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
+from mrisr.config import variant_training
 from mrisr.environments import status
 from mrisr.errors import ConfigError
 from mrisr.plan import subjects as subject_lists
 from mrisr.scale import as_scale, label
-from mrisr.settings import fingerprint
+from mrisr.settings import CARD_PREPROCESSING, fingerprint
 
 #: ``<variant>@<setting>``: a learned variant trained on a field setting (a ``degradations`` entry) other than the
 #: run's ``train.degradation``, e.g. ``esrgan@x4_blur``
@@ -82,10 +84,12 @@ class Study:
         """A ``paths`` entry with the given wildcards filled; the others stay wildcards for Snakemake."""
         return self.paths[entry].format_map(_Unfilled(wildcards))
 
-    def gpu_resources(self, n: int) -> dict:
+    def gpu_resources(self, n: int | Callable[[Wildcards], int]) -> dict:
         """The GPUs a job asks a cluster for: ``gpu: n`` (sbatch --gpus) or ``gres: gpu:n`` (--gres), as
-        ``slurm.gpu_request`` says."""
-        return {"gres": f"gpu:{n}"} if self.config["slurm"]["gpu_request"] == "gres" else {"gpu": n}
+        ``slurm.gpu_request`` says; ``n`` may be a function of the job's wildcards."""
+        if self.config["slurm"]["gpu_request"] == "gres":
+            return {"gres": (lambda wildcards: f"gpu:{n(wildcards)}") if callable(n) else f"gpu:{n}"}
+        return {"gpu": n}
 
     # subjects
 
@@ -125,7 +129,7 @@ class Study:
     def provenance(self, variant: str, dataset: str) -> dict:
         """What a model card records of the data: the variant, the dataset, the training subjects, prepare's settings."""
         return {"variant": variant, "dataset": dataset, "subjects": self.subjects_in("train", dataset),
-                "preprocessing": {k: self.config["prepare"][k] for k in ("crop", "margin", "normalise")}}
+                "preprocessing": {k: self.config["prepare"][k] for k in CARD_PREPROCESSING}}
 
     def learned_degradation(self) -> dict:
         """The degradation entry that the run's models learn to invert."""
@@ -180,6 +184,10 @@ class Study:
 
     def variant(self, name: str) -> dict:
         return self.config["variants"][name.partition(SETTING_MARK)[0]]
+
+    def training(self, name: str) -> dict:
+        """``train`` as the variant ``name`` (a setting's too) trains under it."""
+        return variant_training(self.config, name.partition(SETTING_MARK)[0])
 
     def learned(self, name: str) -> bool:
         return self.variant(name)["kind"] == "gan"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from mrisr.generator_trainer import GeneratorTrainer, load_training_volumes, sca
 from mrisr.model_card import load_model
 from mrisr.models.feature_extractor import load_medicalnet_weights
 from mrisr.models.registry import build
+from mrisr.patches import grid_steps
 from mrisr.train import schedules
 from mrisr.losses import UpdateOrder
 from mrisr.settings import TrainSettings, fingerprint, result_settings
@@ -228,6 +230,21 @@ def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out
                show=("loss_g", "loss_d"), writer=trainer.rank == 0, progress=progress)
 
 
+def counted_steps(settings: TrainSettings, shapes: list[tuple[int, ...]]) -> TrainSettings:
+    """``settings`` with the steps of its ``epochs`` of the grid over volumes of ``shapes`` in this run's processes
+    (unchanged when the run is given in steps)."""
+    if settings.epochs is None:
+        return settings
+    steps = grid_steps(shapes, settings.patch_size, settings.patch_stride, settings.batch_size,
+                       distributed.rank_and_size()[1], settings.window_fraction, settings.epochs)
+    if steps == 0:
+        raise ConfigError("train.patch_size", f"an epoch of the grid over volumes of {shapes[0]}, ... has fewer windows "
+                                              f"than a batch of {settings.batch_size}",
+                          "lower train.patch_stride or the batch, or raise window_fraction")
+    log.info("%d epochs of the grid: %s steps", settings.epochs, f"{steps:,}")
+    return dataclasses.replace(settings, steps=steps)
+
+
 def load_start(path: str | Path, generator_config: dict) -> tuple[Start, dict]:
     """A pretrained generator (the pretrain stage's ``model.pt``) as a start for ``generator_config``, and what the
     new card records of it."""
@@ -249,13 +266,13 @@ def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict
     ``start``: the pretrain stage's model.pt that the generator starts from, for ``start: pretrained``;
     ``processes``: data-parallel processes on this node, :func:`mrisr.distributed.data_parallel`)."""
     set_threads(threads)
-    volumes, hr_voxel_mm = load_training_volumes(hr)
-    settings = TrainSettings(**settings)
+    volumes = load_training_volumes(hr)
+    settings = counted_steps(TrainSettings(**settings), [v.shape for v in volumes.arrays])
     initial, started_from = None, "scratch"
     if variant["start"] == "pretrained":
         if not start:
             raise ConfigError(f"variants.{provenance['variant']}.start", "is pretrained but no --start model was given",
                               "pass the pretrain stage's model.pt with --start")
         initial, started_from = load_start(start, scaled(variant["generator"], settings.scale))
-    card = training_card(provenance["variant"], variant, settings, hr_voxel_mm, provenance, started_from)
-    return train(volumes, variant, settings, out_dir, card=card, start=initial)
+    card = training_card(provenance["variant"], variant, settings, volumes, provenance, started_from)
+    return train(volumes.arrays, variant, settings, out_dir, card=card, start=initial)
