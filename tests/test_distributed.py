@@ -24,7 +24,8 @@ VARIANT = filled_variant({
     "instance_noise": {"start": 0.5, "end": 0.0},
     "optimiser": {"lr": 1e-3},
 })
-SETTINGS = train_settings(steps=3, batch_size=4, patch_size=16, checkpoint_every=10, degradation={"method": "nearest", "blur_fwhm": 2.0})
+SETTINGS = train_settings(steps=3, batch_size=4, patch_size=16, checkpoint_every=10, memory_format="channels_last",
+                          degradation={"method": "nearest", "blur_fwhm": 2.0})  # one layout at 1 and 2 threads
 
 
 def _volumes():

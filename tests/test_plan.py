@@ -402,3 +402,20 @@ def test_each_variant_trains_on_its_own_batch_and_gpus(request_kind):
         assert args["processes"] == gpus
         asked = {key: value(wildcards) for key, value in resources.items()}
         assert asked == ({"gpu": gpus} if request_kind == "gpu" else {"gres": f"gpu:{gpus}"})
+
+
+@pytest.mark.parametrize("overlays", [
+    (), ("authors.yaml",), ("hcp.yaml",), ("mtvnet_x4.yaml",), ("hcp.yaml", "ixi.yaml"), ("hcp.yaml", "mtvnet_x4.yaml"),
+    ("hcp.yaml", "ixi.yaml", "mtvnet_x4.yaml"), ("authors.yaml", "hcp.yaml"), ("authors.yaml", "hcp.yaml", "ixi.yaml")])
+def test_every_overlay_and_documented_combination_plans(overlays):
+    """Each file of workflow/configs/ and each combination the docs show: valid, and every target planned."""
+    plan = _plan(*(f"workflow/configs/{name}" for name in overlays))
+    assert plan.targets()
+
+
+@pytest.mark.parametrize("overlays", [("ixi.yaml",), ("ixi.yaml", "mtvnet_x4.yaml")])
+def test_an_out_of_sample_set_the_config_does_not_define_is_refused(overlays):
+    """ixi.yaml names HCP as its out-of-sample set, which hcp.yaml defines: alone it is refused, naming the key and
+    the fix, before planning (not a KeyError from it)."""
+    with pytest.raises(ConfigError, match=r"'papers\.threeplayer\.out_of_sample'.*hcp\.yaml"):
+        _config(*(f"workflow/configs/{name}" for name in overlays))

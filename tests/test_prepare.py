@@ -11,8 +11,11 @@ from mrisr.prepare import prepare_subject
 
 def ours(**changed) -> Preprocessing:
     """The schema's prepare settings (ours), with ``changed``."""
-    return Preprocessing(**{"crop": "brain", "margin": 4, "normalise": "volume", "normalise_first": False,
-                            "orientation": "ras", "resample": None, **changed})
+    from dataclasses import fields
+
+    from mrisr.config import schema_default
+
+    return Preprocessing(**{f.name: schema_default(f"prepare.{f.name}") for f in fields(Preprocessing)} | changed)
 
 
 def test_splits_are_seeded_and_counted():
@@ -96,3 +99,17 @@ def test_stored_orientation_keeps_the_arrays_and_affine_as_stored(tmp_path, rng)
     np.testing.assert_allclose(stored.get_fdata(), (data - data.mean()) / data.std(), atol=1e-5)
     assert nib.aff2axcodes(stored.affine) == ("P", "S", "L") and nib.aff2axcodes(ras.affine) == ("R", "A", "S")
     np.testing.assert_allclose(nib.as_closest_canonical(stored).get_fdata(), ras.get_fdata(), atol=1e-6)
+
+
+def test_the_plan_passes_every_preprocessing_setting_and_the_card_keeps_what_applying_needs():
+    """The prepare command's settings are the Preprocessing fields, each a schema key; a card records all of them
+    but the orientation (its training arrays' own axes) and the resampling (super-resolve's --resample)."""
+    from dataclasses import fields
+
+    from mrisr.config import schema_default
+    from mrisr.settings import CARD_PREPROCESSING, PREPROCESSING
+
+    assert PREPROCESSING == tuple(f.name for f in fields(Preprocessing))
+    for key in PREPROCESSING:
+        schema_default(f"prepare.{key}")  # a schema key with its default (else KeyError)
+    assert set(PREPROCESSING) - set(CARD_PREPROCESSING) == {"orientation", "resample"}

@@ -598,7 +598,7 @@ def test_grid_patches_on_one_process_are_each_crop_once_an_epoch_in_a_new_order(
     volumes = [rng.normal(size=(13, 10, 11)).astype(np.float32), rng.normal(size=(9, 8, 16)).astype(np.float32)]
     size, stride, batch = 8, 4, 3
     crops = _their_crops(volumes, size, stride)
-    sampler = GridSampler([v.shape for v in volumes], size, stride, batch, seed=3)
+    sampler = GridSampler([v.shape for v in volumes], size, stride, batch, seed=3, processes=1, fraction=1.0)
     per_epoch = len(crops) // batch  # their DataLoader's drop_last
     assert sampler.per_epoch == per_epoch
     theirs = {c.tobytes(): c for c in crops}
@@ -608,7 +608,8 @@ def test_grid_patches_on_one_process_are_each_crop_once_an_epoch_in_a_new_order(
         assert drawn.shape == (per_epoch * batch, size, size, size)
         assert len({d.tobytes() for d in drawn}) == len(drawn) and all(d.tobytes() in theirs for d in drawn)
     assert [d.tobytes() for d in epochs[0]] != [d.tobytes() for d in epochs[1]]
-    assert GridSampler([v.shape for v in volumes], size, stride, batch, seed=4).windows_of(0) != sampler.windows_of(0)
+    assert GridSampler([v.shape for v in volumes], size, stride, batch, seed=4, processes=1,
+                       fraction=1.0).windows_of(0) != sampler.windows_of(0)
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.25])

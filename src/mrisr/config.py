@@ -126,6 +126,13 @@ def _check_references(config: dict) -> None:
             raise ConfigError("train.patch_size", f"{config['train']['patch_size']} is not divisible by the factor "
                               f"{bad[0]} of the setting '{name}' (scale {list(scale)})", "use a multiple of every factor")
     _check_training(config)
+    outside = config["papers"]["threeplayer"]["out_of_sample"]
+    if outside is not None and (outside not in config["datasets"] or outside == config["dataset"]):
+        raise ConfigError("papers.threeplayer.out_of_sample",
+                          f"names '{outside}', " + ("the dataset trained on" if outside == config["dataset"] else
+                                                    "which is not in datasets"),
+                          f"name a datasets entry that is not trained on ({', '.join(sorted(config['datasets']))}), "
+                          "or null; workflow/configs/hcp.yaml defines HCP, to put before ixi.yaml")
     seg = config["segmentation"]
     if seg["enabled"] is not False and seg["sr_variant"] not in config["variants"]:
         raise ConfigError("segmentation.sr_variant", f"names '{seg['sr_variant']}', which is not in variants",

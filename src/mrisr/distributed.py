@@ -117,6 +117,15 @@ def broadcast_parameters(modules: Iterable[torch.nn.Module]) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
+def from_first_process(value):
+    """Process 0's ``value`` in every process: a choice that the others must not make on their own (a timing)."""
+    if rank_and_size()[1] == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
     """Average logged scalars over processes so that every process (and the log) sees the same numbers."""
     if rank_and_size()[1] == 1:

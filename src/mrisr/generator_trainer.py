@@ -70,13 +70,14 @@ class GeneratorTrainer(Trainer):
         self.card = card
         self.generator_config = scaled(generator, settings.scale)
         self.generator = build("generator", self.generator_config).to(self.device)
-        self.memory_format = chosen_layout(settings.memory_format, self.device, self.generator,
-                                           json.dumps(self.generator_config, sort_keys=True),
-                                           tuple(settings.patch_size // f for f in as_scale(settings.scale))).torch
         self.acceleration = Acceleration(cudnn_benchmark=settings.cudnn_benchmark, tf32=settings.tf32,
                                          compile=settings.compile)
         self.grid: GridSampler | None = None  # made from the volumes' shapes at the first step that needs it
         self.rank, self.world = distributed.rank_and_size()
+        layout = None if self.rank else chosen_layout(  # the processes train in one layout: the first's
+            settings.memory_format, self.device, self.generator, json.dumps(self.generator_config, sort_keys=True),
+            tuple(settings.patch_size // f for f in as_scale(settings.scale)))
+        self.memory_format = distributed.from_first_process(layout).torch
         if settings.batch_size % self.world:
             raise ConfigError("train.batch_size", f"{settings.batch_size} does not split over {self.world} processes",
                               "make the global batch a multiple of the number of processes")

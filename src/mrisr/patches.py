@@ -64,7 +64,7 @@ class GridSampler:
     computes all of it (the trainer takes its own rows)."""
 
     def __init__(self, shapes: Sequence[tuple[int, ...]], size: int, stride: int, batch: int, seed: int,
-                 processes: int = 1, fraction: float = 1.0):
+                 processes: int, fraction: float):
         self.size, self.batch, self.seed, self.processes = size, batch, seed, processes
         self.pads = [grid_padding(shape, size, stride) for shape in shapes]
         self.windows = [(index, corner) for index, shape in enumerate(shapes)
