@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -198,3 +199,42 @@ def test_a_plan_keeps_the_datasets_index_until_its_files_change(tmp_path, monkey
     third = bids.dataset_scans("lab", spec, index)
     assert sorted(third) == ["01", "02", "03"] and third == bids.dataset_scans("lab", spec)
     assert len([p for p in index.iterdir() if p.is_dir()]) == 1  # the old index is gone
+
+
+def _hostile(root: Path, case: str) -> Path:
+    """One JSON file of the dataset made hostile: the path it is at."""
+    import os
+
+    place = root / ("dataset_description.json" if case == "description to /dev/zero" else
+                    "sub-02/anat/sub-02_run-1_T1w.json")
+    place.unlink(missing_ok=True)
+    if case.endswith("to /dev/zero"):
+        place.symlink_to("/dev/zero")
+    elif case == "sidecar as a pipe":
+        os.mkfifo(place)
+    else:  # nested deeper than any parser should follow
+        place.write_text("[" * 3000 + "]" * 3000)
+    return place
+
+
+@pytest.mark.parametrize("case", ["description to /dev/zero", "sidecar to /dev/zero", "sidecar as a pipe",
+                                  "sidecar nested 3000 deep"])
+def test_a_json_file_that_cannot_be_read_safely_stops_planning_and_bids_output_naming_it(tmp_path, case, capsys):
+    """A link to /dev/zero (read until memory runs out), a pipe (a hang) or deep nesting (a traceback) among a
+    dataset's JSON files: planning a `source: bids` dataset and `mrisr super-resolve --bids` both stop with the
+    usual error naming the file, before pybids reads it; nothing is written."""
+    import resource
+
+    from mrisr.errors import InputError
+
+    rng = np.random.default_rng(1)
+    root = write_bids_dataset(tmp_path / "bids", {p: head(rng) for p in BIDS_T1W})
+    bad = _hostile(root, case)
+    with pytest.raises(InputError, match=re.escape(str(bad))) as error:
+        _study({"path": str(root), "filters": {"session": ["1", None], "run": [1, None]}}).raw_files()
+    assert "Fix:" in str(error.value)
+    model = write_model(tmp_path / "model.pt", GENERATOR)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert main(["super-resolve", "--model", str(model), "--bids", str(root), str(tmp_path / "out")]) == 2
+    assert str(bad) in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 2**20  # kB: under 1 GiB more

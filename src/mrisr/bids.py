@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mrisr.errors import InputError
+from mrisr import json_files
 
 #: What a T1w image is; filters choose among these and cannot widen them.
 T1W = {"suffix": "T1w", "datatype": "anat", "extension": [".nii", ".nii.gz"]}
@@ -38,6 +39,7 @@ def open_layout(root: str | Path, *, derivative: bool = False, database: Path | 
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "is not a folder", VALIDATION_FIX)
+    check_json_files(root)
     try:
         return BIDSLayout(root, validate=not derivative, is_derivative=derivative,
                           database_path=None if database is None else str(database))
@@ -61,6 +63,21 @@ def tree_signature(*roots: Path) -> str:
                     continue
                 digest.update(f"{os.path.relpath(path, root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+def check_json_files(root: Path) -> None:
+    """Every JSON file of the dataset (sidecars, descriptions) within :mod:`mrisr.json_files`' limits before pybids reads them:
+    a regular file (not a link to a device, not a pipe) of bounded size and nesting. Whether it is valid JSON is
+    pybids' to say."""
+    for folder, names, files in os.walk(root):
+        names[:] = [n for n in names if not n.startswith(".")]  # pybids' own databases, version control
+        for name in files:
+            if name.endswith(".json"):
+                path = Path(folder) / name
+                try:
+                    json_files.parse(path, json_files.read_bytes(path))
+                except ValueError:
+                    continue
 
 
 def query(filters: dict) -> dict:
@@ -201,7 +218,7 @@ def check_derivatives_folder(out: Path, source_root: Path) -> None:
     if not path.exists():
         return
     try:
-        found = json.loads(path.read_text())
+        found = json_files.read(path)
         made_by = [tool.get("Name") for tool in found.get("GeneratedBy", [])]
         linked = found.get("DatasetLinks", {}).get("raw")
     except (ValueError, AttributeError, TypeError):

@@ -15,7 +15,7 @@ import shlex
 import sys
 
 from mrisr.commands import COMMANDS, GROUPS, STAGES
-from mrisr.errors import NO_ROOM, MrisrError
+from mrisr.errors import NO_ROOM, MrisrError, printable
 
 #: Libraries whose debug log (``-v``) holds secrets: botocore logs request headers (AWS key id, session token).
 QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3")
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             options["command_line"] = shlex.join(["mrisr", *(sys.argv[1:] if argv is None else argv)])
         stage(**options)
     except MrisrError as exc:
-        print(f"mrisr {command}: error: {exc}", file=sys.stderr)
+        print(f"mrisr {command}: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:
         if exc.errno not in NO_ROOM:

@@ -6,6 +6,13 @@ import errno
 NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal and a log: each control character (escape sequences, carriage returns, ...)
+    shown as its escape (``\\x1b``), lines kept. Text from a file a stranger made reaches the screen only so."""
+    return "\n".join("".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
+                     for line in text.split("\n"))
+
+
 class MrisrError(Exception):
     """Base class; the CLI prints these without a traceback and exits non-zero."""
 

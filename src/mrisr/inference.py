@@ -45,6 +45,8 @@ def load_generator(path: str | Path, device: torch.device | str | None = None) -
 
 #: A plugin's windowed output may differ from its one pass by this much (relative to the output's range)
 REACH_TOLERANCE = 1e-4
+#: the largest reach (LR voxels per axis) a plugin may state: the reach check's probe is (4 reach + 8)³
+MAX_REACH = 24
 
 
 @torch.inference_mode()
@@ -60,11 +62,18 @@ def check_reach(generator: torch.nn.Module, name: str, path: str | Path) -> None
     if len(halo) != 3 or min(halo) < 0:
         raise InputError(path, f"holds the plugin generator '{name}', which states no reach (LR voxels of context "
                                "per axis)", f"give '{name}' a `reach` attribute, as docs/plugins.md says")
+    if max(halo) > MAX_REACH:
+        raise InputError(path, f"holds the plugin generator '{name}', whose stated reach {halo} is over "
+                               f"{MAX_REACH} LR voxels: every window would carry more context than core",
+                         f"give '{name}' options with a reach of at most {MAX_REACH} (docs/plugins.md)")
     device = next(generator.parameters()).device
-    probe = torch.randn((1, 1, *(2 * h + 6 for h in halo)), generator=torch.Generator().manual_seed(0))
+    # two windows along each axis whatever the reach (eight in all), so the probe costs about reach³, not reach⁶:
+    # each window a core of `tile` and the halo, shorter than the probe, so every axis has a seam in its middle
+    tile = 2 * max(halo) + 4
+    probe = torch.randn((1, 1, *(2 * tile,) * 3), generator=torch.Generator().manual_seed(0))
     whole = generator(probe.to(device)).float().cpu()[0]
     scale = tuple(n // m for n, m in zip(whole.shape[1:], probe.shape[2:]))
-    windowed = _windowed(generator, device, probe[0], scale, 2, halo, 8, tqdm(disable=True), False).cpu()
+    windowed = _windowed(generator, device, probe[0], scale, tile, halo, 1, tqdm(disable=True), False).cpu()
     error = float((windowed - whole).abs().max() / max(float(whole.max() - whole.min()), 1e-12))
     if not error <= REACH_TOLERANCE:
         raise InputError(path, f"holds the plugin generator '{name}', whose stated reach {halo} is too small: windows "

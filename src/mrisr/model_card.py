@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import jsonschema
@@ -17,7 +18,7 @@ import numpy as np
 
 from mrisr import __version__
 from mrisr.config import load_schema
-from mrisr.errors import InputError, MrisrError
+from mrisr.errors import InputError, MrisrError, printable
 from mrisr.io import atomic_path, load_torch
 from mrisr.scale import as_scale, label
 from mrisr.settings import CARD_PREPROCESSING
@@ -169,22 +170,44 @@ def _owns_its_storage(tensor) -> bool:
 
 
 def check_plugin(generator_config: dict, card: dict, path: str | Path) -> None:
-    """A plugin generator's package must be installed (the card names it and the version it was trained with)."""
+    """A plugin generator's package must be installed. The card's package and version are its claim, unverified:
+    advice to install them is given only for a valid distribution name (PEP 508) and version (PEP 440), and says
+    whose claim it is; an installed distribution other than the one the card names is warned about."""
+    from packaging.utils import canonicalize_name
+
     from mrisr.models.registry import is_plugin, plugin
 
     name = generator_config.get("name", "rrdb")
     if not is_plugin("generator", name):
         return
-    recorded = card.get("plugin") or {}
-    package, version = recorded.get("package") or "the package that provides it", recorded.get("version")
+    package, version = claimed_package(card.get("plugin") or {})
     try:
         installed = plugin("generator", name)
     except MrisrError:
-        raise InputError(path, f"needs the generator plugin '{name}' of {package}"
-                               f"{f' {version}' if version else ''}, which is not installed",
-                         f"pip install {package}{f'=={version}' if version else ''}") from None
-    if installed.dist and version and installed.dist.version != version:
+        fix = (f"install the plugin's package; the model card says it came from {package}"
+               f"{f' {version}' if version else ''} (unchecked: pip install {package}{f'=={version}' if version else ''}"
+               f" only if you trust that name)" if package else
+               "install the package that provides it (the model card names no valid package)")
+        raise InputError(path, f"needs the generator plugin '{name}', which is not installed", fix) from None
+    if installed.dist and package and canonicalize_name(installed.dist.name) != canonicalize_name(package):
+        log.warning("%s: the card says its plugin '%s' came from %s; the installed one is from %s", path,
+                    printable(name), package, installed.dist.name)
+    elif installed.dist and version and installed.dist.version != version:
         log.warning("%s: trained with %s %s, applied with %s", path, package, version, installed.dist.version)
+
+
+def claimed_package(recorded: dict) -> tuple[str | None, str | None]:
+    """The plugin package and version a card names, each None unless a valid distribution name (PEP 508) and
+    version (PEP 440): nothing else of a card's text is ever offered as a command."""
+    from packaging.version import InvalidVersion, Version
+
+    package, version = recorded.get("package"), recorded.get("version")
+    if not (isinstance(package, str) and re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?", package)):
+        return None, None
+    try:
+        return package, str(Version(version)) if isinstance(version, str) and len(version) <= 64 else None
+    except InvalidVersion:
+        return package, None
 
 
 def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
@@ -301,4 +324,4 @@ def print_card(model: str, as_json: bool, metrics: str | None, degradation: str 
             raise MrisrError("model-card --metrics needs --degradation and --out")
         model = with_metrics(model, metrics, degradation, out)
     card = load_model(model)[2]
-    print(json.dumps(card, indent=2, sort_keys=True) if as_json else describe(card))
+    print(json.dumps(card, indent=2, sort_keys=True) if as_json else printable(describe(card)))

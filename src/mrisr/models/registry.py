@@ -63,6 +63,10 @@ def plugin(role: str, name: str) -> EntryPoint:
         raise ConfigError(f"{role}.name", f"'{name}' is neither a built-in {role} ({', '.join(sorted(BUILDERS[role]))})"
                           f" nor an installed plugin{f' (entry point group {group})' if group else ''}",
                           "install the package that provides it, or name a built-in one")
+    if len(found) > 1:  # which one Python lists first is an accident of the install order
+        packages = ", ".join(sorted(entry.dist.name if entry.dist else entry.value for entry in found))
+        raise ConfigError(f"{role}.name", f"'{name}' is a plugin of {len(found)} installed packages ({packages})",
+                          "uninstall all but the one whose network you mean")
     return found[0]
 
 
