@@ -238,3 +238,21 @@ def test_a_json_file_that_cannot_be_read_safely_stops_planning_and_bids_output_n
     assert main(["super-resolve", "--model", str(model), "--bids", str(root), str(tmp_path / "out")]) == 2
     assert str(bad) in capsys.readouterr().err and not (tmp_path / "out").exists()
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 2**20  # kB: under 1 GiB more
+
+
+@pytest.mark.parametrize("given, said", [
+    ('{"regex_search": true}', "does not match"), ('{"scope": "derivatives"}', "should not be valid"),
+    ('{"session": {"a": 1}}', "is not valid under any of the given schemas"), ('{"session": 1.5}', "is not valid"),
+    ('["session"]', "is not of type 'object'"), ("{session: 1}", "is not JSON")])
+def test_a_bids_filter_holds_entities_as_the_config_takes_them(tmp_path, dataset, capsys, given, said):
+    """--bids-filter goes through the schema of a dataset's filters: pybids' own keywords (regex_search, scope) and
+    values of another type stop at the option, naming it, before pybids or any output; a valid filter still runs."""
+    model = write_model(tmp_path / "model.pt", GENERATOR)
+    with pytest.raises(SystemExit) as code:
+        main(["super-resolve", "--model", str(model), "--bids", str(dataset), "--bids-filter", given,
+              str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code.value.code == 2 and "--bids-filter" in err and said in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    assert main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", "--bids", str(dataset),
+                 "--bids-filter", '{"session": "1"}', str(tmp_path / "ok")]) == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mrisr.cli import parser
-from mrisr.commands import COMMANDS, Option, command_line, json_in_order, scale_type
+from mrisr.commands import COMMANDS, Option, bids_filters, command_line, json_in_order, scale_type
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
@@ -29,6 +29,8 @@ def _value(option: Option):
     convert = settings.get("type", str)
     if convert in (json.loads, json_in_order):
         return {"label": "a (b)", "values": [1, 2.5, None], "quote": "it's"}
+    if convert is bids_filters:
+        return {"acquisition": "it's a (b)", "run": [1, None]}
     if convert is scale_type:
         return [1, 1, 4]
     default = settings.get("default")  # a value other than the default, within the schema's range (a lower bound)

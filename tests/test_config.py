@@ -212,3 +212,20 @@ def test_a_variant_trains_under_its_own_batch_and_gpus_and_grid_keys_need_the_gr
                           "variants.esrgan.train.window_fraction")):
         with pytest.raises(ConfigError, match=f"'{key}'"):
             config.validate(config.merge(copy.deepcopy(demo), changes), SCHEMA)
+
+
+@pytest.mark.parametrize("command, quoted", [
+    ('run-eclare --in-fpath "{lr}" --out-dir {out_dir}', "lr"), ("run-eclare --in-fpath '{lr}'", "lr"),
+    ('run-eclare "--in-fpath={lr}" --out-dir {out_dir}', "lr"), ('run-eclare --in-fpath {lr} --out-dir "{out_dir}"',
+                                                                 "out_dir"),
+    ("run-eclare --in-fpath={lr} --out-dir {out_dir}", None), ('run-eclare --note "x" {lr} {out_dir}', None),
+    ('run-eclare \\"{lr}\\" {out_dir}', None)])
+def test_an_outside_command_that_quotes_a_placeholder_is_refused(demo, command, quoted):
+    """mrisr quotes each value it fills in (shlex.quote); a template that puts a placeholder inside its own quotes
+    would undo that, so that a path holding $(...) runs: refused, naming the key and the placeholder."""
+    demo["variants"]["eclare"]["command"] = command
+    if quoted is None:
+        config.validate(demo, SCHEMA)
+        return
+    with pytest.raises(ConfigError, match=rf"variants\.eclare\.command.*puts \{{{quoted}\}} inside shell quotes"):
+        config.validate(demo, SCHEMA)

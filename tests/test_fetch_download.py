@@ -204,3 +204,25 @@ def test_an_html_page_behind_comments_is_refused_by_the_command(server, tmp_path
     assert main(["fetch", "download", "--url", server, "--out", str(tmp_path / "IXI-T1.tar")]) == 2
     assert "it is an HTML page" in capsys.readouterr().err
     assert not (tmp_path / "IXI-T1.tar").exists()
+
+
+def test_a_download_never_runs_past_its_pinned_size(server, tmp_path):
+    """A declared length other than the pinned size is refused before a byte is read; a body without a declared
+    length stops at the pinned size instead of filling the disk; nothing lands at the destination."""
+    with pytest.raises(InputError, match=f"declares {len(PAYLOAD)} bytes, the config pins 1000"):
+        download(server, tmp_path / "w.pth", SHA, size=1000, progress=False)
+    assert not (tmp_path / "w.pth").exists() and not (tmp_path / "w.pth.part").exists()
+    Handler.send_length = False
+    with pytest.raises(InputError, match="sends more than the 1000 bytes the config pins"):
+        download(server, tmp_path / "v.pth", SHA, size=1000, progress=False)
+    assert not (tmp_path / "v.pth").exists() and (tmp_path / "v.pth.part").stat().st_size <= 1000
+
+
+def test_a_linked_part_file_is_refused_and_its_target_left_alone(server, tmp_path):
+    """The `.part` file is mrisr's own: a link there (to a user's file, say) is refused, not appended to."""
+    target = tmp_path / "users_file"
+    target.write_bytes(b"keep me")
+    (tmp_path / "w.pth.part").symlink_to(target)
+    with pytest.raises(InputError, match=r"w\.pth\.part: is a link"):
+        download(server, tmp_path / "w.pth", SHA, progress=False)
+    assert target.read_bytes() == b"keep me" and Handler.requests == []

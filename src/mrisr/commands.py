@@ -57,7 +57,7 @@ class Option:
 
 
 def _shown(value, convert) -> str:
-    if convert is json.loads:  # keys sorted: a value's text does not change with the config's order
+    if convert in (json.loads, bids_filters):  # keys sorted: a value's text does not change with the config's order
         return json.dumps(value, sort_keys=True)
     if convert is json_in_order:
         return json.dumps(value)
@@ -147,6 +147,29 @@ def scale_type(text: str) -> int | list[int]:
 
 
 scale_type.__name__ = "scale"
+
+
+def bids_filters(text: str) -> dict:
+    """``--bids-filter``: JSON BIDS entities as a dataset's ``filters`` in the config take them (the schema's
+    ``bids_filters``): no pybids keyword (``scope``, ``regex_search``, ...) and no value of another type gets through
+    to pybids."""
+    import jsonschema
+
+    from mrisr.config import load_schema
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({exc})") from None
+    try:
+        jsonschema.validate(value, {"definitions": load_schema()["definitions"], "$ref": "#/definitions/bids_filters"})
+    except jsonschema.ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc.message}; give BIDS entities by pybids' names, e.g. "
+                                         '{"session": "1", "run": [1, null]}') from None
+    return value
+
+
+bids_filters.__name__ = "BIDS filter"
 
 
 def json_in_order(text: str):
@@ -240,7 +263,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         positional("output", help="the output file for one scan, else a folder (with --bids: the derivatives folder)"),
         optional("--bids", metavar="BIDS_ROOT", dest="bids.root", help="every T1w of this BIDS dataset, written as "
                  "BIDS derivatives (OUTPUT/sub-<label>/[ses-<label>/]anat/*_desc-sr_T1w.nii.gz + JSON sidecars)"),
-        optional("--bids-filter", json.loads, metavar="JSON", dest="bids.filter",
+        optional("--bids-filter", bids_filters, metavar="JSON", dest="bids.filter",
                  help='with --bids: BIDS entities that choose the T1w images, e.g. \'{"session": "1"}\' '
                       "(a list: any of its values; null: the entity is absent)"),
         optional("--model", dest="method.model", help="model.pt of a trained variant (or --interpolate)"),

@@ -11,6 +11,7 @@ import copy
 import difflib
 import functools
 import math
+import string
 from pathlib import Path
 
 import jsonschema
@@ -117,6 +118,10 @@ def _check_references(config: dict) -> None:
             raise ConfigError(key, f"names {', '.join(dict.fromkeys(unknown))}, not among {', '.join(known) or 'none'}",
                               f"use names from: {', '.join(known)}")
     for variant, spec in config["variants"].items():
+        if spec["kind"] == "external" and (quoted := quoted_placeholders(spec["command"])):
+            raise ConfigError(f"variants.{variant}.command", f"puts {{{quoted[0]}}} inside shell quotes: mrisr quotes "
+                              "each value itself, and a quote around it would undo that",
+                              f"write {{{quoted[0]}}} without quotes around it")
         if unknown := [n for n in spec.get("settings") or [] if n not in config["degradations"]]:
             raise ConfigError(f"variants.{variant}.settings", f"names {', '.join(unknown)}, not in degradations",
                               f"use names from: {', '.join(config['degradations'])}")
@@ -151,6 +156,30 @@ def _check_references(config: dict) -> None:
     if n is not None and prep["val"] + prep["test"] >= n:
         raise ConfigError("prepare.test", f"val + test = {prep['val'] + prep['test']} leaves no training subject of {n}",
                           "lower prepare.val/prepare.test or raise the number of subjects")
+
+
+def quoted_placeholders(template: str) -> list[str]:
+    """The placeholders of an outside method's command that stand inside shell quotes (where mrisr's own quoting of
+    the value would be undone: a path holding ``$(...)`` would run). A template whose braces do not parse is the
+    plan's to report."""
+    quoted, escaped, found = None, False, []
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:
+        return []
+    for literal, field, _, _ in parts:
+        for c in literal:
+            if escaped:
+                escaped = False
+            elif c == "\\" and quoted != "'":
+                escaped = True
+            elif quoted:
+                quoted = None if c == quoted else quoted
+            elif c in "'\"":
+                quoted = c
+        if field is not None and quoted:
+            found.append(field)
+    return found
 
 
 def variant_training(config: dict, variant: str) -> dict:

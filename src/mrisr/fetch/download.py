@@ -35,8 +35,9 @@ class _Restart(Exception):
     """The server answered for other bytes than the ``.part`` file needs: download from the start."""
 
 
-def _fetch(url: str, part: Path, timeout: float, progress: bool) -> int | None:
-    """Append the rest of ``url`` to ``part``; return the total size the server declared (None if it did not)."""
+def _fetch(url: str, part: Path, timeout: float, progress: bool, size: int | None) -> int | None:
+    """Append the rest of ``url`` to ``part``; return the total size the server declared (None if it did not).
+    ``size``: the pinned size, which no declared length may differ from and no body may run past."""
     start = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
     try:
@@ -65,11 +66,19 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> int | None:
             raise InputError(url, f"the server declared a length that is not a byte count (Content-Length: {length!r})",
                              "check the URL; a proxy or a broken server answered it")
         total = start + int(length) if length is not None else None
-        with open(part, "ab" if start else "wb") as out, tqdm(
+        if size is not None and total is not None and total != size:
+            raise InputError(url, f"the server declares {total} bytes, the config pins {size}",
+                             "check the URL and the size in the config (the file on the server changed, or another "
+                             "answered)")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if start else os.O_TRUNC)
+        with os.fdopen(os.open(part, flags, 0o644), "wb") as out, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, desc=part.name, disable=not progress
         ) as bar:
             received = start
             for block in iter(lambda: response.read(CHUNK), b""):
+                if size is not None and received + len(block) > size:
+                    raise InputError(url, f"the server sends more than the {size} bytes the config pins",
+                                     "check the URL and the size in the config")
                 out.write(block)
                 received += len(block)
                 bar.update(len(block))
@@ -147,13 +156,15 @@ def download(url: str, dest: str | Path, sha256: str | None, size: int | None = 
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    if part.is_symlink():  # mrisr writes its partial downloads itself: a link would send the bytes elsewhere
+        raise InputError(part, "is a link, not a partial download of mrisr's", "remove it and rerun")
     try:
         try:
-            declared = _fetch(url, part, timeout, progress)
+            declared = _fetch(url, part, timeout, progress, size)
         except _Restart as restart:
             log.warning("%s: %s; downloading from the start", url, restart)
             part.unlink(missing_ok=True)
-            declared = _fetch(url, part, timeout, progress)
+            declared = _fetch(url, part, timeout, progress, size)
     except (OSError, http.client.HTTPException, _Restart) as exc:
         raise InputError(url, f"download stopped ({exc}); {part.stat().st_size if part.exists() else 0} bytes kept "
                               f"in {part}", "rerun to resume, or check the network and the URL") from exc
