@@ -26,10 +26,10 @@ def test_zscore_statistics_are_prepares_region(rng):
     x = rng.normal(3, 2, size=(20, 20, 20))
     brain = np.zeros(x.shape, bool)
     brain[6:12, 5:13, 7:11] = True
-    assert zscore_statistics(x, brain, "none", "brain", 2, 1) == (x[brain].mean(), x[brain].std())
+    assert zscore_statistics(x, brain, "none", "brain", 2, 1, False) == (x[brain].mean(), x[brain].std())
     box = x[4:14, 3:15, 5:13]
-    assert np.allclose(zscore_statistics(x, brain, "brain", "volume", 2, 1), (box.mean(), box.std()))
-    assert np.allclose(zscore_statistics(x, brain, "none", "volume", 2, 1), (x.mean(), x.std()))
+    assert np.allclose(zscore_statistics(x, brain, "brain", "volume", 2, 1, False), (box.mean(), box.std()))
+    assert np.allclose(zscore_statistics(x, brain, "none", "volume", 2, 1, False), (x.mean(), x.std()))
 
 
 def test_head_mask_is_the_bright_part_in_one_piece(rng):

@@ -66,9 +66,9 @@ def tree_signature(*roots: Path) -> str:
 
 
 def check_json_files(root: Path) -> None:
-    """Every JSON file of the dataset (sidecars, descriptions) within :mod:`mrisr.json_files`' limits before pybids reads them:
-    a regular file (not a link to a device, not a pipe) of bounded size and nesting. Whether it is valid JSON is
-    pybids' to say."""
+    """Every JSON file of the dataset (sidecars, descriptions) within :mod:`mrisr.json_files`' limits before pybids
+    reads them: a regular file (not a link to a device, not a pipe) of bounded size and nesting. Whether it is valid
+    JSON is pybids' to say."""
     for folder, names, files in os.walk(root):
         names[:] = [n for n in names if not n.startswith(".")]  # pybids' own databases, version control
         for name in files:

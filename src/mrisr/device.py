@@ -52,10 +52,10 @@ def chosen_layout(memory_format: str | MemoryFormat, device: torch.device, netwo
                   described: str, patch: tuple[int, ...]) -> MemoryFormat:
     """The layout training runs in. ``auto``: channels-last on CUDA (cuDNN's fast layout); on a CPU whichever of
     the two runs ``network`` (a copy: BatchNorm statistics stay) forward and backward on one LR ``patch`` (at most
-    :data:`PROBE_EDGE` voxels along each axis) faster here: oneDNN's channels-last kernels are faster on some x86 CPUs and
-    slower on others (benchmarks/README.md). Probed once per CPU, thread count, network (``described``: its config)
-    and PyTorch version and kept in the user's cache, so that every run on this machine takes the same layout and
-    rounds the same."""
+    :data:`PROBE_EDGE` voxels along each axis) faster here: oneDNN's channels-last kernels are faster on some x86
+    CPUs and slower on others (benchmarks/README.md). Probed once per CPU, thread count, network (``described``: its
+    config) and PyTorch version and kept in the user's cache, so that every run on this machine takes the same
+    layout and rounds the same."""
     chosen = MemoryFormat(memory_format)
     if chosen is not MemoryFormat.AUTO:
         return chosen
@@ -72,7 +72,7 @@ def chosen_layout(memory_format: str | MemoryFormat, device: torch.device, netwo
         known = {}
     if known.get(key) in (MemoryFormat.CONTIGUOUS.value, MemoryFormat.CHANNELS_LAST.value):
         return MemoryFormat(known[key])
-    seconds = probe_layouts(copy.deepcopy(network).cpu(), shape)
+    seconds = probe_layouts(copy.deepcopy(network), shape)
     found = min(seconds, key=lambda layout: (seconds[layout], layout is not MemoryFormat.CONTIGUOUS))
     log.info("training layout: %s (probe: %s)", found.value,
              ", ".join(f"{layout.value} {s:.3g} s" for layout, s in seconds.items()))

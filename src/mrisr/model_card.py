@@ -42,8 +42,8 @@ def lr_voxels(hr_voxel_mm: float, scale: int | list[int]) -> float | list[float]
 def make_card(*, variant_name: str, variant: dict, scale: int | list[int], hr_voxel_mm: float, preprocessing: dict,
               degradation: dict, training: dict, plugin: dict | None = None) -> dict:
     """The card's plain-data part (JSON-able): ``preprocessing`` holds the training arrays' ``orientation`` and
-    prepare's ``crop``, ``margin``, ``normalise`` and ``normalise_first``; ``training`` the dataset, subjects, steps, seed and batch; ``plugin`` the entry point and package
-    of a plugin generator."""
+    prepare's ``crop``, ``margin``, ``normalise`` and ``normalise_first``; ``training`` the dataset, subjects,
+    steps, seed and batch; ``plugin`` the entry point and package of a plugin generator."""
     return {"format": FORMAT, "mrisr_version": __version__, "variant": variant_name, "variant_config": variant,
             **({"plugin": plugin} if plugin else {}),
             "scale": scale, "hr_voxel_mm": hr_voxel_mm, "lr_voxel_mm": lr_voxels(hr_voxel_mm, scale),
@@ -184,9 +184,10 @@ def check_plugin(generator_config: dict, card: dict, path: str | Path) -> None:
     try:
         installed = plugin("generator", name)
     except MrisrError:
+        pinned = f"=={version}" if version else ""
         fix = (f"install the plugin's package; the model card says it came from {package}"
-               f"{f' {version}' if version else ''} (unchecked: pip install {package}{f'=={version}' if version else ''}"
-               f" only if you trust that name)" if package else
+               f"{f' {version}' if version else ''} (unchecked: pip install {package}{pinned} only if you trust "
+               "that name)" if package else
                "install the package that provides it (the model card names no valid package)")
         raise InputError(path, f"needs the generator plugin '{name}', which is not installed", fix) from None
     if installed.dist and package and canonicalize_name(installed.dist.name) != canonicalize_name(package):

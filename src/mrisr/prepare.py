@@ -1,5 +1,5 @@
-"""The prepare stage: HR volumes in RAS+ orientation (or as stored), cropped to the brain box, z-scored per volume (the split into
-train/val/test is planning's: :func:`mrisr.plan.subjects.make_splits`)."""
+"""The prepare stage: HR volumes in RAS+ orientation (or as stored), cropped to the brain box, z-scored per volume
+(the split into train/val/test is planning's: :func:`mrisr.plan.subjects.make_splits`)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path |
     ``normalise_first``: the z-score of the whole volume in float64 before the edges are cut, as the authors'
     norm_nii.py before crop_nifti_9t.py (after: ours).
     """
-    p, resample = preprocessing, preprocessing.resample
+    resample = preprocessing.resample
     image = load_volume(t1w, isotropic=resample is None, axis_aligned=resample is None,
                         grid_fix="set prepare.resample to the isotropic voxel size (mm) to resample such scans")
     inputs = {"mask": mask, "dseg": dseg}
@@ -56,15 +56,15 @@ def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path |
         resampled = resample_isotropic(image, resample)
         if resampled is not image:
             image, maps = resampled, {role: resample_like(img, resampled) for role, img in maps.items()}
-    if Orientation(p.orientation) is Orientation.RAS:
+    if Orientation(preprocessing.orientation) is Orientation.RAS:
         image = nib.as_closest_canonical(image)
         maps = {role: nib.as_closest_canonical(img) for role, img in maps.items()}
     brain = np.asanyarray(maps["mask"].dataobj) > 0
     if not brain.any():
         raise InputError(mask or t1w, "brain mask is empty" if mask else "has no foreground to take as its head mask",
                          "give a mask with the brain voxels set to 1")
-    if Crop(p.crop) is Crop.BRAIN:
-        box = brain_box(brain, p.margin, as_scale(multiple))
+    if Crop(preprocessing.crop) is Crop.BRAIN:
+        box = brain_box(brain, preprocessing.margin, as_scale(multiple))
     else:
         box = tuple(slice(0, n - n % m) for n, m in zip(brain.shape, as_scale(multiple)))
     kept = tuple(b.stop - b.start for b in box)
@@ -74,8 +74,8 @@ def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path |
                          f"give a 3D scan at least {max(as_scale(multiple))} voxels thick in every direction, not a "
                          "slice or thin slab")
     cropped = image.slicer[box]
-    region = brain if Normalise(p.normalise) is Normalise.BRAIN else None
-    if p.normalise_first:
+    region = brain if Normalise(preprocessing.normalise) is Normalise.BRAIN else None
+    if preprocessing.normalise_first:
         data = zscore(np.asanyarray(image.dataobj, dtype=np.float64), region)[box]
     else:
         data = zscore(np.asanyarray(cropped.dataobj, dtype=np.float32), None if region is None else region[box])

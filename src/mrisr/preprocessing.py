@@ -84,7 +84,7 @@ def head_mask(volume: np.ndarray) -> np.ndarray:
 
 def zscore_statistics(image: np.ndarray, brain: np.ndarray, crop: str | Crop, normalise: str | Normalise,
                       margin: int | Sequence[int], multiple: int | Sequence[int],
-                      normalise_first: bool = False) -> tuple[float, float]:
+                      normalise_first: bool) -> tuple[float, float]:
     """(mean, std) as prepare computed them: over the brain mask (``normalise: brain``), else over the volume
     prepare kept (the brain box with ``margin`` for ``crop: brain``, every voxel for ``crop: none``), or over the whole
     volume in float64 when it z-scored before cutting (``normalise_first``)."""

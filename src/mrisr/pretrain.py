@@ -90,5 +90,6 @@ def pretrain_generator(hr: list[str], generator: dict, pixel_loss: str, settings
                          settings, volumes, provenance, start="scratch")
     trainer = PixelTrainer(generator, pixel_loss, settings, card)
     log.info("generator: %s parameters", f"{count_parameters(trainer.generator):,}")
-    return fit(trainer, lambda: trainer.train_step(volumes.arrays), out_dir, fix="lower pretrain.lr", show=("loss_pixel",),
+    return fit(trainer, lambda: trainer.train_step(volumes.arrays), out_dir, fix="lower pretrain.lr",
+               show=("loss_pixel",),
                writer=trainer.rank == 0, desc="pretrain")

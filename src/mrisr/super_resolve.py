@@ -99,7 +99,7 @@ def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Pat
         log.info("%s: no --mask; the scan's foreground (%d voxels) stands in for the brain mask", path, mask.sum())
     margin = [-(-prep["margin"] // f) for f in as_scale(card["scale"])]  # prepare's HR margin on the LR grid
     mean, std = zscore_statistics(lr, mask, prep["crop"], prep["normalise"], margin, 1,
-                                  prep.get("normalise_first", False))  # cards before it: after
+                                  prep.get("normalise_first", False))  # cards before it z-scored after the cut
     if not std > 0:
         raise InputError(path, "has no contrast inside the brain mask", "check the scan and its --mask")
     return mean, std
@@ -156,17 +156,18 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
             mean, std = normalisation(lr, method.card, brain, path)
         sr = super_resolve(method.generator, (lr - mean) / std, method.scale, inference, progress) * std + mean
     out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(seen.affine, method.scale))
-    return out.as_reoriented(nib.orientations.ornt_transform(nib.orientations.io_orientation(out.affine),
-                                                             nib.orientations.io_orientation(img.affine)))
+    return reoriented(out, nib.orientations.io_orientation(img.affine))
 
 
 def oriented(img: nib.Nifti1Image, axes: str) -> nib.Nifti1Image:
     """``img`` with its voxel axes in the order and directions ``axes`` names (``RAS``: nibabel's closest
     canonical), or as it is (``stored``)."""
-    if axes == STORED:
-        return img
-    return img.as_reoriented(nib.orientations.ornt_transform(nib.orientations.io_orientation(img.affine),
-                                                             nib.orientations.axcodes2ornt(tuple(axes))))
+    return img if axes == STORED else reoriented(img, nib.orientations.axcodes2ornt(tuple(axes)))
+
+
+def reoriented(img: nib.Nifti1Image, orientation: np.ndarray) -> nib.Nifti1Image:
+    """``img`` with its voxel axes in nibabel's ``orientation`` (an ornt array)."""
+    return img.as_reoriented(nib.orientations.ornt_transform(nib.orientations.io_orientation(img.affine), orientation))
 
 
 def outside_output(folder: str | Path) -> Path:
