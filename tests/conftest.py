@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -70,13 +72,37 @@ def write_model(path, generator: dict, **card):
     from mrisr.model_card import make_card, save_model
     from mrisr.models.registry import build
 
-    fields = dict(variant_name="tiny", variant={"kind": "gan", "generator": generator}, scale=generator["scale"],
+    unscaled = {k: v for k, v in generator.items() if k != "scale"}  # the variant's block: the run gives the scale
+    fields = dict(variant_name="tiny", variant={"kind": "gan", "generator": unscaled}, scale=generator["scale"],
                   hr_voxel_mm=1.0,
                   preprocessing={"orientation": "RAS", "crop": "none", "margin": 4, "normalise": "volume"},
                   degradation={"method": "nearest"},
                   training={"dataset": "demo", "subjects": ["01", "02"], "steps": 3, "batch_size": 1, "seed": 0})
     torch.manual_seed(0)
     return save_model(path, generator, build("generator", generator).state_dict(), make_card(**(fields | card)))
+
+
+def read_model_parts(path) -> dict:
+    """A model file's generator config, state dict and card, read with safetensors itself (not mrisr's reader)."""
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        metadata, state_dict = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    return {"generator": json.loads(metadata["generator"]), "state_dict": state_dict,
+            "card": json.loads(metadata["card"])}
+
+
+def write_model_parts(path, parts: dict, legacy: bool = False):
+    """``parts`` as a model file, through safetensors itself; ``legacy``: as an earlier mrisr wrote its model.pt
+    (``torch.save`` of the three parts)."""
+    from safetensors.torch import save_file
+
+    if legacy:
+        torch.save(parts, path)
+    else:
+        save_file(parts["state_dict"], path, metadata={"format": "pt", "generator": json.dumps(parts["generator"]),
+                                                       "card": json.dumps(parts["card"])})
+    return path
 
 
 def mrisr_with_peak_memory(*args, stderr_file) -> tuple[int, str, float]:

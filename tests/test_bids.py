@@ -29,7 +29,7 @@ def _contents(root):
 
 
 def test_every_t1w_becomes_a_derivative_that_pybids_finds_with_its_sidecar(tmp_path, dataset):
-    model = write_model(tmp_path / "model.pt", GENERATOR)
+    model = write_model(tmp_path / "model.safetensors", GENERATOR)
     before = _contents(dataset)
     out = dataset / "derivatives" / "mrisr"
     argv = ["super-resolve", "--model", str(model), "--bids", str(dataset), str(out)]
@@ -233,7 +233,7 @@ def test_a_json_file_that_cannot_be_read_safely_stops_planning_and_bids_output_n
     with pytest.raises(InputError, match=re.escape(str(bad))) as error:
         _study({"path": str(root), "filters": {"session": ["1", None], "run": [1, None]}}).raw_files()
     assert "Fix:" in str(error.value)
-    model = write_model(tmp_path / "model.pt", GENERATOR)
+    model = write_model(tmp_path / "model.safetensors", GENERATOR)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert main(["super-resolve", "--model", str(model), "--bids", str(root), str(tmp_path / "out")]) == 2
     assert str(bad) in capsys.readouterr().err and not (tmp_path / "out").exists()
@@ -247,7 +247,7 @@ def test_a_json_file_that_cannot_be_read_safely_stops_planning_and_bids_output_n
 def test_a_bids_filter_holds_entities_as_the_config_takes_them(tmp_path, dataset, capsys, given, said):
     """--bids-filter goes through the schema of a dataset's filters: pybids' own keywords (regex_search, scope) and
     values of another type stop at the option, naming it, before pybids or any output; a valid filter still runs."""
-    model = write_model(tmp_path / "model.pt", GENERATOR)
+    model = write_model(tmp_path / "model.safetensors", GENERATOR)
     with pytest.raises(SystemExit) as code:
         main(["super-resolve", "--model", str(model), "--bids", str(dataset), "--bids-filter", given,
               str(tmp_path / "out")])

@@ -18,7 +18,7 @@ from mrisr.models.registry import build
 from mrisr.inference import compile_stages, super_resolve
 from mrisr.train.gan import GanTrainer, train
 from mrisr.trainer import try_resume
-from tests.conftest import filled_variant, inference_settings
+from tests.conftest import filled_variant, inference_settings, read_model_parts
 from tests.test_train import SETTINGS, VARIANT
 
 WGAN_GP = filled_variant({
@@ -74,7 +74,7 @@ def test_tf32_and_the_autotuner_compute_the_same_on_the_cpu(tmp_path, volumes):
     for tf32, benchmark in [("none", False), ("all", True), ("convolutions", True)]:
         settings = dataclasses.replace(SETTINGS, steps=2, tf32=tf32, cudnn_benchmark=benchmark)
         out = train(volumes, VARIANT, settings, tmp_path / tf32, progress=False)
-        weights.append(torch.load(out["model"])["state_dict"])
+        weights.append(read_model_parts(out["model"])["state_dict"])
     for other in weights[1:]:
         for key, value in weights[0].items():
             torch.testing.assert_close(other[key], value, rtol=0, atol=0)
@@ -87,7 +87,7 @@ def test_compiled_training_matches_eager_and_writes_the_eager_files(tmp_path, vo
     trainer = GanTrainer(VARIANT, compiled)
     assert all(net._compiled_call_impl is not None for net in trainer.players().values())
     out = train(volumes, VARIANT, compiled, tmp_path / "compiled", progress=False)
-    a, b = torch.load(eager["model"])["state_dict"], torch.load(out["model"])["state_dict"]
+    a, b = read_model_parts(eager["model"])["state_dict"], read_model_parts(out["model"])["state_dict"]
     assert list(a) == list(b)  # no "_orig_mod." prefix: a model card loads either way
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6)

@@ -14,7 +14,7 @@ from mrisr import distributed
 from mrisr.errors import MrisrError
 from mrisr import losses
 from mrisr.train.gan import train, train_variant
-from tests.conftest import filled_variant, train_settings
+from tests.conftest import filled_variant, read_model_parts, train_settings
 
 VARIANT = filled_variant({
     "kind": "gan",
@@ -40,7 +40,7 @@ def _train(out: str, variant: dict, settings=SETTINGS):
 
 
 def _weights(path):
-    return torch.load(path)["state_dict"]
+    return read_model_parts(path)["state_dict"]
 
 
 def test_two_processes_match_one_process_on_the_global_batch(tmp_path):
@@ -48,13 +48,13 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path):
                           (dict(VARIANT, losses=dict(VARIANT["losses"], gan="wgan_gp")), "wgan_gp")):
         single = train(_volumes(), variant, SETTINGS, tmp_path / f"{name}-one", progress=False)
         launched = distributed.launch(2, _train, out=str(tmp_path / f"{name}-two"), variant=variant)
-        assert launched["model"] == tmp_path / f"{name}-two" / "model.pt"  # process 0's result comes back
-        one, two = _weights(single["model"]), _weights(tmp_path / f"{name}-two" / "model.pt")
+        assert launched["model"] == tmp_path / f"{name}-two" / "model.safetensors"  # process 0's result comes back
+        one, two = _weights(single["model"]), _weights(tmp_path / f"{name}-two" / "model.safetensors")
         for key in one:
             torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5)
     # the check has teeth: one process on half the batch ends elsewhere
     half = train(_volumes(), VARIANT, dataclasses.replace(SETTINGS, batch_size=2), tmp_path / "half", progress=False)
-    one, other = _weights(tmp_path / "relativistic-one" / "model.pt"), _weights(half["model"])
+    one, other = _weights(tmp_path / "relativistic-one" / "model.safetensors"), _weights(half["model"])
     assert max((one[k] - other[k]).abs().max().item() for k in one) > 1e-3
 
 
@@ -71,7 +71,7 @@ def test_per_process_relativistic_means_are_each_process_s_own(tmp_path, monkeyp
     global_mean = train(_volumes(), VARIANT, SETTINGS, tmp_path / "global", progress=False)
     monkeypatch.setattr(losses, "batch_mean", _halves_mean)
     halves = train(_volumes(), VARIANT, settings, tmp_path / "halves", progress=False)
-    two, one = _weights(tmp_path / "two" / "model.pt"), _weights(halves["model"])
+    two, one = _weights(tmp_path / "two" / "model.safetensors"), _weights(halves["model"])
     for key in one:
         torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5)
     other = _weights(global_mean["model"])

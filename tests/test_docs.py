@@ -26,10 +26,10 @@ HOW = {
     ". .venv/bin/activate": "tiny run",
     "snakemake --cores 2 results/papers/demo/threeplayer/sr_comparison.png": "tiny run",
     "snakemake --report results/report.html": "tiny run",
-    "mrisr model-card results/evaluate/demo/model_cards/esrgan.pt": "tiny run",
-    "mrisr super-resolve --model results/evaluate/demo/model_cards/esrgan.pt my_T1w.nii.gz my_T1w_sr.nii.gz": "tiny run",
-    "mrisr super-resolve --model results/evaluate/demo/model_cards/esrgan.pt scans/ sr/": "tiny run",
-    "mrisr super-resolve --model results/evaluate/demo/model_cards/esrgan.pt --bids bids/ bids/derivatives/mrisr":
+    "mrisr model-card results/evaluate/demo/model_cards/esrgan.safetensors": "tiny run",
+    "mrisr super-resolve --model results/evaluate/demo/model_cards/esrgan.safetensors my_T1w.nii.gz my_T1w_sr.nii.gz": "tiny run",
+    "mrisr super-resolve --model results/evaluate/demo/model_cards/esrgan.safetensors scans/ sr/": "tiny run",
+    "mrisr super-resolve --model results/evaluate/demo/model_cards/esrgan.safetensors --bids bids/ bids/derivatives/mrisr":
         "tiny run",
     "mkdir -p ~/.config/snakemake && cp -r workflow/profiles/slurm ~/.config/snakemake/slurm": "home",
     "export AWS_PROFILE=hcp": "home",

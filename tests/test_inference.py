@@ -36,10 +36,10 @@ def test_tiles_with_wide_halo_equal_one_pass(rng):
 
 
 def test_model_card_round_trip(tmp_path):
-    write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
+    write_model(tmp_path / "model.safetensors", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
     torch.manual_seed(0)
     g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
-    loaded, card = load_generator(tmp_path / "model.pt")
+    loaded, card = load_generator(tmp_path / "model.safetensors")
     assert card["scale"] == 2 and card["lr_voxel_mm"] == 2.0 and card["preprocessing"]["orientation"] == "RAS"
     x = torch.randn(1, 1, 4, 4, 4)
     torch.testing.assert_close(loaded(x), g(x))
@@ -55,9 +55,9 @@ def test_damaged_model_file_is_named(tmp_path):
 
     from mrisr.errors import InputError
 
-    (tmp_path / "model.pt").write_bytes(b"\x00not a model")
-    with pytest.raises(InputError, match="model.pt"):
-        load_generator(tmp_path / "model.pt")
+    (tmp_path / "model.safetensors").write_bytes(b"\x00not a model")
+    with pytest.raises(InputError, match="model.safetensors"):
+        load_generator(tmp_path / "model.safetensors")
 
 
 def test_windows_cover_each_voxel_once_with_a_halo_or_the_volume_edge():

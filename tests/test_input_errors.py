@@ -117,7 +117,7 @@ BAD_IMAGES = {
 
 @pytest.fixture
 def model(tmp_path):
-    path = tmp_path / "model.pt"
+    path = tmp_path / "model.safetensors"
     write_model(path, GENERATOR)
     return path
 

@@ -90,7 +90,7 @@ def test_the_wheel_works_with_no_checkout_anywhere(tmp_path):
     listed = mrisr("--help")
     assert listed.returncode == 0, listed.stderr
     assert all(names[0] in listed.stdout for names in COMMANDS)
-    model = write_model(work / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
+    model = write_model(work / "model.safetensors", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
     card = mrisr("model-card", model)
     assert card.returncode == 0 and "variant: tiny" in card.stdout, card.stderr
     nib.save(nib.Nifti1Image(head(np.random.default_rng(3)), np.diag([2.0, 2.0, 2.0, 1.0])), work / "scan.nii.gz")

@@ -101,8 +101,8 @@ def test_train_job_inputs_settings_and_provenance():
     train = sorted(s for s, part in plan.study.splits().items() if part == "train")
     inputs = plan.train.input(wildcards)
     assert inputs["hr"] == [f"results/prepare/demo/sub-{s}/sub-{s}_T1w.nii.gz" for s in train]
-    assert inputs["start"] == f"results/pretrain/demo/{plan.study.generator_key('threeplayer')}/model.pt"
-    args = _args("train", plan.train.options(wildcards, files(**inputs), files(model="results/train/demo/t p/model.pt")))
+    assert inputs["start"] == f"results/pretrain/demo/{plan.study.generator_key('threeplayer')}/model.safetensors"
+    args = _args("train", plan.train.options(wildcards, files(**inputs), files(model="results/train/demo/t p/model.safetensors")))
     assert args["provenance"] == {
         "variant": "threeplayer", "dataset": "demo", "subjects": train,
         "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise", "normalise_first")}}
@@ -119,7 +119,7 @@ def test_train_job_inputs_settings_and_provenance():
     assert "lr" not in settings and plan.pretrain.settings(pretrain)["lr"] == config["pretrain"]["lr"]
     assert plan.pretrain.settings(pretrain)["batch_size"] == config["train"]["batch_size"]
     authors, scratch = _plan("workflow/configs/authors.yaml"), SimpleNamespace(dataset="demo", variant="wgan_gp")
-    options = authors.train.options(scratch, files(**authors.train.input(scratch)), files(model="m/model.pt"))
+    options = authors.train.options(scratch, files(**authors.train.input(scratch)), files(model="m/model.safetensors"))
     assert "--start" not in options and _args("train", options)["start"] is None
 
 
@@ -162,14 +162,14 @@ def test_field_settings_train_each_learned_variant_once_per_setting():
     thick = SimpleNamespace(dataset="demo", variant="esrgan@thick", degradation="thick", subject="01")
     settings = plan.train.settings(thick)
     assert settings["scale"] == [1, 1, 4] and settings["degradation"]["method"] == "slice_profile"
-    assert plan.train.input(thick)["start"] == f"results/pretrain/demo/{key}@thick/model.pt"
+    assert plan.train.input(thick)["start"] == f"results/pretrain/demo/{key}@thick/model.safetensors"
     assert plan.train.variant(thick) == plan.train.variant(SimpleNamespace(dataset="demo", variant="esrgan"))
     x4 = plan.pretrain.settings(SimpleNamespace(generator=f"{key}@x4_blur"))
     assert x4["scale"] == 4 and x4["steps"] == (plan.study.field["pretrain_steps"] or config["pretrain"]["steps"])
     assert plan.pretrain.settings(SimpleNamespace(generator=key))["steps"] == config["pretrain"]["steps"]
     assert plan.study.start("esrgan@x4_blur").endswith(f"({x4['steps']} steps)")
     assert {f"{key}@x4_blur", f"{key}@thick", key} <= set(plan.pretrain.generators())
-    assert plan.super_resolve.input(thick)["model"] == "results/train/demo/esrgan@thick/model.pt"
+    assert plan.super_resolve.input(thick)["model"] == "results/train/demo/esrgan@thick/model.safetensors"
     trilinear = SimpleNamespace(dataset="demo", variant="trilinear", degradation="thick", subject="01")
     sr = _args("super-resolve", plan.super_resolve.options(trilinear, files(**plan.super_resolve.input(trilinear)),
                                                            files(sr="sr.nii.gz")))
@@ -398,7 +398,7 @@ def test_each_variant_trains_on_its_own_batch_and_gpus(request_kind):
         settings = plan.train.settings(wildcards)
         assert (settings["batch_size"], settings["window_fraction"], settings["epochs"]) == (batch, fraction, 20)
         inputs = files(hr=["a.nii.gz", "b.nii.gz"])
-        args = _args("train", plan.train.options(wildcards, inputs, files(model="results/train/hcp/v/model.pt")))
+        args = _args("train", plan.train.options(wildcards, inputs, files(model="results/train/hcp/v/model.safetensors")))
         assert args["processes"] == gpus
         asked = {key: value(wildcards) for key, value in resources.items()}
         assert asked == ({"gpu": gpus} if request_kind == "gpu" else {"gres": f"gpu:{gpus}"})

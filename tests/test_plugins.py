@@ -9,7 +9,7 @@ import torch
 
 from mrisr.errors import ConfigError, InputError
 from mrisr.models.registry import build, plugin_provenance
-from tests.conftest import head
+from tests.conftest import head, read_model_parts, write_model_parts
 
 OPTIONS = {"name": "fsrcnn3d", "features": 8, "shrunk": 4, "mapping": 1}
 
@@ -28,7 +28,7 @@ def _card(path, scale, **generator):
     config = {**OPTIONS, **generator, "scale": scale}
     torch.manual_seed(0)
     network = build("generator", config)
-    card = make_card(variant_name="fsrcnn", variant={"kind": "gan", "generator": config}, scale=scale,
+    card = make_card(variant_name="fsrcnn", variant={"kind": "gan", "generator": {**OPTIONS, **generator}}, scale=scale,
                      hr_voxel_mm=1.0, preprocessing={"orientation": "RAS", "crop": "none", "margin": 0,
                                                      "normalise": "volume"},
                      degradation={"method": "slice_profile"}, plugin=plugin_provenance("generator", "fsrcnn3d"),
@@ -55,7 +55,7 @@ def test_a_plugin_card_applies_to_a_raw_scan_and_stops_without_its_package(insta
     card's z-score; with the package gone, the card stops naming the package to install."""
     from mrisr.cli import main
 
-    model, network = _card(tmp_path / "model.pt", [1, 1, 4])
+    model, network = _card(tmp_path / "model.safetensors", [1, 1, 4])
     scan = head(np.random.default_rng(2))[:, :, ::4].astype(np.float32)
     nib.save(nib.Nifti1Image(scan, np.diag([1.0, 1.0, 4.0, 1.0])), tmp_path / "thick.nii.gz")
     assert main(["super-resolve", "--model", str(model), "--tile", "6", str(tmp_path / "thick.nii.gz"),
@@ -87,10 +87,10 @@ def test_a_card_s_plugin_claim_is_offered_as_a_command_only_when_it_is_a_package
     command, and no control character reaches the terminal."""
     from mrisr.cli import main
 
-    model, _ = _card(tmp_path / "model.pt", 2)
-    bundle = torch.load(model, weights_only=True)
+    model, _ = _card(tmp_path / "model.safetensors", 2)
+    bundle = read_model_parts(model)
     bundle["card"]["plugin"] |= {"package": package, "version": version}
-    torch.save(bundle, model)
+    write_model_parts(model, bundle)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(installed)])
     nib.save(nib.Nifti1Image(head(np.random.default_rng(2)).astype(np.float32), np.eye(4)), tmp_path / "lr.nii.gz")
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 2
@@ -120,10 +120,10 @@ def test_two_packages_registering_one_plugin_name_are_refused(installed, tmp_pat
 def test_a_card_naming_a_module_path_is_refused_before_anything_is_imported(installed, tmp_path, name):
     from mrisr.model_card import load_model
 
-    model, _ = _card(tmp_path / "model.pt", 2)
-    bundle = torch.load(model, weights_only=True)
+    model, _ = _card(tmp_path / "model.safetensors", 2)
+    bundle = read_model_parts(model)
     bundle["generator"]["name"] = name
-    torch.save(bundle, model)
+    write_model_parts(model, bundle)
     before = set(sys.modules)
     with pytest.raises(InputError, match="outside mrisr's limits \\(generator.name: .* does not match"):
         load_model(model)
@@ -135,7 +135,7 @@ def test_a_plugin_whose_stated_reach_is_too_small_is_refused(installed, tmp_path
 
     from mrisr.inference import load_generator
 
-    model, _ = _card(tmp_path / "model.pt", 2)
+    model, _ = _card(tmp_path / "model.safetensors", 2)
     assert load_generator(model, "cpu")[0].reach == (5, 5, 5)  # 2 + 1 mapping conv + 1 + 1/2, rounded up
     monkeypatch.setattr(mrisr_fsrcnn3d.FSRCNN3d, "reach", property(lambda self: (1, 5, 5)))
     with pytest.raises(InputError, match=r"stated reach \(1, 5, 5\) is too small"):
@@ -153,7 +153,7 @@ def test_the_reach_check_costs_nine_passes_whatever_the_reach_and_a_reach_over_t
 
     from mrisr.inference import MAX_REACH, load_generator
 
-    model, _ = _card(tmp_path / "model.pt", 2)
+    model, _ = _card(tmp_path / "model.safetensors", 2)
     passes = []
     forward = mrisr_fsrcnn3d.FSRCNN3d.forward
     monkeypatch.setattr(mrisr_fsrcnn3d.FSRCNN3d, "forward", lambda self, x: passes.append(x.shape) or forward(self, x))
@@ -175,7 +175,7 @@ def test_python_m_mrisr_does_not_import_a_plugin_s_module_from_the_current_folde
     import os
     import subprocess
 
-    model, _ = _card(tmp_path / "model.pt", 2)
+    model, _ = _card(tmp_path / "model.safetensors", 2)
     nib.save(nib.Nifti1Image(head(np.random.default_rng(2)).astype(np.float32), np.eye(4)), tmp_path / "lr.nii.gz")
     here = tmp_path / "here"
     here.mkdir()

@@ -168,7 +168,7 @@ def test_one_training_per_folder_and_a_killed_one_leaves_no_lock(hr_files, tmp_p
     assert main(command) == 2
     err = capsys.readouterr().err
     assert f"{out}: is being trained into by another running job" in err and "Fix: wait" in err
-    assert not (out / "model.pt").exists() and not (out / "checkpoint.pt").exists()
+    assert not (out / "model.safetensors").exists() and not (out / "checkpoint.pt").exists()
     holder.kill()
     holder.wait()
-    assert main(command) == 0 and (out / "model.pt").is_file()
+    assert main(command) == 0 and (out / "model.safetensors").is_file()

@@ -37,7 +37,7 @@ def test_the_same_scan_in_any_storage_gives_the_same_sr(tmp_path, rng, how, orie
     removes the affine, the RAS+ reorientation the storage order; the output is back in the scan's units."""
     from mrisr.cli import main
 
-    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
+    model = write_model(tmp_path / "model.safetensors", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
     scan, affine = head(np.random.default_rng(3)), np.diag([2.0, 2.0, 2.0, 1.0])
     reference, _ = _stored(scan, affine, "uint8", tmp_path / "ref.nii.gz")
     assert main(["super-resolve", "--model", str(model), str(reference), str(tmp_path / "ref_sr.nii.gz")]) == 0
@@ -68,7 +68,7 @@ def test_a_card_trained_on_stored_arrays_sees_every_scan_in_their_axes(tmp_path,
 
     generator = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}
     prep = {"crop": "none", "margin": 4, "normalise": "volume"}
-    models = {axes: write_model(tmp_path / f"{axes}.pt", generator, preprocessing={"orientation": axes, **prep})
+    models = {axes: write_model(tmp_path / f"{axes}.safetensors", generator, preprocessing={"orientation": axes, **prep})
               for axes in ("LAS", "stored")}
     scan = head(np.random.default_rng(3)).astype(np.float32)
     ras = nib.Nifti1Image(scan, np.diag([2.0, 2.0, 2.0, 1.0]))
@@ -105,7 +105,7 @@ def test_folder_of_scans_loads_the_model_once_and_writes_one_output_each(tmp_pat
     from mrisr import super_resolve as stage
     from mrisr.cli import main
 
-    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
+    model = write_model(tmp_path / "model.safetensors", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2})
     (tmp_path / "scans").mkdir()
     for name in ("a.nii.gz", "b.nii"):
         nib.save(nib.Nifti1Image(head(rng), np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "scans" / name)
@@ -115,14 +115,14 @@ def test_folder_of_scans_loads_the_model_once_and_writes_one_output_each(tmp_pat
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "scans"), str(tmp_path / "out")]) == 0
     assert len(loads) == 1 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.nii.gz", "b.nii"]
     out = nib.load(tmp_path / "out" / "a.nii.gz")
-    assert out.shape == (40, 44, 36) and out.header["descrip"].item() == b"mrisr x2 tiny (model.pt)"
+    assert out.shape == (40, 44, 36) and out.header["descrip"].item() == b"mrisr x2 tiny (model.safetensors)"
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "scans"), str(tmp_path / "x.nii.gz")]) == 2
 
 
 def test_a_scan_at_another_voxel_size_is_warned_with_the_fix(tmp_path, rng, caplog):
     from mrisr.cli import main
 
-    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2},
+    model = write_model(tmp_path / "model.safetensors", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2},
                         hr_voxel_mm=0.7)
     nib.save(nib.Nifti1Image(head(rng), np.eye(4)), tmp_path / "in.nii.gz")
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "in.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
@@ -194,7 +194,7 @@ def test_a_card_of_any_scale_applies_to_a_raw_scan_of_its_voxels(tmp_path, scale
     orientation, holding the network's output on the card's z-score of the scan."""
     from mrisr.cli import main
 
-    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1,
+    model = write_model(tmp_path / "model.safetensors", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1,
                                                 "scale": scale})
     factors = np.array(as_scale(scale))
     scan = (head(np.random.default_rng(5))[:, :, ::4] * 1.0).astype(np.float32)
@@ -222,7 +222,7 @@ def test_a_card_of_any_scale_applies_to_a_raw_scan_of_its_voxels(tmp_path, scale
 def test_a_thick_slice_card_refuses_a_scan_whose_slices_lie_along_another_axis(tmp_path, capsys):
     from mrisr.cli import main
 
-    model = write_model(tmp_path / "model.pt", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1,
+    model = write_model(tmp_path / "model.safetensors", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1,
                                                 "scale": [1, 1, 4]})
     for name, voxels in (("iso.nii.gz", (1.0, 1.0, 1.0)), ("sagittal.nii.gz", (4.0, 1.0, 1.0))):
         nib.save(nib.Nifti1Image(head(np.random.default_rng(1)), np.diag([*voxels, 1.0])), tmp_path / name)

@@ -13,7 +13,7 @@ from mrisr import losses
 from mrisr.train import schedules
 from mrisr.train.gan import GanTrainer, train
 from mrisr.trainer import Interrupted, try_resume
-from tests.conftest import filled_variant, train_settings
+from tests.conftest import filled_variant, read_model_parts, train_settings
 
 VARIANT = filled_variant({
     "kind": "gan",
@@ -64,7 +64,7 @@ def test_log_has_a_row_per_step_with_every_column(tmp_path, volumes):
 def test_same_seed_same_weights_and_frozen_extractor_stays(tmp_path, volumes):
     a = train(volumes, VARIANT, SETTINGS, tmp_path / "a", progress=False)
     b = train(volumes, VARIANT, SETTINGS, tmp_path / "b", progress=False)
-    wa, wb = torch.load(a["model"])["state_dict"], torch.load(b["model"])["state_dict"]
+    wa, wb = read_model_parts(a["model"])["state_dict"], read_model_parts(b["model"])["state_dict"]
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0)
     trainer = GanTrainer(VARIANT, SETTINGS)
@@ -88,10 +88,10 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, volumes, monkeypa
     monkeypatch.setattr(GanTrainer, "train_step", stop_at_three)
     with pytest.raises(Interrupted, match="rerun"):
         train(volumes, VARIANT, SETTINGS, tmp_path / "cut", progress=False)
-    assert not (tmp_path / "cut" / "model.pt").exists()
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
     monkeypatch.setattr(GanTrainer, "train_step", original)
     resumed = train(volumes, VARIANT, SETTINGS, tmp_path / "cut", progress=False)
-    wa, wb = torch.load(full["model"])["state_dict"], torch.load(resumed["model"])["state_dict"]
+    wa, wb = read_model_parts(full["model"])["state_dict"], read_model_parts(resumed["model"])["state_dict"]
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0)
     pd.testing.assert_frame_equal(pd.read_csv(full["log"]).drop(columns=["seconds", "voxels_per_s"]),
@@ -187,7 +187,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, volu
         train(volumes, VARIANT, SETTINGS, tmp_path, progress=False)
     assert "step 3" in str(err.value) and str(tmp_path / "checkpoint.pt") in str(err.value)
     assert torch.load(tmp_path / "checkpoint.pt")["step"] == 2
-    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "train_log.csv").exists()
+    assert not (tmp_path / "model.safetensors").exists() and not (tmp_path / "train_log.csv").exists()
 
 
 def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, volumes):
@@ -282,12 +282,13 @@ def test_sigkill_at_a_random_step_then_rerun_gives_the_uninterrupted_weights(tmp
         process.wait()
     assert checkpoint.is_file(), (tmp_path / "cut.log").read_text()
     killed_at = torch.load(checkpoint)["step"]
-    assert 1 <= killed_at < settings.steps and not (tmp_path / "cut" / "model.pt").exists()
+    assert 1 <= killed_at < settings.steps and not (tmp_path / "cut" / "model.safetensors").exists()
     # what a kill mid-write leaves: a temporary file named after its (now dead) writer
     (tmp_path / "cut" / f".checkpoint.pt.{process.pid}@{socket.gethostname()}~k1ll3d.pt").write_bytes(b"half")
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     assert not [p.name for p in (tmp_path / "cut").iterdir() if p.name.startswith(".")]
-    wa, wb = torch.load(full["model"])["state_dict"], torch.load(tmp_path / "cut" / "model.pt")["state_dict"]
+    wa = read_model_parts(full["model"])["state_dict"]
+    wb = read_model_parts(tmp_path / "cut" / "model.safetensors")["state_dict"]
     for key in wa:
         torch.testing.assert_close(wb[key], wa[key], rtol=0, atol=0)
 

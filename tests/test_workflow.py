@@ -80,7 +80,7 @@ def test_every_output_with_right_grid(run):
             np.testing.assert_allclose(sr.affine, hr.affine)
             np.testing.assert_allclose(sr.header.get_zooms(), hr.header.get_zooms())
             assert np.isfinite(np.asanyarray(sr.dataobj)).all()
-    trained = sorted(p.parent.name for p in (run / "results/train/demo").glob("*/model.pt"))
+    trained = sorted(p.parent.name for p in (run / "results/train/demo").glob("*/model.safetensors"))
     assert trained == sorted(set(VARIANTS) - {"trilinear"})
     for variant in trained:
         model_dir = run / "results/train/demo" / variant
@@ -100,7 +100,7 @@ def test_model_cards_hold_the_test_metrics_and_apply_to_a_raw_scan(run, tmp_path
     prepare = {**yaml.safe_load((ROOT / "config.yaml").read_text())["prepare"],
                **yaml.safe_load((ROOT / "tests/tiny.yaml").read_text()).get("prepare", {})}
     for variant in sorted(set(VARIANTS) - {"trilinear"}):
-        card = load_model(run / f"results/evaluate/demo/model_cards/{variant}.pt")[2]
+        card = load_model(run / f"results/evaluate/demo/model_cards/{variant}.safetensors")[2]
         metrics = pd.read_csv(run / f"results/evaluate/demo/nearest/{variant}.csv", dtype={"subject": str})
         assert card["variant"] == variant and card["training"]["subjects"] == train
         assert {k: card["preprocessing"][k] for k in ("crop", "normalise", "margin")} == {
@@ -113,7 +113,7 @@ def test_model_cards_hold_the_test_metrics_and_apply_to_a_raw_scan(run, tmp_path
     hr = np.asanyarray(raw.dataobj, dtype=np.float32)[: raw.shape[0] // 2 * 2, : raw.shape[1] // 2 * 2,
                                                        : raw.shape[2] // 2 * 2]
     nib.save(nib.Nifti1Image(hr[::2, ::2, ::2], lr_affine(raw.affine, 2)), tmp_path / "lr.nii.gz")
-    assert main(["super-resolve", "--model", str(run / "results/evaluate/demo/model_cards/esrgan.pt"),
+    assert main(["super-resolve", "--model", str(run / "results/evaluate/demo/model_cards/esrgan.safetensors"),
                  str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
     sr = nib.load(tmp_path / "sr.nii.gz")
     assert sr.shape == hr.shape and np.allclose(sr.affine, raw.affine)
@@ -210,7 +210,7 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
     assert "| fsrcnn | 1 |" in (workdir / "results/papers/demo/threeplayer/method_comparison.md").read_text()
     assert (workdir / "results/papers/demo/threeplayer/sr_comparison.png").stat().st_size > 0
     monkeypatch.syspath_prepend(str(plugin_site))  # this process too has the plugin installed
-    plugin_card = load_model(workdir / "results/train/demo/fsrcnn@thick_slice/model.pt")[2]
+    plugin_card = load_model(workdir / "results/train/demo/fsrcnn@thick_slice/model.safetensors")[2]
     assert plugin_card["plugin"]["package"] == "mrisr-fsrcnn3d" and plugin_card["scale"] == [1, 1, 4]
     assert set(ours.metric) == {"psnr_brain", "ssim_brain", "nrmse_brain"}
     assert (ours.n == 1).sum() == len(ours) - 3 and (ours[ours.method == "eclare_offline"].n == 0).all()
@@ -221,14 +221,14 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
         lr, hr = nib.load(lr_path), nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0] / lr_path.name)
         assert lr.shape == tuple(n // f for n, f in zip(hr.shape, factors))  # far rows that fill no LR voxel dropped
         np.testing.assert_allclose(lr.affine, lr_affine(hr.affine, factors))
-        card = load_model(workdir / f"results/train/demo/rrdbnet3d@{setting}/model.pt")[2]
+        card = load_model(workdir / f"results/train/demo/rrdbnet3d@{setting}/model.safetensors")[2]
         assert card["scale"] == (list(factors) if len(set(factors)) > 1 else factors[0])
         assert card["degradation"]["method"] == {"mtvnet_x4_blur": "blur", "thick_slice": "slice_profile"}[setting]
     raw = nib.load(next((workdir / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz")))
     data = np.asanyarray(raw.dataobj, dtype=np.float32)
     data = data[tuple(slice(0, n - n % 4) for n in data.shape)]
     nib.save(nib.Nifti1Image(data[::4, ::4, ::4], lr_affine(raw.affine, 4)), tmp_path / "lr.nii.gz")
-    model = workdir / "results/train/demo/rrdbnet3d@mtvnet_x4_blur/model.pt"
+    model = workdir / "results/train/demo/rrdbnet3d@mtvnet_x4_blur/model.safetensors"
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
     sr = nib.load(tmp_path / "sr.nii.gz")
     assert sr.shape == data.shape and np.allclose(sr.affine, raw.affine)
@@ -247,18 +247,18 @@ def test_every_gan_variant_starts_from_the_pixel_loss_generator_of_its_architect
     for key, folder in pretrained.items():
         log = pd.read_csv(folder / "train_log.csv")
         assert len(log) == TINY["pretrain"]["steps"] and log["lr"].is_monotonic_decreasing
-        assert load_model(folder / "model.pt")[2]["variant"] == f"pretrained-{key}"
+        assert load_model(folder / "model.safetensors")[2]["variant"] == f"pretrained-{key}"
     for variant in sorted(set(VARIANTS) - {"trilinear"}):
-        card = load_model(run / f"results/train/demo/{variant}/model.pt")[2]
+        card = load_model(run / f"results/train/demo/{variant}/model.safetensors")[2]
         start = card["training"]["start"]
         family = "mdcsrn-mse" if variant == "wgan_gp" else "rrdb-l1"
         assert start["model"].startswith(f"pretrained-{family}-") and start["steps"] == TINY["pretrain"]["steps"]
     # esrgan's steps moved its generator away from the pretrained weights, not from a random start
-    start = load_model(run / "results/train/demo/esrgan/model.pt")[2]["training"]["start"]
-    config, weights = load_model(pretrained[start["model"].removeprefix("pretrained-")] / "model.pt")[:2]
+    start = load_model(run / "results/train/demo/esrgan/model.safetensors")[2]["training"]["start"]
+    config, weights = load_model(pretrained[start["model"].removeprefix("pretrained-")] / "model.safetensors")[:2]
     torch.manual_seed(0)
     random_start = build("generator", config).state_dict()
-    trained = load_model(run / "results/train/demo/esrgan/model.pt")[1]
+    trained = load_model(run / "results/train/demo/esrgan/model.safetensors")[1]
     distance = lambda a, b: sum(float((a[k].float() - b[k].float()).abs().sum()) for k in a)
     assert distance(trained, weights) < distance(trained, random_start)
     table = pd.read_csv(run / "results/papers/demo/threeplayer/method_comparison.csv", keep_default_na=False)
@@ -381,7 +381,7 @@ def test_the_run_writes_its_plan_as_mrisr_plan_prints_it(run):
     plan = yaml.safe_load(written)
     splits = _splits(run)
     assert plan["datasets"]["demo"]["test"] == list(splits.subject[splits.split == "test"])
-    trained = {p.parent.name for p in (run / "results/train/demo").glob("*/model.pt")}
+    trained = {p.parent.name for p in (run / "results/train/demo").glob("*/model.safetensors")}
     assert set(plan["training"]["train"]) == trained and plan["jobs"]["train"] == len(trained)
 
 
@@ -502,7 +502,7 @@ def test_feature_extractor_weights_are_downloaded_and_used(tmp_path):
     }))
     workdir = tmp_path / "wd"
     try:
-        result = snakemake(workdir, "results/train/demo/esrgan/model.pt", config=("tests/tiny.yaml", str(overlay)))
+        result = snakemake(workdir, "results/train/demo/esrgan/model.safetensors", config=("tests/tiny.yaml", str(overlay)))
     finally:
         httpd.shutdown()
     assert result.returncode == 0, result.stderr[-3000:]
@@ -716,7 +716,7 @@ def test_the_mtvnet_overlay_plans_its_settings_on_hcp_and_ixi(tmp_path, data):
     assert _planned_jobs((*data, "workflow/configs/mtvnet_x4.yaml"), tmp_path) == {
         k: v for k, v in jobs.items() if k != "total"}
     dataset = "ixi" if len(data) == 2 else "hcp"
-    trained = set(re.findall(rf"results/train/{dataset}/([\w@-]+)/model.pt", result.stdout))
+    trained = set(re.findall(rf"results/train/{dataset}/([\w@-]+)/model.safetensors", result.stdout))
     assert trained == {f"{v}{s}" for v in ("rrdbnet3d", "mdcsrn") for s in ("", "@mtvnet_x4_blur", "@mtvnet_kspace")} | {
         "esrgan"}
     assert jobs["papers_settings_table"] == jobs["papers_settings_figure"] == 1
@@ -744,7 +744,7 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
     else:  # IXI has no label maps: ixi.yaml switches the study off
         assert "segment_train" not in jobs
     assert f"results/papers/{trained_on}/threeplayer/method_comparison_out_of_sample.csv" in result.stdout
-    assert f"results/train/{trained_on}/disgan/model.pt" in result.stdout
+    assert f"results/train/{trained_on}/disgan/model.safetensors" in result.stdout
     assert f"results/evaluate/{tested_on}/nearest/disgan.csv" in result.stdout
     blocks = result.stdout.split("\nrule ")
     # HCP's parts are its subject list's split column: trained on, its train rows; tested on, every row

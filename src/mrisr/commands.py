@@ -244,7 +244,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         required("--settings", json.loads, help="JSON of the training settings"),
         required("--provenance", json.loads,
                  help="JSON for the model card: variant name, dataset, training subjects, prepare's preprocessing"),
-        optional("--start", help="the pretrain stage's model.pt the generator starts from (start: pretrained)"),
+        optional("--start", help="the pretrain stage's model file the generator starts from (start: pretrained)"),
         required("--out-dir"), THREADS, PROCESSES]),
     ("plan",): ("mrisr.plan.describe:print_plan", "the study this config runs, as YAML: splits, variants, training, "
                 "jobs per rule, outputs", [
@@ -253,8 +253,13 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
                  help="instead: the whole config, as the workflow has it"),
         optional("--directory", default=".", help="the workflow's folder (its config.yaml, its results paths)"),
         optional("--format", choices=["yaml", "json"], default="yaml"), optional("--out", help="default: stdout")]),
-    ("model-card",): ("mrisr.model_card:print_card", "print a model file's card (or add test-set metrics to it)", [
-        positional("model", help="model.pt"), switch("--json", "as JSON", dest="as_json"),
+    ("model-card",): ("mrisr.model_card:print_card", "print a model file's card (or add test-set metrics to it, or "
+                      "rewrite an earlier version's model.pt as a safetensors model file)", [
+        positional("model", help="the model file (model.safetensors, or an earlier version's model.pt)"),
+        positional("upgraded", nargs="?", metavar="NEW", help="with --upgrade: the new model file"),
+        switch("--upgrade", "rewrite MODEL, an earlier version's model.pt, as the model file NEW (safetensors), "
+                            "checked as any model file is"),
+        switch("--json", "as JSON", dest="as_json"),
         optional("--metrics", help="the evaluate stage's CSV of this model: write a copy whose card holds it"),
         optional("--degradation", help="with --metrics: the degradation of the LR volumes it scored"),
         optional("--out", help="with --metrics: the copy's path")]),
@@ -266,7 +271,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         optional("--bids-filter", bids_filters, metavar="JSON", dest="bids.filter",
                  help='with --bids: BIDS entities that choose the T1w images, e.g. \'{"session": "1"}\' '
                       "(a list: any of its values; null: the entity is absent)"),
-        optional("--model", dest="method.model", help="model.pt of a trained variant (or --interpolate)"),
+        optional("--model", dest="method.model", help="the model file of a trained variant (or --interpolate)"),
         optional("--interpolate", dest="method.interpolate", choices=["trilinear", "nearest"]),
         optional("--external", metavar="FOLDER", dest="method.external", help="the folder where an outside program "
                  "(e.g. ECLARE) wrote its output of the one input scan: resampled onto the scan's SR grid at --scale"),

@@ -128,6 +128,8 @@ class GeneratorTrainer(Trainer):
         """This process's part of global-batch volumes, on the device in the networks' memory format."""
         return [t[self.part()].to(self.device, memory_format=self.memory_format) for t in tensors]
 
+    model_file = "model.safetensors"
+
     def save_model(self, path: Path) -> None:
         save_model(path, self.generator_config, {k: v.cpu() for k, v in self.generator.state_dict().items()},
                    self.card)

@@ -30,7 +30,7 @@ from mrisr.scale import Scale, as_scale
 
 
 def load_generator(path: str | Path, device: torch.device | str | None = None) -> tuple[torch.nn.Module, dict]:
-    """Rebuild a generator from a ``model.pt`` model card; returns (module in eval mode, card)."""
+    """Rebuild a generator from a model file (its model card); returns (module in eval mode, card)."""
     config, state_dict, card = load_model(path)
     try:
         generator = build("generator", config)

@@ -1,9 +1,9 @@
-"""The model file (``model.pt``) is a model card: the generator's weights and config, plus what applying it to
-any scan needs (scale, the voxel size it was trained at, the preprocessing and its intensity statistic, the
+"""The model file (``model.safetensors``) is a model card: the generator's weights and config, plus what applying
+it to any scan needs (scale, the voxel size it was trained at, the preprocessing and its intensity statistic, the
 degradation it learned to invert) and where it came from (variant, data, steps, seed, mrisr version).
 
-Loading validates the generator's config against the schema's limits before a network is built, so a damaged or
-hostile file cannot ask for gigabytes; ``torch.load`` reads tensors and plain containers only.
+Loading reads the file within :mod:`mrisr.model_file`'s bounds, then validates the generator's config and every
+card field against the schema before a network is built, so a damaged or hostile file cannot ask for gigabytes.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import numpy as np
 
 from mrisr import __version__
 from mrisr.config import load_schema
+from mrisr import model_file
 from mrisr.errors import InputError, MrisrError, printable
-from mrisr.io import atomic_path, load_torch
+from mrisr.model_file import SAFETENSORS_DTYPE, ModelFile
 from mrisr.scale import as_scale, label
 from mrisr.settings import CARD_PREPROCESSING
 
@@ -30,7 +31,8 @@ FORMAT = "mrisr-model-card/1"
 STORED = "stored"
 #: a card's orientation otherwise: the axes of every training array, e.g. RAS (nibabel's axis codes)
 AXES = r"\A(?=.*[LR])(?=.*[AP])(?=.*[SI])[LRAPSI]{3}\Z"
-RETRAIN = "retrain it with this mrisr (the train stage writes model.pt), or point --model to another model.pt"
+RETRAIN = ("retrain it with this mrisr (the train stage writes model.safetensors), or point --model to another model "
+           "file")
 
 
 def lr_voxels(hr_voxel_mm: float, scale: int | list[int]) -> float | list[float]:
@@ -52,11 +54,8 @@ def make_card(*, variant_name: str, variant: dict, scale: int | list[int], hr_vo
 
 
 def save_model(path: str | Path, generator_config: dict, state_dict: dict, card: dict) -> Path:
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save({"generator": generator_config, "state_dict": state_dict, "card": card}, tmp)
-    return Path(path)
+    """The model file (:mod:`mrisr.model_file`): weights, generator config and card."""
+    return model_file.write(path, generator_config, state_dict, card)
 
 
 def _generator_schema() -> dict:
@@ -75,36 +74,56 @@ def check_generator_config(config: dict, path: str | Path) -> None:
     except jsonschema.ValidationError as exc:
         where = ".".join(str(p) for p in exc.absolute_path) or "generator"
         raise InputError(path, f"asks for a generator outside mrisr's limits ({where}: {exc.message})",
-                         "use a model.pt written by mrisr's train stage; do not edit its config") from exc
+                         "use a model file written by mrisr's train stage; do not edit its config") from exc
 
 
 def _card_schema() -> dict:
-    """What applying a model reads from its card: types and ranges, the scale and preprocessing from the config
-    schema (a card outside them came from another program or was edited)."""
+    """Every field of a card typed: the scale, degradation, variant and preprocessing as the config schema has them,
+    the rest as training writes them (a card outside them came from another program or was edited)."""
     full = load_schema()
-    schema = full["properties"]
-    prepare = schema["prepare"]["properties"]
+    definitions = full["definitions"]
+    prepare = full["properties"]["prepare"]["properties"]
     positive = {"type": "number", "exclusiveMinimum": 0}
+    name = {"type": "string", "maxLength": 256}
+    count = {"type": "integer", "minimum": 0}
+    # a pretrain card's variant is its generator and pixel loss: the variant's keys, none required
+    variant = {k: v for k, v in definitions["variant"].items() if k not in ("required", "if", "then")}
+    start = {"oneOf": [{"const": "scratch"},
+                       {"type": "object", "additionalProperties": False, "required": ["model", "dataset", "steps"],
+                        "properties": {"model": name, "dataset": name, "steps": count,
+                                       "digest": {"type": "string", "pattern": r"\A[0-9a-f]{1,64}\Z"}}}]}
     return {
-        "definitions": full["definitions"],
+        "definitions": definitions,
         "type": "object",
-        "required": ["variant", "variant_config", "scale", "hr_voxel_mm", "lr_voxel_mm", "preprocessing",
-                     "degradation", "training"],
+        "additionalProperties": False,
+        "required": ["format", "mrisr_version", "variant", "variant_config", "scale", "hr_voxel_mm", "lr_voxel_mm",
+                     "preprocessing", "degradation", "training"],
         "properties": {
-            "variant": {"type": "string"}, "variant_config": {"type": "object"}, "scale": {"$ref": "#/definitions/scale"},
-            "hr_voxel_mm": positive,
+            "format": {"const": FORMAT}, "mrisr_version": name, "variant": name, "variant_config": variant,
+            "scale": {"$ref": "#/definitions/scale"}, "hr_voxel_mm": positive,
             "lr_voxel_mm": {"oneOf": [positive, {"type": "array", "items": positive, "minItems": 3, "maxItems": 3}]},
-            "degradation": {"type": "object"},
-            "preprocessing": {"type": "object", "required": ["orientation", "crop", "margin", "normalise"],
+            "degradation": {"$ref": "#/definitions/degradation"},
+            "preprocessing": {"type": "object", "additionalProperties": False,
+                              "required": ["orientation", "crop", "margin", "normalise"],
                               "properties": {"orientation": {"oneOf": [{"const": STORED},
                                                                        {"type": "string", "pattern": AXES}]},
                                              **{k: prepare[k] for k in CARD_PREPROCESSING}}},
-            "training": {"type": "object", "required": ["dataset", "subjects", "steps", "batch_size", "seed"],
-                         "properties": {"subjects": {"type": "array", "items": {"type": "string"}},
-                                        "steps": {"type": "integer", "minimum": 0}}},
-            "metrics": {"type": ["object", "null"]},
-            "plugin": {"type": "object", "properties": {"package": {"type": ["string", "null"]},
-                                                        "version": {"type": ["string", "null"]}}},
+            "training": {"type": "object", "additionalProperties": False,
+                         "required": ["dataset", "subjects", "steps", "batch_size", "seed"],
+                         "properties": {"dataset": name, "subjects": {"type": "array", "items": name},
+                                        "steps": count, "batch_size": {"type": "integer", "minimum": 1},
+                                        "seed": count, "start": start}},
+            "metrics": {"oneOf": [{"type": "null"},
+                                  {"type": "object", "additionalProperties": False,
+                                   "required": ["degradation", "per_subject"],
+                                   "properties": {"degradation": name, "per_subject": {
+                                       "type": "object", "propertyNames": name,
+                                       "additionalProperties": {"type": "object", "propertyNames": name,
+                                                                "additionalProperties": {"type": "number"}}}}}]},
+            "plugin": {"type": "object", "additionalProperties": False,
+                       "properties": {"entry_point": name, "group": name, "value": name,
+                                      "package": {"type": ["string", "null"], "maxLength": 256},
+                                      "version": {"type": ["string", "null"], "maxLength": 256}}},
         },
     }
 
@@ -123,50 +142,6 @@ def check_card(card: dict, generator_config: dict, path: str | Path) -> None:
     if not np.all(np.isfinite([hr, *lr])) or not np.allclose(lr, hr * np.array(as_scale(card["scale"])), rtol=1e-6):
         raise InputError(path, f"has a damaged model card (voxel sizes: LR {card['lr_voxel_mm']} mm is not HR {hr} mm "
                                f"x scale {card['scale']})", RETRAIN)
-
-
-#: Bounds of a card's plain data, walked before it is validated or printed: a pickle's memo lets a small file hold
-#: one object many times over (a 128 KB file that prints as 100 GB of JSON) or a list that holds itself.
-CARD_MAX_NODES = 200_000
-CARD_MAX_DEPTH = 32
-CARD_MAX_CHARACTERS = 2**24
-
-
-def check_plain_data(value, path: str | Path, what: str) -> None:
-    """``value`` within the node, depth and character budget (a cycle exceeds the depth)."""
-    budget = {"nodes": CARD_MAX_NODES, "characters": CARD_MAX_CHARACTERS}
-
-    def walk(node, depth: int) -> None:
-        budget["nodes"] -= 1
-        if depth > CARD_MAX_DEPTH:
-            raise InputError(path, f"has a {what} nested deeper than {CARD_MAX_DEPTH} levels (or holding itself)",
-                             RETRAIN)
-        if isinstance(node, (str, bytes)):
-            budget["characters"] -= len(node)
-        if budget["nodes"] < 0 or budget["characters"] < 0:
-            raise InputError(path, f"has a {what} larger than any mrisr writes (over {CARD_MAX_NODES:,} values or "
-                                   f"{CARD_MAX_CHARACTERS:,} characters, counting repeats)", RETRAIN)
-        if isinstance(node, dict):
-            for key, item in node.items():
-                walk(key, depth + 1)
-                walk(item, depth + 1)
-        elif isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item, depth + 1)
-
-    walk(value, 0)
-
-
-def _owns_its_storage(tensor) -> bool:
-    """Dense, not overlapping, from the start of a storage exactly its size: no view that reads few bytes as many."""
-    if tensor.storage_offset() or tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
-        return False
-    dense = 1
-    for size, stride in sorted(zip(tensor.shape, tensor.stride()), key=lambda dim: dim[1]):
-        if size != 1 and stride != dense:
-            return False
-        dense *= size
-    return True
 
 
 def check_plugin(generator_config: dict, card: dict, path: str | Path) -> None:
@@ -211,58 +186,56 @@ def claimed_package(recorded: dict) -> tuple[str | None, str | None]:
         return package, None
 
 
-def check_weights(generator_config: dict, state_dict, path: str | Path) -> None:
-    """The weights are exactly the tensors the config builds (names and shapes), compared on torch's meta device,
-    which allocates nothing: a small file cannot make the loader build layers it holds no weights for, nor a
-    network over the schema's parameter cap; and each tensor owns its storage, shared with no other."""
+def check_weights(generator_config: dict, model: ModelFile, path: str | Path) -> dict:
+    """The weights, once they are exactly the tensors the config builds (names, shapes, dtypes, compared on torch's
+    meta device, which allocates nothing: a small file cannot make the loader build layers it holds no weights for,
+    nor a network over the schema's parameter cap), and every one finite."""
     import torch
 
     from mrisr.models.registry import build, count_parameters
 
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise InputError(path, "has no generator weights (state_dict is not a dict of tensors)", RETRAIN)
     with torch.device("meta"):
         network = build("generator", generator_config)
     cap = load_schema()["definitions"]["generator"]["x-max-parameters"]
     if (parameters := count_parameters(network)) > cap:
         raise InputError(path, f"asks for a generator of {parameters:,} parameters, more than mrisr loads ({cap:,})",
                          RETRAIN)
-    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
-    found = {name: tuple(t.shape) for name, t in state_dict.items()}
-    if found != expected:
-        differ = sorted(set(expected) ^ set(found)) or [n for n in expected if expected[n] != found[n]]
+    names = {str(dtype).removeprefix("torch."): code for code, dtype in SAFETENSORS_DTYPE.items()}
+    expected = {name: (names.get(str(t.dtype).removeprefix("torch.")), tuple(t.shape))
+                for name, t in network.state_dict().items()}
+    if model.shapes != expected:
+        differ = sorted(set(expected) ^ set(model.shapes)) or [n for n in expected if expected[n] != model.shapes[n]]
         raise InputError(path, f"holds weights that do not fit its generator config ({len(differ)} tensors differ, "
-                               f"e.g. {differ[0]}: config {expected.get(differ[0])}, file {found.get(differ[0])})",
+                               f"e.g. {differ[0]}: config {expected.get(differ[0])}, file {model.shapes.get(differ[0])})",
                          RETRAIN)
-    borrowed = [name for name, t in state_dict.items() if not _owns_its_storage(t)]
-    storages = [t.untyped_storage().data_ptr() for t in state_dict.values() if t.numel()]
-    if borrowed or len(set(storages)) < len(storages):
-        raise InputError(path, "holds weights that are views of other memory (e.g. "
-                               f"{(borrowed or ['two tensors sharing one storage'])[0]}), which mrisr never writes",
-                         RETRAIN)
+    state_dict = model.tensors()
     broken = [name for name, t in state_dict.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if broken:
         raise InputError(path, f"holds NaN or Inf weights ({', '.join(broken[:3])})", RETRAIN)
+    return state_dict
 
 
 def load_model(path: str | Path) -> tuple[dict, dict, dict]:
     """(generator config, state dict, card) of a model file: config, card and weights checked before anything is
     built."""
-    bundle = load_torch(path, RETRAIN)
-    if not isinstance(bundle, dict) or not {"generator", "state_dict", "card"} <= bundle.keys():
-        raise InputError(path, "is not an mrisr model file with a model card (it needs generator, state_dict and "
-                               "card)", RETRAIN)
-    card = bundle["card"]
-    check_plain_data(card, path, "model card")
-    check_plain_data(bundle["generator"], path, "generator config")
+    model = model_file.read(path, RETRAIN)
+    card, generator = model.card, model.generator
     if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise InputError(path, f"has a model card of another format ({card.get('format') if isinstance(card, dict) else card!r}; "
-                               f"this mrisr reads {FORMAT})", RETRAIN)
-    check_generator_config(bundle["generator"], path)
-    check_card(card, bundle["generator"], path)
-    check_plugin(bundle["generator"], card, path)
-    check_weights(bundle["generator"], bundle["state_dict"], path)
-    return bundle["generator"], bundle["state_dict"], card
+        shown = printable(json.dumps(card.get("format") if isinstance(card, dict) else card)[:80])
+        raise InputError(path, f"has a model card of another format ({shown}; this mrisr reads {FORMAT})", RETRAIN)
+    check_generator_config(generator, path)
+    check_card(card, generator, path)
+    check_plugin(generator, card, path)
+    return generator, check_weights(generator, model, path), card
+
+
+def upgrade_model(old: str | Path, new: str | Path) -> Path:
+    """``mrisr model-card --upgrade``: an earlier version's ``model.pt`` rewritten as a safetensors model file, all
+    of it checked as any model file is; ``new`` must not exist (nothing of the user's is overwritten)."""
+    if Path(new).exists():
+        raise InputError(new, "exists already", "give --upgrade a new file name (e.g. model.safetensors)")
+    generator, state_dict, card = load_model(old)
+    return save_model(new, generator, state_dict, card)
 
 
 def with_metrics(model: str | Path, metrics_csv: str | Path, degradation: str, out: str | Path) -> Path:
@@ -317,12 +290,19 @@ def describe(card: dict) -> str:
     return "\n".join(lines)
 
 
-def print_card(model: str, as_json: bool, metrics: str | None, degradation: str | None, out: str | None) -> None:
+def print_card(model: str, upgraded: str | None, upgrade: bool, as_json: bool, metrics: str | None,
+               degradation: str | None, out: str | None) -> None:
     """``mrisr model-card``: print a model file's card; with ``metrics`` (and the ``degradation`` of its LR
-    volumes), first write a copy to ``out`` whose card holds them, and print that."""
+    volumes), first write a copy to ``out`` whose card holds them, and print that; with ``upgrade``, first rewrite
+    ``model`` (an earlier version's model.pt) as the model file ``upgraded``, and print its card."""
+    if upgrade != bool(upgraded) or (upgrade and metrics):
+        raise MrisrError("model-card: --upgrade takes the old and the new file (mrisr model-card --upgrade OLD NEW), "
+                         "and a second file needs --upgrade (not --metrics)")
     if metrics:
         if not (out and degradation):
             raise MrisrError("model-card --metrics needs --degradation and --out")
         model = with_metrics(model, metrics, degradation, out)
+    elif upgrade:
+        model = upgrade_model(model, upgraded)
     card = load_model(model)[2]
     print(json.dumps(card, indent=2, sort_keys=True) if as_json else printable(describe(card)))

@@ -77,7 +77,7 @@ class PixelTrainer(GeneratorTrainer):
 @distributed.data_parallel
 def pretrain_generator(hr: list[str], generator: dict, pixel_loss: str, settings: dict, provenance: dict,
                        out_dir: str, threads: int) -> dict[str, Path]:
-    """The pretrain stage: one generator on the prepared HR training volumes, pixel loss only; writes ``model.pt``
+    """The pretrain stage: one generator on the prepared HR training volumes, pixel loss only; writes ``model.safetensors``
     (a model card: it super-resolves scans like any trained variant) and ``train_log.csv`` into ``out_dir``.
 
     ``settings``: the config's ``pretrain`` with ``train``'s batch and patch size, the scale, seed and degradation;

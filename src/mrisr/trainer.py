@@ -42,6 +42,9 @@ class Interrupted(MrisrError):
 class Trainer:
     """Device, precision, step counter and log rows; subclasses add networks, ``train_step`` and ``save_model``."""
 
+    #: the name of the file ``save_model`` writes
+    model_file: str
+
     def __init__(self, settings: StepSettings, fingerprint: str):
         self.settings = settings
         self.device = default_device()
@@ -164,7 +167,7 @@ def training_lock(out_dir: Path) -> Iterator[None]:
 
 def fit(trainer: Trainer, take_step: Callable[[], dict], out_dir: str | Path, *, fix: str, show: tuple[str, ...],
         writer: bool = True, progress: bool = True, desc: str = "train") -> dict[str, Path]:
-    """Train (or resume) to the settings' steps; write ``model.pt`` and ``train_log.csv`` into ``out_dir``.
+    """Train (or resume) to the settings' steps; write the trainer's model file and ``train_log.csv`` into ``out_dir``.
 
     A row whose checked losses are not finite stops the run before it is checkpointed, naming ``fix``.
     """
@@ -193,7 +196,7 @@ def _fit(trainer: Trainer, take_step: Callable[[], dict], out: Path, *, fix: str
     with trainer.backends():
         run_steps(trainer, settings.steps, checked_step, checkpoint, settings.checkpoint_every, show=show,
                   writer=writer, progress=progress, desc=desc)
-    model, log_path = out / "model.pt", out / "train_log.csv"
+    model, log_path = out / trainer.model_file, out / "train_log.csv"
     if writer:
         trainer.save_model(model)
         write_table(pd.DataFrame(trainer.rows), log_path)

@@ -35,9 +35,9 @@ PATHS = {
     "hr": "results/prepare/{dataset}/sub-{subject}/sub-{subject}_{kind}.nii.gz",
     "lr": "results/degrade/{dataset}/{degradation}/sub-{subject}_T1w.nii.gz",
     "scan_lr": "results/degrade/{dataset}/scan/sub-{subject}_acq-lr_T1w.nii.gz",  # a raw scan made a user's LR scan
-    "pretrained": "results/pretrain/{dataset}/{generator}/model.pt",
+    "pretrained": "results/pretrain/{dataset}/{generator}/model.safetensors",
     "pretrain_log": "results/pretrain/{dataset}/{generator}/train_log.csv",
-    "model": "results/train/{dataset}/{variant}/model.pt",
+    "model": "results/train/{dataset}/{variant}/model.safetensors",
     "train_log": "results/train/{dataset}/{variant}/train_log.csv",
     "external_env": "results/external/env/{environment}",  # an outside program's venv and status.json
     "external_out": "results/external/{dataset}/{degradation}/{variant}/sub-{subject}",  # what the program wrote
@@ -45,7 +45,7 @@ PATHS = {
     "scan_sr": "results/super_resolve/{dataset}/scan/{variant}/sub-{subject}_acq-sr_T1w.nii.gz",
     "sr_pasted": "results/super_resolve/{dataset}/{degradation}/{variant}/pasted/sub-{subject}_T1w.nii.gz",
     "metrics": "results/evaluate/{dataset}/{degradation}/{variant}.csv",
-    "model_card": "results/evaluate/{dataset}/model_cards/{variant}.pt",
+    "model_card": "results/evaluate/{dataset}/model_cards/{variant}.safetensors",
     "segment": "results/segment/{dataset}/{arm}/seed-{seed}/{file}",
     "paper": "results/papers/{dataset}/{paper}/{name}",
     "plan": "results/plan.yaml",  # mrisr plan: what this run is

@@ -59,6 +59,8 @@ class SegTrainer(Trainer):
     def checked_losses(self, row: dict) -> tuple[str, ...]:
         return ("loss",)
 
+    model_file = "model.pt"  # the run's own file, read by its evaluate job only
+
     def save_model(self, path: Path) -> None:
         """The segmenter's file (read by :func:`mrisr.segment.evaluate.load_segmenter`)."""
         with atomic_path(path) as tmp:

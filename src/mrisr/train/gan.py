@@ -222,7 +222,7 @@ class GanTrainer(GeneratorTrainer):
 
 def train(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
           progress: bool = True, card: dict | None = None, start: Start | None = None) -> dict[str, Path]:
-    """Train (or resume) one GAN variant; write ``model.pt`` (with ``card``) and ``train_log.csv`` into ``out_dir``."""
+    """Train (or resume) one GAN variant; write ``model.safetensors`` (with ``card``) and ``train_log.csv`` into ``out_dir``."""
     trainer = GanTrainer(variant, settings, card, start)
     for name, n in trainer.parameter_counts().items():
         log.info("%s: %s parameters", name, f"{n:,}")
@@ -246,7 +246,7 @@ def counted_steps(settings: TrainSettings, shapes: list[tuple[int, ...]]) -> Tra
 
 
 def load_start(path: str | Path, generator_config: dict) -> tuple[Start, dict]:
-    """A pretrained generator (the pretrain stage's ``model.pt``) as a start for ``generator_config``, and what the
+    """A pretrained generator (the pretrain stage's ``model.safetensors``) as a start for ``generator_config``, and what the
     new card records of it."""
     config, state_dict, card = load_model(path)
     if config != generator_config:
@@ -263,7 +263,7 @@ def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict
                   threads: int, start: str | None = None) -> dict[str, Path]:
     """The train stage: one variant on the prepared HR training volumes (``variant``, ``settings``: config JSON;
     ``provenance``: the variant's name, the dataset, the training subjects and prepare's ``preprocessing``;
-    ``start``: the pretrain stage's model.pt that the generator starts from, for ``start: pretrained``;
+    ``start``: the pretrain stage's model file that the generator starts from, for ``start: pretrained``;
     ``processes``: data-parallel processes on this node, :func:`mrisr.distributed.data_parallel`)."""
     set_threads(threads)
     volumes = load_training_volumes(hr)
@@ -272,7 +272,7 @@ def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict
     if variant["start"] == "pretrained":
         if not start:
             raise ConfigError(f"variants.{provenance['variant']}.start", "is pretrained but no --start model was given",
-                              "pass the pretrain stage's model.pt with --start")
+                              "pass the pretrain stage's model.safetensors with --start")
         initial, started_from = load_start(start, scaled(variant["generator"], settings.scale))
     card = training_card(provenance["variant"], variant, settings, volumes, provenance, started_from)
     return train(volumes.arrays, variant, settings, out_dir, card=card, start=initial)
