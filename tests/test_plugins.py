@@ -1,5 +1,6 @@
 """A generator from another installed package, found through its entry point (examples/plugin: mrisr-fsrcnn3d)."""
 
+import re
 import sys
 
 import nibabel as nib
@@ -186,3 +187,89 @@ def test_python_m_mrisr_does_not_import_a_plugin_s_module_from_the_current_folde
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "imported").exists() and (tmp_path / "sr.nii.gz").exists()
+
+
+HOSTILE = '''
+import torch
+from torch import nn
+
+
+class Plain(nn.Module):
+    def __init__(self, scale=(2, 2, 2)):
+        super().__init__()
+        self.conv = nn.Conv3d(1, 1, 3, padding=1)
+
+    def forward(self, x):
+        return x
+
+
+def no_options(scale):
+    return Plain(scale)
+
+
+def sparse(scale, **options):
+    network = Plain(scale)
+    network.register_buffer("table", torch.zeros(4, 4, device="cpu").to_sparse())
+    return network
+
+
+def meta(scale, **options):
+    network = Plain(scale)
+    return network.to("meta")
+'''
+
+
+@pytest.fixture
+def hostile(tmp_path, monkeypatch):
+    """Four generator plugins of one installed package that does each thing wrong: its module raises on import, its
+    builder takes no options, it builds sparse weights, it builds weights with no data (the meta device)."""
+    site = tmp_path / "hostile_site"
+    info = site / "hostile_sr-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hostile-sr\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[mrisr.generators]\nbroken = hostile_broken:build\n"
+                                           "strict = hostile_sr:no_options\nsparse = hostile_sr:sparse\n"
+                                           "ghost = hostile_sr:meta\n")
+    (site / "hostile_broken.py").write_text("raise RuntimeError('this plugin cannot start')\n")
+    (site / "hostile_sr.py").write_text(HOSTILE)
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    for name in [m for m in sys.modules if m.startswith("hostile_")]:
+        del sys.modules[name]
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("broken", "fails to import (RuntimeError: this plugin cannot start)"),
+    ("strict", "cannot be built with the options ['depth', 'scale'] (TypeError"),
+    ("sparse", "built weights that are sparse or hold no data (e.g. table)"),
+    ("ghost", "built weights that are sparse or hold no data (e.g. conv.weight)")])
+def test_a_plugin_that_misbehaves_is_named_with_the_fix_without_a_traceback(hostile, installed, tmp_path, capsys, name, problem):
+    """In training's build and in a model file's check alike: the plugin and its package named, exit 2."""
+    from mrisr.cli import main
+
+    config = {"name": name, "depth": 2, "scale": 2}
+    with pytest.raises(ConfigError, match=rf"the generator plugin '{name}' \(hostile_\w+:\w+, hostile-sr 1.0\) "
+                                          rf".*{re.escape(problem)}"):
+        build("generator", config)
+    model = tmp_path / "model.safetensors"
+    parts = read_model_parts(_card(tmp_path / "fsrcnn.safetensors", 2)[0])
+    parts["generator"] = config
+    parts["card"]["variant_config"]["generator"] = {"name": name, "depth": 2}
+    parts["card"].pop("plugin")
+    parts["state_dict"] = {"conv.weight": torch.zeros(1, 1, 3, 3, 3), "conv.bias": torch.zeros(1)}
+    write_model_parts(model, parts)
+    nib.save(nib.Nifti1Image(head(np.random.default_rng(2)).astype(np.float32), np.eye(4)), tmp_path / "lr.nii.gz")
+    assert main(["super-resolve", "--model", str(model), str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 2
+    err = capsys.readouterr().err
+    assert f"{model}: names a generator that cannot be built" in err and problem in err and "Fix: " in err, err
+    assert "Traceback" not in err and not (tmp_path / "sr.nii.gz").exists()
+
+
+@pytest.mark.parametrize("option", [{"depth": 10**9}, {"depth": float("nan")}, {"label": "x" * 300},
+                                    {f"o{i}": 1 for i in range(40)}, {"layers": [1, 2]}])
+def test_a_plugin_s_options_are_bounded_before_its_builder_sees_them(tmp_path, option):
+    """A model file or config cannot hand a plugin a huge size, NaN, a long string, many options or a container."""
+    from mrisr.model_card import check_generator_config
+
+    with pytest.raises(InputError, match="outside mrisr's limits"):
+        check_generator_config({"name": "fsrcnn3d", "scale": 2, **option}, tmp_path / "model.safetensors")

@@ -22,7 +22,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from mrisr.device import Acceleration, Precision, autocast, default_device, uses_bf16
-from mrisr.errors import InputError
+from mrisr.errors import ConfigError, InputError
 from mrisr.io import voxel_sizes
 from mrisr.model_card import RETRAIN, load_model
 from mrisr.models.registry import build, is_plugin
@@ -35,6 +35,8 @@ def load_generator(path: str | Path, device: torch.device | str | None = None) -
     try:
         generator = build("generator", config)
         generator.load_state_dict(state_dict)
+    except ConfigError as exc:  # a plugin that built on the meta device but not here
+        raise InputError(path, f"names a generator that cannot be built: {exc}", RETRAIN) from None
     except (RuntimeError, KeyError, TypeError) as exc:
         raise InputError(path, f"is not a readable mrisr model ({exc})", RETRAIN) from exc
     generator = generator.to(device or default_device()).eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 from mrisr import __version__
 from mrisr.config import load_schema
 from mrisr import model_file
-from mrisr.errors import InputError, MrisrError, printable
+from mrisr.errors import ConfigError, InputError, MrisrError, printable
 from mrisr.model_file import SAFETENSORS_DTYPE, ModelFile
 from mrisr.scale import as_scale, label
 from mrisr.settings import CARD_PREPROCESSING
@@ -69,6 +70,9 @@ def check_generator_config(config: dict, path: str | Path) -> None:
     if not isinstance(config, dict):
         raise InputError(path, "has no generator config", RETRAIN)
     options = {k: v for k, v in config.items() if k != "scale"}
+    if any(isinstance(v, float) and not math.isfinite(v) for v in options.values()):
+        raise InputError(path, "asks for a generator outside mrisr's limits (an option is NaN or infinite)",
+                         "use a model file written by mrisr's train stage; do not edit its config")
     try:
         jsonschema.validate({"generator": options, "scale": config.get("scale")}, _generator_schema())
     except jsonschema.ValidationError as exc:
@@ -194,8 +198,11 @@ def check_weights(generator_config: dict, model: ModelFile, path: str | Path) ->
 
     from mrisr.models.registry import build, count_parameters
 
-    with torch.device("meta"):
-        network = build("generator", generator_config)
+    try:
+        with torch.device("meta"):
+            network = build("generator", generator_config)
+    except ConfigError as exc:  # a plugin that fails to import or build
+        raise InputError(path, f"names a generator that cannot be built: {exc}", RETRAIN) from None
     cap = load_schema()["definitions"]["generator"]["x-max-parameters"]
     if (parameters := count_parameters(network)) > cap:
         raise InputError(path, f"asks for a generator of {parameters:,} parameters, more than mrisr loads ({cap:,})",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import EntryPoint, entry_points
 
+import torch
 from torch import nn
 
 from mrisr.config import definition_defaults
@@ -42,13 +43,38 @@ def build(role: str, settings: dict) -> nn.Module:
         options = {k: v for k, v in settings.items() if k != "name"}
         if "scale" in options:
             options["scale"] = as_scale(options["scale"])
-        return plugin(role, name).load()(**options)
+        return _built_plugin(role, name, options)
     target, definition = BUILDERS[role][name]
     options = {**definition_defaults(definition), **settings}
     for key in ("name", *TRAINING_KEYS.get(role, ())):
         options.pop(key, None)
     module, _, builder = target.partition(":")
     return getattr(importlib.import_module(module), builder)(**options)
+
+
+def _built_plugin(role: str, name: str, options: dict) -> nn.Module:
+    """A plugin's network, whatever the plugin does wrong (fails to import, lacks an option, builds sparse weights or
+    weights with no data) a ConfigError naming it: its code is not mrisr's to show as a traceback."""
+    entry = plugin(role, name)
+    what = f"the {role} plugin '{name}' ({entry.value}{f', {entry.dist.name} {entry.dist.version}' if entry.dist else ''})"
+    fix = "fix or reinstall the package that provides it, or choose another network"
+    try:
+        builder = entry.load()
+    except Exception as exc:  # an ImportError, or anything its module raises on import
+        raise ConfigError(f"{role}.name", f"{what} fails to import ({type(exc).__name__}: {exc})"[:600], fix) from None
+    try:
+        network = builder(**options)
+    except Exception as exc:  # a TypeError for an option it lacks, a ValueError for one it refuses, ...
+        raise ConfigError(role, f"{what} cannot be built with the options {sorted(options)} ({type(exc).__name__}: "
+                                f"{exc})"[:600], "give the options its documentation lists, within its ranges") from None
+    if not isinstance(network, nn.Module):
+        raise ConfigError(role, f"{what} built a {type(network).__name__}, not a torch module", fix)
+    on_meta = torch.get_default_device().type == "meta"  # mrisr builds on the meta device to check a model file
+    odd = [n for n, t in (*network.named_parameters(), *network.named_buffers())
+           if t.layout != torch.strided or t.is_meta != on_meta]
+    if odd:
+        raise ConfigError(role, f"{what} built weights that are sparse or hold no data (e.g. {odd[0]})", fix)
+    return network
 
 
 def is_plugin(role: str, name: str) -> bool:
