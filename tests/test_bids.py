@@ -71,7 +71,8 @@ def test_a_filter_chooses_images_by_entity(tmp_path, dataset):
 
 
 @pytest.mark.parametrize("case", ["the dataset itself", "among its raw files", "another dataset", "not BIDS",
-                                  "unknown entity", "nothing selected", "inputs as well"])
+                                  "unknown entity", "nothing selected", "inputs as well", "its derivatives folder",
+                                  "a subject folder linked into it"])
 def test_refusals_name_the_file_and_the_fix_and_write_nothing(tmp_path, dataset, capsys, case):
     other = write_bids_dataset(tmp_path / "other", {BIDS_T1W[0]: head(np.random.default_rng(2))})
     out, root, extra = tmp_path / "out", dataset, []
@@ -87,6 +88,11 @@ def test_refusals_name_the_file_and_the_fix_and_write_nothing(tmp_path, dataset,
         extra = ["--bids-filter", '{"sesion": "1"}']
     elif case == "nothing selected":
         extra = ["--bids-filter", '{"session": "3"}']
+    elif case == "its derivatives folder":
+        out = dataset / "derivatives"
+    elif case == "a subject folder linked into it":  # derivatives would land among sub-01's raw files
+        out.mkdir()
+        (out / "sub-01").symlink_to(dataset / "sub-01", target_is_directory=True)
     else:
         extra = [str(dataset / BIDS_T1W[0])]
     before = {d: _contents(d) for d in (dataset, other)}
@@ -96,10 +102,40 @@ def test_refusals_name_the_file_and_the_fix_and_write_nothing(tmp_path, dataset,
     expected = {"the dataset itself": "derivatives/mrisr", "among its raw files": "inside the BIDS dataset",
                 "another dataset": "mrisr did not make",
                 "not BIDS": "dataset_description.json", "unknown entity": "sesion", "nothing selected": "session",
-                "inputs as well": "--bids"}[case]
+                "inputs as well": "--bids", "its derivatives folder": "is the dataset's derivatives folder itself",
+                "a subject folder linked into it": f"{out / 'sub-01'}/ses-1/anat: leads out of the output folder"}[case]
     assert expected in err
     assert {d: _contents(d) for d in (dataset, other)} == before
-    assert out in (dataset, other) or not out.exists()
+    if case == "a subject folder linked into it":
+        assert [p.name for p in out.iterdir()] == ["sub-01"]
+    else:
+        assert out in (dataset, other) or not out.exists()
+
+
+def test_a_bids_run_that_stops_partway_says_so_and_a_rerun_completes_it(tmp_path, dataset, monkeypatch, capsys):
+    """The derivatives folder holds .mrisr-incomplete while scans are written; a crash leaves it (and the scans done,
+    each whole); a rerun completes the folder and removes it."""
+    import mrisr.super_resolve
+
+    out = tmp_path / "out"
+    original, calls = mrisr.super_resolve.super_resolve_image, []
+
+    def crash_on_the_third(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 3:
+            raise MemoryError("killed")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(mrisr.super_resolve, "super_resolve_image", crash_on_the_third)
+    command = ["super-resolve", "--interpolate", "trilinear", "--scale", "2", "--bids", str(dataset), str(out)]
+    with pytest.raises(MemoryError):
+        main(command)
+    assert (out / ".mrisr-incomplete").read_text().startswith("mrisr is writing these derivatives, or a run that did "
+                                                              "stopped partway")
+    assert len(list(out.rglob("*_desc-sr_T1w.nii.gz"))) == 2
+    monkeypatch.setattr(mrisr.super_resolve, "super_resolve_image", original)
+    assert main(command) == 0
+    assert not (out / ".mrisr-incomplete").exists() and len(list(out.rglob("*_desc-sr_T1w.nii.gz"))) == len(BIDS_T1W)
 
 
 # --- BIDS in: a `source: bids` dataset --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ method whose environment could not be installed. pip reads only a stand-in ECLAR
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -72,6 +73,24 @@ def test_a_python_pin_that_is_not_mrisr_s_is_left_to_conda(tmp_path):
     assert not (tmp_path / "env" / VENV).exists()
 
 
+@pytest.mark.parametrize("kind", ["link", "folder"])
+def test_an_environment_path_that_is_a_link_or_someone_else_s_folder_is_left_alone(tmp_path, kind):
+    """Rebuilding clears the environment folder: a link there would have its target emptied, a folder of other
+    files would lose them. Both are refused with the fix before anything is built or removed."""
+    users = tmp_path / "users_folder"
+    users.mkdir()
+    (users / "thesis.tex").write_text("keep me")
+    (tmp_path / "env").mkdir()
+    if kind == "link":
+        (tmp_path / "env" / VENV).symlink_to(users, target_is_directory=True)
+    else:
+        users.rename(tmp_path / "env" / VENV)
+        users = tmp_path / "env" / VENV
+    with pytest.raises(InputError, match=rf"{VENV}: is (a link|a folder that holds no virtual environment).*Fix: "):
+        install(_env_file(tmp_path), tmp_path / "env")
+    assert (users / "thesis.tex").read_text() == "keep me"
+
+
 def test_a_file_that_is_no_environment_is_refused_with_the_fix(tmp_path):
     (tmp_path / "bad.yaml").write_text("dependencies: [numpy]\n")
     with pytest.raises(InputError, match="pip section"):
@@ -137,6 +156,67 @@ def test_outside_output_elsewhere_in_the_world_is_refused(tmp_path):
     assert main(["super-resolve", str(lr_path), str(tmp_path / "sr.nii.gz"), "--external", str(tmp_path / "out"),
                  "--scale", "1,1,4"]) == 2
     assert not (tmp_path / "sr.nii.gz").exists()
+
+
+def _outside_1e30_mm(lr_path, lr, out):
+    huge = hr_affine(nib.load(lr_path).affine, (1, 1, 4))
+    huge[:3, :3] *= 1e30
+    nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), huge), out / "x.nii.gz")
+
+
+def _outside_800_cubed(lr_path, lr, out):
+    """800³ float32 voxels (2 GB in memory, 4 as float64) in a gzip file of a few MB."""
+    header = nib.Nifti1Header()
+    header.set_data_shape((800, 800, 800))
+    header.set_data_dtype(np.float32)
+    affine = hr_affine(nib.load(lr_path).affine, (1, 1, 4))
+    header.set_sform(affine, code=1)
+    header.set_qform(affine, code=1)
+    import gzip
+
+    with gzip.open(out / "x.nii.gz", "wb", compresslevel=1) as f:
+        f.write(header.binaryblock + b"\0" * 4)
+        block = bytes(2**24)
+        for _ in range(800**3 * 4 // len(block) + 1):
+            f.write(block)
+
+
+@pytest.mark.parametrize("forge, problem", [(_outside_1e30_mm, "not within 8x of the SR grid"),
+                                            (_outside_800_cubed, "over 8 times the SR grid")])
+def test_an_outside_output_whose_affine_or_size_is_not_an_sr_of_the_scan_is_refused_at_small_memory(
+        tmp_path, forge, problem):
+    """A 1e30 mm voxel would give a constant output with exit 0; an 800³ volume would allocate gigabytes: both are
+    refused from the header, before any voxel is read."""
+    from tests.conftest import mrisr_with_peak_memory
+
+    lr_path, lr = _thick_lr(tmp_path)
+    (tmp_path / "out").mkdir()
+    forge(lr_path, lr, tmp_path / "out")
+    started = time.monotonic()
+    code, stderr, peak = mrisr_with_peak_memory("super-resolve", lr_path, tmp_path / "sr.nii.gz", "--external",
+                                                tmp_path / "out", "--scale", "1,1,4", stderr_file=tmp_path / "err")
+    assert code == 2 and problem in stderr and "x.nii.gz: " in stderr and "Fix: " in stderr, stderr
+    assert "Traceback" not in stderr and time.monotonic() - started < 60 and peak < 1024
+    assert not (tmp_path / "sr.nii.gz").exists()
+
+
+@pytest.mark.parametrize("overwritten", ["reference", "outside", "input"])
+def test_super_resolve_never_writes_over_a_file_it_reads(tmp_path, capsys, overwritten):
+    """--reference, the outside program's output and the scan itself are read: none may be the output."""
+    from mrisr.cli import main
+
+    lr_path, lr = _thick_lr(tmp_path)
+    (tmp_path / "out").mkdir()
+    nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), hr_affine(nib.load(lr_path).affine, (1, 1, 4))),
+             tmp_path / "out/x.nii.gz")
+    reference = tmp_path / "hr.nii.gz"
+    nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), hr_affine(nib.load(lr_path).affine, (1, 1, 4))), reference)
+    target = {"reference": reference, "outside": tmp_path / "out/x.nii.gz", "input": lr_path}[overwritten]
+    before = {p: p.read_bytes() for p in (reference, tmp_path / "out/x.nii.gz", lr_path)}
+    assert main(["super-resolve", str(lr_path), str(target), "--external", str(tmp_path / "out"), "--scale", "1,1,4",
+                 "--reference", str(reference)]) == 2
+    assert f"{target}: is an input" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
 
 
 def test_a_method_not_computed_is_a_row_per_subject_that_the_settings_table_prints_with_why(tmp_path):

@@ -6,6 +6,7 @@ import io
 import sys
 import tarfile
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -38,6 +39,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     send_length = True
     range_offset = 0  # a 206 that starts this many bytes before the asked start (a broken proxy)
     length_header = None  # a Content-Length to send instead of the body's
+    trickle = 0.0  # seconds between bytes: a server that sends a byte at a time, never idle long enough to time out
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         Handler.requests.append(self.headers.get("Range"))
@@ -65,6 +67,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(2)  # the connection drops mid-file
             return
+        if Handler.trickle:
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(Handler.trickle)
+            return
         self.wfile.write(body)
 
     def log_message(self, *args):
@@ -83,7 +91,7 @@ class Server(http.server.ThreadingHTTPServer):
 def server():
     Handler.requests, Handler.cut_first, Handler.honour_range = [], False, True
     Handler.body, Handler.content_type, Handler.send_length, Handler.range_offset = PAYLOAD, "application/octet-stream", True, 0
-    Handler.length_header = None
+    Handler.length_header, Handler.trickle = None, 0.0
     httpd = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -226,3 +234,20 @@ def test_a_linked_part_file_is_refused_and_its_target_left_alone(server, tmp_pat
     with pytest.raises(InputError, match=r"w\.pth\.part: is a link"):
         download(server, tmp_path / "w.pth", SHA, progress=False)
     assert target.read_bytes() == b"keep me" and Handler.requests == []
+
+
+def test_a_server_that_trickles_is_stopped_by_the_deadline_and_the_download_resumes(server, tmp_path, monkeypatch):
+    """Each byte well within the socket's timeout, the whole far too slow: the download stops at the deadline (a
+    minimum average rate after a grace period), keeps its bytes, and a rerun resumes from them."""
+    monkeypatch.setattr("mrisr.fetch.download.GRACE_S", 0.5)
+    monkeypatch.setattr("mrisr.fetch.download.MIN_RATE", 20)
+    Handler.trickle = 0.1
+    started = time.monotonic()
+    with pytest.raises(InputError, match="download stopped .*slower than 0.02 kB/s on average after 0.5 s.*Fix: rerun"):
+        download(server, tmp_path / "w.pth", SHA, timeout=5, progress=False)
+    assert time.monotonic() - started < 10
+    kept = (tmp_path / "w.pth.part").stat().st_size
+    assert 0 < kept < len(PAYLOAD)
+    Handler.trickle = 0.0
+    assert download(server, tmp_path / "w.pth", SHA, progress=False).read_bytes() == PAYLOAD
+    assert Handler.requests[-1] == f"bytes={kept}-"

@@ -204,13 +204,20 @@ def derivative_name(source_relpath: str) -> str:
 #: The BIDS version the derivatives follow (BIDS URIs in ``Sources``: 1.9 and later).
 BIDS_VERSION = "1.10.0"
 DESCRIPTION = "dataset_description.json"
+#: in a derivatives folder while ``super-resolve --bids`` writes it, so that a run that stopped partway says so (a
+#: dotfile: BIDS validators and pybids pass it by)
+INCOMPLETE = ".mrisr-incomplete"
 
 
 def check_derivatives_folder(out: Path, source_root: Path) -> None:
     """Refuse an output folder that is the source dataset, lies among its raw files (anywhere in it but under its
     ``derivatives/``) or holds another dataset: those files are not ours."""
     inside = out.resolve().is_relative_to(source_root.resolve())
-    if inside and not out.resolve().is_relative_to(source_root.resolve() / "derivatives"):
+    derivatives = source_root.resolve() / "derivatives"
+    if out.resolve() == derivatives:
+        raise InputError(out, "is the dataset's derivatives folder itself: mrisr's files would lie among every "
+                              "pipeline's", f"give mrisr a folder of its own there, e.g. {source_root / 'derivatives' / 'mrisr'}")
+    if inside and not out.resolve().is_relative_to(derivatives):
         raise InputError(out, "is inside the BIDS dataset being read: derivatives would be written among its raw files",
                          f"write them under its derivatives folder, e.g. {source_root / 'derivatives' / 'mrisr'}, or "
                          "outside the dataset")

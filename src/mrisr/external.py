@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -70,6 +71,17 @@ def _failure(stderr: str) -> str:
     return (errors or lines or ["pip gave no reason"])[-1]
 
 
+def _check_own_environment(target: Path) -> None:
+    """``target`` is rebuilt from scratch (its contents cleared): it must be absent or an environment mrisr built
+    there, never a link (clearing would empty the folder it points to) nor a folder of someone else's files."""
+    fix = f"remove {target} (mrisr builds the environment in a folder of its own), or give another environment folder"
+    if target.is_symlink():
+        raise InputError(target, f"is a link (to {os.readlink(target)}): rebuilding would empty its target", fix)
+    if target.exists() and not (target / "pyvenv.cfg").is_file():
+        raise InputError(target, "is a folder that holds no virtual environment: rebuilding would delete its files",
+                         fix)
+
+
 def install(env_file: str | Path, folder: str | Path) -> dict:
     """Build the environment of ``env_file`` in ``folder``/venv; write and return its status.
 
@@ -83,6 +95,7 @@ def install(env_file: str | Path, folder: str | Path) -> dict:
                                                 "(use --use-conda, which builds the pinned python)"}
     else:
         target = folder / VENV
+        _check_own_environment(target)
         venv.EnvBuilder(with_pip=True, clear=True).create(target)
         log.info("installing %d pins of %s into %s", len(pins), env_file, target)
         done = subprocess.run([target / "bin" / "python", "-m", "pip", "install", "--no-input", *pins],

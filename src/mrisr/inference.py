@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from mrisr.device import Acceleration, Precision, autocast, default_device, uses_bf16
 from mrisr.errors import ConfigError, InputError
-from mrisr.io import voxel_sizes
+from mrisr.io import load_volume, voxel_sizes
 from mrisr.model_card import RETRAIN, load_model
 from mrisr.models.registry import build, is_plugin
 from mrisr.scale import Scale, as_scale
@@ -201,14 +201,34 @@ def interpolate(lr: np.ndarray, scale: int | Scale, order: int = 1) -> np.ndarra
                                      order=order, mode="nearest").astype(np.float32)
 
 
-def onto_grid(outside: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...], lr_voxel: float,
-              path: Path) -> np.ndarray:
-    """An outside program's output resampled onto the HR grid (``affine``, ``shape``) by world position, cubic
-    B-spline. A program keeps its own grid convention (ECLARE splits each thick voxel over the same field of view,
-    its first thin voxel (scale - 1) / 2 voxels before ours): its affine, not its array, says where its voxels are.
-    The output must cover the grid but for one LR voxel (``lr_voxel`` mm) at its edges, which are extrapolated."""
+#: An outside program's output may differ from the SR grid by this factor in voxel size, and hold this many times its
+#: voxels (a wider field of view), at most: beyond, its affine or its size is not the one of an SR of this scan
+OUTSIDE_RATIO = 8
+
+
+def onto_grid(path: Path, affine: np.ndarray, shape: tuple[int, ...], lr_voxel: float) -> np.ndarray:
+    """An outside program's output (the NIfTI file ``path``) resampled onto the HR grid (``affine``, ``shape``) by
+    world position, cubic B-spline. A program keeps its own grid convention (ECLARE splits each thick voxel over
+    the same field of view, its first thin voxel (scale - 1) / 2 voxels before ours): its affine, not its array,
+    says where its voxels are. Its header is checked before a voxel is read: voxels within :data:`OUTSIDE_RATIO` of
+    the grid's in size, at most that many times its voxels; the output must cover the grid but for one LR voxel
+    (``lr_voxel`` mm) at its edges, which are extrapolated."""
     from nibabel.processing import resample_from_to
 
+    try:
+        header = nib.load(path)  # the header only: its data is read below, once its grid is checked
+        sizes = voxel_sizes(header.affine)
+    except Exception as exc:  # nibabel fails on damaged files in many ways
+        raise InputError(path, f"cannot be read as NIfTI ({exc})", "check the outside program's output") from None
+    ratio = sizes / voxel_sizes(affine)
+    if not np.all((ratio >= 1 / OUTSIDE_RATIO) & (ratio <= OUTSIDE_RATIO)):
+        raise InputError(path, f"has voxels of {' x '.join(f'{v:.3g}' for v in sizes)} mm, not within {OUTSIDE_RATIO}x "
+                               f"of the SR grid's {' x '.join(f'{v:.3g}' for v in voxel_sizes(affine))} mm",
+                         "check that the outside program writes its output's true affine (and --scale)")
+    if np.prod(header.shape, dtype=float) > OUTSIDE_RATIO * np.prod(shape, dtype=float):
+        raise InputError(path, f"has {' x '.join(map(str, header.shape))} voxels, over {OUTSIDE_RATIO} times the SR "
+                               f"grid's {' x '.join(map(str, shape))}", "check the outside program's output and --scale")
+    outside = load_volume(path, role="outside program's output")
     if len(outside.shape) != 3:
         raise InputError(path, f"is {len(outside.shape)}D, not one 3D volume", "check the outside program's output")
     to_outside = np.linalg.inv(outside.affine) @ affine

@@ -143,8 +143,7 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
     lr = np.asanyarray(seen.dataobj, dtype=np.float32)  # scl_slope / scl_inter applied
     if method.external is not None:
         grid = tuple(n * f for n, f in zip(lr.shape, method.scale))
-        sr = onto_grid(load_volume(method.external, role="outside program's output"),
-                       hr_affine(seen.affine, method.scale), grid, voxel_sizes(seen.affine).max(), method.external)
+        sr = onto_grid(method.external, hr_affine(seen.affine, method.scale), grid, voxel_sizes(seen.affine).max())
     elif method.generator is None:
         sr = interpolate(lr, method.scale, order=method.order)
     else:
@@ -197,7 +196,8 @@ def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
 
 def _bids_pairs(root: str, output: str, filters: dict) -> dict[tuple[Path, Path], str]:
     """(T1w, derivative file) for every T1w of the BIDS dataset ``root`` that ``filters`` select, each with its
-    path in the dataset; the output folder must be a new one or mrisr's derivatives of this dataset."""
+    path in the dataset; the output folder must be a new one or mrisr's derivatives of this dataset, and no folder
+    in it a link out of it (``OUT/sub-01`` linked to the raw ``sub-01`` would put derivatives among its files)."""
     from mrisr.bids import check_derivatives_folder, derivative_name, open_layout, t1w_images
 
     check_derivatives_folder(Path(output), Path(root))
@@ -205,13 +205,21 @@ def _bids_pairs(root: str, output: str, filters: dict) -> dict[tuple[Path, Path]
     if not images:
         raise InputError(root, f"has no T1w image (sub-*/[ses-*/]anat/*_T1w.nii[.gz]) that --bids-filter "
                          f"{json.dumps(filters)} selects", "check the dataset, or loosen --bids-filter")
-    return {(Path(image.path), Path(output) / derivative_name(image.relpath)): image.relpath for image in images}
+    pairs = {(Path(image.path), Path(output) / derivative_name(image.relpath)): image.relpath for image in images}
+    inside = Path(output).resolve()
+    for _, target in pairs:
+        if not target.parent.resolve().is_relative_to(inside):
+            raise InputError(target.parent, f"leads out of the output folder (to {target.parent.resolve()}): "
+                                            "derivatives would be written there",
+                             "remove the link from the output folder; mrisr makes its folders itself")
+    return pairs
 
 
-def _check_pairs(pairs: list[tuple[Path, Path]]) -> None:
-    """Before anything is written: no output is an input (the same file, or an output folder that holds the
-    scans), and no two scans write one output."""
-    scans = [scan for scan, _ in pairs]
+def _check_pairs(pairs: list[tuple[Path, Path]], also_read: list[str | Path | None]) -> None:
+    """Before anything is written: no output is an input (a scan, or ``also_read``: the reference, the mask, an
+    outside program's output; the same file, or an output folder that holds the scans), and no two scans write one
+    output."""
+    scans = [scan for scan, _ in pairs] + [Path(p) for p in also_read if p]
     read = {scan.resolve(): scan for scan in scans}
     first_of: dict[Path, Path] = {}
     for scan, target in pairs:
@@ -264,17 +272,19 @@ def super_resolve_files(inputs: list[str], output: str, method: MethodChoice, sc
     set_threads(threads)
     sources = _bids_pairs(bids.root, output, bids.filter or {}) if bids.root else {}
     pairs = list(sources) or _scan_pairs(inputs, output)
-    _check_pairs(pairs)
+    _check_pairs(pairs, [scan.reference, scan.mask, outside_output(method.external) if method.external else None])
     if len(pairs) > 1 and (scan.reference or scan.mask):
         raise MrisrError("--reference and --mask belong to one scan; run those scans one by one")
     chosen, variant, descrip = chosen_method(method, len(pairs), scan.resample)
     if chosen.generator is not None:
         compile_stages(chosen.generator, acceleration)
     if bids.root:
-        from mrisr.bids import DESCRIPTION, dataset_description
+        from mrisr.bids import DESCRIPTION, INCOMPLETE, dataset_description
 
         write_text(json.dumps(dataset_description(Path(bids.root), __version__), indent=2) + "\n",
                    Path(output) / DESCRIPTION)
+        write_text(f"mrisr is writing these derivatives, or a run that did stopped partway: {command_line}\n",
+                   Path(output) / INCOMPLETE)
         provenance = _provenance(chosen, method.model, variant, command_line)
     written = []
     with acceleration.backends():
@@ -305,4 +315,6 @@ def super_resolve_files(inputs: list[str], output: str, method: MethodChoice, sc
                 sidecar = derivative_sidecar(sources[path, out], provenance, voxel_sizes(source.affine),
                                              voxel_sizes(sr.affine))
                 write_text(json.dumps(sidecar, indent=2) + "\n", out.with_name(out.name.removesuffix(".nii.gz") + ".json"))
+    if bids.root:
+        (Path(output) / INCOMPLETE).unlink()
     return written

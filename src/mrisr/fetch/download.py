@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import tarfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -28,6 +29,9 @@ from mrisr.io import digest_of, sync_to_disk
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+#: After its first GRACE_S seconds a download must average MIN_RATE bytes/s, else it stops (its bytes kept: a rerun
+#: resumes): a server that trickles a byte a minute never trips the socket's timeout, only this deadline
+MIN_RATE, GRACE_S = 100_000, 600.0
 CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 
 
@@ -74,8 +78,10 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool, size: int | Non
         with os.fdopen(os.open(part, flags, 0o644), "wb") as out, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, desc=part.name, disable=not progress
         ) as bar:
-            received = start
-            for block in iter(lambda: response.read(CHUNK), b""):
+            received, began = start, time.monotonic()
+            for block in iter(lambda: response.read1(CHUNK), b""):
+                if time.monotonic() - began > GRACE_S + (received - start) / MIN_RATE:
+                    raise TimeoutError(f"slower than {MIN_RATE / 1000:g} kB/s on average after {GRACE_S:g} s")
                 if size is not None and received + len(block) > size:
                     raise InputError(url, f"the server sends more than the {size} bytes the config pins",
                                      "check the URL and the size in the config")
