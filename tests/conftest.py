@@ -105,18 +105,31 @@ def write_model_parts(path, parts: dict, legacy: bool = False):
     return path
 
 
+#: ``python -c`` this, a file name and mrisr's arguments: ``python -m mrisr`` that writes its peak resident memory
+#: (the kernel's VmHWM of its own address space, in kB) to the file when it exits
+_WATCHED = """
+import atexit, re, runpy, sys
+report = sys.argv.pop(1)
+def peak():
+    with open("/proc/self/status") as f, open(report, "w") as out:
+        out.write(re.search(r"VmHWM:\\s+(\\d+) kB", f.read())[1])
+atexit.register(peak)
+runpy.run_module("mrisr", run_name="__main__", alter_sys=True)
+"""
+
+
 def mrisr_with_peak_memory(*args, stderr_file) -> tuple[int, str, float]:
     """``mrisr ARGS`` in a process of its own: exit code, stderr (kept in ``stderr_file``) and peak resident memory
-    in MB, from the kernel's accounting of that child alone."""
-    import os
+    in MB, the high-water mark of that process's own memory (the rusage of a child counts its parent's memory too,
+    which a spawned child inherits as its maximum on exec)."""
     import subprocess
     import sys
 
+    report = f"{stderr_file}.peak"
     with open(stderr_file, "w") as err:
-        child = subprocess.Popen([sys.executable, "-m", "mrisr", *map(str, args)], stdout=subprocess.DEVNULL,
-                                 stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-    return os.waitstatus_to_exitcode(status), open(stderr_file).read(), usage.ru_maxrss / 1024
+        code = subprocess.run([sys.executable, "-c", _WATCHED, report, *map(str, args)], stdout=subprocess.DEVNULL,
+                              stderr=err).returncode
+    return code, open(stderr_file).read(), int(open(report).read()) / 1024
 
 
 def head(rng, shape=(20, 22, 18)) -> np.ndarray:

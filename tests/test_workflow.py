@@ -761,7 +761,7 @@ def test_paper_scale_overlays_plan_the_whole_paper_dag_with_gpus(tmp_path, overl
         rule = block.split(":", 1)[0]
         # the workflow profile's sizes, found beside the Snakefile without being named
         if rule == "train":  # the DDP scripts' variants on 2 GPUs, the one-GPU scripts' (batch 4) on 1
-            variant = re.search(r"results/train/\w+/(\w+)/model\.pt", block).group(1)
+            variant = re.search(r"results/train/\w+/(\w+)/model\.safetensors", block).group(1)
             gpus = 1 if variant in ("mrsrgan", "wgan_gp_rrdb") else 2
             assert f"gpu={gpus}, cpus_per_gpu=8," in block and "runtime=1440" in block, variant
         if rule in ("super_resolve", "segment_train", "segment_evaluate"):

@@ -17,8 +17,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrisr.errors import InputError
 from mrisr import json_files
+from mrisr.errors import InputError
 
 #: What a T1w image is; filters choose among these and cannot widen them.
 T1W = {"suffix": "T1w", "datatype": "anat", "extension": [".nii", ".nii.gz"]}
@@ -150,7 +150,7 @@ def dataset_scans(name: str, spec: dict, index: Path | None = None) -> dict[str,
     asked = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     answer = state / f"scans-{asked}.json"
     if answer.is_file():
-        return {s: SubjectScan(**files) for s, files in json.loads(answer.read_text()).items()}
+        return {s: SubjectScan(**files) for s, files in json_files.read(answer).items()}
     for old in (p for p in Path(index).glob("*") if p.is_dir() and p != state):  # the files changed since
         shutil.rmtree(old, ignore_errors=True)
     scans = _scans(name, spec, root, state)

@@ -24,6 +24,9 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from mrisr import json_files
+from mrisr.errors import MrisrError
+
 Compiled = TypeVar("Compiled", torch.nn.Module, Callable)
 log = logging.getLogger(__name__)
 
@@ -65,8 +68,8 @@ def chosen_layout(memory_format: str | MemoryFormat, device: torch.device, netwo
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mrisr" / "memory_format.json"
     key = f"{_cpu_name()} | torch {torch.__version__} | {torch.get_num_threads()} threads | {shape} | {described}"
     try:
-        known = json.loads(cache.read_text())
-    except (OSError, ValueError):
+        known = json_files.read(cache)
+    except MrisrError:  # absent, unreadable or damaged: probed again
         known = {}
     if not isinstance(known, dict):
         known = {}

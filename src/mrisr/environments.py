@@ -3,8 +3,9 @@ status lie. Read by planning (the program's PATH) and the workflow's checkpoint 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from mrisr import json_files
 
 #: What ``mrisr external install`` writes last in the folder: whether the environment is there and, when not, why.
 STATUS_FILE = "status.json"
@@ -17,7 +18,7 @@ def status(folder: str | Path) -> dict:
     path = Path(folder) / STATUS_FILE
     if not path.is_file():
         return {"available": False, "reason": f"{path} does not exist (the external_environment rule writes it)"}
-    return json.loads(path.read_text())
+    return json_files.read(path)
 
 
 def program_path(folder: str | Path) -> Path:

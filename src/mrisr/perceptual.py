@@ -7,11 +7,11 @@ whether they are there and, when not, why. Without them LPIPS is reported as not
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from mrisr import json_files
 from mrisr.errors import InputError
 
 #: The file name torchvision looks for; the hash prefix in it is part of torchvision's contract.
@@ -44,7 +44,7 @@ def backbone_status(folder: str | Path) -> dict:
     path = Path(folder) / STATUS_FILE
     if not path.is_file():
         return {"available": False, "reason": f"{path} does not exist (the fetch_lpips rule writes it)"}
-    return json.loads(path.read_text())
+    return json_files.read(path)
 
 
 class SliceLpips:
