@@ -234,3 +234,32 @@ def test_a_thick_slice_card_refuses_a_scan_whose_slices_lie_along_another_axis(t
     assert main(["super-resolve", "--model", str(model), "--resample", "1", str(tmp_path / "t.nii.gz"),
                  str(tmp_path / "sr.nii.gz")]) == 2
     assert "--resample makes isotropic voxels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shift_voxels, axes", [(0.0, "RAS"), (1.5, "RAS"), (0.0, "LPS")])
+def test_reference_must_be_the_sr_grid_not_only_its_shape(tmp_path, rng, capsys, shift_voxels, axes):
+    """A reference of the SR grid's shape whose first voxel lies 1.5 voxels off, or the right grid stored in another
+    orientation (another affine for the same world grid: its header would mislabel the voxels), is refused with
+    the fix before anything is written; the grid itself is taken, its header copied."""
+    from mrisr.cli import main
+    from mrisr.degrade import lr_affine
+
+    hr_affine_ = np.diag([1.0, 1.0, 1.0, 1.0])
+    hr_affine_[:3, 3] = (-20.0, -22.0, -18.0)
+    lr = tmp_path / "lr.nii.gz"
+    nib.save(nib.Nifti1Image(head(rng, (10, 11, 9)).astype(np.float32), lr_affine(hr_affine_, 2)), lr)
+    reference_affine = hr_affine_.copy()
+    reference_affine[:3, 3] += shift_voxels
+    reference = nib.Nifti1Image(head(rng, (20, 22, 18)).astype(np.float32), reference_affine)
+    if axes == "LPS":
+        reference = reference.as_reoriented(nib.orientations.axcodes2ornt(("L", "P", "S")))
+    nib.save(reference, tmp_path / "ref.nii.gz")
+    out = tmp_path / "sr.nii.gz"
+    code = main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", str(lr), str(out), "--reference",
+                 str(tmp_path / "ref.nii.gz")])
+    if shift_voxels == 0 and axes == "RAS":
+        assert code == 0 and np.allclose(nib.load(out).affine, hr_affine_)
+        return
+    err = capsys.readouterr().err
+    assert code == 2 and "ref.nii.gz: reference grid" in err and "is not the SR grid" in err and "Fix: give" in err
+    assert ("first voxel 2.6 mm from the SR grid's" in err) == (shift_voxels == 1.5) and not out.exists()

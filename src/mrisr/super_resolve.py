@@ -194,6 +194,25 @@ def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
     return [(scan, out / scan.name) for scan in scans]
 
 
+#: how far (mm) a reference's voxel-to-world affine may lie from the SR grid's: float32 rounding of the headers
+GRID_TOLERANCE_MM = 1e-3
+
+
+def check_reference_grid(reference: nib.Nifti1Image, sr: nib.Nifti1Image, scale: Scale, path: str | Path) -> None:
+    """``--reference`` is the SR grid itself, not only of its shape: the same voxel-to-world affine (origin, spacing,
+    axes), its shape the SR's or larger by the far-edge HR rows that filled no whole LR voxel. A reference on
+    another grid would label every SR voxel with a world position it does not have."""
+    if whole_lr_voxels(reference.shape, sr.shape, scale) and np.allclose(reference.affine, sr.affine,
+                                                                         atol=GRID_TOLERANCE_MM):
+        return
+    off = nib.affines.apply_affine(reference.affine, (0, 0, 0)) - nib.affines.apply_affine(sr.affine, (0, 0, 0))
+    raise InputError(path, f"reference grid ({' x '.join(map(str, reference.shape))} voxels of "
+                           f"{mm(voxel_sizes(reference.affine))} mm, first voxel {np.linalg.norm(off):.3g} mm from the "
+                           f"SR grid's) is not the SR grid ({' x '.join(map(str, sr.shape))} voxels of "
+                           f"{mm(voxel_sizes(sr.affine))} mm)",
+                     "give the HR volume this LR was made from, on its own grid (the SR grid), or leave --reference out")
+
+
 def _bids_pairs(root: str, output: str, filters: dict) -> dict[tuple[Path, Path], str]:
     """(T1w, derivative file) for every T1w of the BIDS dataset ``root`` that ``filters`` select, each with its
     path in the dataset; the output folder must be a new one or mrisr's derivatives of this dataset, and no folder
@@ -303,11 +322,7 @@ def super_resolve_files(inputs: list[str], output: str, method: MethodChoice, sc
             header_from, affine = img, sr.affine
             if scan.reference:
                 header_from = load_volume(scan.reference, role="reference")
-                if not whole_lr_voxels(header_from.shape, sr.shape, chosen.scale):
-                    raise InputError(scan.reference,
-                                     f"reference grid {header_from.shape} differs from the SR grid {sr.shape}",
-                                     "give the HR volume this LR was made from, or leave --reference out")
-                affine = header_from.affine
+                check_reference_grid(header_from, sr, chosen.scale, scan.reference)
             written.append(save_volume(np.asanyarray(sr.dataobj), affine, out, reference=header_from, descrip=made))
             if bids.root:
                 from mrisr.bids import derivative_sidecar
