@@ -7,7 +7,7 @@ import torch
 from tqdm import tqdm
 
 from mrisr.degrade import lr_affine
-from mrisr.inference import hr_affine, interpolate, load_generator, super_resolve
+from mrisr.inference import Interpolation, hr_affine, interpolate, load_generator, super_resolve
 from mrisr.models.registry import build
 from mrisr.scale import as_scale
 from tests.conftest import inference_settings, write_model
@@ -20,6 +20,49 @@ def test_trilinear_reproduces_a_linear_ramp_on_the_hr_grid():
     I, J, K = np.meshgrid(np.arange(12), np.arange(10), np.arange(8), indexing="ij")
     inside = (I <= 10) & (J <= 8) & (K <= 6)  # the last HR voxel lies past the last LR sample: clamped
     np.testing.assert_allclose(hr[inside], ((2 * I + 3 * J - K) / 2)[inside], atol=1e-5)
+
+
+def test_bspline_reproduces_a_cubic_inside_and_is_simpleitk_s_bspline_on_the_hr_grid(rng):
+    """TorchIO's B-spline (MTVNet's baseline) on our HR grid: a cubic polynomial of the LR coordinates is a cubic
+    spline, reproduced away from the edges (which mirror); and the values are SimpleITK's own BSpline resampling of
+    the LR image onto the HR grid (an independent call), at a thick-slice scale too."""
+    import SimpleITK as sitk
+
+    i, j, k = np.meshgrid(np.arange(24), np.arange(22), np.arange(20), indexing="ij")
+    cubic = lambda a, b, c: 1e-3 * a**3 - 0.02 * b**2 + 0.5 * c + 1e-3 * a * b * c  # noqa: E731
+    hr = interpolate(cubic(i, j, k).astype(np.float32), 2, Interpolation.BSPLINE)
+    I, J, K = np.meshgrid(*(np.arange(n) / 2 for n in hr.shape), indexing="ij")
+    # the mirrored edges' error falls by 2 - 3^0.5 per LR voxel inward: 8 voxels in, under 3e-5 of it
+    inside = (I >= 8) & (I <= 15) & (J >= 8) & (J <= 13) & (K >= 8) & (K <= 11)
+    np.testing.assert_allclose(hr[inside], cubic(I, J, K)[inside], atol=2e-3)
+    for scale in (2, (1, 1, 4)):
+        lr = rng.normal(size=(7, 6, 5)).astype(np.float32)
+        image = sitk.GetImageFromArray(lr.transpose(2, 1, 0))  # SimpleITK's arrays are z, y, x
+        factors = as_scale(scale)
+        grid = sitk.Image([n * f for n, f in zip(lr.shape, factors)], sitk.sitkFloat32)
+        grid.SetSpacing([1 / f for f in factors])
+        expected = sitk.GetArrayFromImage(sitk.Resample(image, grid, sitk.Transform(), sitk.sitkBSpline)).transpose(2, 1, 0)
+        np.testing.assert_allclose(interpolate(lr, scale, Interpolation.BSPLINE), expected, atol=1e-5)
+
+
+def test_the_interpolations_are_the_schema_s_and_the_command_s(tmp_path, rng):
+    from mrisr.cli import parser
+    from mrisr.config import load_schema
+
+    modes = load_schema()["definitions"]["variant"]["properties"]["mode"]["enum"]
+    assert modes == [mode.value for mode in Interpolation]
+    choices = next(a.choices for a in parser()._subparsers._group_actions[0].choices["super-resolve"]._actions
+                   if a.dest == "method.interpolate")
+    assert choices == modes
+    import nibabel as nib
+
+    from mrisr.cli import main
+
+    lr = rng.normal(size=(6, 5, 4)).astype(np.float32)
+    nib.save(nib.Nifti1Image(lr, np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "lr.nii.gz")
+    assert main(["super-resolve", "--interpolate", "bspline", "--scale", "2", str(tmp_path / "lr.nii.gz"),
+                 str(tmp_path / "sr.nii.gz")]) == 0
+    np.testing.assert_allclose(nib.load(tmp_path / "sr.nii.gz").get_fdata(), interpolate(lr, 2, "bspline"), atol=1e-6)
 
 
 def test_tiles_with_wide_halo_equal_one_pass(rng):

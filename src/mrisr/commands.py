@@ -272,7 +272,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
                  help='with --bids: BIDS entities that choose the T1w images, e.g. \'{"session": "1"}\' '
                       "(a list: any of its values; null: the entity is absent)"),
         optional("--model", dest="method.model", help="the model file of a trained variant (or --interpolate)"),
-        optional("--interpolate", dest="method.interpolate", choices=["trilinear", "nearest"]),
+        optional("--interpolate", dest="method.interpolate", choices=["trilinear", "nearest", "bspline"]),
         optional("--external", metavar="FOLDER", dest="method.external", help="the folder where an outside program "
                  "(e.g. ECLARE) wrote its output of the one input scan: resampled onto the scan's SR grid at --scale"),
         optional("--scale", scale_type, dest="method.scale",

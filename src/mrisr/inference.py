@@ -10,6 +10,7 @@ HR tail (most of the memory) in small windows whose halo is their exact reach.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import math
 from dataclasses import dataclass
@@ -192,13 +193,30 @@ def super_resolve(generator: torch.nn.Module, lr: np.ndarray, scale: int | Scale
                          generator.reconstruct_reach, batch, bar, bf16)[0].cpu().numpy()
 
 
-def interpolate(lr: np.ndarray, scale: int | Scale, order: int = 1) -> np.ndarray:
-    """Spline interpolation onto the HR grid, LR voxel ``i`` lying at HR voxel ``scale * i`` (per axis; order 1 =
-    trilinear)."""
+class Interpolation(str, enum.Enum):
+    """The interpolation baselines: scipy's splines of order 1 and 0, and TorchIO's cubic B-spline (SimpleITK's
+    BSpline interpolator, as MTVNet's ``tio_bspline`` baseline computes it), each evaluated on the HR grid."""
+
+    TRILINEAR = "trilinear"
+    NEAREST = "nearest"
+    BSPLINE = "bspline"
+
+
+def interpolate(lr: np.ndarray, scale: int | Scale, mode: Interpolation = Interpolation.TRILINEAR) -> np.ndarray:
+    """Interpolation onto the HR grid, LR voxel ``i`` lying at HR voxel ``scale * i`` (per axis); the edges hold the
+    nearest value (scipy's ``nearest``; SimpleITK's B-spline mirrors its coefficients)."""
     factors = np.asarray(as_scale(scale), dtype=np.float64)
     shape = tuple(int(n * f) for n, f in zip(lr.shape, factors))
-    return ndimage.affine_transform(np.asarray(lr, dtype=np.float32), 1.0 / factors, output_shape=shape,
-                                     order=order, mode="nearest").astype(np.float32)
+    lr = np.asarray(lr, dtype=np.float32)
+    if Interpolation(mode) is Interpolation.BSPLINE:
+        import torchio as tio  # seconds to import: only where it is used
+
+        image = tio.ScalarImage(tensor=torch.from_numpy(lr)[None], affine=np.eye(4))
+        resample = tio.Resample((shape, hr_affine(np.eye(4), scale)), image_interpolation="bspline")
+        return resample(image).data[0].numpy().astype(np.float32)
+    order = 1 if Interpolation(mode) is Interpolation.TRILINEAR else 0
+    return ndimage.affine_transform(lr, 1.0 / factors, output_shape=shape, order=order,
+                                    mode="nearest").astype(np.float32)
 
 
 #: An outside program's output may differ from the SR grid by this factor in voxel size, and hold this many times its

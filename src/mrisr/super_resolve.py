@@ -22,7 +22,7 @@ from tqdm import tqdm
 from mrisr import __version__
 from mrisr.device import Acceleration, set_threads
 from mrisr.errors import InputError, MrisrError
-from mrisr.inference import Inference, compile_stages, hr_affine, interpolate, load_generator, onto_grid, super_resolve
+from mrisr.inference import Inference, Interpolation, compile_stages, hr_affine, interpolate, load_generator, onto_grid, super_resolve
 from mrisr.io import (ANISOTROPY_TOLERANCE, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
 from mrisr.model_card import STORED, mm
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 
 #: Interpolation orders of ``--interpolate``.
-INTERPOLATION_ORDERS = {"trilinear": 1, "nearest": 0}
 
 #: A scan's voxels may differ this much (relative) from the model's LR voxels before super-resolve warns.
 VOXEL_TOLERANCE = 0.1
@@ -47,7 +46,7 @@ class MethodChoice:
     file, an interpolation mode at ``scale``, or the folder where an outside program wrote its output, at ``scale``."""
 
     model: str | None
-    interpolate: str | None  # trilinear or nearest (INTERPOLATION_ORDERS)
+    interpolate: str | None  # an Interpolation
     external: str | None
     scale: int | list[int] | None
 
@@ -79,13 +78,13 @@ class BidsSelection:
 
 @dataclass(frozen=True)
 class Method:
-    """A trained generator with its card, an interpolation order, or an outside program's output file, at ``scale``
-    (per RAS+ axis)."""
+    """A trained generator with its card, an interpolation, or an outside program's output file, at ``scale`` (per
+    RAS+ axis)."""
 
     scale: Scale
     generator: torch.nn.Module | None = None
     card: dict | None = None
-    order: int = 1
+    interpolation: Interpolation = Interpolation.TRILINEAR
     external: Path | None = None
 
 
@@ -145,7 +144,7 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
         grid = tuple(n * f for n, f in zip(lr.shape, method.scale))
         sr = onto_grid(method.external, hr_affine(seen.affine, method.scale), grid, voxel_sizes(seen.affine).max())
     elif method.generator is None:
-        sr = interpolate(lr, method.scale, order=method.order)
+        sr = interpolate(lr, method.scale, method.interpolation)
     else:
         check_grid(seen, method.scale, path)
         check_voxel_size(seen, method.card, path)
@@ -271,7 +270,7 @@ def chosen_method(choice: MethodChoice, scans: int, resample: float | None) -> t
             raise MrisrError("--external holds the output of one scan: run the scans one by one")
         method = Method(scale=as_scale(choice.scale), external=outside_output(choice.external))
         return method, method.external.name, f"mrisr {label(choice.scale)} from {method.external.name}"
-    method = Method(scale=as_scale(choice.scale), order=INTERPOLATION_ORDERS[choice.interpolate])
+    method = Method(scale=as_scale(choice.scale), interpolation=Interpolation(choice.interpolate))
     return method, choice.interpolate, f"mrisr {label(choice.scale)} {choice.interpolate}"
 
 
