@@ -125,12 +125,13 @@ def _paper_generator():
     return build("generator", {"name": "rrdb", "channels": 64, "growth": 64, "blocks": 3, "scale": 2}).eval()
 
 
+@pytest.mark.parametrize("upsampler", ["pixel_shuffle", "nearest_conv"])
 @pytest.mark.parametrize("scale", [2, 4, [1, 1, 4], [3, 3, 1]])
-def test_reconstruction_reach_is_exact(scale):
+def test_reconstruction_reach_is_exact(scale, upsampler):
     """Windows with the reach as halo, per axis, give the one-pass output; one voxel less on any axis does not."""
     from mrisr.inference import _windowed
 
-    g, factors = _rrdb(scale), as_scale(scale)
+    g, factors = _rrdb(scale, upsampler=upsampler), as_scale(scale)
     features = torch.randn(1, 8, 14, 13, 12)
     with torch.inference_mode():
         whole = g.reconstruct(features)[0]
@@ -145,9 +146,10 @@ def test_reconstruction_reach_is_exact(scale):
             assert (short - whole).abs().max() > 1e-4, (axis, g.reconstruct_reach)
 
 
-def _rrdb(scale=2):
+def _rrdb(scale=2, **options):
     torch.manual_seed(0)
-    return build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": scale}).eval()
+    return build("generator", {"name": "rrdb", "channels": 8, "growth": 4, "blocks": 1, "scale": scale,
+                               **options}).eval()
 
 
 def test_in_place_dense_blocks_and_batches_give_the_training_graph_s_values(rng):

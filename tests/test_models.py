@@ -32,6 +32,38 @@ def test_paper_sizes_equal_the_authors_counts():
     assert count_parameters(build("discriminator", {"name": "wavelet_unet"})) == 42_653_827
 
 
+def test_mtvnet_rrdbnet3d_sizes_equal_their_module_s_counts():
+    """MTVNet's RRDBNet3D (models/RRDBNet3D_official.py @c4ccf80) at their benchmark's 64 channels, 12 RRDBs, growth
+    32: their module counts 26,081,761 parameters at x2 and 26,109,441 at x4 (built from their file; with their
+    weights copied in, ours gave their outputs exactly). The closed form: their head halves the channels."""
+    conv = lambda cin, cout: 27 * cin * cout + cout  # noqa: E731
+    dense = sum(conv(64 + i * 32, 32) for i in range(4)) + conv(64 + 4 * 32, 64)
+    trunk = conv(1, 64) + 12 * 3 * dense + conv(64, 64)
+    for scale, head in ((2, conv(64, 32)), (4, conv(64, 32) + conv(32, 32))):
+        model = build("generator", {"name": "rrdb", "channels": 64, "growth": 32, "blocks": 12, "scale": scale,
+                                    "upsampler": "nearest_conv", "negative_slope": 0.2})
+        assert count_parameters(model) == trunk + head + conv(32, 32) + conv(32, 1)
+        assert count_parameters(model) == {2: 26_081_761, 4: 26_109_441}[scale]
+
+
+def test_the_nearest_conv_head_upsamples_by_nearest_neighbour_before_each_conv():
+    """With every upsampling conv the identity on channel 0 (centre tap 1) and the slope 1 (no nonlinearity), the
+    head's output is the LR features repeated by nearest neighbour: each LR voxel's value fills its f³ block."""
+    model = build("generator", {"name": "rrdb", "channels": 4, "growth": 2, "blocks": 1, "scale": [1, 2, 4],
+                                "upsampler": "nearest_conv", "negative_slope": 1.0})
+    convs = [m for m in model.upsample if isinstance(m, torch.nn.Conv3d)]
+    with torch.no_grad():
+        for conv in convs:
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[0, 0, 1, 1, 1] = 1
+        features = torch.randn(1, 4, 3, 4, 5)
+        out = model.upsample(features)
+    expected = features[:, :1].repeat_interleave(2, 3).repeat_interleave(4, 4)
+    assert out.shape == (1, 2, 3, 8, 20)
+    torch.testing.assert_close(out[:, :1], expected)
+
+
 def test_pixel_shuffle_places_channels_and_inverts():
     x = torch.arange(8.0).reshape(1, 8, 1, 1, 1)
     y = pixel_shuffle_3d(x, 2)

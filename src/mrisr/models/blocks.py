@@ -29,13 +29,13 @@ def initialise(network: nn.Module, init: str) -> None:
 class DenseResidualBlock(nn.Module):
     """Five densely connected convs; the output is scaled by ``res_scale`` and added to the input."""
 
-    def __init__(self, channels: int, growth: int, res_scale: float = 0.2):
+    def __init__(self, channels: int, growth: int, res_scale: float = 0.2, negative_slope: float = 0.01):
         super().__init__()
         self.convs = nn.ModuleList(
             conv3(channels + i * growth, growth if i < 4 else channels) for i in range(5)
         )
-        # The authors' code uses nn.LeakyReLU() with its default slope 0.01 here (not ESRGAN's 0.2).
-        self.act = nn.LeakyReLU(inplace=True)  # on a fresh conv output: no copy, same values and gradients
+        # The authors' code uses nn.LeakyReLU() with its default slope 0.01 here (ESRGAN's and MTVNet's: 0.2).
+        self.act = nn.LeakyReLU(negative_slope, inplace=True)  # on a fresh conv output: no copy, same values, gradients
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

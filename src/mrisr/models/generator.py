@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 
 import torch
@@ -12,12 +13,21 @@ from mrisr.models.pixel_shuffle import PixelShuffle3d
 from mrisr.scale import Scale, as_scale, stages
 
 
+class Upsampler(str, enum.Enum):
+    #: ESRGAN in 3D, the authors': per stage a conv to C·abc channels, LeakyReLU, 3D pixel shuffle
+    PIXEL_SHUFFLE = "pixel_shuffle"
+    #: MTVNet's RRDBNet3D (models/RRDBNet3D_official.py): per stage nearest upsampling, a conv, LeakyReLU; the
+    #: first stage's conv halves the channels, and the tail runs at C/2
+    NEAREST_CONV = "nearest_conv"
+
+
 class RRDB(nn.Module):
     """Three dense residual blocks (then BatchNorm with ``batch_norm``), scaled and added to the input."""
 
-    def __init__(self, channels: int, growth: int, res_scale: float = 0.2, batch_norm: bool = False):
+    def __init__(self, channels: int, growth: int, res_scale: float = 0.2, batch_norm: bool = False,
+                 negative_slope: float = 0.01):
         super().__init__()
-        blocks = [DenseResidualBlock(channels, growth, res_scale) for _ in range(3)]
+        blocks = [DenseResidualBlock(channels, growth, res_scale, negative_slope) for _ in range(3)]
         self.blocks = nn.Sequential(*blocks, *([nn.BatchNorm3d(channels)] if batch_norm else []))
         self.res_scale = res_scale
 
@@ -33,31 +43,43 @@ class RRDBGenerator(nn.Module):
 
     ``batch_norm`` ends each RRDB in BatchNorm3d and ``init='xavier'`` starts it as the authors' WGAN-GP baseline
     generator (two such RRDBs; MRSRGAN). ``init='default'`` keeps PyTorch's initialisation (their 3-player G).
+    ``upsampler`` ``nearest_conv`` with ``negative_slope`` 0.2 is MTVNet's RRDBNet3D, layer for layer.
     """
 
     def __init__(self, channels: int, growth: int, blocks: int, scale: int | Scale, batch_norm: bool, init: str,
-                 in_channels: int = 1):
+                 upsampler: Upsampler = Upsampler.PIXEL_SHUFFLE, negative_slope: float = 0.01, in_channels: int = 1):
         super().__init__()
-        self.scale = as_scale(scale)
+        self.scale, self.upsampler = as_scale(scale), Upsampler(upsampler)
         self.head = conv3(in_channels, channels)
-        self.body = nn.Sequential(*(RRDB(channels, growth, batch_norm=batch_norm) for _ in range(blocks)))
+        self.body = nn.Sequential(*(RRDB(channels, growth, batch_norm=batch_norm, negative_slope=negative_slope)
+                                    for _ in range(blocks)))
         self.body_out = conv3(channels, channels)
-        layers = []
+        layers, width = [], channels
         for a, b, c in stages(self.scale):
-            layers += [conv3(channels, channels * a * b * c), nn.LeakyReLU(inplace=True), PixelShuffle3d((a, b, c))]
+            if self.upsampler is Upsampler.PIXEL_SHUFFLE:
+                layers += [conv3(width, width * a * b * c), nn.LeakyReLU(negative_slope, inplace=True),
+                           PixelShuffle3d((a, b, c))]
+            else:
+                narrower = channels // 2
+                layers += [nn.Upsample(scale_factor=(a, b, c), mode="nearest"), conv3(width, narrower),
+                           nn.LeakyReLU(negative_slope, inplace=True)]
+                width = narrower
         self.upsample = nn.Sequential(*layers)
-        self.tail = nn.Sequential(conv3(channels, channels), nn.LeakyReLU(inplace=True), conv3(channels, in_channels))
+        self.tail = nn.Sequential(conv3(width, width), nn.LeakyReLU(negative_slope, inplace=True),
+                                  conv3(width, in_channels))
         initialise(self, init)
 
     @property
     def reconstruct_reach(self) -> Scale:
         """LR voxels of context :meth:`reconstruct` needs around a voxel, per axis: one 3³ conv per upsampling stage
-        at its grid and the tail's two at the HR grid."""
+        (before its pixel shuffle, or after its nearest upsampling: on the stage's input or output grid) and the
+        tail's two at the HR grid."""
         reach = []
+        after = self.upsampler is Upsampler.NEAREST_CONV
         for axis, total in enumerate(self.scale):
             grid, voxels = 1, 0.0
             for stage in stages(self.scale):
-                voxels += 1 / grid
+                voxels += 1 / (grid * stage[axis] if after else grid)
                 grid *= stage[axis]
             reach.append(math.ceil(voxels + 2 / total))
         return tuple(reach)  # type: ignore[return-value]
@@ -75,5 +97,6 @@ class RRDBGenerator(nn.Module):
         return self.reconstruct(self.lr_features(x))
 
 
-def rrdb(channels: int, growth: int, blocks: int, scale: int | list[int], batch_norm: bool, init: str) -> RRDBGenerator:
-    return RRDBGenerator(channels, growth, blocks, scale, batch_norm, init)
+def rrdb(channels: int, growth: int, blocks: int, scale: int | list[int], batch_norm: bool, init: str, upsampler: str,
+         negative_slope: float) -> RRDBGenerator:
+    return RRDBGenerator(channels, growth, blocks, scale, batch_norm, init, Upsampler(upsampler), negative_slope)
