@@ -410,7 +410,7 @@ def test_a_legacy_file_with_deflated_records_is_refused(tmp_path):
     _refused_at_small_memory(tmp_path / "files", deflated, "records are compressed")
 
 
-def test_an_earlier_versions_model_pt_still_applies_and_upgrades(tmp_path, capsys):
+def test_an_earlier_versions_model_pt_still_applies_and_upgrades(tmp_path, capsys, caplog):
     """The same parts as an earlier version's model.pt: the same card and the same SR; --upgrade writes the model
     file, which then loads as safetensors, and refuses to overwrite anything."""
     new = write_model(tmp_path / "model.safetensors", GENERATOR)
@@ -422,6 +422,9 @@ def test_an_earlier_versions_model_pt_still_applies_and_upgrades(tmp_path, capsy
         assert main(["super-resolve", "--model", str(model), str(lr), str(tmp_path / f"{model.suffix[1:]}.nii.gz")]) == 0
     sr = [np.asanyarray(nib.load(tmp_path / f"{n}.nii.gz").dataobj) for n in ("pt", "safetensors")]
     assert np.array_equal(*sr)
+    said = [r.getMessage() for r in caplog.records if "--upgrade" in r.getMessage()]
+    assert said == [f"{old}: an earlier mrisr's model.pt, read by the strict reader; mrisr model-card --upgrade {old} "
+                    "NEW.safetensors rewrites it as the current model file"]
     upgraded = tmp_path / "upgraded.safetensors"
     assert main(["model-card", "--upgrade", str(old), str(upgraded), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == read_model_parts(new)["card"]

@@ -207,7 +207,7 @@ def check_weights(generator_config: dict, model: ModelFile, path: str | Path) ->
     if (parameters := count_parameters(network)) > cap:
         raise InputError(path, f"asks for a generator of {parameters:,} parameters, more than mrisr loads ({cap:,})",
                          RETRAIN)
-    names = {str(dtype).removeprefix("torch."): code for code, dtype in SAFETENSORS_DTYPE.items()}
+    names = {dtype: code for code, dtype in SAFETENSORS_DTYPE.items()}
     expected = {name: (names.get(str(t.dtype).removeprefix("torch.")), tuple(t.shape))
                 for name, t in network.state_dict().items()}
     if model.shapes != expected:
@@ -233,7 +233,11 @@ def load_model(path: str | Path) -> tuple[dict, dict, dict]:
     check_generator_config(generator, path)
     check_card(card, generator, path)
     check_plugin(generator, card, path)
-    return generator, check_weights(generator, model, path), card
+    state_dict = check_weights(generator, model, path)
+    if model.legacy:
+        log.warning("%s: an earlier mrisr's model.pt, read by the strict reader; mrisr model-card --upgrade %s "
+                    "NEW.safetensors rewrites it as the current model file", path, path)
+    return generator, state_dict, card
 
 
 def upgrade_model(old: str | Path, new: str | Path) -> Path:
