@@ -25,7 +25,7 @@ from tqdm import tqdm
 from mrisr.device import Acceleration, Precision, autocast, default_device, uses_bf16
 from mrisr.errors import ConfigError, InputError
 from mrisr.io import load_volume, voxel_sizes
-from mrisr.model_card import RETRAIN, load_model
+from mrisr.model_card import RETRAIN, load_model, mm
 from mrisr.models.registry import build, is_plugin
 from mrisr.scale import Scale, as_scale
 
@@ -207,14 +207,14 @@ def interpolate(lr: np.ndarray, scale: int | Scale, mode: Interpolation = Interp
     nearest value (scipy's ``nearest``; SimpleITK's B-spline mirrors its coefficients)."""
     factors = np.asarray(as_scale(scale), dtype=np.float64)
     shape = tuple(int(n * f) for n, f in zip(lr.shape, factors))
-    lr = np.asarray(lr, dtype=np.float32)
-    if Interpolation(mode) is Interpolation.BSPLINE:
+    lr, mode = np.asarray(lr, dtype=np.float32), Interpolation(mode)
+    if mode is Interpolation.BSPLINE:
         import torchio as tio  # seconds to import: only where it is used
 
         image = tio.ScalarImage(tensor=torch.from_numpy(lr)[None], affine=np.eye(4))
         resample = tio.Resample((shape, hr_affine(np.eye(4), scale)), image_interpolation="bspline")
         return resample(image).data[0].numpy().astype(np.float32)
-    order = 1 if Interpolation(mode) is Interpolation.TRILINEAR else 0
+    order = 1 if mode is Interpolation.TRILINEAR else 0
     return ndimage.affine_transform(lr, 1.0 / factors, output_shape=shape, order=order,
                                     mode="nearest").astype(np.float32)
 
@@ -240,8 +240,8 @@ def onto_grid(path: Path, affine: np.ndarray, shape: tuple[int, ...], lr_voxel: 
         raise InputError(path, f"cannot be read as NIfTI ({exc})", "check the outside program's output") from None
     ratio = sizes / voxel_sizes(affine)
     if not np.all((ratio >= 1 / OUTSIDE_RATIO) & (ratio <= OUTSIDE_RATIO)):
-        raise InputError(path, f"has voxels of {' x '.join(f'{v:.3g}' for v in sizes)} mm, not within {OUTSIDE_RATIO}x "
-                               f"of the SR grid's {' x '.join(f'{v:.3g}' for v in voxel_sizes(affine))} mm",
+        raise InputError(path, f"has voxels of {mm(sizes)} mm, not within {OUTSIDE_RATIO}x of the SR grid's "
+                               f"{mm(voxel_sizes(affine))} mm",
                          "check that the outside program writes its output's true affine (and --scale)")
     if np.prod(header.shape, dtype=float) > OUTSIDE_RATIO * np.prod(shape, dtype=float):
         raise InputError(path, f"has {' x '.join(map(str, header.shape))} voxels, over {OUTSIDE_RATIO} times the SR "

@@ -281,9 +281,13 @@ def resample_like(img: nib.Nifti1Image, like: nib.Nifti1Image, order: int = 0) -
     return resample_from_to(img, like, order=order, mode="nearest")
 
 
+#: how far (mm) two voxel-to-world affines of one grid may differ: float32 rounding of the headers
+GRID_TOLERANCE_MM = 1e-3
+
+
 def same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
-    """Whether two images share their voxel grid (shape and affine, to 1e-3)."""
-    return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-3)
+    """Whether two images share their voxel grid (shape and affine, to :data:`GRID_TOLERANCE_MM`)."""
+    return a.shape[:3] == b.shape[:3] and np.allclose(a.affine, b.affine, atol=GRID_TOLERANCE_MM)
 
 
 def voxel_sizes(affine: np.ndarray) -> np.ndarray:

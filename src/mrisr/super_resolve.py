@@ -23,7 +23,7 @@ from mrisr import __version__
 from mrisr.device import Acceleration, set_threads
 from mrisr.errors import InputError, MrisrError
 from mrisr.inference import Inference, Interpolation, compile_stages, hr_affine, interpolate, load_generator, onto_grid, super_resolve
-from mrisr.io import (ANISOTROPY_TOLERANCE, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
+from mrisr.io import (ANISOTROPY_TOLERANCE, GRID_TOLERANCE_MM, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
 from mrisr.model_card import STORED, mm
 from mrisr.preprocessing import Crop, Normalise, head_mask, zscore_statistics
@@ -31,8 +31,6 @@ from mrisr.scale import Scale, as_config, as_scale, label, whole_lr_voxels
 
 log = logging.getLogger(__name__)
 
-
-#: Interpolation orders of ``--interpolate``.
 
 #: A scan's voxels may differ this much (relative) from the model's LR voxels before super-resolve warns.
 VOXEL_TOLERANCE = 0.1
@@ -191,10 +189,6 @@ def _scan_pairs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
     if out.name.endswith(NIFTI_SUFFIXES):
         raise InputError(out, "is a file name, but there are several scans", "give an output folder")
     return [(scan, out / scan.name) for scan in scans]
-
-
-#: how far (mm) a reference's voxel-to-world affine may lie from the SR grid's: float32 rounding of the headers
-GRID_TOLERANCE_MM = 1e-3
 
 
 def check_reference_grid(reference: nib.Nifti1Image, sr: nib.Nifti1Image, scale: Scale, path: str | Path) -> None:
