@@ -20,7 +20,7 @@ STAGES = ("fetch", "prepare", "degrade", "pretrain", "train", "external", "super
 #: training degrades its patches with).
 LEAVES = ("io", "environments", "device", "trainer", "metrics", "perceptual", "stats", "patches", "distributed", "models",
           "config", "errors", "degrade", "plan", "losses", "generator_trainer", "settings", "captions", "scale", "bids",
-          "model_card", "preprocessing", "json_files")
+          "model_card", "preprocessing", "json_files", "grid")
 
 
 def _module_name(path: Path) -> str:

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 import yaml
 
-from mrisr.degrade import lr_affine
 from mrisr.errors import InputError
 from mrisr.environments import STATUS_FILE, VENV, program_path, status
 from mrisr.external import install, requirements
-from mrisr.inference import hr_affine
+from mrisr.grid import LrGrid, hr_affine, lr_affine
 from tests.conftest import pip_from
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,14 +29,15 @@ def _env_file(tmp_path: Path, python: str = "3.11", pins=("eclare==1.0.1",)) -> 
 
 
 def _thick_lr(tmp_path: Path) -> tuple[Path, np.ndarray]:
-    """A 1 x 1 x 4 LR file (RAS+ voxels 1.5 x 1.5 x 6 mm) that is linear along its thick axis: A + B k."""
+    """A 1 x 1 x 4 LR file (RAS+ voxels 1.5 x 1.5 x 6 mm, each slice the slab of 4 thin ones) that is linear along
+    its thick axis: A + B k."""
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(12, 10, 1)), rng.normal(size=(12, 10, 1))
     lr = (a + b * np.arange(7)).astype(np.float32)
     hr = np.diag([1.5, 1.5, 1.5, 1.0])
     hr[:3, 3] = (-30, 20, -40)
     path = tmp_path / "sub-01_T1w.nii.gz"
-    nib.save(nib.Nifti1Image(lr, lr_affine(hr, (1, 1, 4))), path)
+    nib.save(nib.Nifti1Image(lr, lr_affine(hr, (1, 1, 4), LrGrid.SLAB)), path)
     return path, lr
 
 
@@ -116,9 +117,12 @@ def test_a_pip_section_holds_requirements_and_nothing_pip_would_read_as_options(
     assert not (tmp_path / "env").exists()
 
 
-def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path):
-    """The stand-in splits each thick voxel over the same field of view (ECLARE's grid: its first thin voxel 1.5
-    voxels before ours); resampled by its affine, linear data gives our HR grid's values A + B k / 4 exactly."""
+@pytest.mark.parametrize("lr_grid", list(LrGrid))
+def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path, lr_grid):
+    """The stand-in splits each thick voxel over its slab (ECLARE's grid, radifox's update_affine). On the slab grid
+    that is our SR grid: its voxels are taken as they are, PyTorch's align_corners=False interpolation of linear
+    data. On the corner grid (a decimated LR's), whose first thin voxel lies 1.5 voxels after ECLARE's, it is
+    resampled by its affine: linear data gives that grid's values A + B k / 4."""
     import sys
 
     from mrisr.cli import main
@@ -133,11 +137,17 @@ def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path):
     outside = nib.load(tmp_path / "out/sub-01_T1w_eclare.nii.gz")
     assert outside.affine[2, 3] == pytest.approx(nib.load(lr_path).affine[2, 3] - 1.5 * 1.5)
     assert main(["super-resolve", str(lr_path), str(tmp_path / "sr.nii.gz"), "--external", str(tmp_path / "out"),
-                 "--scale", "1,1,4"]) == 0
+                 "--scale", "1,1,4", "--lr-grid", lr_grid.value]) == 0
     sr = nib.load(tmp_path / "sr.nii.gz")
-    np.testing.assert_allclose(sr.affine, hr_affine(nib.load(lr_path).affine, (1, 1, 4)))
+    np.testing.assert_allclose(sr.affine, hr_affine(nib.load(lr_path).affine, (1, 1, 4), lr_grid))
     assert sr.shape == (12, 10, 28)
     a, b = lr[..., :1], lr[..., 1:2] - lr[..., :1]
+    if lr_grid is LrGrid.SLAB:
+        np.testing.assert_array_equal(np.asanyarray(sr.dataobj), np.asanyarray(outside.dataobj))
+        expected = torch.nn.functional.interpolate(torch.from_numpy(lr)[None, None], scale_factor=(1, 1, 4),
+                                                   mode="trilinear", align_corners=False)[0, 0].numpy()
+        np.testing.assert_allclose(np.asanyarray(sr.dataobj), expected, atol=1e-4)
+        return
     expected = a + b * np.arange(28) / 4
     inside = slice(4, 22)  # the clamped ends of the stand-in's output are not linear; the spline feels them a little
     np.testing.assert_allclose(np.asanyarray(sr.dataobj)[..., inside], expected[..., inside], atol=5e-3)
@@ -150,7 +160,7 @@ def test_outside_output_elsewhere_in_the_world_is_refused(tmp_path):
 
     lr_path, lr = _thick_lr(tmp_path)
     (tmp_path / "out").mkdir()
-    far = hr_affine(nib.load(lr_path).affine, (1, 1, 4))
+    far = hr_affine(nib.load(lr_path).affine, (1, 1, 4), LrGrid.SLAB)
     far[:3, 3] += 100
     nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), far), tmp_path / "out/x.nii.gz")
     assert main(["super-resolve", str(lr_path), str(tmp_path / "sr.nii.gz"), "--external", str(tmp_path / "out"),
@@ -159,7 +169,7 @@ def test_outside_output_elsewhere_in_the_world_is_refused(tmp_path):
 
 
 def _outside_1e30_mm(lr_path, lr, out):
-    huge = hr_affine(nib.load(lr_path).affine, (1, 1, 4))
+    huge = hr_affine(nib.load(lr_path).affine, (1, 1, 4), LrGrid.SLAB)
     huge[:3, :3] *= 1e30
     nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), huge), out / "x.nii.gz")
 
@@ -169,7 +179,7 @@ def _outside_800_cubed(lr_path, lr, out):
     header = nib.Nifti1Header()
     header.set_data_shape((800, 800, 800))
     header.set_data_dtype(np.float32)
-    affine = hr_affine(nib.load(lr_path).affine, (1, 1, 4))
+    affine = hr_affine(nib.load(lr_path).affine, (1, 1, 4), LrGrid.SLAB)
     header.set_sform(affine, code=1)
     header.set_qform(affine, code=1)
     import gzip
@@ -207,10 +217,10 @@ def test_super_resolve_never_writes_over_a_file_it_reads(tmp_path, capsys, overw
 
     lr_path, lr = _thick_lr(tmp_path)
     (tmp_path / "out").mkdir()
-    nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), hr_affine(nib.load(lr_path).affine, (1, 1, 4))),
+    nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), hr_affine(nib.load(lr_path).affine, (1, 1, 4), LrGrid.SLAB)),
              tmp_path / "out/x.nii.gz")
     reference = tmp_path / "hr.nii.gz"
-    nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), hr_affine(nib.load(lr_path).affine, (1, 1, 4))), reference)
+    nib.save(nib.Nifti1Image(np.repeat(lr, 4, axis=2), hr_affine(nib.load(lr_path).affine, (1, 1, 4), LrGrid.SLAB)), reference)
     target = {"reference": reference, "outside": tmp_path / "out/x.nii.gz", "input": lr_path}[overwritten]
     before = {p: p.read_bytes() for p in (reference, tmp_path / "out/x.nii.gz", lr_path)}
     assert main(["super-resolve", str(lr_path), str(target), "--external", str(tmp_path / "out"), "--scale", "1,1,4",

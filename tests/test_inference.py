@@ -1,22 +1,34 @@
 """The inference engine (mrisr.inference): windows against one pass, the reach of each stage, the autocast, the
 grid operations and model files loaded as generators."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 from tqdm import tqdm
 
-from mrisr.degrade import lr_affine
-from mrisr.inference import Interpolation, hr_affine, interpolate, load_generator, super_resolve
+from mrisr.grid import LrGrid
+from mrisr.inference import Interpolation, interpolate, load_generator, super_resolve
 from mrisr.models.registry import build
 from mrisr.scale import as_scale
 from tests.conftest import inference_settings, write_model
 
 
-def test_trilinear_reproduces_a_linear_ramp_on_the_hr_grid():
+def test_trilinear_from_the_slab_grid_is_pytorchs_without_aligned_corners(rng):
+    """Slab: each LR voxel at its slab's centre, as F.interpolate(align_corners=False) takes it (edges clamped),
+    at an isotropic and a thick-slice scale."""
+    lr = rng.normal(size=(6, 5, 4)).astype(np.float32)
+    for scale in (2, (1, 1, 4)):
+        expected = torch.nn.functional.interpolate(torch.from_numpy(lr)[None, None], scale_factor=as_scale(scale),
+                                                   mode="trilinear", align_corners=False)[0, 0].numpy()
+        np.testing.assert_allclose(interpolate(lr, scale, grid=LrGrid.SLAB), expected, atol=1e-5)
+
+
+def test_trilinear_from_the_corner_grid_reproduces_a_linear_ramp_on_the_hr_grid():
     i, j, k = np.meshgrid(np.arange(6), np.arange(5), np.arange(4), indexing="ij")
     lr = (2 * i + 3 * j - k).astype(np.float32)  # value at LR voxel i lying at HR voxel 2i
-    hr = interpolate(lr, 2)
+    hr = interpolate(lr, 2, grid=LrGrid.CORNER)
     I, J, K = np.meshgrid(np.arange(12), np.arange(10), np.arange(8), indexing="ij")
     inside = (I <= 10) & (J <= 8) & (K <= 6)  # the last HR voxel lies past the last LR sample: clamped
     np.testing.assert_allclose(hr[inside], ((2 * I + 3 * J - K) / 2)[inside], atol=1e-5)
@@ -30,19 +42,21 @@ def test_bspline_reproduces_a_cubic_inside_and_is_simpleitk_s_bspline_on_the_hr_
 
     i, j, k = np.meshgrid(np.arange(24), np.arange(22), np.arange(20), indexing="ij")
     cubic = lambda a, b, c: 1e-3 * a**3 - 0.02 * b**2 + 0.5 * c + 1e-3 * a * b * c  # noqa: E731
-    hr = interpolate(cubic(i, j, k).astype(np.float32), 2, Interpolation.BSPLINE)
+    hr = interpolate(cubic(i, j, k).astype(np.float32), 2, Interpolation.BSPLINE, LrGrid.CORNER)
     I, J, K = np.meshgrid(*(np.arange(n) / 2 for n in hr.shape), indexing="ij")
     # the mirrored edges' error falls by 2 - 3^0.5 per LR voxel inward: 8 voxels in, under 3e-5 of it
     inside = (I >= 8) & (I <= 15) & (J >= 8) & (J <= 13) & (K >= 8) & (K <= 11)
     np.testing.assert_allclose(hr[inside], cubic(I, J, K)[inside], atol=2e-3)
-    for scale in (2, (1, 1, 4)):
+    for scale, lr_grid in itertools.product((2, (1, 1, 4)), LrGrid):
         lr = rng.normal(size=(7, 6, 5)).astype(np.float32)
         image = sitk.GetImageFromArray(lr.transpose(2, 1, 0))  # SimpleITK's arrays are z, y, x
         factors = as_scale(scale)
         grid = sitk.Image([n * f for n, f in zip(lr.shape, factors)], sitk.sitkFloat32)
         grid.SetSpacing([1 / f for f in factors])
+        if lr_grid is LrGrid.SLAB:  # the first thin voxel half a thin voxel inside the first LR voxel's edge
+            grid.SetOrigin([-0.5 + 0.5 / f for f in factors])
         expected = sitk.GetArrayFromImage(sitk.Resample(image, grid, sitk.Transform(), sitk.sitkBSpline)).transpose(2, 1, 0)
-        np.testing.assert_allclose(interpolate(lr, scale, Interpolation.BSPLINE), expected, atol=1e-5)
+        np.testing.assert_allclose(interpolate(lr, scale, Interpolation.BSPLINE, lr_grid), expected, atol=1e-5)
 
 
 def test_the_interpolations_are_the_schema_s_and_the_command_s(tmp_path, rng):
@@ -86,11 +100,6 @@ def test_model_card_round_trip(tmp_path):
     assert card["scale"] == 2 and card["lr_voxel_mm"] == 2.0 and card["preprocessing"]["orientation"] == "RAS"
     x = torch.randn(1, 1, 4, 4, 4)
     torch.testing.assert_close(loaded(x), g(x))
-
-
-def test_hr_affine_inverts_lr_affine():
-    a = np.array([[1.0, 0.1, 0, 3], [0, 1.2, 0, -4], [0, 0, 0.9, 5], [0, 0, 0, 1]])
-    np.testing.assert_allclose(hr_affine(lr_affine(a, 2), 2), a)
 
 
 def test_damaged_model_file_is_named(tmp_path):

@@ -130,8 +130,10 @@ def test_model_card_prints_what_training_wrote(tmp_path, rng, capsys):
     assert card["training"] == {"dataset": "demo", "subjects": ["00", "01"], "steps": 2, "batch_size": 1, "seed": 0,
                                 "start": "scratch"}
     assert card["degradation"] == {"method": "nearest", "blur_fwhm": 2.0} and card["metrics"] is None
+    assert card["lr_grid"] == "corner"  # decimation's
     assert main(["model-card", str(out["model"])]) == 0
     text = capsys.readouterr().out
+    assert "LR grid: corner (LR voxel i at HR voxel scale*i" in text and "not recorded" not in text
     assert "variant: esrgan" in text and "LR voxels 1.4 mm -> HR voxels 0.7 mm" in text and "00, 01" in text
     assert "generator's start: scratch (random weights)" in text
     (tmp_path / "metrics.csv").write_text("subject,psnr,ssim\n03,30.0,0.90\n05,32.0,0.94\n")
@@ -140,6 +142,26 @@ def test_model_card_prints_what_training_wrote(tmp_path, rng, capsys):
     assert "test-set metrics (2 subjects, LR by nearest; means): psnr 31, ssim 0.92" in capsys.readouterr().out
     metrics = load_model(tmp_path / "card.safetensors")[2]["metrics"]
     assert metrics["per_subject"] == {"03": {"psnr": 30.0, "ssim": 0.90}, "05": {"psnr": 32.0, "ssim": 0.94}}
+
+
+def test_a_card_written_before_the_grid_was_recorded_keeps_decimations_grid_and_says_so(tmp_path, capsys):
+    """Cards without ``lr_grid`` were all trained on decimation's grid (LR voxel i at HR voxel f*i): super-resolve
+    keeps it (thin voxel 0 on the scan's voxel 0, not half a slab before), and the card says it was not recorded;
+    another grid than the two is refused as any card field outside its type."""
+    from mrisr.cli import main
+
+    path = _edited(tmp_path, lambda parts: parts["card"].update(degradation={"method": "blur"}) or
+                   parts["card"].pop("lr_grid"))
+    assert main(["model-card", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "LR grid: corner (LR voxel i at HR voxel scale*i" in text and "not recorded" in text
+    lr = np.random.default_rng(0).normal(size=(6, 6, 6)).astype(np.float32)
+    nib.save(nib.Nifti1Image(lr, np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "lr.nii.gz")
+    assert main(["super-resolve", "--model", str(path), str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
+    np.testing.assert_allclose(nib.load(tmp_path / "sr.nii.gz").affine, np.diag([1.0, 1.0, 1.0, 1.0]))
+    path = _edited(tmp_path, lambda parts: parts["card"].update(lr_grid="centre"))
+    with pytest.raises(InputError, match="lr_grid"):
+        load_model(path)
 
 
 def test_nan_weights_are_refused(tmp_path):

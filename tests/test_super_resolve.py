@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from mrisr.grid import LrGrid
 from mrisr.inference import interpolate, load_generator, super_resolve
 from mrisr.models.registry import build
 from mrisr.scale import as_scale
@@ -142,7 +143,7 @@ def test_brain_mask_sets_the_z_score_of_a_brain_normalised_model(tmp_path, rng, 
     seen = []
     monkeypatch.setattr(stage, "super_resolve", lambda generator, lr, *a, **k: seen.append(lr) or interpolate(lr, 2))
     stage.super_resolve_image(nib.Nifti1Image(scan, np.diag([2.0, 2.0, 2.0, 1.0])),
-                              stage.Method(scale=2, generator=g, card=card), tmp_path, prepared=False,
+                              stage.Method(scale=2, grid=LrGrid.CORNER, generator=g, card=card), tmp_path, prepared=False,
                               mask=nib.Nifti1Image(mask, np.diag([2.0, 2.0, 2.0, 1.0])),
                               inference=inference_settings(tile=8, halo=2, reconstruct_tile=8), progress=False)
     inside = mask > 0
@@ -185,17 +186,20 @@ def test_the_workflow_infers_with_the_configs_speed_switches(train, inference):
         cfg["inference"]["compile"], cfg["train"]["tf32"], cfg["train"]["cudnn_benchmark"])
 
 
-@pytest.mark.parametrize("scale, voxels, orientation", [([1, 1, 4], (1.0, 1.0, 4.0), "LPS"),
-                                                        ([1, 1, 4], (1.0, 1.0, 4.0), "ASL"),
-                                                        (4, (4.0, 4.0, 4.0), "RAS")])
-def test_a_card_of_any_scale_applies_to_a_raw_scan_of_its_voxels(tmp_path, scale, voxels, orientation):
-    """A thick-slice card (1 x 1 x 4 mm axial slices, stored in any orientation) and an x4 card, through the command
-    line: not refused, output on the thin grid whose every scale-th voxel (RAS+ axes) is a scan voxel, in the scan's
-    orientation, holding the network's output on the card's z-score of the scan."""
+@pytest.mark.parametrize("scale, voxels, orientation, degradation", [
+    ([1, 1, 4], (1.0, 1.0, 4.0), "RAS", "slice_profile"), ([1, 1, 4], (1.0, 1.0, 4.0), "LPS", "slice_profile"),
+    ([1, 1, 4], (1.0, 1.0, 4.0), "IPR", "slice_profile"), ([1, 1, 4], (1.0, 1.0, 4.0), "ASL", "nearest"),
+    (4, (4.0, 4.0, 4.0), "RAS", "blur"), (4, (4.0, 4.0, 4.0), "LPS", "nearest")])
+def test_a_card_of_any_scale_applies_to_a_raw_scan_of_its_voxels(tmp_path, scale, voxels, orientation, degradation):
+    """A thick-slice card (1 x 1 x 4 mm axial slices, stored in any orientation, its thick axis first too) and an x4
+    card, through the command line: not refused, output in the scan's orientation, holding the network's output on
+    the card's z-score of the scan, on the thin grid of the card's LR grid: a slab card's thin voxels tile each
+    scan voxel's slab (the scan's field of view, the same world positions whatever the storage); a decimation
+    card's (recorded corner) put thin voxel 0 on the scan's voxel 0."""
     from mrisr.cli import main
 
     model = write_model(tmp_path / "model.safetensors", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1,
-                                                "scale": scale})
+                                                         "scale": scale}, degradation={"method": degradation})
     factors = np.array(as_scale(scale))
     scan = (head(np.random.default_rng(5))[:, :, ::4] * 1.0).astype(np.float32)
     ras_affine = np.diag([*voxels, 1.0])
@@ -209,7 +213,8 @@ def test_a_card_of_any_scale_applies_to_a_raw_scan_of_its_voxels(tmp_path, scale
     assert nib.aff2axcodes(out.affine) == tuple(orientation)
     got = nib.as_closest_canonical(out)
     expected_affine = np.diag([*(np.array(voxels) / factors), 1.0])
-    expected_affine[:3, 3] = (-40.0, -50.0, -30.0)  # voxel 0 stays where the scan's voxel 0 is
+    thin = np.array(voxels) / factors  # the slab grid's thin voxel 0: (f - 1) / 2 thin voxels before the scan's
+    expected_affine[:3, 3] = np.array((-40.0, -50.0, -30.0)) - (degradation != "nearest") * thin * (factors - 1) / 2
     np.testing.assert_allclose(got.affine, expected_affine, atol=1e-6)
     assert got.shape == tuple(np.array(scan.shape) * factors)
     z = (scan - scan.mean()) / scan.std()
@@ -242,12 +247,12 @@ def test_reference_must_be_the_sr_grid_not_only_its_shape(tmp_path, rng, capsys,
     orientation (another affine for the same world grid: its header would mislabel the voxels), is refused with
     the fix before anything is written; the grid itself is taken, its header copied."""
     from mrisr.cli import main
-    from mrisr.degrade import lr_affine
+    from mrisr.grid import LrGrid, lr_affine
 
     hr_affine_ = np.diag([1.0, 1.0, 1.0, 1.0])
     hr_affine_[:3, 3] = (-20.0, -22.0, -18.0)
     lr = tmp_path / "lr.nii.gz"
-    nib.save(nib.Nifti1Image(head(rng, (10, 11, 9)).astype(np.float32), lr_affine(hr_affine_, 2)), lr)
+    nib.save(nib.Nifti1Image(head(rng, (10, 11, 9)).astype(np.float32), lr_affine(hr_affine_, 2, LrGrid.SLAB)), lr)
     reference_affine = hr_affine_.copy()
     reference_affine[:3, 3] += shift_voxels
     reference = nib.Nifti1Image(head(rng, (20, 22, 18)).astype(np.float32), reference_affine)

@@ -92,7 +92,7 @@ def test_model_cards_hold_the_test_metrics_and_apply_to_a_raw_scan(run, tmp_path
     """Each model's card names its data and holds its test-set metrics; on a raw demo scan (scanner units, not
     prepared), decimated x2 as a user's LR scan, it gives an output on that scan's HR grid."""
     from mrisr.cli import main
-    from mrisr.degrade import lr_affine
+    from mrisr.grid import LrGrid, lr_affine
     from mrisr.model_card import load_model
 
     splits = _splits(run)
@@ -112,7 +112,7 @@ def test_model_cards_hold_the_test_metrics_and_apply_to_a_raw_scan(run, tmp_path
     raw = nib.load(run / f"results/fetch/demo/sub-{subject}/sub-{subject}_T1w.nii.gz")
     hr = np.asanyarray(raw.dataobj, dtype=np.float32)[: raw.shape[0] // 2 * 2, : raw.shape[1] // 2 * 2,
                                                        : raw.shape[2] // 2 * 2]
-    nib.save(nib.Nifti1Image(hr[::2, ::2, ::2], lr_affine(raw.affine, 2)), tmp_path / "lr.nii.gz")
+    nib.save(nib.Nifti1Image(hr[::2, ::2, ::2], lr_affine(raw.affine, 2, LrGrid.CORNER)), tmp_path / "lr.nii.gz")
     assert main(["super-resolve", "--model", str(run / "results/evaluate/demo/model_cards/esrgan.safetensors"),
                  str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
     sr = nib.load(tmp_path / "sr.nii.gz")
@@ -125,13 +125,13 @@ def test_the_readme_commands_run_as_written_on_the_tiny_results(run, tmp_path):
     a BIDS dataset), in the tiny run's folder, with its Snakefile and config added to Snakemake's options."""
     from bids import BIDSLayout
 
-    from mrisr.degrade import lr_affine
+    from mrisr.grid import LrGrid, lr_affine
     from tests.test_docs import documented
 
     raw = nib.load(next((run / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz")))
     hr = np.asanyarray(raw.dataobj, dtype=np.float32)
     lr = nib.Nifti1Image(hr[: hr.shape[0] // 2 * 2:2, : hr.shape[1] // 2 * 2:2, : hr.shape[2] // 2 * 2:2],
-                         lr_affine(raw.affine, 2))
+                         lr_affine(raw.affine, 2, LrGrid.CORNER))  # the demo's models learn decimation
     for place in ("my_T1w.nii.gz", "scans/a_T1w.nii.gz", "scans/b_T1w.nii.gz", "bids/sub-01/anat/sub-01_T1w.nii.gz"):
         (run / place).parent.mkdir(parents=True, exist_ok=True)
         nib.save(lr, run / place)
@@ -161,7 +161,7 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
     variant whose pins pip cannot install not computed, saying why; the plugin also in the method table and the SR
     figure, its card recording its package; the x4 card takes a raw scan decimated x4 onto that scan's grid."""
     from mrisr.cli import main
-    from mrisr.degrade import lr_affine
+    from mrisr.grid import LrGrid, lr_affine
     from mrisr.model_card import load_model
 
     small = tmp_path / "small.yaml"
@@ -197,12 +197,16 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
         (s, m) for s in ("mtvnet_x4_blur", "thick_slice") for m in ("trilinear", "rrdbnet3d", "fsrcnn")} | {
         ("thick_slice", "ECLARE"), ("thick_slice", "eclare_offline")}
     thick = ours[(ours.setting == "thick_slice") & (ours.metric == "psnr_brain")].set_index("method")["mean"]
-    assert abs(thick["ECLARE"] - thick["trilinear"]) < 1.0  # the stand-in interpolates linearly, on its own grid
+    # the stand-in interpolates linearly on the slab grid, as trilinear does there: the same SR, taken unresampled
+    assert abs(thick["ECLARE"] - thick["trilinear"]) < 1e-3
     assert np.isnan(thick["eclare_offline"])
     markdown = (workdir / table.replace(".csv", ".md")).read_text()
     assert "eclare_offline not computed: its environment could not be installed: pip could not install" in markdown
     lr_path = next((workdir / "results/degrade/demo/thick_slice").glob("sub-*_T1w.nii.gz"))
     eclare_sr = nib.load(workdir / "results/super_resolve/demo/thick_slice/eclare" / lr_path.name)
+    subject = lr_path.name.split("_")[0]
+    [written] = (workdir / "results/external/demo/thick_slice/eclare" / subject).glob("*.nii.gz")
+    np.testing.assert_array_equal(np.asanyarray(eclare_sr.dataobj), np.asanyarray(nib.load(written).dataobj))
     np.testing.assert_allclose(eclare_sr.affine, nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0]
                                                           / lr_path.name).affine)
     log = workdir / "results/logs/external_run/demo/thick_slice/eclare" / f"{lr_path.name.split('_')[0]}.log"
@@ -220,14 +224,16 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
         lr_path = next((workdir / f"results/degrade/demo/{setting}").glob("sub-*_T1w.nii.gz"))
         lr, hr = nib.load(lr_path), nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0] / lr_path.name)
         assert lr.shape == tuple(n // f for n, f in zip(hr.shape, factors))  # far rows that fill no LR voxel dropped
-        np.testing.assert_allclose(lr.affine, lr_affine(hr.affine, factors))
+        np.testing.assert_allclose(lr.affine, lr_affine(hr.affine, factors, LrGrid.SLAB))
         card = load_model(workdir / f"results/train/demo/rrdbnet3d@{setting}/model.safetensors")[2]
         assert card["scale"] == (list(factors) if len(set(factors)) > 1 else factors[0])
         assert card["degradation"]["method"] == {"mtvnet_x4_blur": "blur", "thick_slice": "slice_profile"}[setting]
+        assert card["lr_grid"] == "slab"
     raw = nib.load(next((workdir / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz")))
     data = np.asanyarray(raw.dataobj, dtype=np.float32)
     data = data[tuple(slice(0, n - n % 4) for n in data.shape)]
-    nib.save(nib.Nifti1Image(data[::4, ::4, ::4], lr_affine(raw.affine, 4)), tmp_path / "lr.nii.gz")
+    slabs = data.reshape(data.shape[0] // 4, 4, data.shape[1] // 4, 4, data.shape[2] // 4, 4).mean(axis=(1, 3, 5))
+    nib.save(nib.Nifti1Image(slabs, lr_affine(raw.affine, 4, LrGrid.SLAB)), tmp_path / "lr.nii.gz")
     model = workdir / "results/train/demo/rrdbnet3d@mtvnet_x4_blur/model.safetensors"
     assert main(["super-resolve", "--model", str(model), str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz")]) == 0
     sr = nib.load(tmp_path / "sr.nii.gz")

@@ -1,9 +1,9 @@
 """The degrade stage: simulated low-resolution (LR) volumes.
 
 One function makes LR for both this stage (whole volumes, :func:`degrade_file`) and training (patches on the fly),
-so that the model trains on exactly the degradation it is tested on. Every method samples the LR
-voxel ``i`` at HR index ``factor * i`` (a factor per axis), so the LR affine is the HR affine with its voxel axes
-scaled.
+so that the model trains on exactly the degradation it is tested on. Where each LR voxel lies is
+:mod:`mrisr.grid`'s decision: decimation (``nearest``) keeps HR voxel ``f*i``; every acquisition model makes LR voxel
+``i`` from the slab of HR voxels ``f*i .. f*i+f-1`` (its kernel centred between them, k-space sampled there).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from mrisr.grid import LrGrid, lr_affine, lr_grid, offset
 from mrisr.io import load_volume, save_volume
 from mrisr.scale import Scale, as_scale, volume
 
@@ -24,9 +26,14 @@ from mrisr.scale import Scale, as_scale, volume
 class Degradation(str, enum.Enum):
     NEAREST = "nearest"  # the authors' code: F.interpolate's default (nearest) decimation
     KSPACE = "kspace"  # centred k-space crop onto the LR grid (mDCSRN; MTVNet data/kspace.py)
-    BLUR = "blur"  # Gaussian blur, then decimation (MTVNet data/baseline_transforms.py: GaussianSmooth, Zoom)
-    SLICE_PROFILE = "slice_profile"  # thick slices: a Gaussian of FWHM the slice thickness across them, decimation
+    BLUR = "blur"  # Gaussian blur sampled at each slab's centre (MTVNet data/baseline_transforms.py: GaussianSmooth, Zoom)
+    SLICE_PROFILE = "slice_profile"  # thick slices: each the slab of its thin voxels, through the slice profile
     KSPACE_HR = "kspace_hr"  # k-space truncated, kept on the HR grid (mDCSRN's, SuperFormer's HCP "4x")
+
+
+class SliceProfile(str, enum.Enum):
+    BOX = "box"  # the slab's mean: a 2D acquisition's slice profile is close to rectangular
+    GAUSSIAN = "gaussian"  # a Gaussian of FWHM the slice thickness (SMORE's simulation)
 
 
 def _decimate(x: torch.Tensor, scale: Scale) -> torch.Tensor:
@@ -39,60 +46,86 @@ def _central(n: int, factor: int) -> slice:
     return slice(first, first + n // factor)
 
 
-def _shifted_kspace(x: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fftshift(torch.fft.fftn(x.double(), dim=(-3, -2, -1)), dim=(-3, -2, -1))
+def _shifted_kspace(x: torch.Tensor, shift: Sequence[float] = (0.0, 0.0, 0.0)) -> torch.Tensor:
+    """The fftshifted spectrum of ``x`` moved by ``shift`` voxels per axis (Fourier shift theorem): its inverse
+    samples ``x``'s band-limited interpolant at ``m + shift`` instead of ``m``."""
+    k = torch.fft.fftshift(torch.fft.fftn(x.double(), dim=(-3, -2, -1)), dim=(-3, -2, -1))
+    for axis, (n, s) in enumerate(zip(x.shape[-3:], shift), start=k.dim() - 3):
+        if s:
+            frequency = torch.fft.fftshift(torch.fft.fftfreq(n, dtype=torch.float64))
+            k = k * torch.exp(2j * math.pi * s * frequency).reshape([-1 if a == axis else 1 for a in range(k.dim())])
+    return k
 
 
-def kspace_truncate(x: torch.Tensor, factor: int | Scale) -> torch.Tensor:
-    """Keep the centred 1/factor of k-space along each of the last three axes (a factor each), on the LR grid, with
-    intensities preserved."""
+def kspace_truncate(x: torch.Tensor, factor: int | Scale, grid: LrGrid = LrGrid.SLAB) -> torch.Tensor:
+    """Keep the centred 1/factor of k-space along each of the last three axes (a factor each), on the LR ``grid``
+    (slab: sampled at each slab's centre), with intensities preserved."""
     scale = as_scale(factor)
     if any(n % f for n, f in zip(x.shape[-3:], scale)):
         raise ValueError(f"k-space truncation needs sizes divisible by {scale}, got {tuple(x.shape[-3:])}")
-    k = _shifted_kspace(x)[(..., *(_central(n, f) for n, f in zip(x.shape[-3:], scale)))]
+    k = _shifted_kspace(x, offset(scale, grid))[(..., *(_central(n, f) for n, f in zip(x.shape[-3:], scale)))]
     k = torch.fft.ifftshift(k, dim=(-3, -2, -1))
     return (torch.fft.ifftn(k, dim=(-3, -2, -1)).real / volume(scale)).to(x.dtype)
 
 
-def kspace_lowpass(x: torch.Tensor, truncation: Sequence[int]) -> torch.Tensor:
-    """The centred 1/t of k-space along each axis kept (t = 1: all), the rest zeroed, back on the same grid (real
-    part: the volumes are z-scored, so a magnitude would fold negative values)."""
+def kspace_lowpass(x: torch.Tensor, truncation: Sequence[int], shift: Sequence[float] = (0.0, 0.0, 0.0)) -> torch.Tensor:
+    """The centred 1/t of k-space along each axis kept (t = 1: all), the rest zeroed, back on the same grid moved
+    by ``shift`` voxels (real part: the volumes are z-scored, so a magnitude would fold negative values)."""
     keep = torch.zeros(x.shape[-3:], dtype=torch.bool, device=x.device)
     keep[tuple(_central(n, t) for n, t in zip(x.shape[-3:], truncation))] = True
-    k = torch.where(keep, _shifted_kspace(x), 0)
+    k = torch.where(keep, _shifted_kspace(x, shift), 0)
     return torch.fft.ifftn(torch.fft.ifftshift(k, dim=(-3, -2, -1)), dim=(-3, -2, -1)).real.to(x.dtype)
-
-
-def gaussian_blur(x: torch.Tensor, fwhm: Sequence[float]) -> torch.Tensor:
-    """``x`` (..., D, H, W) through a sampled Gaussian of ``fwhm`` HR voxels per axis (0: that axis untouched),
-    truncated at 4σ as MONAI's GaussianFilter."""
-    from monai.networks.layers.convutils import gaussian_1d  # MONAI takes ~10 s to import: only where it is used
-    from monai.networks.layers.simplelayers import separable_filtering
-
-    kernels = [gaussian_1d(torch.tensor(f / FWHM_PER_SIGMA), truncated=4.0, approx="sampled") if f > 0
-               else torch.ones(1) for f in fwhm]
-    flat = x.reshape(-1, 1, *x.shape[-3:])
-    return separable_filtering(flat, kernels).reshape(x.shape)
 
 
 FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
 
 
+def gaussian_taps(fwhm: float, factor: int) -> torch.Tensor:
+    """A sampled Gaussian of ``fwhm`` HR voxels centred on a slab of ``factor`` HR voxels, over the slab and a tail
+    of MONAI's length (4σ) on either side, summing to 1; 0: the slab's mean."""
+    if fwhm <= 0:
+        return torch.full((factor,), 1.0 / factor, dtype=torch.float64)
+    sigma = fwhm / FWHM_PER_SIGMA
+    tail = int(max(4 * sigma, 0.5) + 0.5)
+    position = torch.arange(2 * tail + factor, dtype=torch.float64) - tail - (factor - 1) / 2
+    taps = torch.exp(-0.5 * (position / sigma) ** 2)
+    return taps / taps.sum()
+
+
+def slab_filter(x: torch.Tensor, taps: Sequence[torch.Tensor], scale: Scale) -> torch.Tensor:
+    """``x`` (..., D, H, W) through one kernel per axis, sampled at each slab's centre: LR voxel ``i`` along an axis
+    of factor ``f`` is the kernel's weighted sum around HR voxels ``f*i .. f*i+f-1``, beyond the edges zeros (as
+    MONAI's separable filtering pads)."""
+    out = x.reshape(-1, 1, *x.shape[-3:])
+    for axis, (kernel, f) in enumerate(zip(taps, scale)):
+        if len(kernel) == 1:
+            continue
+        shape, stride, padding = [1, 1, 1], [1, 1, 1], [0, 0, 0]
+        shape[axis], stride[axis], padding[axis] = len(kernel), f, (len(kernel) - f) // 2
+        out = F.conv3d(out, kernel.to(out).reshape(1, 1, *shape), stride=stride, padding=padding)
+    return out.reshape(*x.shape[:-3], *out.shape[-3:])
+
+
 def degrade(x: torch.Tensor, degradation: dict, scale: int | Scale) -> torch.Tensor:
     """LR version of ``x`` (..., D, H, W) by a ``degradations`` entry (``method`` and its keys), each spatial size
-    divided by its axis's factor of ``scale``."""
+    divided by its axis's factor of ``scale``, on the entry's LR grid (:func:`mrisr.grid.lr_grid`)."""
+    from mrisr.config import definition_defaults
+
+    degradation = {**definition_defaults("degradation"), **degradation}
     method, factors = Degradation(degradation["method"]), as_scale(scale)
     if any(n % f for n, f in zip(x.shape[-3:], factors)):
         raise ValueError(f"HR size {tuple(x.shape[-3:])} is not divisible by the scale {factors}")
+    grid = lr_grid(degradation)
     if method is Degradation.NEAREST:
         return _decimate(x, factors)
     if method is Degradation.KSPACE:
-        return kspace_truncate(x, factors)
+        return kspace_truncate(x, factors, grid)
     if method is Degradation.KSPACE_HR:
-        return _decimate(kspace_lowpass(x, degradation["truncation"]), factors)
+        return _decimate(kspace_lowpass(x, degradation["truncation"], offset(factors, grid)), factors)
     if method is Degradation.BLUR:
-        return _decimate(gaussian_blur(x, (degradation["blur_fwhm"],) * 3), factors)
-    return _decimate(gaussian_blur(x, [f if f > 1 else 0 for f in factors]), factors)  # slice thickness f voxels
+        return slab_filter(x, [gaussian_taps(degradation["blur_fwhm"], f) for f in factors], factors)
+    gaussian = SliceProfile(degradation["profile"]) is SliceProfile.GAUSSIAN
+    return slab_filter(x, [gaussian_taps(f if gaussian and f > 1 else 0, f) for f in factors], factors)
 
 
 def degrade_volume(hr: np.ndarray, degradation: dict, scale: int | Scale) -> np.ndarray:
@@ -109,13 +142,6 @@ def add_noise(lr: np.ndarray, sigma: float, seed: int, stream: str) -> np.ndarra
     return (lr + sigma * rng.standard_normal(lr.shape, dtype=np.float32)).astype(np.float32)
 
 
-def lr_affine(hr_affine: np.ndarray, scale: int | Scale) -> np.ndarray:
-    """LR voxel ``i`` lies at HR voxel ``factor * i`` (per axis): scale the voxel axes, keep the origin."""
-    affine = np.array(hr_affine, dtype=np.float64)
-    affine[:3, :3] = affine[:3, :3] * np.asarray(as_scale(scale), dtype=np.float64)
-    return affine
-
-
 def degrade_file(hr: str, out: str, degradation: dict, scale: int | list[int], noise_sigma: float,
                  noise_seed: int) -> Path:
     """The stage: the LR volume of one HR file by a ``degradations`` entry, plus Gaussian noise of σ
@@ -123,12 +149,10 @@ def degrade_file(hr: str, out: str, degradation: dict, scale: int | list[int], n
 
     A prepared file's edges are multiples of the scale; another scan (a raw one, made into a user's LR scan) loses
     the last HR rows that do not fill an LR voxel, so the LR keeps the HR's origin and grid."""
-    from mrisr.config import definition_defaults
-
-    factors, degradation = as_scale(scale), {**definition_defaults("degradation"), **degradation}
+    factors = as_scale(scale)
     image = load_volume(hr)
     data = np.asanyarray(image.dataobj, dtype=np.float32)
     lr = degrade_volume(data[tuple(slice(0, n - n % f) for n, f in zip(data.shape, factors))], degradation, factors)
     if noise_sigma > 0:
         lr = add_noise(lr, noise_sigma, noise_seed, Path(hr).name)
-    return save_volume(lr, lr_affine(image.affine, factors), out, reference=image)
+    return save_volume(lr, lr_affine(image.affine, factors, lr_grid(degradation)), out, reference=image)

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from mrisr.device import Acceleration, Precision, autocast, default_device, uses_bf16
 from mrisr.errors import ConfigError, InputError
-from mrisr.io import load_volume, voxel_sizes
+from mrisr.grid import LrGrid, hr_affine, offset
+from mrisr.io import GRID_TOLERANCE_MM, load_volume, voxel_sizes
 from mrisr.model_card import RETRAIN, load_model, mm
 from mrisr.models.registry import build, is_plugin
 from mrisr.scale import Scale, as_scale
@@ -202,9 +203,11 @@ class Interpolation(str, enum.Enum):
     BSPLINE = "bspline"
 
 
-def interpolate(lr: np.ndarray, scale: int | Scale, mode: Interpolation = Interpolation.TRILINEAR) -> np.ndarray:
-    """Interpolation onto the HR grid, LR voxel ``i`` lying at HR voxel ``scale * i`` (per axis); the edges hold the
-    nearest value (scipy's ``nearest``; SimpleITK's B-spline mirrors its coefficients)."""
+def interpolate(lr: np.ndarray, scale: int | Scale, mode: Interpolation = Interpolation.TRILINEAR,
+                grid: LrGrid = LrGrid.SLAB) -> np.ndarray:
+    """Interpolation onto the HR grid that the LR was made from on ``grid`` (:mod:`mrisr.grid`: slab, as PyTorch's
+    ``align_corners=False``; corner, LR voxel ``i`` at HR voxel ``scale * i``); beyond the outermost LR voxels the
+    edges hold the nearest value (scipy's ``nearest``; SimpleITK's B-spline mirrors its coefficients)."""
     factors = np.asarray(as_scale(scale), dtype=np.float64)
     shape = tuple(int(n * f) for n, f in zip(lr.shape, factors))
     lr, mode = np.asarray(lr, dtype=np.float32), Interpolation(mode)
@@ -212,11 +215,11 @@ def interpolate(lr: np.ndarray, scale: int | Scale, mode: Interpolation = Interp
         import torchio as tio  # seconds to import: only where it is used
 
         image = tio.ScalarImage(tensor=torch.from_numpy(lr)[None], affine=np.eye(4))
-        resample = tio.Resample((shape, hr_affine(np.eye(4), scale)), image_interpolation="bspline")
+        resample = tio.Resample((shape, hr_affine(np.eye(4), scale, grid)), image_interpolation="bspline")
         return resample(image).data[0].numpy().astype(np.float32)
     order = 1 if mode is Interpolation.TRILINEAR else 0
-    return ndimage.affine_transform(lr, 1.0 / factors, output_shape=shape, order=order,
-                                    mode="nearest").astype(np.float32)
+    return ndimage.affine_transform(lr, 1.0 / factors, offset=-offset(scale, grid) / factors, output_shape=shape,
+                                    order=order, mode="nearest").astype(np.float32)
 
 
 #: An outside program's output may differ from the SR grid by this factor in voxel size, and hold this many times its
@@ -225,10 +228,11 @@ OUTSIDE_RATIO = 8
 
 
 def onto_grid(path: Path, affine: np.ndarray, shape: tuple[int, ...], lr_voxel: float) -> np.ndarray:
-    """An outside program's output (the NIfTI file ``path``) resampled onto the HR grid (``affine``, ``shape``) by
-    world position, cubic B-spline. A program keeps its own grid convention (ECLARE splits each thick voxel over
-    the same field of view, its first thin voxel (scale - 1) / 2 voxels before ours): its affine, not its array,
-    says where its voxels are. Its header is checked before a voxel is read: voxels within :data:`OUTSIDE_RATIO` of
+    """An outside program's output (the NIfTI file ``path``) on the HR grid (``affine``, ``shape``): as it is where
+    it lies on that grid, else resampled onto it by world position, cubic B-spline. A program keeps its own grid
+    convention (ECLARE splits each thick voxel over its slab, as :mod:`mrisr.grid`'s slab grid; on a corner grid
+    its first thin voxel lies (scale - 1) / 2 voxels before ours): its affine, not its array, says where its voxels
+    are. Its header is checked before a voxel is read: voxels within :data:`OUTSIDE_RATIO` of
     the grid's in size, at most that many times its voxels; the output must cover the grid but for one LR voxel
     (``lr_voxel`` mm) at its edges, which are extrapolated."""
     from nibabel.processing import resample_from_to
@@ -249,6 +253,8 @@ def onto_grid(path: Path, affine: np.ndarray, shape: tuple[int, ...], lr_voxel: 
     outside = load_volume(path, role="outside program's output")
     if len(outside.shape) != 3:
         raise InputError(path, f"is {len(outside.shape)}D, not one 3D volume", "check the outside program's output")
+    if outside.shape == tuple(shape) and np.allclose(outside.affine, affine, atol=GRID_TOLERANCE_MM):
+        return np.asanyarray(outside.dataobj, dtype=np.float32)
     to_outside = np.linalg.inv(outside.affine) @ affine
     corners = nib.affines.apply_affine(to_outside, list(itertools.product(*[(0, n - 1) for n in shape])))
     slack = lr_voxel / voxel_sizes(outside.affine)
@@ -258,10 +264,3 @@ def onto_grid(path: Path, affine: np.ndarray, shape: tuple[int, ...], lr_voxel: 
     resampled = resample_from_to(outside, (shape, affine), order=3, mode="nearest")
     return np.asanyarray(resampled.dataobj, dtype=np.float32)
 
-
-def hr_affine(lr_affine: np.ndarray, scale: int | Scale) -> np.ndarray:
-    """The HR grid whose every ``scale``-th voxel (per axis) is an LR voxel (inverse of
-    :func:`mrisr.degrade.lr_affine`)."""
-    affine = np.array(lr_affine, dtype=np.float64)
-    affine[:3, :3] = affine[:3, :3] / np.asarray(as_scale(scale), dtype=np.float64)
-    return affine

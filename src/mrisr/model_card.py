@@ -21,6 +21,7 @@ from mrisr import __version__
 from mrisr.config import load_schema
 from mrisr import model_file
 from mrisr.errors import ConfigError, InputError, MrisrError, printable
+from mrisr.grid import LrGrid, card_grid, lr_grid
 from mrisr.model_file import SAFETENSORS_DTYPE, ModelFile
 from mrisr.scale import as_scale, label
 from mrisr.settings import CARD_PREPROCESSING
@@ -50,7 +51,7 @@ def make_card(*, variant_name: str, variant: dict, scale: int | list[int], hr_vo
     return {"format": FORMAT, "mrisr_version": __version__, "variant": variant_name, "variant_config": variant,
             **({"plugin": plugin} if plugin else {}),
             "scale": scale, "hr_voxel_mm": hr_voxel_mm, "lr_voxel_mm": lr_voxels(hr_voxel_mm, scale),
-            "preprocessing": preprocessing, "degradation": degradation,
+            "preprocessing": preprocessing, "degradation": degradation, "lr_grid": lr_grid(degradation).value,
             "training": training, "metrics": None}
 
 
@@ -107,6 +108,7 @@ def _card_schema() -> dict:
             "scale": {"$ref": "#/definitions/scale"}, "hr_voxel_mm": positive,
             "lr_voxel_mm": {"oneOf": [positive, {"type": "array", "items": positive, "minItems": 3, "maxItems": 3}]},
             "degradation": {"$ref": "#/definitions/degradation"},
+            "lr_grid": {"enum": [grid.value for grid in LrGrid]},
             "preprocessing": {"type": "object", "additionalProperties": False,
                               "required": ["orientation", "crop", "margin", "normalise"],
                               "properties": {"orientation": {"oneOf": [{"const": STORED},
@@ -269,6 +271,14 @@ def describe_start(start: str | dict) -> str:
     return f"pretrained: {start['model']} ({start['steps']} pixel-loss steps on {start['dataset']})"
 
 
+def describe_grid(card: dict) -> str:
+    """Where the card's LR voxels lay on its HR grid, and so where super-resolve puts its output."""
+    grid = card_grid(card)
+    where = ("each LR voxel the slab of its HR voxels; SR fills the scan's field of view" if grid is LrGrid.SLAB
+             else "LR voxel i at HR voxel scale*i; SR's first voxel at the scan's first")
+    return f"{grid.value} ({where})" + ("" if "lr_grid" in card else "; not recorded: trained before mrisr recorded it")
+
+
 def mm(size: float | list[float]) -> str:
     """Voxel sizes in mm for messages: ``1.5`` or ``1 x 1 x 4``."""
     return " x ".join(f"{v:.3g}" for v in np.atleast_1d(size))
@@ -286,6 +296,7 @@ def describe(card: dict) -> str:
         f"z-score over the {'whole (cropped) volume' if prep['normalise'] == 'volume' else 'brain mask'}"
         f"{' before cropping (float64)' if prep.get('normalise_first') else ''}",
         f"degradation learned: {json.dumps(card['degradation'])}",
+        f"LR grid: {describe_grid(card)}",
         f"trained on: {training['dataset']}, {len(training['subjects'])} subjects ({', '.join(training['subjects'])}), "
         f"{training['steps']} steps of batch {training['batch_size']}, seed {training['seed']}",
         f"generator's start: {describe_start(training.get('start', 'scratch'))}",

@@ -22,7 +22,8 @@ from tqdm import tqdm
 from mrisr import __version__
 from mrisr.device import Acceleration, set_threads
 from mrisr.errors import InputError, MrisrError
-from mrisr.inference import Inference, Interpolation, compile_stages, hr_affine, interpolate, load_generator, onto_grid, super_resolve
+from mrisr.grid import LrGrid, card_grid, hr_affine
+from mrisr.inference import Inference, Interpolation, compile_stages, interpolate, load_generator, onto_grid, super_resolve
 from mrisr.io import (ANISOTROPY_TOLERANCE, GRID_TOLERANCE_MM, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
 from mrisr.model_card import STORED, mm
@@ -40,13 +41,15 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 @dataclass(frozen=True, kw_only=True)
 class MethodChoice:
-    """What makes the SR, as asked (``--model``, ``--interpolate``, ``--external``, ``--scale``): exactly one of a model
-    file, an interpolation mode at ``scale``, or the folder where an outside program wrote its output, at ``scale``."""
+    """What makes the SR, as asked (``--model``, ``--interpolate``, ``--external``, ``--scale``, ``--lr-grid``): exactly
+    one of a model file (its card says its scale and LR grid), an interpolation mode at ``scale``, or the folder where
+    an outside program wrote its output, at ``scale``; the latter two on ``lr_grid`` (:mod:`mrisr.grid`)."""
 
     model: str | None
     interpolate: str | None  # an Interpolation
     external: str | None
     scale: int | list[int] | None
+    lr_grid: str = LrGrid.SLAB.value  # an LrGrid: slab, a scanner's; corner, a decimated LR's
 
     def __post_init__(self):
         if sum(map(bool, (self.model, self.interpolate, self.external))) != 1 or (
@@ -77,9 +80,10 @@ class BidsSelection:
 @dataclass(frozen=True)
 class Method:
     """A trained generator with its card, an interpolation, or an outside program's output file, at ``scale`` (per
-    RAS+ axis)."""
+    RAS+ axis), from LR on ``grid``."""
 
     scale: Scale
+    grid: LrGrid
     generator: torch.nn.Module | None = None
     card: dict | None = None
     interpolation: Interpolation = Interpolation.TRILINEAR
@@ -132,17 +136,19 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
 
     The network sees what it was trained on: the scan in the axes of the card's training arrays (RAS+, or as stored)
     and z-scored as the card says; its output goes back to the scan's units and orientation (``prepared``: the input
-    is z-scored already). The HR grid is the one whose every ``scale``-th voxel (in those axes) is an LR voxel, so
-    that one scan stored in any orientation gives the same voxels at the same world positions.
+    is z-scored already). The HR grid is the one the LR was made from on the method's grid (:mod:`mrisr.grid`: on
+    the slab grid, thin voxels tiling each LR voxel's slab), in those axes, so that one scan stored in any
+    orientation gives the same voxels at the same world positions.
     """
     axes = method.card["preprocessing"]["orientation"] if method.card else "RAS"
     seen = oriented(img, axes)
     lr = np.asanyarray(seen.dataobj, dtype=np.float32)  # scl_slope / scl_inter applied
     if method.external is not None:
         grid = tuple(n * f for n, f in zip(lr.shape, method.scale))
-        sr = onto_grid(method.external, hr_affine(seen.affine, method.scale), grid, voxel_sizes(seen.affine).max())
+        sr = onto_grid(method.external, hr_affine(seen.affine, method.scale, method.grid), grid,
+                       voxel_sizes(seen.affine).max())
     elif method.generator is None:
-        sr = interpolate(lr, method.scale, method.interpolation)
+        sr = interpolate(lr, method.scale, method.interpolation, method.grid)
     else:
         check_grid(seen, method.scale, path)
         check_voxel_size(seen, method.card, path)
@@ -151,7 +157,7 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
             brain = None if mask is None else np.asanyarray(oriented(mask, axes).dataobj) > 0
             mean, std = normalisation(lr, method.card, brain, path)
         sr = super_resolve(method.generator, (lr - mean) / std, method.scale, inference, progress) * std + mean
-    out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(seen.affine, method.scale))
+    out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(seen.affine, method.scale, method.grid))
     return reoriented(out, nib.orientations.io_orientation(img.affine))
 
 
@@ -254,7 +260,7 @@ def chosen_method(choice: MethodChoice, scans: int, resample: float | None) -> t
     """(the method, its name for sidecars, what the output's header says made it) of what was asked."""
     if choice.model:
         generator, card = load_generator(choice.model)
-        method = Method(scale=as_scale(card["scale"]), generator=generator, card=card)
+        method = Method(scale=as_scale(card["scale"]), grid=card_grid(card), generator=generator, card=card)
         if resample is not None and len(set(method.scale)) > 1:
             raise MrisrError(f"--resample makes isotropic voxels, which this {label(method.scale)} model does not "
                              "take: leave it out and give the thick-slice scan as it is")
@@ -262,9 +268,11 @@ def chosen_method(choice: MethodChoice, scans: int, resample: float | None) -> t
     if choice.external:
         if scans > 1:
             raise MrisrError("--external holds the output of one scan: run the scans one by one")
-        method = Method(scale=as_scale(choice.scale), external=outside_output(choice.external))
+        method = Method(scale=as_scale(choice.scale), grid=LrGrid(choice.lr_grid),
+                        external=outside_output(choice.external))
         return method, method.external.name, f"mrisr {label(choice.scale)} from {method.external.name}"
-    method = Method(scale=as_scale(choice.scale), interpolation=Interpolation(choice.interpolate))
+    method = Method(scale=as_scale(choice.scale), grid=LrGrid(choice.lr_grid),
+                    interpolation=Interpolation(choice.interpolate))
     return method, choice.interpolate, f"mrisr {label(choice.scale)} {choice.interpolate}"
 
 

@@ -294,9 +294,11 @@ class SuperResolve(Stage):
         study, scale = self.study, self.study.scale_of(wildcards.degradation)
         if study.learned(wildcards.variant):
             return {"method": {"model": input.model}, "scan": {"reference": input.reference, "prepared": True}}
+        grid = study.lr_grid_of(wildcards.degradation)
         if study.external(wildcards.variant):
-            return {"method": {"external": input.external, "scale": scale}, "scan": {"reference": input.reference}}
-        return {"method": {"interpolate": study.variant(wildcards.variant)["mode"], "scale": scale},
+            return {"method": {"external": input.external, "scale": scale, "lr_grid": grid},
+                    "scan": {"reference": input.reference}}
+        return {"method": {"interpolate": study.variant(wildcards.variant)["mode"], "scale": scale, "lr_grid": grid},
                 "scan": {"reference": input.reference}}
 
     def options(self, wildcards: Wildcards, input, output, pasted: bool = False) -> str:

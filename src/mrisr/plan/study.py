@@ -11,6 +11,7 @@ from typing import Protocol
 from mrisr.config import variant_training
 from mrisr.environments import status
 from mrisr.errors import ConfigError
+from mrisr.grid import lr_grid
 from mrisr.plan import subjects as subject_lists
 from mrisr.scale import as_scale, label
 from mrisr.settings import CARD_PREPROCESSING, fingerprint
@@ -134,6 +135,10 @@ class Study:
     def learned_degradation(self) -> dict:
         """The degradation entry that the run's models learn to invert."""
         return self.config["degradations"][self.train_degradation]
+
+    def lr_grid_of(self, degradation: str) -> str:
+        """Where an LR set's voxels lie on its HR grid (:func:`mrisr.grid.lr_grid` of its entry)."""
+        return lr_grid(parse_degradation(degradation, self.config["degradations"])[0]).value
 
     def scale_of(self, degradation: str) -> int | list[int]:
         """The factors of an LR set (``<entry>[-noise<σ>]``): its entry's own, else the run's."""
