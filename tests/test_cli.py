@@ -34,12 +34,16 @@ def test_missing_input_names_the_file(tmp_path):
 def test_super_resolve_puts_output_on_the_hr_grid(tmp_path):
     affine = np.diag([1.2, 1.2, 1.2, 1.0])
     affine[:3, 3] = [5, -3, 2]
-    save_volume(np.random.rand(8, 6, 4).astype(np.float32), affine @ np.diag([2, 2, 2, 1]), tmp_path / "lr.nii.gz")
-    assert _mrisr("super-resolve", str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz"),
-                  "--interpolate", "trilinear", "--scale", "2").returncode == 0
-    sr = nib.load(tmp_path / "sr.nii.gz")
-    assert sr.shape == (16, 12, 8)
-    np.testing.assert_allclose(sr.affine, affine)
+    from mrisr.grid import LrGrid, lr_affine
+
+    for grid in LrGrid:
+        save_volume(np.random.rand(8, 6, 4).astype(np.float32), lr_affine(affine, 2, grid), tmp_path / "lr.nii.gz")
+        assert _mrisr("super-resolve", str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz"), "--interpolate",
+                      "trilinear", "--scale", "2", *(["--lr-grid", "corner"] if grid is LrGrid.CORNER else [])
+                      ).returncode == 0
+        sr = nib.load(tmp_path / "sr.nii.gz")
+        assert sr.shape == (16, 12, 8)
+        np.testing.assert_allclose(sr.affine, affine, atol=1e-6)
 
 
 def test_super_resolve_needs_a_model_or_an_interpolation_with_its_scale(tmp_path):
