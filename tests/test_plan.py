@@ -174,6 +174,7 @@ def test_field_settings_train_each_learned_variant_once_per_setting():
     sr = _args("super-resolve", plan.super_resolve.options(trilinear, files(**plan.super_resolve.input(trilinear)),
                                                            files(sr="sr.nii.gz")))
     assert (sr["method.interpolate"], sr["method.scale"], sr["method.model"]) == ("trilinear", [1, 1, 4], None)
+    assert sr["method.lr_grid"] == "slab"  # a slice profile's LR: each thick voxel its slab's
     x4_blur = SimpleNamespace(degradation="x4_blur")
     assert _args("degrade", plan.degrade.options(x4_blur, files(hr="h"), files(lr="l")))["scale"] == 4
     targets = plan.targets()
@@ -284,6 +285,7 @@ def test_options_reach_the_shell_quoted_and_only_when_set():
     assert pasted["inference.pasted"] and pasted["inference.tile"] == plan.study.config["papers"]["disgan"]["pasted_tile"]
     args = _args("super-resolve", plan.super_resolve.options(interpolated, job, files(sr="o.nii.gz")))
     assert (args["method.interpolate"], args["method.scale"], args["scan.prepared"]) == ("trilinear", 2, False)
+    assert args["method.lr_grid"] == "corner"  # decimation's LR: voxel i at HR voxel 2i
     assert "model" not in plan.super_resolve.input(SimpleNamespace(dataset="demo", degradation="nearest",
                                                                    subject="01", variant="trilinear"))
 

@@ -25,6 +25,9 @@ pytestmark = pytest.mark.workflow
 #: the tiny run's variants: config.yaml's that run in its own setting (ECLARE runs in a field setting only)
 VARIANTS = [name for name, spec in yaml.safe_load((ROOT / "config.yaml").read_text())["variants"].items()
             if not spec.get("settings")]
+#: those of them that learn (the others interpolate)
+LEARNED = [name for name, spec in yaml.safe_load((ROOT / "config.yaml").read_text())["variants"].items()
+           if name in VARIANTS and spec["kind"] != "interpolation"]
 
 
 def snakemake(workdir: Path, *args, config=("tests/tiny.yaml",), pythonpath: Path | None = None,
@@ -81,7 +84,7 @@ def test_every_output_with_right_grid(run):
             np.testing.assert_allclose(sr.header.get_zooms(), hr.header.get_zooms())
             assert np.isfinite(np.asanyarray(sr.dataobj)).all()
     trained = sorted(p.parent.name for p in (run / "results/train/demo").glob("*/model.safetensors"))
-    assert trained == sorted(set(VARIANTS) - {"trilinear"})
+    assert trained == sorted(LEARNED)
     for variant in trained:
         model_dir = run / "results/train/demo" / variant
         assert (model_dir / "checkpoint.pt").is_file()
@@ -99,7 +102,7 @@ def test_model_cards_hold_the_test_metrics_and_apply_to_a_raw_scan(run, tmp_path
     train = sorted(splits.query("split == 'train'")["subject"])
     prepare = {**yaml.safe_load((ROOT / "config.yaml").read_text())["prepare"],
                **yaml.safe_load((ROOT / "tests/tiny.yaml").read_text()).get("prepare", {})}
-    for variant in sorted(set(VARIANTS) - {"trilinear"}):
+    for variant in sorted(LEARNED):
         card = load_model(run / f"results/evaluate/demo/model_cards/{variant}.safetensors")[2]
         metrics = pd.read_csv(run / f"results/evaluate/demo/nearest/{variant}.csv", dtype={"subject": str})
         assert card["variant"] == variant and card["training"]["subjects"] == train
@@ -260,7 +263,7 @@ def test_every_gan_variant_starts_from_the_pixel_loss_generator_of_its_architect
         log = pd.read_csv(folder / "train_log.csv")
         assert len(log) == TINY["pretrain"]["steps"] and log["lr"].is_monotonic_decreasing
         assert load_model(folder / "model.safetensors")[2]["variant"] == f"pretrained-{key}"
-    for variant in sorted(set(VARIANTS) - {"trilinear"}):
+    for variant in sorted(LEARNED):
         card = load_model(run / f"results/train/demo/{variant}/model.safetensors")[2]
         start = card["training"]["start"]
         family = "mdcsrn-mse" if variant == "wgan_gp" else "rrdb-l1"
