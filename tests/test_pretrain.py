@@ -14,7 +14,7 @@ from mrisr.model_card import load_model
 from mrisr.models.registry import build
 from mrisr.patches import sample_patches, step_generator
 from mrisr.plan.study import generator_key
-from mrisr.pretrain import PixelTrainer, pretrain_generator
+from mrisr.pretrain import pretrain_generator, pretrainer
 from mrisr.settings import PretrainSettings
 from mrisr.train.gan import GanTrainer, load_start, train_variant
 from mrisr.trainer import save_checkpoint, try_resume
@@ -71,7 +71,7 @@ def test_generator_key_names_the_architecture_and_tells_configs_apart():
 def test_pixel_steps_are_adam_on_the_pixel_loss_with_a_cosine_rate(volumes, pixel_loss, loss):
     """Written out: the same patches and LR as a GAN step, plain Adam on the pixel loss, lr·(1 + cos(πt/T))/2."""
     settings = PretrainSettings(**SETTINGS)
-    trainer = PixelTrainer(GENERATOR, pixel_loss, settings)
+    trainer = pretrainer(GENERATOR, pixel_loss, settings)
     torch.manual_seed(settings.seed)
     reference = build("generator", dict(GENERATOR, scale=2)).to(memory_format=torch.channels_last_3d)
     opt = torch.optim.Adam(reference.parameters(), lr=settings.lr, betas=settings.betas)
@@ -94,20 +94,20 @@ def test_pixel_steps_are_adam_on_the_pixel_loss_with_a_cosine_rate(volumes, pixe
 
 def test_resumed_pretraining_continues_the_cosine_where_it_stopped(tmp_path, volumes):
     settings = PretrainSettings(**SETTINGS)
-    whole = PixelTrainer(GENERATOR, "l1", settings)
+    whole = pretrainer(GENERATOR, "l1", settings)
     for _ in range(settings.steps):
         whole.train_step(volumes)
-    first = PixelTrainer(GENERATOR, "l1", settings)
+    first = pretrainer(GENERATOR, "l1", settings)
     for _ in range(2):
         first.train_step(volumes)
     save_checkpoint(first, tmp_path / "checkpoint.pt")
-    resumed = PixelTrainer(GENERATOR, "l1", settings)
+    resumed = pretrainer(GENERATOR, "l1", settings)
     assert try_resume(resumed, tmp_path / "checkpoint.pt") and resumed.step == 2
     rows = [resumed.train_step(volumes) for _ in range(2)]
     assert rows[0]["lr"] == pytest.approx(settings.lr * (1 + math.cos(math.pi * 2 / 4)) / 2)
     for key, weight in whole.generator.state_dict().items():
         torch.testing.assert_close(resumed.generator.state_dict()[key], weight, rtol=0, atol=0)
-    other = PixelTrainer(GENERATOR, "mse", settings)
+    other = pretrainer(GENERATOR, "mse", settings)
     assert not try_resume(other, tmp_path / "checkpoint.pt")  # another pixel loss: another run
 
 

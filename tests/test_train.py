@@ -685,3 +685,58 @@ def test_a_run_given_in_epochs_counts_its_steps_from_the_volumes():
     assert counted_steps(dataclasses.replace(settings, epochs=None), shapes).steps == 7
     with pytest.raises(ConfigError, match="train.patch_size"):
         counted_steps(dataclasses.replace(settings, batch_size=windows + 1), shapes)
+
+
+PIXEL = filled_variant({
+    "kind": "pixel",
+    "generator": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "upsampler": "nearest_conv"},
+    "losses": {"pixel_loss": "l1"},
+    "optimiser": {"lr": 1e-3, "clip_grad_norm": 0.01, "milestones": [2, 4], "gamma": 0.5},
+})
+
+
+def test_a_pixel_variant_trains_its_generator_alone_with_clipping_and_its_milestones(tmp_path, volumes, monkeypatch):
+    """Kind pixel (MTVNet's RRDBNet3D runs): no discriminator or feature extractor is ever built; the learning rate
+    halves at each milestone (torch's MultiStepLR, read back from the log); every step's gradient norm, computed
+    here from the gradients the step leaves, is at most clip_grad_norm; the model file holds the generator alone."""
+    from mrisr import generator_trainer
+    from mrisr.generator_trainer import PixelTrainer
+    from mrisr.models import registry
+    from mrisr.train import gan
+    from mrisr.train.gan import train_pixel
+
+    built, original = [], registry.build
+    for module in (registry, generator_trainer, gan):  # every name the trainers build networks by
+        monkeypatch.setattr(module, "build", lambda role, cfg: built.append(role) or original(role, cfg))
+    norms = []
+    step = PixelTrainer.train_step
+
+    def watched(self, volumes):
+        row = step(self, volumes)
+        norms.append(float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.generator.parameters()]))))
+        return row
+
+    monkeypatch.setattr(PixelTrainer, "train_step", watched)
+    out = train_pixel(volumes, PIXEL, SETTINGS, tmp_path, progress=False)
+    assert built == ["generator"]
+    log = pd.read_csv(out["log"])
+    np.testing.assert_allclose(log["lr"], [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
+    assert "loss_d" not in log and log["loss_pixel"].notna().all()
+    assert len(norms) == 6 and max(norms) <= 0.01 * (1 + 1e-4)
+    assert set(read_model_parts(out["model"])["state_dict"]) == set(
+        original("generator", {**PIXEL["generator"], "scale": 2}).state_dict())
+
+
+def test_a_pixel_variant_without_clipping_leaves_the_gradient_as_it_is(volumes, monkeypatch):
+    """The control: the same step without clip_grad_norm gives gradients far over 0.01, so the bound above is the
+    clipping's."""
+    from mrisr.generator_trainer import PixelOptimiser, PixelTrainer
+
+    trainer = PixelTrainer(PIXEL["generator"], "l1", SETTINGS, PixelOptimiser(lr=1e-3, betas=(0.9, 0.999)), "f")
+    trainer.train_step(volumes)
+    assert float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trainer.generator.parameters()]))) > 0.05
+
+
+def test_pixel_only_optimiser_keys_are_refused_on_a_gan_variant():
+    with pytest.raises(ConfigError, match="'variants.v.optimiser.milestones': applies to kind pixel only, not gan"):
+        filled_variant({**{k: v for k, v in VARIANT.items() if k != "optimiser"}, "optimiser": {"milestones": [5]}})

@@ -175,8 +175,7 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
     for name, pin in (("eclare", "eclare==1.0.1"), ("eclare_offline", "eclare==9.9.9")):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"dependencies": ["python=3.11", "pip", {"pip": [pin]}]}))
     small.write_text(yaml.safe_dump({
-        "variants": {"rrdbnet3d": {"generator": {"channels": 4, "growth": 4, "blocks": 1},
-                                   "discriminator": {"channels": [4, 8]}, "feature_extractor": {"channels": 4}},
+        "variants": {"rrdbnet3d": {"generator": {"channels": 4, "growth": 4, "blocks": 1}},  # kind pixel: G alone
                      "eclare": {**outside, "label": "ECLARE", "environment": str(tmp_path / "eclare.yaml")},
                      "eclare_offline": {**outside, "environment": str(tmp_path / "eclare_offline.yaml")}},
         "field": {"settings": ["mtvnet_x4_blur", "thick_slice"],  # kspace_hr: tests/test_degrade.py; mdcsrn: test_scale
@@ -233,7 +232,9 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
         card = load_model(workdir / f"results/train/demo/rrdbnet3d@{setting}/model.safetensors")[2]
         assert card["scale"] == (list(factors) if len(set(factors)) > 1 else factors[0])
         assert card["degradation"]["method"] == {"mtvnet_x4_blur": "blur", "thick_slice": "slice_profile"}[setting]
-        assert card["lr_grid"] == "slab"
+        assert card["lr_grid"] == "slab" and card["variant_config"]["kind"] == "pixel"
+        train_log = pd.read_csv(workdir / f"results/train/demo/rrdbnet3d@{setting}/train_log.csv")
+        assert "loss_pixel" in train_log and "loss_d" not in train_log  # no discriminator was built or stepped
     raw = nib.as_closest_canonical(nib.load(next((workdir / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz"))))
     for setting, factors in (("mtvnet_x4_blur", (4, 4, 4)), ("thick_slice", (1, 1, 4))):
         # a raw scan as an acquisition makes it: each LR voxel the mean of its slab, the slab's affine

@@ -20,6 +20,9 @@ import yaml
 from mrisr.errors import ConfigError
 from mrisr.scale import as_scale
 
+#: the variant kinds trained here (the train stage; the others interpolate or run an outside program)
+LEARNED_KINDS = ("gan", "pixel")
+
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
 
@@ -117,7 +120,13 @@ def _check_references(config: dict) -> None:
         if unknown := [n for n in names if n not in known]:
             raise ConfigError(key, f"names {', '.join(dict.fromkeys(unknown))}, not among {', '.join(known) or 'none'}",
                               f"use names from: {', '.join(known)}")
+    optimiser = load_schema()["definitions"]["variant"]["properties"]["optimiser"]["properties"]
+    pixel_only = {k: optimiser[k]["default"] for k in ("clip_grad_norm", "milestones", "gamma")}
     for variant, spec in config["variants"].items():
+        if spec["kind"] != "pixel" and (set_here := [k for k, v in pixel_only.items()
+                                                     if spec.get("optimiser", {}).get(k, v) != v]):
+            raise ConfigError(f"variants.{variant}.optimiser.{set_here[0]}", f"applies to kind pixel only, not "
+                              f"{spec['kind']}", "remove it, or make the variant kind: pixel")
         if spec["kind"] == "external" and (quoted := quoted_placeholders(spec["command"])):
             raise ConfigError(f"variants.{variant}.command", f"puts {{{quoted[0]}}} inside shell quotes: mrisr quotes "
                               "each value itself, and a quote around it would undo that",
@@ -190,7 +199,7 @@ def variant_training(config: dict, variant: str) -> dict:
 def _check_training(config: dict) -> None:
     """Each training's global batch splits over its processes; the grid's own keys are not set for random windows."""
     runs = {"train": config["train"]} | {f"variants.{name}.train": variant_training(config, name)
-                                         for name, spec in config["variants"].items() if spec["kind"] == "gan"}
+                                         for name, spec in config["variants"].items() if spec["kind"] in LEARNED_KINDS}
     for key, train in runs.items():
         if train["batch_size"] % train["gpus"]:
             raise ConfigError(f"{key}.batch_size", f"{train['batch_size']} does not split over {train['gpus']} GPUs",

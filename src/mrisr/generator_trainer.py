@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from mrisr.degrade import degrade
 from mrisr.device import Acceleration, chosen_layout, ieee_fp32
 from mrisr.errors import ConfigError
 from mrisr.io import load_volume, voxel_sizes
+from mrisr.losses import PIXEL_LOSSES
 from mrisr.model_card import STORED, make_card, save_model
 from mrisr.models.registry import build, count_parameters, plugin_provenance
 from mrisr.patches import GridSampler, PatchSampling, sample_patches, step_generator
@@ -133,3 +135,71 @@ class GeneratorTrainer(Trainer):
     def save_model(self, path: Path) -> None:
         save_model(path, self.generator_config, {k: v.cpu() for k, v in self.generator.state_dict().items()},
                    self.card)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PixelOptimiser:
+    """Adam and how its learning rate moves: to 0 on a cosine over the run (``milestones`` None: this stage's,
+    BasicSR's pre-training), or times ``gamma`` at each of ``milestones`` (a variant of kind pixel: MTVNet's
+    MultiStepLR); the gradient's norm clipped to ``clip_grad_norm`` before each step where given (MTVNet's
+    clipgrad)."""
+
+    lr: float
+    betas: tuple[float, float]
+    milestones: tuple[int, ...] | None = None
+    gamma: float = 0.5
+    clip_grad_norm: float | None = None
+
+
+class PixelTrainer(GeneratorTrainer):
+    """One generator, Adam, the pixel loss; the same patches and LR as the GAN steps. Nothing else is built."""
+
+    def __init__(self, generator: dict, pixel_loss: str, settings: GeneratorSettings, optimiser: PixelOptimiser,
+                 result: str, card: dict | None = None, start: dict | None = None):
+        """``result``: the fingerprint of what decides the result (a checkpoint of another is never resumed);
+        ``start``: the generator's initial state dict, else random weights."""
+        super().__init__(generator, settings, result, card)
+        if start is not None:
+            self.generator.load_state_dict(start)
+        self.generator.to(memory_format=self.memory_format)
+        self.pixel_loss = PIXEL_LOSSES[pixel_loss]
+        self.clip_grad_norm = optimiser.clip_grad_norm
+        self.opt = torch.optim.Adam(self.generator.parameters(), lr=optimiser.lr, betas=tuple(optimiser.betas))
+        self.schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, settings.steps)
+                         if optimiser.milestones is None else
+                         torch.optim.lr_scheduler.MultiStepLR(self.opt, list(optimiser.milestones), optimiser.gamma))
+        distributed.broadcast_parameters([self.generator])
+        self.compile([self.generator])
+
+    def state(self) -> dict:
+        return {"rows": self.rows, "generator": self.generator.state_dict(), "opt": self.opt.state_dict(),
+                "schedule": self.schedule.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        for name, module in {"generator": self.generator, "opt": self.opt, "schedule": self.schedule}.items():
+            module.load_state_dict(state[name])
+        self.rows = state["rows"]
+
+    def train_step(self, volumes: list[np.ndarray]) -> dict:
+        started = time.perf_counter()
+        _, hr, lr = self.batch(volumes)
+        hr, lr = self.share(hr, lr)
+        with self.autocast():
+            sr = self.generator(lr)
+        loss = self.pixel_loss(sr.float(), hr)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        distributed.average_gradients(list(self.generator.parameters()))
+        if self.clip_grad_norm is not None:  # on the averaged gradient: every process clips alike
+            torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.clip_grad_norm)
+        rate = self.opt.param_groups[0]["lr"]
+        self.opt.step()
+        self.schedule.step()
+        self.step += 1
+        seconds = time.perf_counter() - started
+        logged = distributed.mean_over_processes({"loss_pixel": loss.item()})
+        return {"step": self.step, **logged, "lr": rate, "seconds": seconds,
+                "voxels_per_s": hr.numel() * self.world / seconds}
+
+    def checked_losses(self, row: dict) -> tuple[str, ...]:
+        return ("loss_pixel",)

@@ -11,67 +11,25 @@ the end of a settled descent, not a snapshot of Adam's last noisy step.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from mrisr import distributed
 from mrisr.device import set_threads
-from mrisr.generator_trainer import GeneratorTrainer, load_training_volumes, scaled, training_card
+from mrisr.generator_trainer import PixelOptimiser, PixelTrainer, load_training_volumes, scaled, training_card
 from mrisr.models.registry import count_parameters
-from mrisr.losses import PIXEL_LOSSES
 from mrisr.settings import PretrainSettings, fingerprint, result_settings
 from mrisr.trainer import fit
 
 log = logging.getLogger(__name__)
 
 
-class PixelTrainer(GeneratorTrainer):
-    """One generator, Adam with a cosine learning rate, the pixel loss; the same patches and LR as the GAN steps."""
-
-    def __init__(self, generator: dict, pixel_loss: str, settings: PretrainSettings, card: dict | None = None):
-        super().__init__(generator, settings, fingerprint(generator=scaled(generator, settings.scale),
-                                                          pixel_loss=pixel_loss, settings=result_settings(settings)),
-                         card)
-        self.generator.to(memory_format=self.memory_format)
-        self.pixel_loss = PIXEL_LOSSES[pixel_loss]
-        self.opt = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=settings.betas)
-        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, settings.steps)
-        distributed.broadcast_parameters([self.generator])
-        self.compile([self.generator])
-
-    def state(self) -> dict:
-        return {"rows": self.rows, "generator": self.generator.state_dict(), "opt": self.opt.state_dict(),
-                "schedule": self.schedule.state_dict()}
-
-    def load_state(self, state: dict) -> None:
-        for name, module in {"generator": self.generator, "opt": self.opt, "schedule": self.schedule}.items():
-            module.load_state_dict(state[name])
-        self.rows = state["rows"]
-
-    def train_step(self, volumes: list[np.ndarray]) -> dict:
-        started = time.perf_counter()
-        _, hr, lr = self.batch(volumes)
-        hr, lr = self.share(hr, lr)
-        with self.autocast():
-            sr = self.generator(lr)
-        loss = self.pixel_loss(sr.float(), hr)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        distributed.average_gradients(list(self.generator.parameters()))
-        rate = self.opt.param_groups[0]["lr"]
-        self.opt.step()
-        self.schedule.step()
-        self.step += 1
-        seconds = time.perf_counter() - started
-        logged = distributed.mean_over_processes({"loss_pixel": loss.item()})
-        return {"step": self.step, **logged, "lr": rate, "seconds": seconds,
-                "voxels_per_s": hr.numel() * self.world / seconds}
-
-    def checked_losses(self, row: dict) -> tuple[str, ...]:
-        return ("loss_pixel",)
+def pretrainer(generator: dict, pixel_loss: str, settings: PretrainSettings, card: dict | None = None) -> PixelTrainer:
+    """This stage's trainer: Adam at ``pretrain.lr`` falling to 0 on a cosine, from random weights; its result is
+    its generator's, pixel loss's and settings'."""
+    result = fingerprint(generator=scaled(generator, settings.scale), pixel_loss=pixel_loss,
+                         settings=result_settings(settings))
+    return PixelTrainer(generator, pixel_loss, settings, PixelOptimiser(lr=settings.lr, betas=settings.betas), result,
+                        card)
 
 
 @distributed.data_parallel
@@ -88,7 +46,7 @@ def pretrain_generator(hr: list[str], generator: dict, pixel_loss: str, settings
     settings = PretrainSettings(**{**settings, "betas": tuple(settings["betas"])})
     card = training_card(provenance["variant"], {"generator": generator, "losses": {"pixel_loss": pixel_loss}},
                          settings, volumes, provenance, start="scratch")
-    trainer = PixelTrainer(generator, pixel_loss, settings, card)
+    trainer = pretrainer(generator, pixel_loss, settings, card)
     log.info("generator: %s parameters", f"{count_parameters(trainer.generator):,}")
     return fit(trainer, lambda: trainer.train_step(volumes.arrays), out_dir, fix="lower pretrain.lr",
                show=("loss_pixel",),

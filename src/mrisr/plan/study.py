@@ -8,7 +8,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Protocol
 
-from mrisr.config import variant_training
+from mrisr.config import LEARNED_KINDS, variant_training
 from mrisr.environments import status
 from mrisr.errors import ConfigError
 from mrisr.grid import lr_grid
@@ -195,7 +195,7 @@ class Study:
         return variant_training(self.config, name.partition(SETTING_MARK)[0])
 
     def learned(self, name: str) -> bool:
-        return self.variant(name)["kind"] == "gan"
+        return self.variant(name)["kind"] in LEARNED_KINDS
 
     def runs_in(self, name: str, setting: str) -> bool:
         """Whether a variant runs in a setting: ``variants.<name>.settings`` names it, or is absent."""

@@ -23,10 +23,11 @@ from mrisr import distributed, losses
 from mrisr.device import set_threads
 from mrisr.errors import ConfigError, InputError
 from mrisr.io import digest_of
-from mrisr.generator_trainer import GeneratorTrainer, load_training_volumes, scaled, training_card
+from mrisr.generator_trainer import (GeneratorTrainer, PixelOptimiser, PixelTrainer, load_training_volumes, scaled,
+                                     training_card)
 from mrisr.model_card import load_model
 from mrisr.models.feature_extractor import load_medicalnet_weights
-from mrisr.models.registry import build
+from mrisr.models.registry import build, count_parameters
 from mrisr.patches import grid_steps
 from mrisr.train import schedules
 from mrisr.losses import UpdateOrder
@@ -275,4 +276,20 @@ def train_variant(hr: list[str], variant: dict, settings: dict, provenance: dict
                               "pass the pretrain stage's model.safetensors with --start")
         initial, started_from = load_start(start, scaled(variant["generator"], settings.scale))
     card = training_card(provenance["variant"], variant, settings, volumes, provenance, started_from)
+    if variant["kind"] == "pixel":
+        return train_pixel(volumes.arrays, variant, settings, out_dir, card=card, start=initial)
     return train(volumes.arrays, variant, settings, out_dir, card=card, start=initial)
+
+
+def train_pixel(volumes: list[np.ndarray], variant: dict, settings: TrainSettings, out_dir: str | Path,
+                progress: bool = True, card: dict | None = None, start: Start | None = None) -> dict[str, Path]:
+    """Train (or resume) a variant of kind pixel: its generator alone on its pixel loss, with its optimiser's
+    schedule and clipping (no discriminator or feature extractor is built); the files as :func:`train`'s."""
+    opt = variant["optimiser"]
+    optimiser = PixelOptimiser(lr=opt["lr"], betas=tuple(opt["betas"]), milestones=tuple(opt["milestones"]),
+                               gamma=opt["gamma"], clip_grad_norm=opt["clip_grad_norm"])
+    trainer = PixelTrainer(variant["generator"], variant["losses"]["pixel_loss"], settings, optimiser,
+                           result_fingerprint(variant, settings, start), card, start.state_dict if start else None)
+    log.info("generator: %s parameters", f"{count_parameters(trainer.generator):,}")
+    return fit(trainer, lambda: trainer.train_step(volumes), out_dir, fix="lower optimiser.lr or clip_grad_norm",
+               show=("loss_pixel",), writer=trainer.rank == 0, progress=progress)
