@@ -170,3 +170,39 @@ def test_kspace_on_the_hr_grid_keeps_the_centre_band_and_the_grid(rng):
     np.testing.assert_allclose(degrade_volume(hr, entry, 1), expected, atol=1e-5)
     low = np.cos(2 * np.pi * 3 * np.arange(16) / 16)[:, None, None] * np.ones((16, 12, 8))
     np.testing.assert_allclose(degrade_volume(low, entry, 1), low, atol=1e-5)
+
+
+def test_resize_is_mtvnets_blur_then_monais_zoom_with_aligned_corners(rng):
+    """MTVNet's resize: their kernel (the Gaussian density at whole voxels within ceil(3σ), not renormalised) through
+    scipy's correlation with zeros beyond the edges, then MONAI's own Zoom(1/4, trilinear, align_corners=True,
+    keep_size=False), as their data/train_transforms.py calls it."""
+    from monai.transforms import Zoom
+
+    hr = rng.normal(size=(24, 20, 16)).astype(np.float32)
+    sigma, radius = 1.3, 4
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-offsets**2 / (2 * sigma**2)) / np.sqrt(2 * np.pi * sigma**2)
+    blurred = hr.astype(np.float64)
+    for axis in range(3):
+        blurred = ndimage.correlate1d(blurred, kernel, axis=axis, mode="constant", cval=0.0)
+    zoom = Zoom(zoom=0.25, mode="trilinear", align_corners=True, keep_size=False)
+    expected = np.asarray(zoom(torch.from_numpy(blurred.astype(np.float32))[None]))[0]
+    lr = degrade_volume(hr, {"method": "resize", "blur_sigma": sigma}, 4)
+    assert lr.shape == expected.shape == (6, 5, 4)
+    np.testing.assert_allclose(lr, expected, atol=1e-5)
+
+
+def test_resize_lands_lr_voxel_i_where_its_affine_says_spanning_the_hr_grid(tmp_path):
+    """A ramp through resize (no blur): LR voxel i holds the ramp at HR index i (N - 1) / (n - 1), where the LR
+    file's affine puts it; the last LR voxel is the last HR one."""
+    hr_affine = np.array([[-1.5, 0, 0, 90], [0, 1.5, 0, -120], [0, 0, 1.5, -70], [0, 0, 0, 1]])
+    ramp = lambda X, Y, Z: 0.3 * X - 0.2 * Y + 0.7 * Z + 1.0  # noqa: E731
+    nib.save(nib.Nifti1Image(_on_hr_voxels(ramp, (32, 24, 16)).astype(np.float32), hr_affine), tmp_path / "hr.nii.gz")
+    degrade_file(str(tmp_path / "hr.nii.gz"), str(tmp_path / "lr.nii.gz"), {"method": "resize", "blur_sigma": 0}, 4,
+                 0.0, 0)
+    lr = nib.load(tmp_path / "lr.nii.gz")
+    index = np.stack(np.meshgrid(*(np.arange(n) for n in lr.shape), indexing="ij"), axis=-1)
+    at = nib.affines.apply_affine(np.linalg.inv(hr_affine) @ lr.affine, index)
+    np.testing.assert_allclose(np.asanyarray(lr.dataobj), ramp(at[..., 0], at[..., 1], at[..., 2]), atol=1e-4)
+    np.testing.assert_allclose(at[-1, -1, -1], (31, 23, 15), atol=1e-9)
+    np.testing.assert_allclose(at[0, 0, 0], (0, 0, 0), atol=1e-9)

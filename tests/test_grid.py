@@ -30,7 +30,9 @@ def test_a_corner_lr_voxel_is_an_hr_voxel():
 @pytest.mark.parametrize("grid", list(LrGrid))
 @pytest.mark.parametrize("scale", [2, (1, 1, 4)])
 def test_hr_affine_inverts_lr_affine(grid, scale):
-    np.testing.assert_allclose(hr_affine(lr_affine(OBLIQUE, scale, grid), scale, grid), OBLIQUE, atol=1e-12)
+    shape = (5, 6, 7)
+    np.testing.assert_allclose(hr_affine(lr_affine(OBLIQUE, scale, grid, shape), scale, grid, shape), OBLIQUE,
+                               atol=1e-12)
 
 
 def test_sr_thin_voxels_lie_half_a_thin_voxel_inside_the_scans_slab_edges():
@@ -56,3 +58,16 @@ def test_decimation_keeps_the_corner_grid_every_acquisition_model_the_slab():
         assert lr_grid({"method": method}) is LrGrid.SLAB
     assert card_grid({"lr_grid": "slab"}) is LrGrid.SLAB
     assert card_grid({}) is LrGrid.CORNER  # a card from before mrisr recorded the grid was made on decimation's
+
+
+def test_the_spanning_grid_puts_the_first_and_last_lr_voxels_on_the_first_and_last_hr_ones():
+    """align_corners=True: n LR voxels over N = 4n HR voxels, a step of (N - 1) / (n - 1) HR voxels."""
+    lr_shape = (8, 6, 5)
+    lr = lr_affine(OBLIQUE, 4, LrGrid.SPANNING, lr_shape)
+    np.testing.assert_allclose(nib.affines.apply_affine(lr, np.array(lr_shape) - 1),
+                               nib.affines.apply_affine(OBLIQUE, np.array(lr_shape) * 4 - 1), atol=1e-9)
+    np.testing.assert_allclose(lr[:, 3], OBLIQUE[:, 3])
+    np.testing.assert_allclose(hr_affine(lr, 4, LrGrid.SPANNING, lr_shape), OBLIQUE, atol=1e-12)
+    with pytest.raises(ValueError, match="lr_shape"):
+        lr_affine(OBLIQUE, 4, LrGrid.SPANNING)
+    assert lr_grid({"method": "resize"}) is LrGrid.SPANNING

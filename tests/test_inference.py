@@ -25,6 +25,13 @@ def test_trilinear_from_the_slab_grid_is_pytorchs_without_aligned_corners(rng):
         np.testing.assert_allclose(interpolate(lr, scale, grid=LrGrid.SLAB), expected, atol=1e-5)
 
 
+def test_trilinear_from_the_spanning_grid_is_pytorchs_with_aligned_corners(rng):
+    lr = rng.normal(size=(6, 5, 4)).astype(np.float32)
+    expected = torch.nn.functional.interpolate(torch.from_numpy(lr)[None, None], size=(24, 20, 16), mode="trilinear",
+                                               align_corners=True)[0, 0].numpy()
+    np.testing.assert_allclose(interpolate(lr, 4, grid=LrGrid.SPANNING), expected, atol=1e-5)
+
+
 def test_trilinear_from_the_corner_grid_reproduces_a_linear_ramp_on_the_hr_grid():
     i, j, k = np.meshgrid(np.arange(6), np.arange(5), np.arange(4), indexing="ij")
     lr = (2 * i + 3 * j - k).astype(np.float32)  # value at LR voxel i lying at HR voxel 2i
@@ -55,6 +62,8 @@ def test_bspline_reproduces_a_cubic_inside_and_is_simpleitk_s_bspline_on_the_hr_
         grid.SetSpacing([1 / f for f in factors])
         if lr_grid is LrGrid.SLAB:  # the first thin voxel half a thin voxel inside the first LR voxel's edge
             grid.SetOrigin([-0.5 + 0.5 / f for f in factors])
+        if lr_grid is LrGrid.SPANNING:  # the last thin voxel on the last LR voxel
+            grid.SetSpacing([(n - 1) / (n * f - 1) for n, f in zip(lr.shape, factors)])
         expected = sitk.GetArrayFromImage(sitk.Resample(image, grid, sitk.Transform(), sitk.sitkBSpline)).transpose(2, 1, 0)
         np.testing.assert_allclose(interpolate(lr, scale, Interpolation.BSPLINE, lr_grid), expected, atol=1e-5)
 

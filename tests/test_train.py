@@ -740,3 +740,29 @@ def test_a_pixel_variant_without_clipping_leaves_the_gradient_as_it_is(volumes, 
 def test_pixel_only_optimiser_keys_are_refused_on_a_gan_variant():
     with pytest.raises(ConfigError, match="'variants.v.optimiser.milestones': applies to kind pixel only, not gan"):
         filled_variant({**{k: v for k, v in VARIANT.items() if k != "optimiser"}, "optimiser": {"milestones": [5]}})
+
+
+def test_a_whole_volume_degradation_trains_on_pairs_cropped_from_each_volumes_lr(volumes):
+    """MTVNet's resize (its LR grid depends on the volume's size): the LR patches are crops of the LR of each whole
+    volume (degraded here independently) at the HR window's corner / scale, as their data loader crops pairs; the HR
+    patches are random sampling's windows of the same step."""
+    from mrisr.degrade import degrade_volume
+    from mrisr.generator_trainer import PixelOptimiser, PixelTrainer
+    from mrisr.patches import patch_windows, step_generator
+
+    volumes = [v[:20, :18, :22 // 2 * 2] for v in volumes]
+    entry = {"method": "resize", "blur_sigma": 1.0}
+    settings = dataclasses.replace(SETTINGS, degradation=entry)
+    trainer = PixelTrainer(PIXEL["generator"], "l1", settings, PixelOptimiser(lr=1e-3, betas=(0.9, 0.999)), "f")
+    whole = [degrade_volume(v, entry, 2) for v in volumes]
+    for step in range(3):
+        trainer.step = step
+        _, hr, lr = trainer.batch(volumes)
+        windows = patch_windows([v.shape for v in volumes], 16, 2, step_generator(SETTINGS.seed, step), align=(2, 2, 2))
+        for k, (index, window) in enumerate(windows):
+            np.testing.assert_array_equal(hr[k, 0].numpy(), volumes[index][window])
+            np.testing.assert_allclose(lr[k, 0].numpy(), whole[index][tuple(slice(w.start // 2, w.stop // 2)
+                                                                             for w in window)], atol=1e-6)
+    with pytest.raises(ConfigError, match="patch_sampling"):
+        PixelTrainer(PIXEL["generator"], "l1", dataclasses.replace(settings, patch_sampling="grid"),
+                     PixelOptimiser(lr=1e-3, betas=(0.9, 0.999)), "f").batch(volumes)

@@ -162,10 +162,11 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
     index on 127.0.0.1): each learned variant trained in each setting (x4 blur, 1 x 1 x 4 slices), scored, in the
     settings table with MTVNet's published rows apart; ECLARE in the thick-slice setting only, and a second outside
     variant whose pins pip cannot install not computed, saying why; the plugin also in the method table and the SR
-    figure, its card recording its package; the x4 and thick-slice cards take a raw scan made by averaging
-    its slabs onto the thin grid of those slabs (the raw scan's own); ECLARE's output, on that grid too, is taken as
-    it is."""
+    figure, its card recording its package; the x4 (MTVNet's resize, its LR made from whole volumes) and
+    thick-slice (averaged slabs) cards take a raw scan made so onto the raw scan's own grid; ECLARE's output, on the
+    slab grid too, is taken as it is; the pixel variant trains without a discriminator."""
     from mrisr.cli import main
+    from mrisr.degrade import degrade_file
     from mrisr.grid import LrGrid, lr_affine
     from mrisr.model_card import load_model
 
@@ -228,25 +229,25 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
         lr_path = next((workdir / f"results/degrade/demo/{setting}").glob("sub-*_T1w.nii.gz"))
         lr, hr = nib.load(lr_path), nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0] / lr_path.name)
         assert lr.shape == tuple(n // f for n, f in zip(hr.shape, factors))  # far rows that fill no LR voxel dropped
-        np.testing.assert_allclose(lr.affine, lr_affine(hr.affine, factors, LrGrid.SLAB))
+        grid = {"mtvnet_x4_blur": LrGrid.SPANNING, "thick_slice": LrGrid.SLAB}[setting]
+        np.testing.assert_allclose(lr.affine, lr_affine(hr.affine, factors, grid, lr.shape))
         card = load_model(workdir / f"results/train/demo/rrdbnet3d@{setting}/model.safetensors")[2]
         assert card["scale"] == (list(factors) if len(set(factors)) > 1 else factors[0])
-        assert card["degradation"]["method"] == {"mtvnet_x4_blur": "blur", "thick_slice": "slice_profile"}[setting]
-        assert card["lr_grid"] == "slab" and card["variant_config"]["kind"] == "pixel"
+        assert card["degradation"]["method"] == {"mtvnet_x4_blur": "resize", "thick_slice": "slice_profile"}[setting]
+        assert card["lr_grid"] == grid.value and card["variant_config"]["kind"] == "pixel"
         train_log = pd.read_csv(workdir / f"results/train/demo/rrdbnet3d@{setting}/train_log.csv")
         assert "loss_pixel" in train_log and "loss_d" not in train_log  # no discriminator was built or stepped
     raw = nib.as_closest_canonical(nib.load(next((workdir / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz"))))
-    for setting, factors in (("mtvnet_x4_blur", (4, 4, 4)), ("thick_slice", (1, 1, 4))):
-        # a raw scan as an acquisition makes it: each LR voxel the mean of its slab, the slab's affine
-        data = np.asanyarray(raw.dataobj, dtype=np.float32)
-        data = data[tuple(slice(0, n - n % f) for n, f in zip(data.shape, factors))]
-        blocks = [m for n, f in zip(data.shape, factors) for m in (n // f, f)]
-        slabs = data.reshape(blocks).mean(axis=(1, 3, 5))
-        nib.save(nib.Nifti1Image(slabs, lr_affine(raw.affine, factors, LrGrid.SLAB)), tmp_path / "lr.nii.gz")
+    nib.save(raw, tmp_path / "raw.nii.gz")
+    thick = {"method": "slice_profile"}  # each LR voxel the mean of its slab, as an acquisition makes it
+    for setting, factors, degradation in (("mtvnet_x4_blur", (4, 4, 4), {"method": "resize"}),
+                                          ("thick_slice", (1, 1, 4), thick)):
+        degrade_file(str(tmp_path / "raw.nii.gz"), str(tmp_path / "lr.nii.gz"), degradation, list(factors), 0.0, 0)
+        data = np.asanyarray(raw.dataobj)[tuple(slice(0, n - n % f) for n, f in zip(raw.shape, factors))]
         model = workdir / f"results/train/demo/rrdbnet3d@{setting}/model.safetensors"
         assert main(["super-resolve", "--model", str(model), str(tmp_path / "lr.nii.gz"),
                      str(tmp_path / "sr.nii.gz")]) == 0
-        sr = nib.load(tmp_path / "sr.nii.gz")  # on the thin grid of the slabs: the raw scan's own
+        sr = nib.load(tmp_path / "sr.nii.gz")  # on the grid the LR was made from: the raw scan's own
         assert sr.shape == data.shape and np.allclose(sr.affine, raw.affine, atol=1e-4)
 
 

@@ -277,10 +277,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
                  "(e.g. ECLARE) wrote its output of the one input scan: resampled onto the scan's SR grid at --scale"),
         optional("--scale", scale_type, dest="method.scale",
                  help="for --interpolate and --external: 2, or per RAS+ axis 1,1,4"),
-        optional("--lr-grid", choices=["slab", "corner"], default="slab", dest="method.lr_grid",
+        optional("--lr-grid", choices=["slab", "corner", "spanning"], default="slab", dest="method.lr_grid",
                  help="for --interpolate and --external: where each LR voxel lies on the SR grid: slab (the default: "
-                      "a scanner's, each voxel the slab its thin voxels fill) or corner (LR voxel i at SR voxel "
-                      "scale*i, as decimation makes it); a model's card says its own"),
+                      "a scanner's, each voxel the slab its thin voxels fill), corner (LR voxel i at SR voxel "
+                      "scale*i, as decimation makes it) or spanning (first and last on the SR grid's, as a resize "
+                      "with align_corners=True makes it); a model's card says its own"),
         optional("--reference", dest="scan.reference", help="HR volume whose grid and header the output takes"),
         optional("--mask", dest="scan.mask", help="the scan's brain mask, for the z-score (default: its foreground)"),
         switch("--prepared", "the input is in the model's units already (the workflow's prepared LR); without it, "

@@ -29,6 +29,7 @@ class Degradation(str, enum.Enum):
     BLUR = "blur"  # Gaussian blur sampled at each slab's centre (MTVNet data/baseline_transforms.py: GaussianSmooth, Zoom)
     SLICE_PROFILE = "slice_profile"  # thick slices: each the slab of its thin voxels, through the slice profile
     KSPACE_HR = "kspace_hr"  # k-space truncated, kept on the HR grid (mDCSRN's, SuperFormer's HCP "4x")
+    RESIZE = "resize"  # MTVNet's: their Gaussian, then a trilinear resize with align_corners=True (whole volumes)
 
 
 class SliceProfile(str, enum.Enum):
@@ -106,6 +107,26 @@ def slab_filter(x: torch.Tensor, taps: Sequence[torch.Tensor], scale: Scale) -> 
     return out.reshape(*x.shape[:-3], *out.shape[-3:])
 
 
+def density_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x`` (..., D, H, W) through the Gaussian density of σ ``sigma`` HR voxels sampled at whole voxels within
+    ceil(3σ), not renormalised (it sums to 0.997 at σ 1), zeros beyond the edges, along each axis: MTVNet's
+    ``test_3d_gaussian_blur`` (utils/utils_3D_image.py). σ 0: unchanged."""
+    if sigma <= 0:
+        return x
+    radius = math.ceil(3 * sigma)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    taps = torch.exp(-offsets**2 / (2 * sigma**2)) / math.sqrt(2 * math.pi * sigma**2)
+    return slab_filter(x, [taps] * 3, (1, 1, 1))
+
+
+def resize(x: torch.Tensor, scale: Scale) -> torch.Tensor:
+    """``x`` (..., D, H, W) resized to 1/scale of each edge (rounded down) by trilinear interpolation with
+    ``align_corners=True``, as MONAI's ``Zoom(1 / scale, keep_size=False)`` in MTVNet's data/train_transforms.py."""
+    size = [n // f for n, f in zip(x.shape[-3:], scale)]
+    out = F.interpolate(x.reshape(-1, 1, *x.shape[-3:]), size=size, mode="trilinear", align_corners=True)
+    return out.reshape(*x.shape[:-3], *size)
+
+
 def degrade(x: torch.Tensor, degradation: dict, scale: int | Scale) -> torch.Tensor:
     """LR version of ``x`` (..., D, H, W) by a ``degradations`` entry (``method`` and its keys), each spatial size
     divided by its axis's factor of ``scale``, on the entry's LR grid (:func:`mrisr.grid.lr_grid`)."""
@@ -124,6 +145,8 @@ def degrade(x: torch.Tensor, degradation: dict, scale: int | Scale) -> torch.Ten
         return _decimate(kspace_lowpass(x, degradation["truncation"], offset(factors, grid)), factors)
     if method is Degradation.BLUR:
         return slab_filter(x, [gaussian_taps(degradation["blur_fwhm"], f) for f in factors], factors)
+    if method is Degradation.RESIZE:
+        return resize(density_blur(x, degradation["blur_sigma"]), factors)
     gaussian = SliceProfile(degradation["profile"]) is SliceProfile.GAUSSIAN
     return slab_filter(x, [gaussian_taps(f if gaussian and f > 1 else 0, f) for f in factors], factors)
 
@@ -155,4 +178,4 @@ def degrade_file(hr: str, out: str, degradation: dict, scale: int | list[int], n
     lr = degrade_volume(data[tuple(slice(0, n - n % f) for n, f in zip(data.shape, factors))], degradation, factors)
     if noise_sigma > 0:
         lr = add_noise(lr, noise_sigma, noise_seed, Path(hr).name)
-    return save_volume(lr, lr_affine(image.affine, factors, lr_grid(degradation)), out, reference=image)
+    return save_volume(lr, lr_affine(image.affine, factors, lr_grid(degradation), lr.shape), out, reference=image)

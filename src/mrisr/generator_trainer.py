@@ -22,7 +22,8 @@ from mrisr.io import load_volume, voxel_sizes
 from mrisr.losses import PIXEL_LOSSES
 from mrisr.model_card import STORED, make_card, save_model
 from mrisr.models.registry import build, count_parameters, plugin_provenance
-from mrisr.patches import GridSampler, PatchSampling, sample_patches, step_generator
+from mrisr.grid import LrGrid, lr_grid
+from mrisr.patches import GridSampler, PatchSampling, crop, patch_windows, sample_patches, step_generator
 from mrisr.scale import as_scale
 from mrisr.settings import GeneratorSettings
 from mrisr.trainer import Trainer
@@ -75,6 +76,7 @@ class GeneratorTrainer(Trainer):
         self.acceleration = Acceleration(cudnn_benchmark=settings.cudnn_benchmark, tf32=settings.tf32,
                                          compile=settings.compile)
         self.grid: GridSampler | None = None  # made from the volumes' shapes at the first step that needs it
+        self.lr_volumes: list[np.ndarray] | None = None  # whole-volume LR (whole_volume_pairs), made at first need
         self.rank, self.world = distributed.rank_and_size()
         layout = None if self.rank else chosen_layout(  # the processes train in one layout: the first's
             settings.memory_format, self.device, self.generator, json.dumps(self.generator_config, sort_keys=True),
@@ -110,6 +112,8 @@ class GeneratorTrainer(Trainer):
         degrade stage makes the test LR."""
         s = self.settings
         rng = step_generator(s.seed, self.step)
+        if lr_grid(s.degradation) is LrGrid.SPANNING:
+            return (rng, *self.whole_volume_pairs(volumes, rng))
         if PatchSampling(s.patch_sampling) is PatchSampling.GRID:
             if self.grid is None:
                 self.grid = GridSampler([v.shape for v in volumes], s.patch_size, s.patch_stride, s.batch_size, s.seed,
@@ -120,6 +124,25 @@ class GeneratorTrainer(Trainer):
         hr = hr.to(self.device)
         with ieee_fp32():
             return rng, hr, degrade(hr, s.degradation, s.scale)
+
+    def whole_volume_pairs(self, volumes: list[np.ndarray], rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """HR patches and LR patches cropped from the LR of the whole volume, for a degradation whose LR grid
+        depends on the volume's size (MTVNet's resize: each volume degraded once, LR window at the HR corner /
+        scale, as their data loader crops pairs): the same windows as random sampling."""
+        s, factors = self.settings, as_scale(self.settings.scale)
+        if PatchSampling(s.patch_sampling) is not PatchSampling.RANDOM:
+            raise ConfigError("train.patch_sampling", f"{s.patch_sampling} windows are not made for a degradation "
+                              f"on the {LrGrid.SPANNING.value} grid ({s.degradation['method']})",
+                              "use train.patch_sampling: random")
+        if self.lr_volumes is None:
+            with ieee_fp32():
+                self.lr_volumes = [degrade(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)),
+                                           s.degradation, factors).numpy() for v in volumes]
+        windows = patch_windows([v.shape for v in volumes], s.patch_size, s.batch_size, rng, align=factors)
+        lr_windows = [tuple(slice(w.start // f, w.stop // f) for w, f in zip(window, factors)) for _, window in windows]
+        hr = torch.stack([crop(volumes[i], window) for i, window in windows])[:, None]
+        lr = torch.stack([crop(self.lr_volumes[i], w) for (i, _), w in zip(windows, lr_windows)])[:, None]
+        return hr.to(self.device), lr.to(self.device)
 
     def part(self) -> slice:
         """This process's rows of the global batch."""

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from mrisr.device import Acceleration, Precision, autocast, default_device, uses_bf16
 from mrisr.errors import ConfigError, InputError
-from mrisr.grid import LrGrid, hr_affine, offset
+from mrisr.grid import LrGrid, hr_affine, lr_affine
 from mrisr.io import GRID_TOLERANCE_MM, load_volume, voxel_sizes
 from mrisr.model_card import RETRAIN, load_model, mm
 from mrisr.models.registry import build, is_plugin
@@ -206,8 +206,9 @@ class Interpolation(str, enum.Enum):
 def interpolate(lr: np.ndarray, scale: int | Scale, mode: Interpolation = Interpolation.TRILINEAR,
                 grid: LrGrid = LrGrid.SLAB) -> np.ndarray:
     """Interpolation onto the HR grid that the LR was made from on ``grid`` (:mod:`mrisr.grid`: slab, as PyTorch's
-    ``align_corners=False``; corner, LR voxel ``i`` at HR voxel ``scale * i``); beyond the outermost LR voxels the
-    edges hold the nearest value (scipy's ``nearest``; SimpleITK's B-spline mirrors its coefficients)."""
+    ``align_corners=False``; corner, LR voxel ``i`` at HR voxel ``scale * i``; spanning, as ``align_corners=True``);
+    beyond the outermost LR voxels the edges hold the nearest value (scipy's ``nearest``; SimpleITK's B-spline
+    mirrors its coefficients)."""
     factors = np.asarray(as_scale(scale), dtype=np.float64)
     shape = tuple(int(n * f) for n, f in zip(lr.shape, factors))
     lr, mode = np.asarray(lr, dtype=np.float32), Interpolation(mode)
@@ -215,11 +216,11 @@ def interpolate(lr: np.ndarray, scale: int | Scale, mode: Interpolation = Interp
         import torchio as tio  # seconds to import: only where it is used
 
         image = tio.ScalarImage(tensor=torch.from_numpy(lr)[None], affine=np.eye(4))
-        resample = tio.Resample((shape, hr_affine(np.eye(4), scale, grid)), image_interpolation="bspline")
+        resample = tio.Resample((shape, hr_affine(np.eye(4), scale, grid, lr.shape)), image_interpolation="bspline")
         return resample(image).data[0].numpy().astype(np.float32)
-    order = 1 if mode is Interpolation.TRILINEAR else 0
-    return ndimage.affine_transform(lr, 1.0 / factors, offset=-offset(scale, grid) / factors, output_shape=shape,
-                                    order=order, mode="nearest").astype(np.float32)
+    to_lr = np.linalg.inv(lr_affine(np.eye(4), scale, grid, lr.shape))  # HR voxel index -> LR voxel index
+    return ndimage.affine_transform(lr, np.diag(to_lr)[:3], offset=to_lr[:3, 3], output_shape=shape,
+                                    order=1 if mode is Interpolation.TRILINEAR else 0, mode="nearest").astype(np.float32)
 
 
 #: An outside program's output may differ from the SR grid by this factor in voxel size, and hold this many times its

@@ -145,7 +145,7 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
     lr = np.asanyarray(seen.dataobj, dtype=np.float32)  # scl_slope / scl_inter applied
     if method.external is not None:
         grid = tuple(n * f for n, f in zip(lr.shape, method.scale))
-        sr = onto_grid(method.external, hr_affine(seen.affine, method.scale, method.grid), grid,
+        sr = onto_grid(method.external, hr_affine(seen.affine, method.scale, method.grid, lr.shape), grid,
                        voxel_sizes(seen.affine).max())
     elif method.generator is None:
         sr = interpolate(lr, method.scale, method.interpolation, method.grid)
@@ -157,7 +157,7 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
             brain = None if mask is None else np.asanyarray(oriented(mask, axes).dataobj) > 0
             mean, std = normalisation(lr, method.card, brain, path)
         sr = super_resolve(method.generator, (lr - mean) / std, method.scale, inference, progress) * std + mean
-    out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(seen.affine, method.scale, method.grid))
+    out = nib.Nifti1Image(sr.astype(np.float32), hr_affine(seen.affine, method.scale, method.grid, lr.shape))
     return reoriented(out, nib.orientations.io_orientation(img.affine))
 
 
