@@ -37,10 +37,10 @@ def test_super_resolve_puts_output_on_the_hr_grid(tmp_path):
     from mrisr.grid import LrGrid, lr_affine
 
     for grid in LrGrid:
-        save_volume(np.random.rand(8, 6, 4).astype(np.float32), lr_affine(affine, 2, grid), tmp_path / "lr.nii.gz")
+        save_volume(np.random.rand(8, 6, 4).astype(np.float32), lr_affine(affine, 2, grid, (8, 6, 4)),
+                    tmp_path / "lr.nii.gz")
         assert _mrisr("super-resolve", str(tmp_path / "lr.nii.gz"), str(tmp_path / "sr.nii.gz"), "--interpolate",
-                      "trilinear", "--scale", "2", *(["--lr-grid", "corner"] if grid is LrGrid.CORNER else [])
-                      ).returncode == 0
+                      "trilinear", "--scale", "2", "--lr-grid", grid.value).returncode == 0
         sr = nib.load(tmp_path / "sr.nii.gz")
         assert sr.shape == (16, 12, 8)
         np.testing.assert_allclose(sr.affine, affine, atol=1e-6)

@@ -108,7 +108,7 @@ def test_train_job_inputs_settings_and_provenance():
         "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise", "normalise_first")}}
     settings = args["settings"]
     assert settings["steps"] == config["train"]["steps"] and settings["scale"] == 2 and settings["seed"] == 0
-    assert settings["degradation"] == {"method": "nearest", "blur_fwhm": 2.0, "profile": "box"}
+    assert settings["degradation"] == {"method": "nearest", "blur_fwhm": 2.0, "profile": "box", "blur_sigma": 1.0}
     assert set(settings) == {"steps", "batch_size", "patch_size", "checkpoint_every", "seed", "precision", "degradation",
                              "scale", "memory_format", "patch_sampling", "patch_stride", "window_fraction", "epochs",
                              "cudnn_benchmark", "tf32", "compile", "shared_discriminator_pass", "relativistic_mean"}
