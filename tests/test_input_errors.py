@@ -181,7 +181,8 @@ def _subject(tmp_path, rng, affine=np.eye(4), mask_affine=None, shape=(12, 12, 1
 
 def _prepare(t1w, mask, out, *extra):
     return _run("prepare", "--t1w", t1w, "--mask", mask, "--subject", "01", "--out-dir", out, "--margin", 1,
-                  "--multiple", 2, "--normalise", "volume", "--crop", "brain", "--no-normalise-first",
+                  "--multiple", 2, "--normalise", "volume", "--intensities", "zscore", "--crop", "brain",
+                  "--no-normalise-first",
                   "--orientation", "ras", *extra)
 
 

@@ -87,6 +87,20 @@ def test_the_authors_z_score_the_whole_volume_in_float64_before_trimming_odd_edg
     assert np.abs(written[True] - written[False]).max() > 1e-3
 
 
+def test_mtvnets_unit_range_is_monais_scale_intensity_of_the_whole_volume_before_the_edges_are_cut(tmp_path, rng):
+    """intensities: unit_range with normalise_first: MONAI's ScaleIntensity(minv=0, maxv=1) of the whole stored
+    volume (MTVNet's norm_type scale_intensity, before its padding), then the odd edges trimmed."""
+    from monai.transforms import ScaleIntensity
+
+    data = rng.gamma(2.0, 50.0, size=(13, 10, 11)).astype(np.float32)
+    save_volume(data, np.diag([0.7, 0.7, 0.7, 1.0]), tmp_path / "t1.nii.gz")
+    written = nib.load(prepare_subject(tmp_path / "t1.nii.gz", None, None, tmp_path / "out", "01", 2,
+                                       ours(crop="none", normalise_first=True, intensities="unit_range"))["T1w"])
+    whole = nib.load(tmp_path / "t1.nii.gz").get_fdata()
+    expected = np.asarray(ScaleIntensity(minv=0.0, maxv=1.0)(whole[None]))[0][:12, :10, :10]
+    np.testing.assert_allclose(written.get_fdata(), expected, atol=1e-6)
+
+
 def test_stored_orientation_keeps_the_arrays_and_affine_as_stored(tmp_path, rng):
     """orientation: stored (the authors'): the array is the stored one (cut as ours), not reoriented to RAS+."""
     data = rng.uniform(1, 2, size=(12, 10, 8)).astype(np.float32)

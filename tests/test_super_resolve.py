@@ -150,6 +150,26 @@ def test_brain_mask_sets_the_z_score_of_a_brain_normalised_model(tmp_path, rng, 
     np.testing.assert_allclose(seen[0], (scan - scan[inside].mean()) / scan[inside].std(), rtol=1e-5, atol=1e-5)
 
 
+def test_a_unit_range_card_scales_the_scan_to_its_range_and_back(tmp_path, rng, monkeypatch):
+    """intensities: unit_range (MTVNet's): the network sees (x - min) / (max - min) of the scan, and its output is
+    put back into the scan's units."""
+    from mrisr import super_resolve as stage
+
+    g = build("generator", {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1, "scale": 2}).eval()
+    card = {"scale": 2, "lr_voxel_mm": 2.0, "hr_voxel_mm": 1.0,
+            "preprocessing": {"orientation": "RAS", "crop": "none", "margin": 0, "normalise": "volume",
+                              "intensities": "unit_range"}}
+    scan = (head(rng).astype(np.float32) * 300 + 50)
+    seen = []
+    monkeypatch.setattr(stage, "super_resolve", lambda generator, lr, *a, **k: seen.append(lr) or interpolate(lr, 2))
+    out = stage.super_resolve_image(nib.Nifti1Image(scan, np.diag([2.0, 2.0, 2.0, 1.0])),
+                                    stage.Method(scale=2, grid=LrGrid.SLAB, generator=g, card=card), tmp_path,
+                                    prepared=False, mask=None, inference=inference_settings(), progress=False)
+    low, span = scan.min(), scan.max() - scan.min()
+    np.testing.assert_allclose(seen[0], (scan - low) / span, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asanyarray(out.dataobj), interpolate(seen[0], 2) * span + low, rtol=1e-5, atol=1e-3)
+
+
 def test_the_workflow_infers_at_the_runs_precision():
     from mrisr import config
     from mrisr.plan.stages import SuperResolve

@@ -220,6 +220,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         required("--multiple", scale_type, help="crop edges are multiples of this (the SR scale)"),
         required("--margin", int, dest="preprocessing.margin"),
         required("--normalise", choices=["volume", "brain"], dest="preprocessing.normalise"),
+        required("--intensities", choices=["zscore", "unit_range"], dest="preprocessing.intensities"),
         required("--crop", choices=["brain", "none"], dest="preprocessing.crop"),
         Option("--normalise-first", dict(action=argparse.BooleanOptionalAction, required=True,
                                          dest="preprocessing.normalise_first",

@@ -46,7 +46,7 @@ def lr_voxels(hr_voxel_mm: float, scale: int | list[int]) -> float | list[float]
 def make_card(*, variant_name: str, variant: dict, scale: int | list[int], hr_voxel_mm: float, preprocessing: dict,
               degradation: dict, training: dict, plugin: dict | None = None) -> dict:
     """The card's plain-data part (JSON-able): ``preprocessing`` holds the training arrays' ``orientation`` and
-    prepare's ``crop``, ``margin``, ``normalise`` and ``normalise_first``; ``training`` the dataset, subjects,
+    prepare's ``crop``, ``margin``, ``normalise``, ``intensities`` and ``normalise_first``; ``training`` the dataset, subjects,
     steps, seed and batch; ``plugin`` the entry point and package of a plugin generator."""
     return {"format": FORMAT, "mrisr_version": __version__, "variant": variant_name, "variant_config": variant,
             **({"plugin": plugin} if plugin else {}),
@@ -293,7 +293,8 @@ def describe(card: dict) -> str:
         f"scale: {label(card['scale'])} (RAS+ axes): LR voxels {mm(card['lr_voxel_mm'])} mm -> HR voxels "
         f"{mm(card['hr_voxel_mm'])} mm",
         f"preprocessing: orientation {prep['orientation']}, crop {prep['crop']} (margin {prep['margin']}), "
-        f"z-score over the {'whole (cropped) volume' if prep['normalise'] == 'volume' else 'brain mask'}"
+        f"{'[0, 1] range' if prep.get('intensities') == 'unit_range' else 'z-score'} over the "
+        f"{'whole (cropped) volume' if prep['normalise'] == 'volume' else 'brain mask'}"
         f"{' before cropping (float64)' if prep.get('normalise_first') else ''}",
         f"degradation learned: {json.dumps(card['degradation'])}",
         f"LR grid: {describe_grid(card)}",

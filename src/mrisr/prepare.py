@@ -10,7 +10,7 @@ import numpy as np
 
 from mrisr.errors import InputError
 from mrisr.io import load_volume, resample_isotropic, resample_like, same_grid, save_volume
-from mrisr.preprocessing import Crop, Normalise, Orientation, Preprocessing, brain_box, head_mask, zscore
+from mrisr.preprocessing import Crop, Normalise, Orientation, Preprocessing, brain_box, head_mask, standardised
 from mrisr.scale import as_scale, label
 
 
@@ -76,9 +76,10 @@ def prepare_subject(t1w: str | Path, mask: str | Path | None, dseg: str | Path |
     cropped = image.slicer[box]
     region = brain if Normalise(preprocessing.normalise) is Normalise.BRAIN else None
     if preprocessing.normalise_first:
-        data = zscore(np.asanyarray(image.dataobj, dtype=np.float64), region)[box]
+        data = standardised(np.asanyarray(image.dataobj, dtype=np.float64), region, preprocessing.intensities)[box]
     else:
-        data = zscore(np.asanyarray(cropped.dataobj, dtype=np.float32), None if region is None else region[box])
+        data = standardised(np.asanyarray(cropped.dataobj, dtype=np.float32), None if region is None else region[box],
+                            preprocessing.intensities)
     brain = brain[box]
     labels = tissue_labels(np.asanyarray(maps["dseg"].dataobj)[box], dseg) if "dseg" in maps else None
     out = Path(out_dir)

@@ -1,5 +1,6 @@
 """What prepare does to a training volume and super-resolve does again to a user's scan, from a model card:
-the crop box, the z-score's region and statistics, and a foreground mask where no brain mask is given."""
+the crop box, the intensities' region and statistics (a z-score, or a [0, 1] range), and a foreground mask where no
+brain mask is given."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ class Normalise(str, enum.Enum):
     BRAIN = "brain"  # z-score over the brain mask
 
 
+class Intensities(str, enum.Enum):
+    ZSCORE = "zscore"  # mean 0, std 1 over normalise's region (ours, the authors')
+    UNIT_RANGE = "unit_range"  # min 0, max 1 over normalise's region (MTVNet's ScaleIntensity)
+
+
 class Orientation(str, enum.Enum):
     RAS = "ras"  # every scan reoriented to RAS+ (ours): one voxel order whatever the scanner stored
     STORED = "stored"  # the arrays as stored, as the authors read them
@@ -32,6 +38,7 @@ class Preprocessing:
     crop: str  # Crop
     margin: int  # HR voxels kept around the brain box
     normalise: str  # Normalise
+    intensities: str  # Intensities
     normalise_first: bool  # z-score the whole stored volume in float64 before the edges are cut (the authors')
     orientation: str  # Orientation
     resample: float | None  # isotropic mm for anisotropic or oblique scans; None refuses them
@@ -60,11 +67,19 @@ def brain_box(mask: np.ndarray, margin: int | Sequence[int], multiple: int | Seq
     return tuple(box)
 
 
-def zscore(image: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
-    """(x - mean) / std with statistics over ``region`` (all voxels when None), as the authors did per volume, in
-    ``image``'s precision; float32 out."""
-    values = image[region] if region is not None else image
-    return ((image - values.mean()) / values.std()).astype(np.float32)
+def statistics(values: np.ndarray, intensities: str | Intensities) -> tuple[float, float]:
+    """(offset, scale) that map ``values`` to ``intensities``: (mean, std), or (min, max - min)."""
+    if Intensities(intensities) is Intensities.UNIT_RANGE:
+        return float(values.min()), float(values.max() - values.min())
+    return float(values.mean()), float(values.std())
+
+
+def standardised(image: np.ndarray, region: np.ndarray | None = None,
+                 intensities: str | Intensities = Intensities.ZSCORE) -> np.ndarray:
+    """(x - offset) / scale with :func:`statistics` over ``region`` (all voxels when None), as the authors z-scored
+    per volume (MTVNet scaled to [0, 1]), in ``image``'s precision; float32 out."""
+    offset, scale = statistics(image[region] if region is not None else image, intensities)
+    return ((image - offset) / scale).astype(np.float32)
 
 
 def head_mask(volume: np.ndarray) -> np.ndarray:
@@ -82,12 +97,12 @@ def head_mask(volume: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(closed)
 
 
-def zscore_statistics(image: np.ndarray, brain: np.ndarray, crop: str | Crop, normalise: str | Normalise,
-                      margin: int | Sequence[int], multiple: int | Sequence[int],
-                      normalise_first: bool) -> tuple[float, float]:
-    """(mean, std) as prepare computed them: over the brain mask (``normalise: brain``), else over the volume
-    prepare kept (the brain box with ``margin`` for ``crop: brain``, every voxel for ``crop: none``), or over the whole
-    volume in float64 when it z-scored before cutting (``normalise_first``)."""
+def intensity_statistics(image: np.ndarray, brain: np.ndarray, crop: str | Crop, normalise: str | Normalise,
+                         margin: int | Sequence[int], multiple: int | Sequence[int], normalise_first: bool,
+                         intensities: str | Intensities) -> tuple[float, float]:
+    """(offset, scale) as prepare computed them (:func:`statistics`): over the brain mask (``normalise: brain``),
+    else over the volume prepare kept (the brain box with ``margin`` for ``crop: brain``, every voxel for ``crop:
+    none``), or over the whole volume in float64 when it normalised before cutting (``normalise_first``)."""
     if Normalise(normalise) is Normalise.BRAIN:
         values = image[brain]
     elif normalise_first:
@@ -96,4 +111,4 @@ def zscore_statistics(image: np.ndarray, brain: np.ndarray, crop: str | Crop, no
         values = image[brain_box(brain, margin, multiple)]
     else:
         values = image
-    return float(values.mean()), float(values.std())
+    return statistics(values, intensities)

@@ -66,9 +66,9 @@ class SegSettings(StepSettings):
 
 
 #: prepare's settings (mrisr.preprocessing.Preprocessing): the prepare command's, and what a model card records
-PREPROCESSING = ("crop", "margin", "normalise", "normalise_first", "orientation", "resample")
+PREPROCESSING = ("crop", "margin", "normalise", "intensities", "normalise_first", "orientation", "resample")
 #: what a model card records of them, to do it again to a user's scan (the orientation: the training volumes')
-CARD_PREPROCESSING = ("crop", "margin", "normalise", "normalise_first")
+CARD_PREPROCESSING = ("crop", "margin", "normalise", "intensities", "normalise_first")
 
 #: settings that change how fast a run goes, not its result: a checkpoint resumes across them
 SPEED_SETTINGS = ("checkpoint_every", "cudnn_benchmark", "compile")

@@ -27,7 +27,7 @@ from mrisr.inference import Inference, Interpolation, compile_stages, interpolat
 from mrisr.io import (ANISOTROPY_TOLERANCE, GRID_TOLERANCE_MM, digest_of, load_volume, resample_isotropic, resample_like, same_grid, save_volume,
                       voxel_sizes, write_text)
 from mrisr.model_card import STORED, mm
-from mrisr.preprocessing import Crop, Normalise, head_mask, zscore_statistics
+from mrisr.preprocessing import Crop, Intensities, Normalise, head_mask, intensity_statistics
 from mrisr.scale import Scale, as_config, as_scale, label, whole_lr_voxels
 
 log = logging.getLogger(__name__)
@@ -91,19 +91,21 @@ class Method:
 
 
 def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Path) -> tuple[float, float]:
-    """(mean, std) of the card's z-score on this LR scan: over ``mask`` (on the scan's grid) or, without one, the
-    scan's foreground (Otsu), which then stands in for the brain mask that prepare had."""
+    """(offset, scale) of the card's intensities (z-score, or [0, 1] range) on this LR scan: over ``mask`` (on the
+    scan's grid) or, without one, the scan's foreground (Otsu), which then stands in for the brain mask that prepare
+    had."""
     prep = card["preprocessing"]
     uses_mask = Crop(prep["crop"]) is Crop.BRAIN or Normalise(prep["normalise"]) is Normalise.BRAIN
     if mask is None and uses_mask:  # crop none, whole-volume z-score: every voxel, no mask needed
         mask = head_mask(lr)
         log.info("%s: no --mask; the scan's foreground (%d voxels) stands in for the brain mask", path, mask.sum())
     margin = [-(-prep["margin"] // f) for f in as_scale(card["scale"])]  # prepare's HR margin on the LR grid
-    mean, std = zscore_statistics(lr, mask, prep["crop"], prep["normalise"], margin, 1,
-                                  prep.get("normalise_first", False))  # cards before it z-scored after the cut
-    if not std > 0:
+    offset, scale = intensity_statistics(lr, mask, prep["crop"], prep["normalise"], margin, 1,
+                                         prep.get("normalise_first", False),  # cards before it: after the cut
+                                         prep.get("intensities", Intensities.ZSCORE))  # cards before it: z-score
+    if not scale > 0:
         raise InputError(path, "has no contrast inside the brain mask", "check the scan and its --mask")
-    return mean, std
+    return offset, scale
 
 
 def check_grid(ras: nib.Nifti1Image, scale: int | Scale, path: Path) -> None:
