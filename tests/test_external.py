@@ -121,8 +121,8 @@ def test_a_pip_section_holds_requirements_and_nothing_pip_would_read_as_options(
 def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path, lr_grid):
     """The stand-in splits each thick voxel over its slab (ECLARE's grid, radifox's update_affine). On the slab grid
     that is our SR grid: its voxels are taken as they are, PyTorch's align_corners=False interpolation of linear
-    data. On the corner grid (a decimated LR's), whose first thin voxel lies 1.5 voxels after ECLARE's, it is
-    resampled by its affine: linear data gives that grid's values A + B k / 4."""
+    data. On another grid (the corner grid of a decimated LR, whose first thin voxel lies 1.5 voxels after ECLARE's;
+    the spanning grid) it is resampled by its affine: linear data gives that grid's values (corner: A + B k / 4)."""
     import sys
 
     from mrisr.cli import main
@@ -139,7 +139,7 @@ def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path, lr
     assert main(["super-resolve", str(lr_path), str(tmp_path / "sr.nii.gz"), "--external", str(tmp_path / "out"),
                  "--scale", "1,1,4", "--lr-grid", lr_grid.value]) == 0
     sr = nib.load(tmp_path / "sr.nii.gz")
-    np.testing.assert_allclose(sr.affine, hr_affine(nib.load(lr_path).affine, (1, 1, 4), lr_grid))
+    np.testing.assert_allclose(sr.affine, hr_affine(nib.load(lr_path).affine, (1, 1, 4), lr_grid, lr.shape))
     assert sr.shape == (12, 10, 28)
     a, b = lr[..., :1], lr[..., 1:2] - lr[..., :1]
     if lr_grid is LrGrid.SLAB:
@@ -148,7 +148,8 @@ def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path, lr
                                                    mode="trilinear", align_corners=False)[0, 0].numpy()
         np.testing.assert_allclose(np.asanyarray(sr.dataobj), expected, atol=1e-4)
         return
-    expected = a + b * np.arange(28) / 4
+    at = np.linalg.inv(lr_affine(np.eye(4), (1, 1, 4), lr_grid, lr.shape))  # HR voxel index -> LR voxel index
+    expected = a + b * (at[2, 2] * np.arange(28) + at[2, 3])  # corner: k / 4; spanning: k 6 / 27
     inside = slice(4, 22)  # the clamped ends of the stand-in's output are not linear; the spline feels them a little
     np.testing.assert_allclose(np.asanyarray(sr.dataobj)[..., inside], expected[..., inside], atol=5e-3)
     as_stored = np.asanyarray(outside.dataobj)[..., inside]  # its array taken for ours: 1.5 thin voxels off
