@@ -105,7 +105,7 @@ def test_train_job_inputs_settings_and_provenance():
     args = _args("train", plan.train.options(wildcards, files(**inputs), files(model="results/train/demo/t p/model.safetensors")))
     assert args["provenance"] == {
         "variant": "threeplayer", "dataset": "demo", "subjects": train,
-        "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise", "normalise_first")}}
+        "preprocessing": {k: config["prepare"][k] for k in ("crop", "margin", "normalise", "intensities", "normalise_first")}}
     settings = args["settings"]
     assert settings["steps"] == config["train"]["steps"] and settings["scale"] == 2 and settings["seed"] == 0
     assert settings["degradation"] == {"method": "nearest", "blur_fwhm": 2.0, "profile": "box", "blur_sigma": 1.0}
