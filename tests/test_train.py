@@ -750,15 +750,15 @@ def test_a_whole_volume_degradation_trains_on_pairs_cropped_from_each_volumes_lr
     from mrisr.generator_trainer import PixelOptimiser, PixelTrainer
     from mrisr.patches import patch_windows, step_generator
 
-    volumes = [v[:20, :18, :22 // 2 * 2] for v in volumes]
+    volumes = [v[:20, :18, :21] for v in volumes]  # an odd edge: its last row fills no LR voxel and is left out
     entry = {"method": "resize", "blur_sigma": 1.0}
     settings = dataclasses.replace(SETTINGS, degradation=entry)
     trainer = PixelTrainer(PIXEL["generator"], "l1", settings, PixelOptimiser(lr=1e-3, betas=(0.9, 0.999)), "f")
-    whole = [degrade_volume(v, entry, 2) for v in volumes]
+    whole = [degrade_volume(v[:, :, :20], entry, 2) for v in volumes]
     for step in range(3):
         trainer.step = step
         _, hr, lr = trainer.batch(volumes)
-        windows = patch_windows([v.shape for v in volumes], 16, 2, step_generator(SETTINGS.seed, step), align=(2, 2, 2))
+        windows = patch_windows([(20, 18, 20)] * 2, 16, 2, step_generator(SETTINGS.seed, step), align=(2, 2, 2))
         for k, (index, window) in enumerate(windows):
             np.testing.assert_array_equal(hr[k, 0].numpy(), volumes[index][window])
             np.testing.assert_allclose(lr[k, 0].numpy(), whole[index][tuple(slice(w.start // 2, w.stop // 2)

@@ -134,11 +134,13 @@ class GeneratorTrainer(Trainer):
             raise ConfigError("train.patch_sampling", f"{s.patch_sampling} windows are not made for a degradation "
                               f"on the {LrGrid.SPANNING.value} grid ({s.degradation['method']})",
                               "use train.patch_sampling: random")
-        if self.lr_volumes is None:
+        if self.lr_volumes is None:  # as the degrade stage: the far rows that fill no LR voxel are left out
             with ieee_fp32():
-                self.lr_volumes = [degrade(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)),
-                                           s.degradation, factors).numpy() for v in volumes]
-        windows = patch_windows([v.shape for v in volumes], s.patch_size, s.batch_size, rng, align=factors)
+                self.lr_volumes = [degrade(torch.from_numpy(np.ascontiguousarray(
+                    v[tuple(slice(0, n - n % f) for n, f in zip(v.shape, factors))], dtype=np.float32)),
+                    s.degradation, factors).numpy() for v in volumes]
+        shapes = [tuple(n * f for n, f in zip(lr.shape, factors)) for lr in self.lr_volumes]
+        windows = patch_windows(shapes, s.patch_size, s.batch_size, rng, align=factors)
         lr_windows = [tuple(slice(w.start // f, w.stop // f) for w, f in zip(window, factors)) for _, window in windows]
         hr = torch.stack([crop(volumes[i], window) for i, window in windows])[:, None]
         lr = torch.stack([crop(self.lr_volumes[i], w) for (i, _), w in zip(windows, lr_windows)])[:, None]
