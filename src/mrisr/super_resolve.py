@@ -108,12 +108,12 @@ def normalisation(lr: np.ndarray, card: dict, mask: np.ndarray | None, path: Pat
     return offset, scale
 
 
-def check_grid(ras: nib.Nifti1Image, scale: int | Scale, path: Path) -> None:
-    """The scan's voxels (RAS+ axes) must become isotropic at the model's scale: the HR grid it was trained on. An
-    isotropic model takes isotropic scans; a thick-slice one (1 x 1 x 4) scans whose slices are 4 times as thick
-    as their in-plane voxels, along its axis."""
+def check_grid(ras: nib.Nifti1Image, scale: int | Scale, path: Path, grid: LrGrid = LrGrid.SLAB) -> None:
+    """The scan's voxels (RAS+ axes) must become isotropic at the model's scale on its LR grid: the HR grid it was
+    trained on. An isotropic model takes isotropic scans; a thick-slice one (1 x 1 x 4) scans whose slices are 4
+    times as thick as their in-plane voxels, along its axis."""
     sizes, scale = voxel_sizes(ras.affine), as_scale(scale)
-    hr = sizes / np.asarray(scale)
+    hr = voxel_sizes(hr_affine(ras.affine, scale, grid, ras.shape))
     if hr.max() > hr.min() * (1 + ANISOTROPY_TOLERANCE):
         fix = ("pass --resample <mm> to resample it to isotropic voxels first" if len(set(scale)) == 1 else
                f"give a scan whose voxels (RAS+ axes) are in the ratio {' : '.join(map(str, scale))}, e.g. thick "
@@ -152,7 +152,7 @@ def super_resolve_image(img: nib.Nifti1Image, method: Method, path: Path, *, mas
     elif method.generator is None:
         sr = interpolate(lr, method.scale, method.interpolation, method.grid)
     else:
-        check_grid(seen, method.scale, path)
+        check_grid(seen, method.scale, path, method.grid)
         check_voxel_size(seen, method.card, path)
         mean, std = 0.0, 1.0
         if not prepared:
