@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mrisr.errors import ConfigError
+from mrisr.models.mdcsrn import SubPixelStage
 from mrisr.models.pixel_shuffle import pixel_shuffle_3d, pixel_unshuffle_3d
 from mrisr.models.registry import build, count_parameters
 
@@ -139,6 +140,49 @@ def test_mdcsrn_parameter_count_and_shape(k, blocks, units):
     g = build("generator", {"name": "mdcsrn", "growth": k, "blocks": blocks, "units": units, "scale": 2})
     assert count_parameters(g) == _mdcsrn_parameters(k, blocks, units)
     assert g(torch.zeros(1, 1, 4, 6, 8)).shape == (1, 1, 8, 12, 16)
+
+
+#: MTVNet's MultiLevelDenseNet (models/mDCSRN_GAN.py, k 12, 8 blocks of 4 units, pixelshuffle3D) counts these
+#: parameters at x2, x3 and x4, counted from their module run on this machine; 96 of each (8k) are its
+#: ``act_bottle`` PReLU, which its forward never calls and which mrisr does not build
+MTVNET_MDCSRN_PARAMETERS = {2: 1_173_433, 3: 2_356_297, 4: 1_671_529}
+
+
+@pytest.mark.parametrize("up", [2, 3, 4])
+def test_mdcsrn_sub_pixel_has_mtvnets_parameters_less_its_unused_prelu(up):
+    g = build("generator", {"name": "mdcsrn", "growth": 12, "blocks": 8, "units": 4, "batch_norm": True,
+                            "reconstruction": "sub_pixel", "scale": up})
+    assert count_parameters(g) == MTVNET_MDCSRN_PARAMETERS[up] - 8 * 12
+    assert g(torch.zeros(1, 1, 3, 4, 5)).shape == (1, 1, 3 * up, 4 * up, 5 * up)
+
+
+def test_mdcsrn_sub_pixel_upsamples_only_the_thick_axis():
+    g = build("generator", {"name": "mdcsrn", "growth": 2, "blocks": 2, "units": 2, "reconstruction": "sub_pixel",
+                            "scale": [1, 1, 4]})
+    assert [tuple(s.shuffle.factor) for s in g.stages] == [(1, 1, 2), (1, 1, 2)]
+    assert g(torch.zeros(1, 1, 5, 6, 3)).shape == (1, 1, 5, 6, 12)
+
+
+def test_icnr_gives_each_lr_voxel_one_value_over_its_hr_block():
+    """ICNR's point: at initialisation the expanding conv and the shuffle fill each LR voxel's 2x2x2 HR block with
+    one value (biases zeroed: they are drawn per channel), so SR starts as nearest-neighbour, no checkerboard."""
+    torch.manual_seed(0)
+    stage = SubPixelStage(3, 3, (2, 2, 2))
+    torch.nn.init.zeros_(stage.expand.bias)
+    with torch.no_grad():
+        hr = stage.shuffle(stage.expand(torch.randn(1, 3, 4, 5, 6)))
+    blocks = hr.reshape(1, 3, 4, 2, 5, 2, 6, 2)
+    torch.testing.assert_close(blocks, blocks[:, :, :, :1, :, :1, :, :1].expand_as(blocks), rtol=0, atol=0)
+    assert hr.std() > 0 and abs(stage.expand.weight.std().item() - 0.02) < 0.005
+
+
+def test_mdcsrn_batch_norm_units_normalise_their_input():
+    g = build("generator", {"name": "mdcsrn", "growth": 4, "blocks": 1, "units": 2, "batch_norm": True, "scale": 2})
+    unit = g.blocks[0].units[1]
+    assert isinstance(unit[0], torch.nn.BatchNorm3d) and unit[0].num_features == 8 + 4
+    assert not any(isinstance(m, torch.nn.BatchNorm3d)
+                   for m in build("generator", {"name": "mdcsrn", "growth": 4, "blocks": 1, "units": 2,
+                                                "scale": 2}).modules())
 
 
 @pytest.mark.parametrize("activated", [True, False])

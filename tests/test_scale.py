@@ -25,12 +25,16 @@ def test_stages_are_esrgans_x2_steps_per_axis():
     assert stages(1) == []
 
 
-@pytest.mark.parametrize("name", ["rrdb", "mdcsrn"])
+GENERATORS = {"rrdb": {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1},
+              "mdcsrn": {"name": "mdcsrn", "growth": 2, "blocks": 1, "units": 1},
+              "mdcsrn_sub_pixel": {"name": "mdcsrn", "growth": 2, "blocks": 1, "units": 1, "batch_norm": True,
+                                   "reconstruction": "sub_pixel"}}
+
+
+@pytest.mark.parametrize("name", list(GENERATORS))
 @pytest.mark.parametrize("scale", [1, 2, 4, [1, 1, 4], [3, 3, 1], [2, 2, 4]])
 def test_every_generator_upsamples_each_axis_by_its_factor(name, scale):
-    options = {"name": "rrdb", "channels": 4, "growth": 4, "blocks": 1} if name == "rrdb" else \
-        {"name": "mdcsrn", "growth": 2, "blocks": 1, "units": 1}
-    g = build("generator", {**options, "scale": scale})
+    g = build("generator", {**GENERATORS[name], "scale": scale})
     x = torch.randn(1, 1, 5, 6, 7)
     assert g(x).shape[2:] == tuple(n * f for n, f in zip(x.shape[2:], as_scale(scale)))
 

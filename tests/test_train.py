@@ -695,10 +695,14 @@ PIXEL = filled_variant({
 })
 
 
-def test_a_pixel_variant_trains_its_generator_alone_with_clipping_and_its_milestones(tmp_path, volumes, monkeypatch):
-    """Kind pixel (MTVNet's RRDBNet3D runs): no discriminator or feature extractor is ever built; the learning rate
-    halves at each milestone (torch's MultiStepLR, read back from the log); every step's gradient norm, computed
-    here from the gradients the step leaves, is at most clip_grad_norm; the model file holds the generator alone."""
+@pytest.mark.parametrize("generator", [PIXEL["generator"], {"name": "mdcsrn", "growth": 2, "blocks": 2, "units": 2,
+                                                             "batch_norm": True, "reconstruction": "sub_pixel"}])
+def test_a_pixel_variant_trains_its_generator_alone_with_clipping_and_its_milestones(tmp_path, volumes, monkeypatch,
+                                                                                     generator):
+    """Kind pixel (MTVNet's RRDBNet3D and mDCSRN runs): no discriminator or feature extractor is ever built; the
+    learning rate halves at each milestone (torch's MultiStepLR, read back from the log); every step's gradient
+    norm, computed here from the gradients the step leaves, is at most clip_grad_norm; the model file holds the
+    generator alone (mDCSRN's batch-norm statistics included)."""
     from mrisr import generator_trainer
     from mrisr.generator_trainer import PixelTrainer
     from mrisr.models import registry
@@ -717,14 +721,14 @@ def test_a_pixel_variant_trains_its_generator_alone_with_clipping_and_its_milest
         return row
 
     monkeypatch.setattr(PixelTrainer, "train_step", watched)
-    out = train_pixel(volumes, PIXEL, SETTINGS, tmp_path, progress=False)
+    out = train_pixel(volumes, {**PIXEL, "generator": generator}, SETTINGS, tmp_path, progress=False)
     assert built == ["generator"]
     log = pd.read_csv(out["log"])
     np.testing.assert_allclose(log["lr"], [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
     assert "loss_d" not in log and log["loss_pixel"].notna().all()
     assert len(norms) == 6 and max(norms) <= 0.01 * (1 + 1e-4)
     assert set(read_model_parts(out["model"])["state_dict"]) == set(
-        original("generator", {**PIXEL["generator"], "scale": 2}).state_dict())
+        original("generator", {**generator, "scale": 2}).state_dict())
 
 
 def test_a_pixel_variant_without_clipping_leaves_the_gradient_as_it_is(volumes, monkeypatch):
