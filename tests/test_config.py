@@ -229,3 +229,12 @@ def test_an_outside_command_that_quotes_a_placeholder_is_refused(demo, command, 
         return
     with pytest.raises(ConfigError, match=rf"variants\.eclare\.command.*puts \{{{quoted}\}} inside shell quotes"):
         config.validate(demo, SCHEMA)
+
+
+def test_mtvnet_metrics_need_intensities_in_the_unit_range(demo):
+    demo["mtvnet_metrics"] = True
+    with pytest.raises(ConfigError, match="mtvnet_metrics") as err:
+        config.validate(copy.deepcopy(demo), SCHEMA)
+    assert "prepare.intensities: unit_range" in str(err.value)
+    demo["prepare"]["intensities"] = "unit_range"
+    assert config.validate(demo, SCHEMA)["mtvnet_metrics"] is True

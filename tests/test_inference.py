@@ -56,16 +56,36 @@ def test_bspline_reproduces_a_cubic_inside_and_is_simpleitk_s_bspline_on_the_hr_
     np.testing.assert_allclose(hr[inside], cubic(I, J, K)[inside], atol=2e-3)
     for scale, lr_grid in itertools.product((2, (1, 1, 4)), LrGrid):
         lr = rng.normal(size=(7, 6, 5)).astype(np.float32)
-        image = sitk.GetImageFromArray(lr.transpose(2, 1, 0))  # SimpleITK's arrays are z, y, x
-        factors = as_scale(scale)
-        grid = sitk.Image([n * f for n, f in zip(lr.shape, factors)], sitk.sitkFloat32)
-        grid.SetSpacing([1 / f for f in factors])
-        if lr_grid is LrGrid.SLAB:  # the first thin voxel half a thin voxel inside the first LR voxel's edge
-            grid.SetOrigin([-0.5 + 0.5 / f for f in factors])
-        if lr_grid is LrGrid.SPANNING:  # the last thin voxel on the last LR voxel
-            grid.SetSpacing([(n - 1) / (n * f - 1) for n, f in zip(lr.shape, factors)])
-        expected = sitk.GetArrayFromImage(sitk.Resample(image, grid, sitk.Transform(), sitk.sitkBSpline)).transpose(2, 1, 0)
+        expected = _simpleitk_resampled(lr, scale, lr_grid, sitk.sitkBSpline)
         np.testing.assert_allclose(interpolate(lr, scale, Interpolation.BSPLINE, lr_grid), expected, atol=1e-5)
+
+
+def _simpleitk_resampled(lr: np.ndarray, scale, lr_grid: LrGrid, interpolator) -> np.ndarray:
+    """SimpleITK's own resampling of ``lr`` (unit voxels at the origin) onto the HR grid, its origin and spacing set
+    here from what each LR grid means, not from mrisr.grid."""
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(lr.transpose(2, 1, 0))  # SimpleITK's arrays are z, y, x
+    factors = as_scale(scale)
+    grid = sitk.Image([n * f for n, f in zip(lr.shape, factors)], sitk.sitkFloat32)
+    grid.SetSpacing([1 / f for f in factors])
+    if lr_grid is LrGrid.SLAB:  # the first thin voxel half a thin voxel inside the first LR voxel's edge
+        grid.SetOrigin([-0.5 + 0.5 / f for f in factors])
+    if lr_grid is LrGrid.SPANNING:  # the last thin voxel on the last LR voxel
+        grid.SetSpacing([(n - 1) / (n * f - 1) for n, f in zip(lr.shape, factors)])
+    return sitk.GetArrayFromImage(sitk.Resample(image, grid, sitk.Transform(), interpolator)).transpose(2, 1, 0)
+
+
+@pytest.mark.parametrize("lr_grid", [LrGrid.SLAB, LrGrid.SPANNING])
+def test_nearest_is_simpleitk_s_nearest_neighbour_as_torchio_computes_it(rng, lr_grid):
+    """MTVNet's ``tio_nearest`` on the slab and spanning grids, where no HR voxel lies halfway between two LR ones.
+    (On the corner grid every other HR voxel does, at x2 and x4: there the two break the tie differently.)"""
+    import SimpleITK as sitk
+
+    for scale in (2, 4, (1, 1, 4)):
+        lr = rng.normal(size=(7, 6, 5)).astype(np.float32)
+        expected = _simpleitk_resampled(lr, scale, lr_grid, sitk.sitkNearestNeighbor)
+        np.testing.assert_array_equal(interpolate(lr, scale, Interpolation.NEAREST, lr_grid), expected)
 
 
 def test_the_interpolations_are_the_schema_s_and_the_command_s(tmp_path, rng):

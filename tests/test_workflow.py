@@ -221,10 +221,11 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
     monkeypatch.syspath_prepend(str(plugin_site))  # this process too has the plugin installed
     plugin_card = load_model(workdir / "results/train/demo/fsrcnn@thick_slice/model.safetensors")[2]
     assert plugin_card["plugin"]["package"] == "mrisr-fsrcnn3d" and plugin_card["scale"] == [1, 1, 4]
-    assert set(ours.metric) == {"psnr_brain", "ssim_brain", "nrmse_brain"}
-    assert (ours.n == 1).sum() == len(ours) - 3 and (ours[ours.method == "eclare_offline"].n == 0).all()
+    assert set(ours.metric) == {"psnr_brain", "ssim_brain", "nrmse_brain", "psnr_mtvnet", "ssim_mtvnet"}
+    assert (ours.n == 1).sum() == len(ours) - 5 and (ours[ours.method == "eclare_offline"].n == 0).all()
     published = frame[frame.method.str.endswith("(published)")]
     assert set(published.setting) == {"mtvnet_x4_blur"} and published["n"].isna().all() and len(published) == 8
+    assert set(published.metric) == {"psnr_mtvnet", "ssim_mtvnet"}  # their numbers beside ours computed as theirs
     for setting, factors in (("mtvnet_x4_blur", (4, 4, 4)), ("thick_slice", (1, 1, 4))):
         lr_path = next((workdir / f"results/degrade/demo/{setting}").glob("sub-*_T1w.nii.gz"))
         lr, hr = nib.load(lr_path), nib.load(workdir / "results/prepare/demo" / lr_path.name.split("_")[0] / lr_path.name)

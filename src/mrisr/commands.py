@@ -314,7 +314,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
                  help="every n-th brain slice per plane"),
         from_schema("--lpips-sha256", "lpips.sha256", str, help="the AlexNet weights' sha256", dest="lpips.sha256"),
         optional("--not-computed", dest="not_computed_reason", metavar="REASON",
-                 help="instead of --pred: a row per subject without metrics, saying why"), OUT, THREADS]),
+                 help="instead of --pred: a row per subject without metrics, saying why"),
+        from_schema("--mtvnet-metrics", "mtvnet_metrics", bool, dest="mtvnet",
+                    help="also MTVNet's slice-wise PSNR and SSIM of volumes in [0, 1] (needs --lr)"), OUT, THREADS]),
     ("segment", "train"): ("mrisr.segment.train:train_arm", "train one segmentation arm with one seed", [
         files("--image", "real HR T1w training volumes"), files("--label", "their label maps, in the same order"),
         optional("--sr", nargs="+", help="real+sr arm: each subject's SR volume on the same grid, same order"),

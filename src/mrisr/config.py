@@ -160,6 +160,10 @@ def _check_references(config: dict) -> None:
                           f"({len(seg['network']['channels'])} network levels halve it {levels.bit_length() - 1} times)",
                           "use a multiple of that, or fewer segmentation.network.channels")
     prep = config["prepare"]
+    if config["mtvnet_metrics"] and prep["intensities"] != "unit_range":
+        raise ConfigError("mtvnet_metrics", f"clamps volumes to [0, 1], but prepare.intensities is "
+                          f"{prep['intensities']}", "set prepare.intensities: unit_range (MTVNet's), or leave "
+                          "mtvnet_metrics off")
     n = config["datasets"][config["dataset"]].get("subjects")
     n = len(n) if isinstance(n, list) else n
     if n is not None and prep["val"] + prep["test"] >= n:

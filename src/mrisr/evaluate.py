@@ -15,7 +15,7 @@ import pandas as pd
 
 from mrisr.errors import InputError, MrisrError
 from mrisr.io import load_mask, load_volume, same_grid, write_table
-from mrisr.metrics import METRICS, evaluate, noise_sigma
+from mrisr.metrics import METRICS, MTVNET_COLUMNS, evaluate, mtvnet_metrics, noise_sigma
 from mrisr.perceptual import SliceLpips, backbone_status
 from mrisr.scale import MAX_FACTOR, whole_lr_voxels
 
@@ -46,23 +46,28 @@ def _lpips(lpips: LpipsOptions, threads: int) -> tuple[SliceLpips | None, str]:
     return None, note
 
 
-def not_computed(subjects: list[str], reason: str, out: str) -> Path:
+def not_computed(subjects: list[str], reason: str, out: str, mtvnet: bool = False) -> Path:
     """A metrics file without metrics: one row per subject whose ``note`` says why (e.g. an outside method whose
     environment could not be installed), which the tables print as "not computed"."""
     log.warning("not computed: %s", reason)
     columns = [column for name in METRICS for column in (name, f"{name}_brain")]
+    columns += list(MTVNET_COLUMNS) if mtvnet else []
     return write_table(pd.DataFrame({"subject": subjects, **dict.fromkeys(columns, np.nan),
                                      "note": f"not computed: {reason}"}), out)
 
 
 def evaluate_files(subjects: list[str], gt: list[str], pred: list[str] | None, mask: list[str], lr: list[str] | None,
-                   lpips: LpipsOptions, out: str, threads: int, not_computed_reason: str | None = None) -> Path:
-    """Score ``pred`` against ``gt`` per subject (same order); ``lpips.dir`` None leaves LPIPS out.
-    ``not_computed_reason`` instead of ``pred``: :func:`not_computed`."""
+                   lpips: LpipsOptions, out: str, threads: int, not_computed_reason: str | None = None,
+                   mtvnet: bool = False) -> Path:
+    """Score ``pred`` against ``gt`` per subject (same order); ``lpips.dir`` None leaves LPIPS out; ``mtvnet`` adds
+    MTVNet's metrics (:func:`mrisr.metrics.mtvnet_metrics`, which trim by the LR). ``not_computed_reason`` instead
+    of ``pred``: :func:`not_computed`."""
     if bool(pred) == bool(not_computed_reason):
         raise MrisrError("evaluate needs either --pred or --not-computed REASON")
+    if mtvnet and not lr:
+        raise MrisrError("evaluate --mtvnet-metrics needs --lr: MTVNet keeps the slices by the LR's foreground")
     if not_computed_reason:
-        return not_computed(subjects, not_computed_reason, out)
+        return not_computed(subjects, not_computed_reason, out, mtvnet)
     if not (len(subjects) == len(gt) == len(pred) == len(mask)) or (lr and len(lr) != len(subjects)):
         raise MrisrError("evaluate needs one --gt, --pred, --mask (and --lr, if given) per --subjects entry")
     lpips_metric, lpips_note = _lpips(lpips, threads) if lpips.dir else (None, "")
@@ -82,6 +87,12 @@ def evaluate_files(subjects: list[str], gt: list[str], pred: list[str] | None, m
             row["lpips_note"] = lpips_note
         row["sigma_sr"] = noise_sigma(pred_data)
         if lr:
-            row["sigma_lr"] = noise_sigma(np.asanyarray(load_volume(lr[i]).dataobj, dtype=np.float32))
+            lr_data = np.asanyarray(load_volume(lr[i]).dataobj, dtype=np.float32)
+            row["sigma_lr"] = noise_sigma(lr_data)
+            if mtvnet:
+                try:
+                    row |= mtvnet_metrics(gt_data, pred_data, lr_data)
+                except ValueError as exc:
+                    raise InputError(pred_path, f"{exc} ({lr[i]})", "super-resolve the LR file onto its HR grid") from None
         rows.append(row)
     return write_table(pd.DataFrame(rows), out)

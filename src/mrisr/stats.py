@@ -20,11 +20,13 @@ METRIC_LABELS = {
     "psnr": "PSNR (dB)", "ssim": "SSIM", "ssim3d": "SSIM 3D", "nrmse": "NRMSE",
     "psnr_brain": "PSNR brain (dB)", "ssim_brain": "SSIM brain", "ssim3d_brain": "SSIM 3D brain",
     "nrmse_brain": "NRMSE brain",
-    "lpips": "LPIPS",
+    "lpips": "LPIPS", "psnr_mtvnet": "PSNR as MTVNet (dB)", "ssim_mtvnet": "SSIM as MTVNet",
     "sigma_lr": "noise σ̂ of the LR input", "sigma_sr": "noise σ̂ of the output",
 }
 #: The image-quality columns of the method tables (the noise estimates belong to the noise table).
-QUALITY = ("psnr", "ssim", "ssim3d", "nrmse", "psnr_brain", "ssim_brain", "ssim3d_brain", "nrmse_brain", "lpips")
+#: (MTVNet's columns only where the run computes them: mtvnet_metrics)
+QUALITY = ("psnr", "ssim", "ssim3d", "nrmse", "psnr_brain", "ssim_brain", "ssim3d_brain", "nrmse_brain", "lpips",
+           "psnr_mtvnet", "ssim_mtvnet")
 
 TEST_COLUMNS = ["reference", "n_pairs", "mean_diff", "t", "p_t", "p_t_holm", "cohen_d",
                 "W", "p_wilcoxon", "p_wilcoxon_holm", "rbc"]

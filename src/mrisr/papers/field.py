@@ -13,10 +13,15 @@ from mrisr.io import write_table, write_text
 from mrisr.papers import style
 from mrisr.papers.style import plt
 from mrisr.papers.tables import grouped_comparison
+from mrisr.stats import METRIC_LABELS
 
-#: The settings table's metrics: inside the brain, as the field's tables (MTVNet scores the foreground)
-FIELD_METRICS = ("psnr_brain", "ssim_brain", "nrmse_brain")
-PUBLISHED_COLUMNS = {"psnr": "psnr_brain", "ssim": "ssim_brain", "nrmse": "nrmse_brain"}
+#: The settings table's metrics: inside the brain, and MTVNet's where the run computes them (mtvnet_metrics)
+FIELD_METRICS = ("psnr_brain", "ssim_brain", "nrmse_brain", "psnr_mtvnet", "ssim_mtvnet")
+#: a published entry's keys -> the column its number sits in: psnr_mtvnet for a number computed as MTVNet does
+PUBLISHED_COLUMNS = {"psnr": "psnr_brain", "ssim": "ssim_brain", "nrmse": "nrmse_brain",
+                     "psnr_mtvnet": "psnr_mtvnet", "ssim_mtvnet": "ssim_mtvnet"}
+#: the figure's panels, those the table has
+FIGURE_METRICS = ("psnr_brain", "ssim_brain", "psnr_mtvnet", "ssim_mtvnet")
 
 
 def published_rows(published: list[dict]) -> pd.DataFrame:
@@ -58,9 +63,12 @@ def settings_figure(table: str, out: str) -> list[Path]:
     settings = list(dict.fromkeys(frame["setting"]))
     ours = frame[~frame["method"].str.endswith("(published)")]
     methods = list(dict.fromkeys(ours["method"]))
-    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.6 * len(settings), 3.4), constrained_layout=True)
+    panels = [m for m in FIGURE_METRICS if (frame["metric"] == m).any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 + 0.8 * len(panels) * len(settings), 3.4),
+                             constrained_layout=True, squeeze=False)
+    axes = axes[0]
     width = 0.8 / max(len(methods), 1)
-    for ax, metric in zip(axes, ("psnr_brain", "ssim_brain")):
+    for ax, metric in zip(axes, panels):
         for m, method in enumerate(methods):
             rows = ours[(ours["method"] == method) & (ours["metric"] == metric)].set_index("setting")
             x = np.arange(len(settings)) + (m - (len(methods) - 1) / 2) * width
@@ -71,8 +79,8 @@ def settings_figure(table: str, out: str) -> list[Path]:
             ax.scatter([settings.index(s) for s in rows["setting"]], rows["mean"], marker="os^D"[p % 4],
                        facecolors="none", edgecolors="black", zorder=3, label=method)
         ax.set_xticks(range(len(settings)), settings, rotation=20, fontsize=8)
-        ax.set_ylabel({"psnr_brain": "PSNR brain (dB)", "ssim_brain": "SSIM brain"}[metric])
+        ax.set_ylabel(METRIC_LABELS[metric])
         values = frame[frame["metric"] == metric]["mean"]
-        ax.set_ylim(values.min() - (0.05 if metric == "ssim_brain" else 2), None)
+        ax.set_ylim(values.min() - (0.05 if metric.startswith("ssim") else 2), None)
     axes[0].legend(fontsize=7, frameon=False)
     return style.save(fig, out)

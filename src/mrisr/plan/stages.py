@@ -353,6 +353,7 @@ class Evaluate(Stage):
         return command_line("evaluate", subjects=self.test_subjects(wildcards), gt=list(input.gt),
                             pred=list(input.pred) if computed else None, not_computed_reason=None if computed else reason,
                             mask=list(input.mask), lr=list(input.lr), out=output[0],
+                            mtvnet=self.config["mtvnet_metrics"] or None,  # off: the command as before
                             lpips={"dir": input.lpips, "step": lpips["slice_step"], "sha256": lpips["sha256"]}
                             if lpips["enabled"] else {})
 
