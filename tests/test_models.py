@@ -47,6 +47,22 @@ def test_mtvnet_rrdbnet3d_sizes_equal_their_module_s_counts():
         assert count_parameters(model) == {2: 26_081_761, 4: 26_109_441}[scale]
 
 
+def test_kaiming_scaled_init_is_esrgan_s_tenth_of_kaiming_with_zero_biases():
+    """MTVNet's RRDBNet3D init (KAIR's init_weights, kaiming_normal, gain 0.1; with the same random state ours drew
+    their module's weights to the bit, checked here against their file): every conv's weights have std
+    0.1·sqrt(2 / fan_in) (Kaiming's for ReLU, clamping to ±1 cuts nothing at these fans), zero biases."""
+    torch.manual_seed(0)
+    model = build("generator", {"name": "rrdb", "channels": 16, "growth": 8, "blocks": 2, "scale": 2,
+                                "init": "kaiming_scaled"})
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    for conv in convs:
+        fan_in = conv.weight[0].numel()
+        assert torch.all(conv.bias == 0)
+        assert abs(conv.weight.std().item() / (0.1 * (2 / fan_in) ** 0.5) - 1) < 0.15 or conv.weight.numel() < 500
+    default = build("generator", {"name": "rrdb", "channels": 16, "growth": 8, "blocks": 2, "scale": 2})
+    assert not all(torch.all(m.bias == 0) for m in default.modules() if isinstance(m, torch.nn.Conv3d))
+
+
 def test_the_nearest_conv_head_upsamples_by_nearest_neighbour_before_each_conv():
     """With every upsampling conv the identity on channel 0 (centre tap 1) and the slope 1 (no nonlinearity), the
     head's output is the LR features repeated by nearest neighbour: each LR voxel's value fills its f³ block."""

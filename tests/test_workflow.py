@@ -180,7 +180,7 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
                      "eclare": {**outside, "label": "ECLARE", "environment": str(tmp_path / "eclare.yaml")},
                      "eclare_offline": {**outside, "environment": str(tmp_path / "eclare_offline.yaml")}},
         "field": {"settings": ["mtvnet_x4_blur", "thick_slice"],  # kspace_hr: tests/test_degrade.py; mdcsrn: test_scale
-                  "variants": ["trilinear", "rrdbnet3d", "fsrcnn", "eclare", "eclare_offline"]},
+                  "variants": ["trilinear", "nearest_neighbour", "rrdbnet3d", "fsrcnn", "eclare", "eclare_offline"]},
         "run_variants": ["trilinear", "fsrcnn"]}))
     plugin = tmp_path / "plugin.yaml"  # a second overlay: mtvnet_x4.yaml's variants stay, fsrcnn joins them
     plugin.write_text(yaml.safe_dump({
@@ -199,7 +199,8 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
     frame = pd.read_csv(workdir / table)
     ours = frame[~frame.method.str.endswith("(published)")]
     assert {(s, m) for s, m in zip(ours.setting, ours.method)} == {
-        (s, m) for s in ("mtvnet_x4_blur", "thick_slice") for m in ("trilinear", "rrdbnet3d", "fsrcnn")} | {
+        (s, m) for s in ("mtvnet_x4_blur", "thick_slice") for m in ("trilinear", "nearest_neighbour", "rrdbnet3d",
+                                                                    "fsrcnn")} | {
         ("thick_slice", "ECLARE"), ("thick_slice", "eclare_offline")}
     thick = ours[(ours.setting == "thick_slice") & (ours.metric == "psnr_brain")].set_index("method")["mean"]
     # the stand-in interpolates linearly on the slab grid, as trilinear does there: the same SR, taken unresampled
@@ -236,6 +237,7 @@ def test_mtvnet_settings_a_plugin_and_an_outside_method_in_miniature_fill_the_ta
         assert card["scale"] == (list(factors) if len(set(factors)) > 1 else factors[0])
         assert card["degradation"]["method"] == {"mtvnet_x4_blur": "resize", "thick_slice": "slice_profile"}[setting]
         assert card["lr_grid"] == grid.value and card["variant_config"]["kind"] == "pixel"
+        assert card["variant_config"]["generator"]["init"] == "kaiming_scaled"  # the overlay's, under small.yaml's sizes
         train_log = pd.read_csv(workdir / f"results/train/demo/rrdbnet3d@{setting}/train_log.csv")
         assert "loss_pixel" in train_log and "loss_d" not in train_log  # no discriminator was built or stepped
     raw = nib.as_closest_canonical(nib.load(next((workdir / "results/fetch/demo").glob("sub-*/sub-*_T1w.nii.gz"))))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import torch
 from torch import nn
 
@@ -10,19 +12,36 @@ def conv3(cin: int, cout: int) -> nn.Conv3d:
     return nn.Conv3d(cin, cout, 3, padding=1)
 
 
-def initialise(network: nn.Module, init: str) -> None:
-    """``'xavier'``: the authors' WGAN-GP ``weights_init`` (conv weights xavier-uniform, zero bias; BatchNorm
-    γ ~ N(0, 0.02), β = 0); ``'default'``: leave PyTorch's initialisation."""
-    if init == "default":
+class Init(str, enum.Enum):
+    #: PyTorch's own initialisation (the authors' 3-player G)
+    DEFAULT = "default"
+    #: the authors' WGAN-GP ``weights_init``: conv weights xavier-uniform, zero bias; BatchNorm γ ~ N(0, 0.02), β = 0
+    XAVIER = "xavier"
+    #: ESRGAN's, as MTVNet's RRDBNet3D runs (KAIR's ``init_weights``, ``init_type`` kaiming_normal, ``init_gain``
+    #: 0.1): conv weights Kaiming-normal (fan in, ReLU), clamped to ±1, times 0.1, zero bias; BatchNorm γ ~ U(0.1, 1)
+    KAIMING_SCALED = "kaiming_scaled"
+
+
+def initialise(network: nn.Module, init: str | Init) -> None:
+    """Initialise ``network``'s convs and batch norms as :class:`Init` says (scaled-down residual branches keep a
+    deep RRDB stable at the start)."""
+    init = Init(init)
+    if init is Init.DEFAULT:
         return
-    if init != "xavier":
-        raise ValueError(f"init must be 'default' or 'xavier', got {init!r}")
     for module in network.modules():
-        if isinstance(module, nn.Conv3d):
+        if isinstance(module, nn.Conv3d) and init is Init.XAVIER:
             nn.init.xavier_uniform_(module.weight)
             nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm3d):
+        elif isinstance(module, nn.Conv3d):
+            nn.init.kaiming_normal_(module.weight, a=0, mode="fan_in", nonlinearity="relu")
+            with torch.no_grad():
+                module.weight.clamp_(-1, 1).mul_(0.1)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm3d) and init is Init.XAVIER:
             nn.init.normal_(module.weight, 0.0, 0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm3d):
+            nn.init.uniform_(module.weight, 0.1, 1.0)
             nn.init.zeros_(module.bias)
 
 
