@@ -12,9 +12,10 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 # torch first and alone: pip then takes the pinned wheel from local disk where one is kept.
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+$(VENV)/.installed: pyproject.toml envs/no-deps.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps -r envs/no-deps.txt
 	touch $@
 
 install: $(VENV)/.installed

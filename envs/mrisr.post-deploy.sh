@@ -5,3 +5,4 @@
 set -euo pipefail
 : "${MRISR_CHECKOUT:?is set by the workflow (workflow/rules/common.smk); run this env through its Snakefile}"
 python -m pip install --quiet --no-deps --editable "$MRISR_CHECKOUT"
+python -m pip install --quiet --no-deps -r "$MRISR_CHECKOUT/envs/no-deps.txt"  # their bounds conflict with the pins

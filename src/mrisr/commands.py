@@ -188,7 +188,7 @@ CSV_MD = [required("--out-csv"), required("--out-md")]
 GROUPS = {"method": "mrisr.super_resolve:MethodChoice", "scan": "mrisr.super_resolve:ScanOptions",
           "bids": "mrisr.super_resolve:BidsSelection", "inference": "mrisr.inference:Inference",
           "acceleration": "mrisr.device:Acceleration", "lpips": "mrisr.evaluate:LpipsOptions",
-          "preprocessing": "mrisr.preprocessing:Preprocessing"}
+          "preprocessing": "mrisr.preprocessing:Preprocessing", "atropos": "mrisr.anatomy:AtroposOptions"}
 
 #: Stages with several steps: their help line.
 STAGES = {"fetch": "raw scans and weights", "external": "outside programs' environments",
@@ -328,6 +328,18 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         files("--label", "their ground-truth label maps"), required("--roi", int, help="the training patch size"),
         required("--overlap", float), switch("--hd95", "also the 95th-percentile Hausdorff distance (mm)"),
         required("--out-dir", help="sub-<id>_dseg.nii.gz are written here"), OUT, THREADS]),
+    ("anatomy",): ("mrisr.anatomy:segment_files", "tissue volumes and label maps of volumes against the HR's", [
+        files("--subjects"), optional("--image", nargs="+", help="the volumes to segment (or --not-computed)"),
+        files("--mask", "their brain masks (Atropos segments inside)"),
+        required("--segmenters", nargs="+", choices=["network", "atropos"]),
+        optional("--model", help="the network segmenter: the segment stage's model.pt"),
+        required("--roi", int, help="the network's training patch size"), required("--overlap", float),
+        from_schema("--atropos-iterations", "anatomy.atropos.iterations", dest="atropos.iterations"),
+        from_schema("--atropos-mrf-weight", "anatomy.atropos.mrf_weight", float, dest="atropos.mrf_weight"),
+        required("--out-dir", help="<segmenter>/sub-<id>_dseg.nii.gz are written here"),
+        optional("--reference-dir", help="the HR job's --out-dir: compare with its label maps"),
+        optional("--not-computed", dest="not_computed_reason", metavar="REASON",
+                 help="instead of --image: a row per subject without values, saying why"), OUT, THREADS]),
     ("papers", "method-table"): ("mrisr.papers.tables:method_table", "method x metric table with paired tests", [
         labelled("metric CSVs by method"), optional("--reference", help="the method the others are tested against"),
         *CSV_MD]),
