@@ -23,6 +23,7 @@ include: "workflow/rules/external.smk"
 include: "workflow/rules/super_resolve.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/segment.smk"
+include: "workflow/rules/anatomy.smk"
 include: "workflow/rules/papers.smk"
 
 

@@ -351,6 +351,15 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         *CSV_MD]),
     ("papers", "settings-figure"): ("mrisr.papers.field:settings_figure", "brain PSNR and SSIM per setting", [
         required("--table", help="the settings table CSV"), OUT]),
+    ("papers", "anatomy-table"): ("mrisr.papers.anatomy:anatomy_table", "volume error and Dice per method and class", [
+        labelled("anatomy volume CSVs by method, each with its 'setting' and 'description'"), optional("--reference"),
+        *CSV_MD]),
+    ("papers", "anatomy-figure"): ("mrisr.papers.anatomy:bland_altman_figure", "class volumes on SR against HR's", [
+        labelled("anatomy volume CSVs by method, each with its 'setting'"), OUT]),
+    ("papers", "anatomy-slice"): ("mrisr.papers.anatomy:worst_slice_figure", "where a segmentation differs most", [
+        labelled("anatomy volume CSVs by method, each with its 'setting' and the subject's 'label_maps', one per segmenter"),
+        required("--segmenters", nargs="+"), required("--hr-image"),
+        files("--hr-labels", "the HR volume's label maps, one per segmenter"), required("--subject"), OUT]),
     ("papers", "segmentation-table"): ("mrisr.papers.augment:segmentation_table", "arm x class table over seeds", [
         labelled("score CSVs by arm, one per seed"), *CSV_MD]),
     ("papers", "sr-comparison"): ("mrisr.papers.threeplayer:sr_comparison_figure", "slices with zoom boxes", [

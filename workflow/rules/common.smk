@@ -47,6 +47,8 @@ PATHS = {
     "metrics": "results/evaluate/{dataset}/{degradation}/{variant}.csv",
     "model_card": "results/evaluate/{dataset}/model_cards/{variant}.safetensors",
     "segment": "results/segment/{dataset}/{arm}/seed-{seed}/{file}",
+    "anatomy_hr": "results/anatomy/{dataset}/hr/{file}",  # the HR volumes' label maps and class volumes
+    "anatomy": "results/anatomy/{dataset}/sr/{degradation}/{variant}/{file}",  # an SR set's, against the HR's
     "paper": "results/papers/{dataset}/{paper}/{name}",
     "plan": "results/plan.yaml",  # mrisr plan: what this run is
 }

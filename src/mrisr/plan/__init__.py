@@ -12,7 +12,8 @@ from pathlib import Path
 
 from mrisr.commands import command_line
 from mrisr.plan.papers import Papers
-from mrisr.plan.stages import Degrade, Evaluate, External, Fetch, Prepare, Pretrain, Segment, SuperResolve, Train
+from mrisr.plan.stages import (Anatomy, Degrade, Evaluate, External, Fetch, Prepare, Pretrain, Segment, SuperResolve,
+                               Train)
 from mrisr.plan.study import Study
 
 
@@ -30,7 +31,8 @@ class Plan:
         self.super_resolve = SuperResolve(self.study)
         self.evaluate = Evaluate(self.study)
         self.segment = Segment(self.study)
-        self.papers = Papers(self.study, self.segment)
+        self.anatomy = Anatomy(self.study, self.segment)
+        self.papers = Papers(self.study, self.segment, self.anatomy)
 
     def targets(self) -> list[str]:
         """What ``rule all`` asks for: the plan, the prepared volumes, every SR volume, the model cards, the papers'

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mrisr.plan.stages import SEGMENTATION_ARMS, Segment
+from mrisr.plan.stages import SEGMENTATION_ARMS, Anatomy, Segment
 from mrisr.captions import start_note
 from mrisr.commands import command_line
 from mrisr.plan.study import Study, Wildcards
@@ -41,8 +41,8 @@ class PaperItem:
 
 
 class Papers:
-    def __init__(self, study: Study, segment: Segment):
-        self.study, self.segment = study, segment
+    def __init__(self, study: Study, segment: Segment, anatomy: Anatomy):
+        self.study, self.segment, self.anatomy = study, segment, anatomy
         config, self.papers = study.config, study.config["papers"]
         self.out_of_sample: str | None = self.papers["threeplayer"]["out_of_sample"]
         #: paper -> table name -> (dataset, variants)
@@ -134,6 +134,16 @@ class Papers:
             PaperItem("segmentation_figure", "augment", "segmentation", "figure", "segmentation-figure",
                       self.segmentation_figure_input, self.segmentation_figure_arguments,
                       {"subject": subject, "seed": seed})]
+        if self.anatomy.runs:
+            anatomy = {"segmenters": self.anatomy.segmenters, "n": self.test_n(),
+                       "settings": list(dict.fromkeys(s for s, _ in self.anatomy.cells))}
+            items += [
+                PaperItem("anatomy_table", "anatomy", "volumes", "table", "anatomy-table", self.anatomy_input,
+                          self.anatomy_table_arguments, {**anatomy, "reference": self.study.field["reference"]}),
+                PaperItem("anatomy_figure", "anatomy", "bland_altman", "figure", "anatomy-figure", self.anatomy_input,
+                          self.anatomy_figure_arguments, anatomy),
+                PaperItem("anatomy_slice", "anatomy", "worst_slice", "figure", "anatomy-slice",
+                          self.anatomy_slice_input, self.anatomy_slice_arguments, {**anatomy, "subject": subject})]
         if self.usage_variant:  # not a paper's: the README's figure of a model applied to a scan never prepared
             items.append(PaperItem("before_after", "usage", "before_after", "figure", "before-after",
                                    self.before_after_input, self.before_after_arguments,
@@ -291,6 +301,41 @@ class Papers:
                 "classes": self.study.config["segmentation"]["classes"],
                 "title": f"sub-{self.figure_subject}, seed {self.figure_seed()}", "out": output.png}
 
+    # does SR keep anatomy true
+
+    def anatomy_input(self, wildcards: Wildcards | None = None) -> dict:
+        return {"volumes": [self.anatomy.cell_path(s, v) for s, v in self.anatomy.cells]}
+
+    def anatomy_inputs(self, paths: list[str], **columns: list) -> list[dict]:
+        cells = self.anatomy.cells
+        return labelled_inputs([self.study.label(v) for _, v in cells], paths, setting=[s for s, _ in cells],
+                               description=[self.study.describe_setting(s) for s, _ in cells], **columns)
+
+    def anatomy_table_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        return {"inputs": self.anatomy_inputs(list(input.volumes)),
+                "reference": self.reference_label(self.study.field["reference"]), **self.table_files(output)}
+
+    def anatomy_figure_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        return {"inputs": self.anatomy_inputs(list(input.volumes)), "out": output.png}
+
+    def anatomy_labels(self, setting: str, variant: str) -> list[str]:
+        return [self.study.path("anatomy", dataset=self.study.dataset, degradation=setting, variant=variant,
+                                file=f"{segmenter}/sub-{self.figure_subject}_dseg.nii.gz")
+                for segmenter in self.anatomy.segmenters]
+
+    def anatomy_slice_input(self, wildcards: Wildcards | None = None) -> dict:
+        return {**self.anatomy_input(), "image": self.figure_hr("T1w"),
+                "hr_labels": [self.study.path("anatomy_hr", dataset=self.study.dataset,
+                                              file=f"{segmenter}/sub-{self.figure_subject}_dseg.nii.gz")
+                              for segmenter in self.anatomy.segmenters],
+                "labels": [p for s, v in self.anatomy.cells for p in self.anatomy_labels(s, v)]}
+
+    def anatomy_slice_arguments(self, wildcards: Wildcards, input, output) -> dict:
+        labels = [self.anatomy_labels(s, v) for s, v in self.anatomy.cells]
+        return {"inputs": self.anatomy_inputs(list(input.volumes), label_maps=labels),
+                "segmenters": self.anatomy.segmenters, "hr_image": input.image, "hr_labels": list(input.hr_labels),
+                "subject": self.figure_subject, "out": output.png}
+
     # the README's figure
 
     def before_after_input(self, wildcards: Wildcards | None = None) -> dict[str, str]:
@@ -318,6 +363,8 @@ class Papers:
                 + [("augment", name) for name in ("segmentation.csv", "segmentation.md", "segmentation.png")]
                 * self.segment.runs
                 + [("usage", "before_after.png")] * bool(self.usage_variant)
+                + [("anatomy", name) for name in ("volumes.csv", "volumes.md", "bland_altman.png", "worst_slice.png")]
+                * self.anatomy.runs
                 + [("field", name) for name in ("settings.csv", "settings.md", "settings.png")]
                 * bool(self.study.field_settings))
 

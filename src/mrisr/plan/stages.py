@@ -408,3 +408,74 @@ class Segment(Stage):
                             image=list(input.image), label=list(input.label), roi=seg["patch_size"],
                             overlap=seg["overlap"], hd95=seg["hd95"], out_dir=folder_of(output.scores),
                             out=output.scores)
+
+
+class Anatomy(Stage):
+    """Does SR keep anatomy true: each test subject's HR volume (one job) and each cell's SR volumes (a job per
+    setting and variant: the method table's and the settings table's) segmented by segmenters that never saw SR."""
+
+    def __init__(self, study: Study, segment: Segment):
+        super().__init__(study)
+        spec = self.config["anatomy"]
+        #: the network needs the segment stage's model: where that stage does not run, Atropos alone
+        self.segmenters: list[str] = [s for s in spec["segmenters"] if s != "network" or segment.runs]
+        self.segmentation = self.config["segmentation"]
+        main = [(study.train_degradation, v) for v in study.in_run(self.config["papers"]["threeplayer"]["methods"])]
+        #: (setting, variant) of every SR volume set compared, the method table's first
+        self.cells: list[tuple[str, str]] = list(dict.fromkeys(main + study.field_cells()))
+        self.runs: bool = bool(self.segmenters and self.cells)
+
+    def labels(self, entry: str) -> list[str]:
+        """The label maps a job writes: per segmenter, per test subject (the other wildcards left to Snakemake)."""
+        return [self.study.path(entry, file=f"{segmenter}/sub-{s}_dseg.nii.gz")
+                for segmenter in self.segmenters for s in self.study.subjects_in("test")]
+
+    def model(self) -> dict[str, str]:
+        if "network" not in self.segmenters:
+            return {}
+        return {"model": self.study.path("segment", dataset=self.study.dataset, arm="real",
+                                         seed=self.segmentation["seeds"][0], file="model.pt")}
+
+    def reference_input(self, wildcards: Wildcards) -> dict:
+        return {"image": self.study.hr_files("test"), "mask": self.study.hr_files("test", kind="mask"), **self.model()}
+
+    def input(self, wildcards: Wildcards) -> dict:
+        study = self.study
+        inputs = {"mask": study.hr_files("test", kind="mask"), "reference": study.path("anatomy_hr", file="volumes.csv"),
+                  **self.model()}
+        if self.computed(wildcards)[0]:
+            inputs["image"] = [study.path("sr", dataset=study.dataset, degradation=wildcards.degradation,
+                                          variant=wildcards.variant, subject=s) for s in study.subjects_in("test")]
+        if study.external(wildcards.variant) and not study.use_conda:  # redone when the environment is rebuilt
+            inputs["environment"] = study.path("external_env", environment=study.environment(wildcards.variant))
+        return inputs
+
+    def computed(self, wildcards: Wildcards) -> tuple[bool, str]:
+        """Whether the cell's SR volumes can be made (an outside program needs its environment) and, if not, why."""
+        if not self.study.external(wildcards.variant):
+            return True, ""
+        available, reason = self.study.environment_available(wildcards.variant)
+        return available, f"its environment could not be installed: {reason}"
+
+    def options(self, wildcards: Wildcards, input, output) -> str:
+        computed, reason = self.computed(wildcards)
+        return self._command(input, output, image=list(input.image) if computed else None,
+                             not_computed_reason=None if computed else reason,
+                             reference_dir=folder_of(input.reference))
+
+    def reference_options(self, wildcards: Wildcards, input, output) -> str:
+        return self._command(input, output, image=list(input.image))
+
+    def _command(self, input, output, **values) -> str:
+        atropos = self.config["anatomy"]["atropos"]
+        return command_line("anatomy", subjects=self.study.subjects_in("test"), mask=list(input.mask),
+                            segmenters=self.segmenters, model=input.get("model"), roi=self.segmentation["patch_size"],
+                            overlap=self.segmentation["overlap"], atropos=atropos,
+                            out_dir=folder_of(output.table), out=output.table, **values)
+
+    def cell_path(self, setting: str, variant: str) -> str:
+        return self.study.path("anatomy", dataset=self.study.dataset, degradation=setting, variant=variant,
+                               file="volumes.csv")
+
+    def targets(self) -> list[str]:
+        return [self.cell_path(s, v) for s, v in self.cells] if self.runs else []
