@@ -171,3 +171,33 @@ def test_settings_table_pairs_within_each_setting_and_keeps_published_rows_apart
     assert text.index("### x4_blur: x4_blur in words") < text.index("| RRDBNet3D (published) | HCP-1200 | psnr_brain |")
     assert text.count("(published)") == 2
     assert [p.suffix for p in settings_figure(str(tmp_path / "s.csv"), str(tmp_path / "s.png"))] == [".png", ".pdf"]
+
+
+def test_the_anatomy_table_pairs_each_method_against_the_reference_per_segmenter_and_class(tmp_path):
+    """Two methods' per-subject volume files and an outside method not computed: the means are the files' means,
+    the paired difference is method - reference over the subjects both have, and the missing method says why."""
+    from mrisr.papers.anatomy import anatomy_table
+
+    def volumes(name: str, error: list[float], dice: list[float]) -> dict:
+        frame = pd.DataFrame({"subject": ["01", "02", "03"]})
+        for segmenter in ("network", "atropos"):
+            for tissue in ("CSF", "GM", "WM"):
+                frame[f"{segmenter}_{tissue}_error_pct"] = error
+                frame[f"{segmenter}_{tissue}_abs_error_pct"] = np.abs(error)
+                frame[f"{segmenter}_{tissue}_dice"] = dice
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        return {"label": name, "path": str(tmp_path / f"{name}.csv"), "setting": "x4_blur", "description": "x4 blur"}
+
+    pd.DataFrame({"subject": ["01", "02", "03"], "note": "not computed: no environment"}).to_csv(
+        tmp_path / "eclare.csv", index=False)
+    inputs = [volumes("trilinear", [-4.0, -2.0, -3.0], [0.8, 0.82, 0.81]), volumes("esrgan", [1.0, -1.0, 3.0],
+                                                                                   [0.9, 0.91, 0.92]),
+              {"label": "ECLARE", "path": str(tmp_path / "eclare.csv"), "setting": "x4_blur", "description": "x4 blur"}]
+    anatomy_table(inputs, "trilinear", str(tmp_path / "t.csv"), str(tmp_path / "t.md"))
+    table = pd.read_csv(tmp_path / "t.csv")
+    row = table.query("method == 'esrgan' and metric == 'atropos_GM_error_pct'").iloc[0]
+    assert row["mean"] == pytest.approx(1.0) and row["mean_diff"] == pytest.approx(4.0) and row["n_pairs"] == 3
+    dice = table.query("method == 'esrgan' and metric == 'network_WM_dice'").iloc[0]
+    assert dice["mean_diff"] == pytest.approx(0.1) and set(table["segmenter"]) == {"network", "atropos"}
+    text = (tmp_path / "t.md").read_text()
+    assert "#### Segmented by atropos" in text and "GM volume error (%)" in text and "ECLARE not computed" in text

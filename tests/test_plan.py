@@ -421,3 +421,30 @@ def test_an_out_of_sample_set_the_config_does_not_define_is_refused(overlays):
     the fix, before planning (not a KeyError from it)."""
     with pytest.raises(ConfigError, match=r"'papers\.threeplayer\.out_of_sample'.*hcp\.yaml"):
         _config(*(f"workflow/configs/{name}" for name in overlays))
+
+
+def test_anatomy_segments_the_method_and_settings_tables_volumes_against_the_hr_jobs():
+    plan = _plan()
+    config = plan.study.config
+    test = sorted(s for s, part in plan.study.splits().items() if part == "test")
+    main = [("nearest", v) for v in config["papers"]["threeplayer"]["methods"]]
+    field = [(s, v if v in ("trilinear", "bspline", "nearest_neighbour") or config["variants"][v]["kind"] == "external"
+              else f"{v}@{s}" if s != "nearest" else v)
+             for s in config["field"]["settings"] for v in config["field"]["variants"]
+             if config["variants"][v].get("settings") in (None, []) or s in config["variants"][v]["settings"]]
+    assert plan.anatomy.cells == list(dict.fromkeys(main + field))
+    assert ("thick_slice", "eclare") in plan.anatomy.cells and ("nearest", "eclare") not in plan.anatomy.cells
+    job = SimpleNamespace(dataset="demo", degradation="x4_blur", variant="esrgan@x4_blur")
+    inputs = plan.anatomy.input(job)
+    assert inputs["image"] == [f"results/super_resolve/demo/x4_blur/esrgan@x4_blur/sub-{s}_T1w.nii.gz" for s in test]
+    assert inputs["model"] == f"results/segment/demo/real/seed-{config['segmentation']['seeds'][0]}/model.pt"
+    assert inputs["reference"] == "results/anatomy/demo/hr/volumes.csv"
+    out = files(table="results/anatomy/demo/sr/x4_blur/esrgan@x4_blur/volumes.csv")
+    args = _args("anatomy", plan.anatomy.options(job, files(**inputs), out))
+    assert args["image"] == inputs["image"] and args["subjects"] == test and args["reference_dir"] == "results/anatomy/demo/hr"
+    assert args["segmenters"] == ["network", "atropos"] and args["out_dir"] == "results/anatomy/demo/sr/x4_blur/esrgan@x4_blur"
+    assert (args["atropos.iterations"], args["atropos.mrf_weight"]) == (5, 0.2)
+    assert "results/papers/demo/anatomy/worst_slice.png" in plan.targets()
+    unlabelled = _plan(segmentation={"enabled": False})  # no segment stage: Atropos alone
+    assert unlabelled.anatomy.segmenters == ["atropos"] and "model" not in unlabelled.anatomy.reference_input(job)
+    assert not _plan(anatomy={"segmenters": []}).anatomy.targets()

@@ -371,6 +371,34 @@ def test_segmentation_study_trains_both_arms_alike_and_scores_the_real_test_imag
     assert f"Across {len(seeds)} seed" in (run / "results/papers/demo/augment/segmentation.md").read_text()
 
 
+def test_anatomy_sets_each_method_s_segmentations_against_the_hr_s_with_both_segmenters(run):
+    """Every method of the method table, segmented by the real arm's network and by Atropos: the table's volumes and
+    errors are those of the label maps the jobs wrote (read back here, counted by hand), the HR's label maps lie on
+    the HR grid, and the table pairs each method against trilinear per segmenter and class."""
+    [test] = _splits(run).query("split == 'test'")["subject"].tolist()
+    methods = yaml.safe_load((ROOT / "config.yaml").read_text())["papers"]["threeplayer"]["methods"]
+    hr = nib.load(run / f"results/prepare/demo/sub-{test}/sub-{test}_T1w.nii.gz")
+    voxel_ml = float(np.prod(hr.header.get_zooms())) / 1000
+    for segmenter in ("network", "atropos"):
+        hr_labels = nib.load(run / f"results/anatomy/demo/hr/{segmenter}/sub-{test}_dseg.nii.gz")
+        np.testing.assert_allclose(hr_labels.affine, hr.affine)
+        reference = np.asanyarray(hr_labels.dataobj)
+        for method in methods:
+            cell = run / f"results/anatomy/demo/sr/nearest/{method}"
+            row = pd.read_csv(cell / "volumes.csv", dtype={"subject": str}).set_index("subject").loc[test]
+            labels = np.asanyarray(nib.load(cell / segmenter / f"sub-{test}_dseg.nii.gz").dataobj)
+            for index, name in enumerate(("CSF", "GM", "WM"), start=1):
+                volume, truth = (labels == index).sum() * voxel_ml, (reference == index).sum() * voxel_ml
+                assert np.isclose(row[f"{segmenter}_{name}_volume_ml"], volume)
+                assert np.isclose(row[f"{segmenter}_{name}_error_ml"], volume - truth)
+    table = pd.read_csv(run / "results/papers/demo/anatomy/volumes.csv")
+    assert set(table["segmenter"]) == {"network", "atropos"} and set(table["setting"]) == {"nearest"}
+    assert set(table["method"]) == set(methods) and (table["n"] == 1).all()
+    tested = table.dropna(subset=["reference"])
+    assert set(tested["reference"]) == {"trilinear"} and "trilinear" not in set(tested["method"])
+    assert "Segmented by atropos" in (run / "results/papers/demo/anatomy/volumes.md").read_text()
+
+
 def test_every_figure_is_written_with_its_pdf(run):
     from PIL import Image
 

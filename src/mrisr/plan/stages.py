@@ -441,7 +441,8 @@ class Anatomy(Stage):
 
     def input(self, wildcards: Wildcards) -> dict:
         study = self.study
-        inputs = {"mask": study.hr_files("test", kind="mask"), "reference": study.path("anatomy_hr", file="volumes.csv"),
+        inputs = {"mask": study.hr_files("test", kind="mask"),
+                  "reference": study.path("anatomy_hr", dataset=study.dataset, file="volumes.csv"),
                   **self.model()}
         if self.computed(wildcards)[0]:
             inputs["image"] = [study.path("sr", dataset=study.dataset, degradation=wildcards.degradation,
