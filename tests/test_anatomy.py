@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from mrisr import anatomy
-from mrisr.anatomy import AtroposOptions, compared, segment_atropos
+from mrisr.anatomy import compared, segment_atropos
 from mrisr.io import save_volume
 
 VOXEL_ML = 1.5**3 / 1000
@@ -52,9 +52,8 @@ def _phantom(rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_atropos_finds_the_three_tissues_and_is_the_same_on_a_second_run(rng):
     image, truth, mask = _phantom(rng)
-    options = AtroposOptions(iterations=5, mrf_weight=0.2)
-    first = segment_atropos(image, np.diag([1.5, 1.5, 1.5, 1]), mask, options)
-    second = segment_atropos(image, np.diag([1.5, 1.5, 1.5, 1]), mask, options)
+    first = segment_atropos(image, np.diag([1.5, 1.5, 1.5, 1]), mask, 5, 0.2)
+    second = segment_atropos(image, np.diag([1.5, 1.5, 1.5, 1]), mask, 5, 0.2)
     np.testing.assert_array_equal(first, second)
     assert not first[~mask].any()
     for label in (1, 2, 3):  # classes dark to bright: CSF, GM, WM

@@ -15,12 +15,13 @@ from mrisr.commands import COMMANDS, GROUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "mrisr"
-STAGES = ("fetch", "prepare", "degrade", "pretrain", "train", "external", "super_resolve", "evaluate", "segment", "papers")
+STAGES = ("fetch", "prepare", "degrade", "pretrain", "train", "external", "super_resolve", "evaluate", "segment", "anatomy",
+          "papers")
 #: Modules that stages share; none of them may import a stage (degrade is both: a stage and the leaf that
 #: training degrades its patches with).
 LEAVES = ("io", "environments", "device", "trainer", "metrics", "perceptual", "stats", "patches", "distributed", "models",
           "config", "errors", "degrade", "plan", "losses", "generator_trainer", "settings", "captions", "scale", "bids",
-          "model_card", "preprocessing", "json_files", "grid")
+          "model_card", "preprocessing", "json_files", "grid", "segmenter")
 
 
 def _module_name(path: Path) -> str:

@@ -48,7 +48,8 @@ def test_every_option_written_by_name_is_read_back_by_the_parser(names):
     values = {}
     for option in options:
         value = _value(option)
-        values[option.dest] = [value, "second"] if option.settings.get("nargs") in ("+", "*") else value
+        many = list(option.settings["choices"]) if "choices" in option.settings else [value, "second"]
+        values[option.dest] = many if option.settings.get("nargs") in ("+", "*") else value
     grouped: dict = {}
     for name, value in values.items():
         group, dot, field = name.partition(".")

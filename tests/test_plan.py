@@ -442,8 +442,9 @@ def test_anatomy_segments_the_method_and_settings_tables_volumes_against_the_hr_
     out = files(table="results/anatomy/demo/sr/x4_blur/esrgan@x4_blur/volumes.csv")
     args = _args("anatomy", plan.anatomy.options(job, files(**inputs), out))
     assert args["image"] == inputs["image"] and args["subjects"] == test and args["reference_dir"] == "results/anatomy/demo/hr"
-    assert args["segmenters"] == ["network", "atropos"] and args["out_dir"] == "results/anatomy/demo/sr/x4_blur/esrgan@x4_blur"
-    assert (args["atropos.iterations"], args["atropos.mrf_weight"]) == (5, 0.2)
+    assert args["segmenters.names"] == ["network", "atropos"] and args["segmenters.model"] == inputs["model"]
+    assert args["out_dir"] == "results/anatomy/demo/sr/x4_blur/esrgan@x4_blur"
+    assert (args["segmenters.iterations"], args["segmenters.mrf_weight"]) == (5, 0.2)
     assert "results/papers/demo/anatomy/worst_slice.png" in plan.targets()
     unlabelled = _plan(segmentation={"enabled": False})  # no segment stage: Atropos alone
     assert unlabelled.anatomy.segmenters == ["atropos"] and "model" not in unlabelled.anatomy.reference_input(job)

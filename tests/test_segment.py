@@ -17,8 +17,8 @@ from scipy.spatial.distance import cdist
 from mrisr import cli
 from mrisr.errors import InputError
 from mrisr.papers import augment as table
-from mrisr.segment.evaluate import dice_per_class, hd95_per_class, load_segmenter, score, segment
-from mrisr.segment.network import build_network
+from mrisr.segment.evaluate import dice_per_class, hd95_per_class, score
+from mrisr.segmenter import build_network, load_segmenter, segment
 from mrisr.segment.sampling import TrainingSet, load_training_set, sample_batch
 from mrisr.segment.train import SegTrainer, train_segmentation
 from mrisr.trainer import Interrupted

@@ -36,14 +36,21 @@ class Segmenter(str, enum.Enum):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AtroposOptions:
-    """``anatomy.atropos``: EM iterations and the Markov random field's smoothing weight (Atropos ``-c``, ``-m``)."""
+class Segmenters:
+    """Which segmenters (:class:`Segmenter` values) and their settings: the network's model file (the segment stage's
+    ``model.pt``), its window edge and overlap; Atropos's EM iterations and Markov random field smoothing weight
+    (``anatomy.atropos``: Atropos ``-c``, ``-m``)."""
 
+    names: list[str]
+    model: str | None
+    roi: int
+    overlap: float
     iterations: int
     mrf_weight: float
 
 
-def segment_atropos(image: np.ndarray, affine: np.ndarray, mask: np.ndarray, options: AtroposOptions) -> np.ndarray:
+def segment_atropos(image: np.ndarray, affine: np.ndarray, mask: np.ndarray, iterations: int,
+                    mrf_weight: float) -> np.ndarray:
     """Atropos's three-class label map (0 outside ``mask``). Its internal random generator takes a constant seed
     (``-r 0``): two runs on one volume give one label map."""
     try:
@@ -57,7 +64,7 @@ def segment_atropos(image: np.ndarray, affine: np.ndarray, mask: np.ndarray, opt
     ants_image = ants.from_numpy(np.ascontiguousarray(image[box], dtype=np.float32), spacing=spacing)
     ants_mask = ants.from_numpy(mask[box].astype(np.float32), spacing=spacing)
     result = ants.atropos(a=ants_image, x=ants_mask, i=f"kmeans[{len(TISSUES)}]",
-                          m=f"[{options.mrf_weight},1x1x1]", c=f"[{options.iterations},0]", r=0)
+                          m=f"[{mrf_weight},1x1x1]", c=f"[{iterations},0]", r=0)
     labels = np.zeros(image.shape, np.uint8)
     labels[box] = result["segmentation"].numpy()
     return labels
@@ -65,7 +72,7 @@ def segment_atropos(image: np.ndarray, affine: np.ndarray, mask: np.ndarray, opt
 
 def network_segmentation(model: str, image: np.ndarray, roi: int, overlap: float) -> tuple[np.ndarray, list[str]]:
     """The segment stage's network's label map and its class names (background first)."""
-    from mrisr.segment.evaluate import load_segmenter, segment
+    from mrisr.segmenter import load_segmenter, segment
 
     network, classes, _ = load_segmenter(model)
     return segment(network, image, roi, overlap), classes
@@ -110,9 +117,9 @@ def _reference(reference_dir: str, segmenter: str, subject: str, volume, image_p
     return np.asanyarray(reference.dataobj)[tuple(slice(0, n) for n in volume.shape)]
 
 
-def segment_files(subjects: list[str], image: list[str] | None, mask: list[str], segmenters: list[str],
-                  model: str | None, roi: int, overlap: float, atropos: AtroposOptions, out_dir: str, out: str,
-                  threads: int, reference_dir: str | None = None, not_computed_reason: str | None = None) -> Path:
+def segment_files(subjects: list[str], image: list[str] | None, mask: list[str], segmenters: Segmenters, out_dir: str,
+                  out: str, threads: int, reference_dir: str | None = None,
+                  not_computed_reason: str | None = None) -> Path:
     """Segment each subject's ``image`` with each segmenter, write the label maps under ``out_dir``
     (:func:`label_path`) and a row per subject into ``out``: with ``reference_dir`` (the HR job's ``out_dir``)
     :func:`compared` against its label maps, else the class volumes alone. ``not_computed_reason`` instead of
@@ -127,7 +134,7 @@ def segment_files(subjects: list[str], image: list[str] | None, mask: list[str],
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)  # Atropos's ITK reads it when it loads
     if not len(subjects) == len(image) == len(mask):
         raise MrisrError("anatomy needs one --image and one --mask per --subjects entry")
-    if Segmenter.NETWORK.value in segmenters and not model:
+    if Segmenter.NETWORK.value in segmenters.names and not segmenters.model:
         raise MrisrError("anatomy's network segmenter needs --model (the segment stage's model.pt)")
     rows = []
     for subject, image_path, mask_path in zip(subjects, image, mask):
@@ -136,12 +143,13 @@ def segment_files(subjects: list[str], image: list[str] | None, mask: list[str],
         brain = load_mask(mask_path)[tuple(slice(0, n) for n in data.shape)]
         voxel_ml = float(np.prod(voxel_sizes(volume.affine))) / 1000
         row: dict = {"subject": subject}
-        for segmenter in map(Segmenter, segmenters):
+        for segmenter in map(Segmenter, segmenters.names):
             if segmenter is Segmenter.NETWORK:  # its labels inside the brain mask, as Atropos's: brain tissue
-                labels, classes = network_segmentation(model, data, roi, overlap)
+                labels, classes = network_segmentation(segmenters.model, data, segmenters.roi, segmenters.overlap)
                 labels, classes = np.where(brain, labels, 0).astype(np.uint8), classes[1:]
             else:
-                labels, classes = segment_atropos(data, volume.affine, brain, atropos), list(TISSUES)
+                labels = segment_atropos(data, volume.affine, brain, segmenters.iterations, segmenters.mrf_weight)
+                classes = list(TISSUES)
             save_volume(labels, volume.affine, label_path(out_dir, segmenter.value, subject))
             if reference_dir:
                 row |= compared(labels, _reference(reference_dir, segmenter.value, subject, volume, image_path),

@@ -188,7 +188,7 @@ CSV_MD = [required("--out-csv"), required("--out-md")]
 GROUPS = {"method": "mrisr.super_resolve:MethodChoice", "scan": "mrisr.super_resolve:ScanOptions",
           "bids": "mrisr.super_resolve:BidsSelection", "inference": "mrisr.inference:Inference",
           "acceleration": "mrisr.device:Acceleration", "lpips": "mrisr.evaluate:LpipsOptions",
-          "preprocessing": "mrisr.preprocessing:Preprocessing", "atropos": "mrisr.anatomy:AtroposOptions"}
+          "preprocessing": "mrisr.preprocessing:Preprocessing", "segmenters": "mrisr.anatomy:Segmenters"}
 
 #: Stages with several steps: their help line.
 STAGES = {"fetch": "raw scans and weights", "external": "outside programs' environments",
@@ -331,11 +331,12 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
     ("anatomy",): ("mrisr.anatomy:segment_files", "tissue volumes and label maps of volumes against the HR's", [
         files("--subjects"), optional("--image", nargs="+", help="the volumes to segment (or --not-computed)"),
         files("--mask", "their brain masks (Atropos segments inside)"),
-        required("--segmenters", nargs="+", choices=["network", "atropos"]),
-        optional("--model", help="the network segmenter: the segment stage's model.pt"),
-        required("--roi", int, help="the network's training patch size"), required("--overlap", float),
-        from_schema("--atropos-iterations", "anatomy.atropos.iterations", dest="atropos.iterations"),
-        from_schema("--atropos-mrf-weight", "anatomy.atropos.mrf_weight", float, dest="atropos.mrf_weight"),
+        required("--segmenters", nargs="+", choices=["network", "atropos"], dest="segmenters.names"),
+        optional("--model", help="the network segmenter: the segment stage's model.pt", dest="segmenters.model"),
+        required("--roi", int, help="the network's training patch size", dest="segmenters.roi"),
+        required("--overlap", float, dest="segmenters.overlap"),
+        from_schema("--atropos-iterations", "anatomy.atropos.iterations", dest="segmenters.iterations"),
+        from_schema("--atropos-mrf-weight", "anatomy.atropos.mrf_weight", float, dest="segmenters.mrf_weight"),
         required("--out-dir", help="<segmenter>/sub-<id>_dseg.nii.gz are written here"),
         optional("--reference-dir", help="the HR job's --out-dir: compare with its label maps"),
         optional("--not-computed", dest="not_computed_reason", metavar="REASON",
@@ -358,7 +359,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         labelled("anatomy volume CSVs by method, each with its 'setting'"), OUT]),
     ("papers", "anatomy-slice"): ("mrisr.papers.anatomy:worst_slice_figure", "where a segmentation differs most", [
         labelled("anatomy volume CSVs by method, each with its 'setting' and the subject's 'label_maps', one per segmenter"),
-        required("--segmenters", nargs="+"), required("--hr-image"),
+        required("--segmenters", nargs="+", dest="segmenter_names"), required("--hr-image"),
         files("--hr-labels", "the HR volume's label maps, one per segmenter"), required("--subject"), OUT]),
     ("papers", "segmentation-table"): ("mrisr.papers.augment:segmentation_table", "arm x class table over seeds", [
         labelled("score CSVs by arm, one per seed"), *CSV_MD]),

@@ -80,16 +80,16 @@ def bland_altman_figure(inputs: list[dict], out: str) -> list[Path]:
     return style.save(fig, out)
 
 
-def worst_slice_figure(inputs: list[dict], segmenters: list[str], hr_image: str, hr_labels: list[str], subject: str,
-                       out: str) -> list[Path]:
-    """Per segmenter (``hr_labels`` and each input's ``label_maps``: ``subject``'s, in ``segmenters``' order):
+def worst_slice_figure(inputs: list[dict], segmenter_names: list[str], hr_image: str, hr_labels: list[str],
+                       subject: str, out: str) -> list[Path]:
+    """Per segmenter (``hr_labels`` and each input's ``label_maps``: ``subject``'s, in ``segmenter_names``' order):
     the method and setting whose segmentation of ``subject`` has the lowest mean Dice with HR's, at the slice (last
     axis) where the two label maps disagree on the most voxels: HR's labels, the method's, and where they differ."""
     image = np.asanyarray(load_volume(hr_image).dataobj, dtype=np.float32)
-    fig, axes = plt.subplots(len(segmenters), 3, squeeze=False, figsize=(9, 3.2 * len(segmenters)),
+    fig, axes = plt.subplots(len(segmenter_names), 3, squeeze=False, figsize=(9, 3.2 * len(segmenter_names)),
                              constrained_layout=True)
     frames = [pd.read_csv(item["path"], dtype={"subject": str}).set_index("subject") for item in inputs]
-    for row, segmenter in enumerate(segmenters):
+    for row, segmenter in enumerate(segmenter_names):
         scored = [(float(frame.loc[subject, columns].mean()), i) for i, frame in enumerate(frames)
                   if subject in frame.index
                   and (columns := [c for c in frame.columns if c.startswith(f"{segmenter}_") and c.endswith("_dice")])]

@@ -17,7 +17,7 @@ METHOD_COLOURS = {
     "GT": "#000000", "LR": "#7f7f7f", "trilinear": "#1f77b4", "wgan_gp": "#ff7f0e", "esrgan": "#2ca02c",
     "threeplayer": "#d62728", "disgan": "#9467bd",
     "threeplayer_no_noise": "#e377c2", "threeplayer_frozen_fe": "#8c564b", "threeplayer_standard_gan": "#bcbd22",
-    "disgan_no_dwt": "#17becf",
+    "disgan_no_dwt": "#17becf", "bspline": "#7f7f00",
 }
 
 

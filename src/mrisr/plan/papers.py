@@ -333,7 +333,7 @@ class Papers:
     def anatomy_slice_arguments(self, wildcards: Wildcards, input, output) -> dict:
         labels = [self.anatomy_labels(s, v) for s, v in self.anatomy.cells]
         return {"inputs": self.anatomy_inputs(list(input.volumes), label_maps=labels),
-                "segmenters": self.anatomy.segmenters, "hr_image": input.image, "hr_labels": list(input.hr_labels),
+                "segmenter_names": self.anatomy.segmenters, "hr_image": input.image, "hr_labels": list(input.hr_labels),
                 "subject": self.figure_subject, "out": output.png}
 
     # the README's figure

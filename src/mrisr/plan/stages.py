@@ -329,7 +329,7 @@ class Evaluate(Stage):
         inputs = {"gt": study.hr_files("test", wildcards.dataset),
                   "mask": study.hr_files("test", wildcards.dataset, kind="mask"),
                   "lr": [study.path("lr", **lr_set, subject=s) for s in subjects]}
-        if self.computed(wildcards)[0]:
+        if self.study.computed(wildcards.variant)[0]:
             inputs["pred"] = [study.path("sr", **lr_set, variant=wildcards.variant, subject=s) for s in subjects]
         if study.external(wildcards.variant) and not study.use_conda:  # rescored when the environment is rebuilt
             inputs["environment"] = study.path("external_env", environment=study.environment(wildcards.variant))
@@ -337,18 +337,11 @@ class Evaluate(Stage):
             inputs["lpips"] = study.path("lpips")
         return inputs
 
-    def computed(self, wildcards: Wildcards) -> tuple[bool, str]:
-        """Whether the variant's SR volumes can be made (an outside program needs its environment) and, if not, why."""
-        if not self.study.external(wildcards.variant):
-            return True, ""
-        available, reason = self.study.environment_available(wildcards.variant)
-        return available, f"its environment could not be installed: {reason}"
-
     def options(self, wildcards: Wildcards, input, output) -> str:
         """The subjects and their files, the SR volumes or why they are not computed, and LPIPS's. One parameter,
         not ``{input.<name>}`` in the shell: an outside variant's input stays the checkpoint's until it is done
         (Snakemake issue 4312), and asking it first makes this parameter wait too."""
-        computed, reason = self.computed(wildcards)
+        computed, reason = self.study.computed(wildcards.variant)
         lpips = self.config["lpips"]
         return command_line("evaluate", subjects=self.test_subjects(wildcards), gt=list(input.gt),
                             pred=list(input.pred) if computed else None, not_computed_reason=None if computed else reason,
@@ -444,22 +437,15 @@ class Anatomy(Stage):
         inputs = {"mask": study.hr_files("test", kind="mask"),
                   "reference": study.path("anatomy_hr", dataset=study.dataset, file="volumes.csv"),
                   **self.model()}
-        if self.computed(wildcards)[0]:
+        if self.study.computed(wildcards.variant)[0]:
             inputs["image"] = [study.path("sr", dataset=study.dataset, degradation=wildcards.degradation,
                                           variant=wildcards.variant, subject=s) for s in study.subjects_in("test")]
         if study.external(wildcards.variant) and not study.use_conda:  # redone when the environment is rebuilt
             inputs["environment"] = study.path("external_env", environment=study.environment(wildcards.variant))
         return inputs
 
-    def computed(self, wildcards: Wildcards) -> tuple[bool, str]:
-        """Whether the cell's SR volumes can be made (an outside program needs its environment) and, if not, why."""
-        if not self.study.external(wildcards.variant):
-            return True, ""
-        available, reason = self.study.environment_available(wildcards.variant)
-        return available, f"its environment could not be installed: {reason}"
-
     def options(self, wildcards: Wildcards, input, output) -> str:
-        computed, reason = self.computed(wildcards)
+        computed, reason = self.study.computed(wildcards.variant)
         return self._command(input, output, image=list(input.image) if computed else None,
                              not_computed_reason=None if computed else reason,
                              reference_dir=folder_of(input.reference))
@@ -468,11 +454,10 @@ class Anatomy(Stage):
         return self._command(input, output, image=list(input.image))
 
     def _command(self, input, output, **values) -> str:
-        atropos = self.config["anatomy"]["atropos"]
+        segmenters = {"names": self.segmenters, "model": input.get("model"), "roi": self.segmentation["patch_size"],
+                      "overlap": self.segmentation["overlap"], **self.config["anatomy"]["atropos"]}
         return command_line("anatomy", subjects=self.study.subjects_in("test"), mask=list(input.mask),
-                            segmenters=self.segmenters, model=input.get("model"), roi=self.segmentation["patch_size"],
-                            overlap=self.segmentation["overlap"], atropos=atropos,
-                            out_dir=folder_of(output.table), out=output.table, **values)
+                            segmenters=segmenters, out_dir=folder_of(output.table), out=output.table, **values)
 
     def cell_path(self, setting: str, variant: str) -> str:
         return self.study.path("anatomy", dataset=self.study.dataset, degradation=setting, variant=variant,

@@ -226,6 +226,13 @@ class Study:
         found = status(folder)
         return found["available"], found.get("reason", "")
 
+    def computed(self, name: str) -> tuple[bool, str]:
+        """Whether a variant's SR volumes can be made (an outside program needs its environment) and, if not, why."""
+        if not self.external(name):
+            return True, ""
+        available, reason = self.environment_available(name)
+        return available, f"its environment could not be installed: {reason}"
+
     def ask_environments(self, checkpoint) -> None:
         """Where an outside variant's environment is known: ``checkpoint`` (Snakemake's, which planning does not
         import) builds it and its status; asking it makes a job wait until it has run."""

@@ -7,34 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mrisr.device import default_device, set_threads
-from mrisr.errors import InputError, MrisrError
-from mrisr.io import load_labels, load_torch, load_volume, save_volume, voxel_sizes, write_table
-from mrisr.segment.network import build_network
-
-
-def load_segmenter(path: str | Path) -> tuple[torch.nn.Module, list[str], int]:
-    """(network in eval mode, class names, seed) of a ``model.pt`` written by the segmentation training."""
-    bundle = load_torch(path, "rerun the segment_train rule that wrote it")
-    try:
-        network = build_network(bundle["network"], len(bundle["classes"]))
-        network.load_state_dict(bundle["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise InputError(path, f"is not a readable mrisr segmentation model ({exc})",
-                         "rerun the segment_train rule that wrote it") from exc
-    return network.to(default_device()).eval(), list(bundle["classes"]), int(bundle["seed"])
-
-
-@torch.inference_mode()
-def segment(network: torch.nn.Module, image: np.ndarray, roi: int, overlap: float) -> np.ndarray:
-    """Label map (uint8) of a whole volume: Gaussian-blended sliding windows of the training patch size."""
-    from monai.inferers import sliding_window_inference
-
-    device = next(network.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].to(device)
-    logits = sliding_window_inference(x, roi_size=(roi,) * 3, sw_batch_size=2, predictor=network,
-                                      overlap=overlap, mode="gaussian")
-    return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+from mrisr.device import set_threads
+from mrisr.errors import MrisrError
+from mrisr.io import load_labels, load_volume, save_volume, voxel_sizes, write_table
+from mrisr.segmenter import load_segmenter, segment
 
 
 def _one_hot(labels: np.ndarray, n_classes: int) -> torch.Tensor:

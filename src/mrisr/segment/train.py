@@ -15,7 +15,7 @@ import torch
 from mrisr.device import set_threads
 from mrisr.io import atomic_path
 from mrisr.models.registry import count_parameters
-from mrisr.segment.network import build_network
+from mrisr.segmenter import build_network
 from mrisr.segment.sampling import TrainingSet, load_training_set, sample_batch
 from mrisr.settings import SegSettings, fingerprint, result_settings
 from mrisr.trainer import Trainer, fit
@@ -62,7 +62,7 @@ class SegTrainer(Trainer):
     model_file = "model.pt"  # the run's own file, read by its evaluate job only
 
     def save_model(self, path: Path) -> None:
-        """The segmenter's file (read by :func:`mrisr.segment.evaluate.load_segmenter`)."""
+        """The segmenter's file (read by :func:`mrisr.segmenter.load_segmenter`)."""
         with atomic_path(path) as tmp:
             torch.save({"network": self.network_spec, "classes": list(self.settings.classes), "seed": self.settings.seed,
                         "state_dict": {k: v.cpu() for k, v in self.network.state_dict().items()}}, tmp)
