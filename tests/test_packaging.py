@@ -21,6 +21,17 @@ def test_conda_env_pins_equal_the_project_pins():
     assert python == "python=3.11"
 
 
+def test_the_no_deps_packages_are_pinned_and_installed_by_both_environments():
+    """envs/no-deps.txt (packages whose declared bounds conflict with the pins): each pinned exactly, none also a
+    project pin, installed with --no-deps by the Makefile's venv and by the conda env's post-deploy script."""
+    lines = [line for line in (ROOT / "envs" / "no-deps.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert lines and all("==" in line for line in lines) and not set(_pins(lines)) & set(_pins(project))
+    assert "pip install --quiet --no-deps -r envs/no-deps.txt" in (ROOT / "Makefile").read_text()
+    assert '--no-deps -r "$MRISR_CHECKOUT/envs/no-deps.txt"' in (ROOT / "envs" / "mrisr.post-deploy.sh").read_text()
+
+
 def test_readme_quick_start_has_two_commands_and_ci_runs_the_second():
     text = (ROOT / "README.md").read_text()
     block = re.search(r"^## Quick start.*?```\w*\n(.*?)```", text, re.S | re.M).group(1)
