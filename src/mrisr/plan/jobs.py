@@ -153,6 +153,8 @@ class Jobs:
             self.raw(dataset, subject)
             self.add("super_resolve_scan", dataset, papers.usage_variant, subject)
             self.model(papers.usage_variant)
+        if self.plan.anatomy.runs:
+            self._anatomy()
         if study.field_settings:
             self.add("papers_settings_table")
             self.add("papers_settings_figure")
@@ -172,3 +174,19 @@ class Jobs:
         self.hr_of("test", dataset)
         for subject in study.subjects_in("train", dataset):
             self.sr(dataset, segment.degradation, study.config["segmentation"]["sr_variant"], subject)
+
+    def _anatomy(self) -> None:
+        study, anatomy, dataset = self.study, self.plan.anatomy, self.study.dataset
+        for rule in ("papers_anatomy_table", "papers_anatomy_figure", "papers_anatomy_slice"):
+            self.add(rule)
+        self.add("anatomy_hr", dataset)
+        self.hr_of("test", dataset)
+        if "network" in anatomy.segmenters:
+            self.add("segment_train", dataset, "real", study.config["segmentation"]["seeds"][0])
+        for setting, variant in anatomy.cells:
+            self.add("anatomy", dataset, setting, variant)
+            for subject in study.subjects_in("test", dataset):
+                self.lr(dataset, setting, subject)
+                self.sr(dataset, setting, variant, subject)
+            if study.external(variant):
+                self.environment(variant)
