@@ -4,8 +4,8 @@ the HR volume.
 
 Two segmenters, :class:`Segmenter`: the segment stage's network trained on real HR scans (the ``real`` arm, its
 first seed) and ANTs' Atropos (a Gaussian mixture with a Markov random field prior, k-means initialised, no learned
-weights), both inside the brain mask: the volumes are brain tissue's. Both label 1 CSF, 2 GM, 3 WM on T1w (Atropos orders its k-means classes by
-intensity: dark to bright).
+weights), both inside the brain mask: the volumes are brain tissue's. Both label 1 CSF, 2 GM, 3 WM on T1w
+(Atropos orders its k-means classes by intensity: dark to bright).
 """
 
 from __future__ import annotations
@@ -70,14 +70,6 @@ def segment_atropos(image: np.ndarray, affine: np.ndarray, mask: np.ndarray, ite
     return labels
 
 
-def network_segmentation(model: str, image: np.ndarray, roi: int, overlap: float) -> tuple[np.ndarray, list[str]]:
-    """The segment stage's network's label map and its class names (background first)."""
-    from mrisr.segmenter import load_segmenter, segment
-
-    network, classes, _ = load_segmenter(model)
-    return segment(network, image, roi, overlap), classes
-
-
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     """2|A∩B| / (|A| + |B|); 1 where both are empty (nothing to disagree on)."""
     total = int(a.sum()) + int(b.sum())
@@ -136,6 +128,10 @@ def segment_files(subjects: list[str], image: list[str] | None, mask: list[str],
         raise MrisrError("anatomy needs one --image and one --mask per --subjects entry")
     if Segmenter.NETWORK.value in segmenters.names and not segmenters.model:
         raise MrisrError("anatomy's network segmenter needs --model (the segment stage's model.pt)")
+    if Segmenter.NETWORK.value in segmenters.names:  # read once, applied to every subject
+        from mrisr.segmenter import load_segmenter, segment
+
+        network, network_classes, _ = load_segmenter(segmenters.model)
     rows = []
     for subject, image_path, mask_path in zip(subjects, image, mask):
         volume = load_volume(image_path)
@@ -145,8 +141,8 @@ def segment_files(subjects: list[str], image: list[str] | None, mask: list[str],
         row: dict = {"subject": subject}
         for segmenter in map(Segmenter, segmenters.names):
             if segmenter is Segmenter.NETWORK:  # its labels inside the brain mask, as Atropos's: brain tissue
-                labels, classes = network_segmentation(segmenters.model, data, segmenters.roi, segmenters.overlap)
-                labels, classes = np.where(brain, labels, 0).astype(np.uint8), classes[1:]
+                labels = segment(network, data, segmenters.roi, segmenters.overlap)
+                labels, classes = np.where(brain, labels, 0).astype(np.uint8), network_classes[1:]
             else:
                 labels = segment_atropos(data, volume.affine, brain, segmenters.iterations, segmenters.mrf_weight)
                 classes = list(TISSUES)
