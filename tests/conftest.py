@@ -183,7 +183,7 @@ def plugin_site(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def eclare_index(tmp_path_factory):
-    """A package index on 127.0.0.1 that serves the stand-in ECLARE 1.0.1 (tests/standin_eclare), built offline:
+    """A package index on 127.0.0.1 that serves the stand-in ECLARE 1.0.1 (examples/standin_eclare), built offline:
     its URL. Point pip at it alone with :func:`pip_from`."""
     import http.server
     import shutil
@@ -192,7 +192,7 @@ def eclare_index(tmp_path_factory):
     import threading
     from functools import partial
 
-    source = shutil.copytree(SCHEMA.parents[2] / "tests" / "standin_eclare", tmp_path_factory.mktemp("eclare") / "src")
+    source = shutil.copytree(SCHEMA.parents[2] / "examples" / "standin_eclare", tmp_path_factory.mktemp("eclare") / "src")
     root = tmp_path_factory.mktemp("index")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
                     "--wheel-dir", str(root / "simple" / "eclare"), str(source)], check=True)

@@ -127,7 +127,7 @@ def test_outside_output_on_its_own_grid_lands_on_ours_by_its_affine(tmp_path, lr
 
     from mrisr.cli import main
 
-    sys.path.insert(0, str(ROOT / "tests" / "standin_eclare"))
+    sys.path.insert(0, str(ROOT / "examples" / "standin_eclare"))
     try:
         from standin_eclare import main as standin
     finally:
@@ -250,3 +250,27 @@ def test_a_method_not_computed_is_a_row_per_subject_that_the_settings_table_prin
     assert f"ECLARE not computed: {reason}" in markdown
     table = pd.read_csv(tmp_path / "t.csv")
     assert table.query("method == 'ECLARE'")["mean"].isna().all()
+
+
+def test_a_package_folder_beside_the_environment_file_is_installed_from_a_copy(tmp_path):
+    """``name @ file:<folder>`` in a pip section: the folder relative to the environment file, given to pip as a copy
+    (a build writes build/ and *.egg-info into the folder it builds: never into the checkout); absolute URLs and
+    pins as they are; a folder that is not there refused with the fix."""
+    from mrisr.errors import InputError
+    from mrisr.external import local_requirement
+
+    envs, package = tmp_path / "envs", tmp_path / "examples" / "tool"
+    envs.mkdir()
+    (package / "build").mkdir(parents=True)
+    (package / "pyproject.toml").write_text("[project]\nname = 'tool'\n")
+    (package / "tool.egg-info").mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    line = local_requirement("tool @ file:../examples/tool", envs / "tool.yaml", scratch)
+    assert line == f"tool @ {(scratch / 'tool').as_uri()}"
+    assert sorted(p.name for p in (scratch / "tool").iterdir()) == ["pyproject.toml"]
+    assert local_requirement("tool==1.0", envs / "tool.yaml", scratch) == "tool==1.0"
+    absolute = f"tool @ {package.as_uri()}"
+    assert local_requirement(absolute, envs / "tool.yaml", scratch) == absolute
+    with pytest.raises(InputError, match="names the package folder .*missing.* which does not exist"):
+        local_requirement("tool @ file:../missing", envs / "tool.yaml", scratch)

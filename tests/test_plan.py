@@ -38,12 +38,12 @@ def _plan(*overlays, **changes) -> Plan:
     return Plan(_config(*overlays, **changes), PATHS, ROOT)
 
 
-def files(**named):
-    """A job's input or output as Snakemake gives it to a parameter function: files by name and by position
+def files(*unnamed, **named):
+    """A job's input or output as Snakemake gives it to a parameter function: files by name or by position
     (imported here: the planning test's interpreter must not load Snakemake)."""
     from snakemake.iocontainers import InputFiles
 
-    return InputFiles(fromdict=named)
+    return InputFiles(unnamed) if unnamed else InputFiles(fromdict=named)
 
 
 def _args(command: str, options: str) -> dict:
@@ -65,10 +65,10 @@ def test_planning_imports_no_network_or_statistics_library():
 
 def test_subjects_split_as_the_seeded_shuffle_and_the_hcp_list_says():
     plan = _plan()
-    ids = [f"{i:02d}" for i in range(1, 7)]
-    assert plan.study.subjects() == ids and plan.study.subjects("demo_ood") == ["01", "02"]
+    ids = [f"{i:02d}" for i in range(1, 11)]
+    assert plan.study.subjects() == ids and plan.study.subjects("demo_ood") == ids[:6]
     split = plan.study.splits()
-    assert sorted(split) == ids and sorted(split.values()).count("test") == 2 and list(split.values()).count("val") == 1
+    assert sorted(split) == ids and sorted(split.values()).count("test") == 6 and list(split.values()).count("val") == 1
     assert set(plan.study.splits("demo_ood").values()) == {"test"}  # out-of-sample: test data only
     hcp = _plan("workflow/configs/authors.yaml", "workflow/configs/hcp.yaml")
     rows = [line.split("\t") for line in (ROOT / "workflow/configs/hcp_subjects.tsv").read_text().splitlines()
@@ -138,7 +138,7 @@ def test_lr_sets_and_their_noise():
     noisy = SimpleNamespace(degradation="nearest-noise0.1")
     args = _args("degrade", plan.degrade.options(noisy, files(hr="hr.nii.gz"), files(lr="lr.nii.gz")))
     assert args["degradation"]["method"] == "nearest" and args["noise_sigma"] == 0.1 and args["scale"] == 2
-    assert (args["hr"], args["out"], args["noise_seed"]) == ("hr.nii.gz", "lr.nii.gz", plan.study.config["seed"])
+    assert (args["hr"], args["out"], args["noise_seed"]) == (["hr.nii.gz"], ["lr.nii.gz"], plan.study.config["seed"])
     assert plan.papers.noise_degradation(0) == "nearest" and plan.papers.noise_degradation(0.05) == "nearest-noise0.05"
     with pytest.raises(ConfigError, match="no entry for the LR set 'kspace'"):
         plan.degrade.options(SimpleNamespace(degradation="kspace"), files(hr="h"), files(lr="l"))
@@ -209,7 +209,7 @@ def test_paper_tables_figures_and_targets():
     assert [r["label"] for r in records] == [config["variants"][m].get("label", m) for m in methods]
     assert [r["start"] == "" for r in records] == [config["variants"][m]["kind"] != "gan" for m in methods]
     out_of_sample = SimpleNamespace(paper="threeplayer", table="method_comparison_out_of_sample")
-    assert plan.papers.table_dataset(out_of_sample) == "demo_ood" and plan.papers.table_n(out_of_sample) == 2
+    assert plan.papers.table_dataset(out_of_sample) == "demo_ood" and plan.papers.table_n(out_of_sample) == 6
     figure = items["zoom_profile"].options(SimpleNamespace(paper="disgan"), files(**plan.papers.sr_figure_input(
         SimpleNamespace(paper="disgan"))), files(png="z.png", pdf="z.pdf"))
     args = _args("papers zoom-profile", figure)
@@ -222,8 +222,9 @@ def test_paper_tables_figures_and_targets():
     assert "results/papers/demo/usage/before_after.png" in targets
     assert len(targets) == len(set(targets))
     sr = [t for t in targets if t.startswith("results/super_resolve/")]
-    assert plan.study.main_lr_sets() == ["nearest"] and len(sr) == (len(config["variants"]) - 1) * 2
-    assert "eclare" not in plan.study.run_variants  # it runs in thick_slice only
+    outside = {"eclare", "eclare_standin"}  # they run in thick_slice only
+    assert plan.study.main_lr_sets() == ["nearest"] and not outside & set(plan.study.run_variants)
+    assert len(sr) == (len(config["variants"]) - len(outside)) * len(plan.study.subjects_in("test"))
     alone = _plan(field={"settings": []})  # an entry at another scale is never given to the run's models
     assert alone.study.main_lr_sets() == ["nearest"] and not [t for t in alone.targets() if "x4_blur" in t]
 
@@ -269,10 +270,10 @@ def test_options_reach_the_shell_quoted_and_only_when_set():
     download = plan.fetch.download_options(SimpleNamespace(name="w"), files(out="d/w"))
     assert download == f"--url http://127.0.0.1:9/w.pth --sha256 {'a' * 64} --size 10 --out d/w"  # no --md5: unset
     assert plan.fetch.dataset_pattern("hcp") == "hcp" and plan.fetch.dataset_pattern("ixi") == "(?!)"
-    assert plan.fetch.demo_seed(SimpleNamespace(dataset="demo_ood")) == 1  # its own seed over the top-level one
+    assert plan.fetch.demo_seed("demo_ood") == 1  # its own seed over the top-level one
     learned = SimpleNamespace(variant="esrgan", degradation="nearest")
     interpolated = SimpleNamespace(variant="trilinear", degradation="nearest")
-    job = files(lr="l r.nii.gz", reference="ref.nii.gz", model="m 1.pt")
+    job = files(lr=["l r.nii.gz"], reference=["ref.nii.gz"], model="m 1.pt")
     options = plan.super_resolve.options(learned, job, files(sr="o.nii.gz"))
     assert "--model 'm 1.pt'" in options and "'l r.nii.gz' o.nii.gz" in options
     args = _args("super-resolve", options)
@@ -315,7 +316,7 @@ def test_evaluation_and_segmentation_inputs_are_the_test_and_training_subjects()
 
 
 def test_an_outside_variant_runs_in_its_settings_with_its_command_filled_and_its_environment_first():
-    plan = _plan()
+    plan = _plan("workflow/configs/eclare.yaml")
     study, external = plan.study, plan.external
     assert [s for s, v in study.field_cells() if v == "eclare"] == ["thick_slice"]
     assert study.environment_file("eclare") == str(ROOT / "envs/eclare.yaml")
@@ -329,10 +330,11 @@ def test_an_outside_variant_runs_in_its_settings_with_its_command_filled_and_its
     assert external.search_path(job, SimpleNamespace(**inputs)) == \
         f'PATH={Path("results/external/env/eclare").resolve()}/venv/bin:"$PATH"'
     sr = plan.super_resolve.input(job)
-    assert sr["external"] == "results/external/demo/thick_slice/eclare/sub-03"
+    assert sr["external"] == ["results/external/demo/thick_slice/eclare/sub-03"]
     args = _args("super-resolve", plan.super_resolve.options(job, files(**sr), files(sr="o.nii.gz")))
-    assert (args["method.external"], args["method.scale"]) == ("results/external/demo/thick_slice/eclare/sub-03", [1, 1, 4])
-    conda = Plan(_config(), PATHS, ROOT, use_conda=True)  # Snakemake builds the env; nothing to find or wait for
+    assert (args["method.external"], args["method.scale"]) == (["results/external/demo/thick_slice/eclare/sub-03"],
+                                                               [1, 1, 4])
+    conda = Plan(_config("workflow/configs/eclare.yaml"), PATHS, ROOT, use_conda=True)  # Snakemake builds the env; nothing to find or wait for
     assert "environment" not in conda.external.run_input(job) and conda.external.search_path(job, None) == ""
     assert conda.external.conda_file(job) == str(ROOT / "envs/eclare.yaml")
 
@@ -433,7 +435,7 @@ def test_anatomy_segments_the_method_and_settings_tables_volumes_against_the_hr_
              for s in config["field"]["settings"] for v in config["field"]["variants"]
              if config["variants"][v].get("settings") in (None, []) or s in config["variants"][v]["settings"]]
     assert plan.anatomy.cells == list(dict.fromkeys(main + field))
-    assert ("thick_slice", "eclare") in plan.anatomy.cells and ("nearest", "eclare") not in plan.anatomy.cells
+    assert ("thick_slice", "eclare_standin") in plan.anatomy.cells and ("nearest", "eclare_standin") not in plan.anatomy.cells
     job = SimpleNamespace(dataset="demo", degradation="x4_blur", variant="esrgan@x4_blur")
     inputs = plan.anatomy.input(job)
     assert inputs["image"] == [f"results/super_resolve/demo/x4_blur/esrgan@x4_blur/sub-{s}_T1w.nii.gz" for s in test]
@@ -449,3 +451,25 @@ def test_anatomy_segments_the_method_and_settings_tables_volumes_against_the_hr_
     unlabelled = _plan(segmentation={"enabled": False})  # no segment stage: Atropos alone
     assert unlabelled.anatomy.segmenters == ["atropos"] and "model" not in unlabelled.anatomy.reference_input(job)
     assert not _plan(anatomy={"segmenters": []}).anatomy.targets()
+
+
+def test_one_super_resolve_job_takes_a_subject_sets_volumes_each_onto_its_own_reference():
+    """Each subject of each prepared dataset is in exactly one set (a split), and a set's job passes every LR volume
+    with its own HR reference, in one order, into the folder of its outputs."""
+    plan = _plan()
+    study, stage = plan.study, plan.super_resolve
+    by_set = {(s.dataset, s.split): s.subjects for s in study.subject_sets}
+    for dataset in study.datasets():
+        assert sorted(s for (d, _), subjects in by_set.items() if d == dataset for s in subjects) == \
+            sorted(study.subjects(dataset))
+    test = study.set_of("demo", study.subjects_in("test")[0])
+    assert test.subjects == tuple(study.subjects_in("test")) and len(test.subjects) >= 6
+    job = SimpleNamespace(degradation="nearest", variant="esrgan")
+    inputs = stage.set_input(test)(job)
+    outputs = [o.format(degradation="nearest", variant="esrgan") for o in stage.outputs(test)]
+    args = _args("super-resolve", stage.options(job, files(**inputs), files(*outputs)))
+    assert args["inputs"] == [f"results/degrade/demo/nearest/sub-{s}_T1w.nii.gz" for s in test.subjects]
+    assert args["scan.reference"] == [f"results/prepare/demo/sub-{s}/sub-{s}_T1w.nii.gz" for s in test.subjects]
+    assert args["output"] == "results/super_resolve/demo/nearest/esrgan"
+    assert outputs == [f"{args['output']}/sub-{s}_T1w.nii.gz" for s in test.subjects]
+    assert args["method.model"] == "results/train/demo/esrgan/model.safetensors"

@@ -288,3 +288,35 @@ def test_reference_must_be_the_sr_grid_not_only_its_shape(tmp_path, rng, capsys,
     err = capsys.readouterr().err
     assert code == 2 and "ref.nii.gz: reference grid" in err and "is not the SR grid" in err and "Fix: give" in err
     assert ("first voxel 2.6 mm from the SR grid's" in err) == (shift_voxels == 1.5) and not out.exists()
+
+
+def test_several_scans_take_one_reference_each_in_their_order(tmp_path, rng, capsys):
+    """What a workflow job does with a subject set: each scan's output onto its own reference's grid and header
+    (the references differ in origin), each equal to that scan run alone; a count that does not match is refused
+    before anything is written."""
+    from mrisr.cli import main
+    from mrisr.grid import LrGrid, lr_affine
+
+    scans, references, alone = [], [], []
+    for i, origin in enumerate([(-20.0, -22.0, -18.0), (5.0, 3.0, -40.0)]):
+        hr = np.diag([1.0, 1.0, 1.0, 1.0])
+        hr[:3, 3] = origin
+        scans.append(tmp_path / "lr" / f"sub-0{i}_T1w.nii.gz")
+        scans[-1].parent.mkdir(exist_ok=True)
+        nib.save(nib.Nifti1Image(head(rng, (10, 11, 9)).astype(np.float32), lr_affine(hr, 2, LrGrid.SLAB)), scans[-1])
+        references.append(tmp_path / f"ref{i}.nii.gz")
+        nib.save(nib.Nifti1Image(head(rng, (20, 22, 18)).astype(np.float32), hr), references[-1])
+        alone.append(tmp_path / f"alone{i}.nii.gz")
+        assert main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", str(scans[-1]), str(alone[-1]),
+                     "--reference", str(references[-1])]) == 0
+    out = tmp_path / "sr"
+    assert main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", *map(str, scans), str(out),
+                 "--reference", *map(str, references)]) == 0
+    for scan, reference, single in zip(scans, references, alone):
+        written = nib.load(out / scan.name)
+        np.testing.assert_array_equal(written.affine, nib.load(reference).affine)
+        np.testing.assert_array_equal(np.asanyarray(written.dataobj), np.asanyarray(nib.load(single).dataobj))
+    assert main(["super-resolve", "--interpolate", "trilinear", "--scale", "2", *map(str, scans),
+                 str(tmp_path / "other"), "--reference", str(references[0])]) == 2
+    assert "--reference takes one file per scan, in the scans' order: 2 scans, 1 given" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

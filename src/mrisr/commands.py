@@ -196,8 +196,9 @@ STAGES = {"fetch": "raw scans and weights", "external": "outside programs' envir
 
 #: (stage, step) or (stage,) -> ("module:function", help, options)
 COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
-    ("fetch", "demo"): ("mrisr.fetch.demo:make_demo_subject", "make one embedded demo subject", [
-        required("--out-dir"), required("--subject"), required("--seed", int), required("--spacing", float),
+    ("fetch", "demo"): ("mrisr.fetch.demo:make_demo_subjects", "make embedded demo subjects", [
+        required("--out-dir", help="the dataset's folder: each subject into its sub-<id>/"),
+        files("--subjects", "subject ids, e.g. 01 02"), required("--seed", int), required("--spacing", float),
         required("--transforms", json.loads, help="JSON of datasets.<name>.transforms")]),
     ("fetch", "download"): ("mrisr.fetch.download:download", "fetch a file, resuming; check its size and sha256", [
         required("--url"), optional("--sha256", help="omit only where no sha256 is published"),
@@ -228,8 +229,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         required("--orientation", choices=["ras", "stored"], dest="preprocessing.orientation"),
         optional("--resample", in_range("prepare.resample", float), dest="preprocessing.resample",
                  help="mm: resample anisotropic or oblique scans to this isotropic grid")]),
-    ("degrade",): ("mrisr.degrade:degrade_file", "simulate an LR volume", [
-        required("--hr"), OUT, required("--degradation", json.loads, help="JSON of a degradations entry"),
+    ("degrade",): ("mrisr.degrade:degrade_files", "simulate LR volumes", [
+        files("--hr", "HR volumes"), files("--out", "their LR volumes, in the same order"),
+        required("--degradation", json.loads, help="JSON of a degradations entry"),
         required("--scale", scale_type), required("--noise-sigma", float, help="Gaussian σ added (z-score units)"),
         required("--noise-seed", int)]),
     ("pretrain",): ("mrisr.pretrain:pretrain_generator", "train one generator on the pixel loss alone", [
@@ -274,8 +276,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
                       "(a list: any of its values; null: the entity is absent)"),
         optional("--model", dest="method.model", help="the model file of a trained variant (or --interpolate)"),
         optional("--interpolate", dest="method.interpolate", choices=["trilinear", "nearest", "bspline"]),
-        optional("--external", metavar="FOLDER", dest="method.external", help="the folder where an outside program "
-                 "(e.g. ECLARE) wrote its output of the one input scan: resampled onto the scan's SR grid at --scale"),
+        optional("--external", metavar="FOLDER", nargs="+", dest="method.external", help="the folders where an "
+                 "outside program (e.g. ECLARE) wrote its output of each input scan, in the scans' order: resampled "
+                 "onto each scan's SR grid at --scale"),
         optional("--scale", scale_type, dest="method.scale",
                  help="for --interpolate and --external: 2, or per RAS+ axis 1,1,4"),
         optional("--lr-grid", choices=["slab", "corner", "spanning"], default="slab", dest="method.lr_grid",
@@ -283,7 +286,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
                       "a scanner's, each voxel the slab its thin voxels fill), corner (LR voxel i at SR voxel "
                       "scale*i, as decimation makes it) or spanning (first and last on the SR grid's, as a resize "
                       "with align_corners=True makes it); a model's card says its own"),
-        optional("--reference", dest="scan.reference", help="HR volume whose grid and header the output takes"),
+        optional("--reference", nargs="+", dest="scan.reference",
+                 help="the HR volume whose grid and header each scan's output takes, one per scan in their order"),
         optional("--mask", dest="scan.mask", help="the scan's brain mask, for the z-score (default: its foreground)"),
         switch("--prepared", "the input is in the model's units already (the workflow's prepared LR); without it, "
                "the scan is z-scored as the model card says and the output put back into its units",

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mrisr.errors import MrisrError
 from mrisr.grid import LrGrid, lr_affine, lr_grid, offset
 from mrisr.io import load_volume, save_volume
 from mrisr.scale import Scale, as_scale, volume
@@ -163,6 +164,14 @@ def add_noise(lr: np.ndarray, sigma: float, seed: int, stream: str) -> np.ndarra
     """
     rng = np.random.default_rng([seed, zlib.crc32(stream.encode())])
     return (lr + sigma * rng.standard_normal(lr.shape, dtype=np.float32)).astype(np.float32)
+
+
+def degrade_files(hr: list[str], out: list[str], degradation: dict, scale: int | list[int], noise_sigma: float,
+                  noise_seed: int) -> list[Path]:
+    """:func:`degrade_file` for each HR file into the LR file of the same place in ``out``."""
+    if len(hr) != len(out):
+        raise MrisrError(f"degrade takes one --out per --hr: {len(hr)} HR files, {len(out)} outputs")
+    return [degrade_file(h, o, degradation, scale, noise_sigma, noise_seed) for h, o in zip(hr, out)]
 
 
 def degrade_file(hr: str, out: str, degradation: dict, scale: int | list[int], noise_sigma: float,

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -64,6 +65,20 @@ def pip_requirements(section, path: Path) -> list[str]:
     return section
 
 
+def local_requirement(line: str, env_file: Path, scratch: Path) -> str:
+    """A requirement as pip installs it: ``name @ file:<folder>`` (a package folder, relative to the environment
+    file's) built from a copy in ``scratch``, since a build writes into the folder it builds; others as they are."""
+    url = Requirement(line).url
+    if not url or not url.startswith("file:") or url.startswith("file://"):
+        return line
+    folder = (env_file.parent / url.removeprefix("file:")).resolve()
+    if not folder.is_dir():
+        raise InputError(env_file, f"names the package folder {folder} in its pip section, which does not exist",
+                         "give the folder relative to the environment file, or an absolute file:// URL")
+    copy = shutil.copytree(folder, scratch / folder.name, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    return f"{Requirement(line).name} @ {copy.as_uri()}"
+
+
 def _failure(stderr: str) -> str:
     """The line of pip's complaint that says what went wrong (its last ERROR line, else its last line)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
@@ -98,8 +113,10 @@ def install(env_file: str | Path, folder: str | Path) -> dict:
         _check_own_environment(target)
         venv.EnvBuilder(with_pip=True, clear=True).create(target)
         log.info("installing %d pins of %s into %s", len(pins), env_file, target)
-        done = subprocess.run([target / "bin" / "python", "-m", "pip", "install", "--no-input", *pins],
-                              capture_output=True, text=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            lines = [local_requirement(line, Path(env_file), Path(scratch)) for line in pins]
+            done = subprocess.run([target / "bin" / "python", "-m", "pip", "install", "--no-input", *lines],
+                                  capture_output=True, text=True)
         if done.returncode == 0:
             log.info("%s", (done.stdout.strip().splitlines() or ["pip installed nothing"])[-1])
             result = {"available": True, "environment": str(Path(env_file).name), "pins": pins}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nibabel as nib
@@ -42,12 +42,12 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 @dataclass(frozen=True, kw_only=True)
 class MethodChoice:
     """What makes the SR, as asked (``--model``, ``--interpolate``, ``--external``, ``--scale``, ``--lr-grid``): exactly
-    one of a model file (its card says its scale and LR grid), an interpolation mode at ``scale``, or the folder where
-    an outside program wrote its output, at ``scale``; the latter two on ``lr_grid`` (:mod:`mrisr.grid`)."""
+    one of a model file (its card says its scale and LR grid), an interpolation mode at ``scale``, or the folders where
+    an outside program wrote its output of each scan, at ``scale``; the latter two on ``lr_grid`` (:mod:`mrisr.grid`)."""
 
     model: str | None
     interpolate: str | None  # an Interpolation
-    external: str | None
+    external: list[str] | None  # one folder per scan
     scale: int | list[int] | None
     lr_grid: str = LrGrid.SLAB.value  # an LrGrid: slab, a scanner's; corner, a decimated LR's
 
@@ -60,10 +60,10 @@ class MethodChoice:
 @dataclass(frozen=True, kw_only=True)
 class ScanOptions:
     """How each scan is taken (``--reference``, ``--mask``, ``--prepared``, ``--resample``): the HR volume whose grid and
-    header the output takes and the brain mask (one scan only), whether it is in the model's units already, and the
-    isotropic voxel (mm) an anisotropic or oblique scan is resampled to first."""
+    header each scan's output takes (one per scan), the brain mask (one scan only), whether the scans are in the
+    model's units already, and the isotropic voxel (mm) an anisotropic or oblique scan is resampled to first."""
 
-    reference: str | None
+    reference: list[str] | None
     mask: str | None
     prepared: bool
     resample: float | None
@@ -258,7 +258,7 @@ def _provenance(method: Method, model: str | None, variant: str, command_line: s
             "Scale": as_config(method.scale), "MrisrVersion": __version__, "CommandLine": command_line}
 
 
-def chosen_method(choice: MethodChoice, scans: int, resample: float | None) -> tuple[Method, str, str]:
+def chosen_method(choice: MethodChoice, resample: float | None) -> tuple[Method, str, str]:
     """(the method, its name for sidecars, what the output's header says made it) of what was asked."""
     if choice.model:
         generator, card = load_generator(choice.model)
@@ -267,15 +267,21 @@ def chosen_method(choice: MethodChoice, scans: int, resample: float | None) -> t
             raise MrisrError(f"--resample makes isotropic voxels, which this {label(method.scale)} model does not "
                              "take: leave it out and give the thick-slice scan as it is")
         return method, card["variant"], f"mrisr {label(card['scale'])} {card['variant']} ({Path(choice.model).name})"
-    if choice.external:
-        if scans > 1:
-            raise MrisrError("--external holds the output of one scan: run the scans one by one")
-        method = Method(scale=as_scale(choice.scale), grid=LrGrid(choice.lr_grid),
-                        external=outside_output(choice.external))
-        return method, method.external.name, f"mrisr {label(choice.scale)} from {method.external.name}"
+    if choice.external:  # each scan's output file is its own: set per scan by super_resolve_files
+        method = Method(scale=as_scale(choice.scale), grid=LrGrid(choice.lr_grid))
+        return method, "external", f"mrisr {label(choice.scale)} from"
     method = Method(scale=as_scale(choice.scale), grid=LrGrid(choice.lr_grid),
                     interpolation=Interpolation(choice.interpolate))
     return method, choice.interpolate, f"mrisr {label(choice.scale)} {choice.interpolate}"
+
+
+def one_per_scan(values: list[str] | None, scans: int, option: str) -> list[str | None]:
+    """The files an option gives, one per scan in the scans' order (none given: None for each)."""
+    if not values:
+        return [None] * scans
+    if len(values) != scans:
+        raise MrisrError(f"{option} takes one file per scan, in the scans' order: {scans} scans, {len(values)} given")
+    return values
 
 
 def super_resolve_files(inputs: list[str], output: str, method: MethodChoice, scan: ScanOptions,
@@ -284,7 +290,7 @@ def super_resolve_files(inputs: list[str], output: str, method: MethodChoice, sc
     """The stage: LR scans (files or folders) through the chosen ``method`` onto their HR grids, the model loaded
     once; one file in, one file out, else into the folder ``output``.
 
-    ``scan.reference`` (one scan only) gives the output's grid and header; it must be the SR grid. ``scan.mask`` (one
+    ``scan.reference`` (one per scan) gives each output's grid and header; it must be the SR grid. ``scan.mask`` (one
     scan only) is the brain mask on the scan's grid for the z-score. ``bids.root``: instead of ``inputs``, every T1w
     of this BIDS dataset (that ``bids.filter`` selects), written as BIDS derivatives into ``output``
     (:mod:`mrisr.bids`); ``command_line`` goes into their sidecars. ``acceleration``: how fast the generator runs.
@@ -294,10 +300,13 @@ def super_resolve_files(inputs: list[str], output: str, method: MethodChoice, sc
     set_threads(threads)
     sources = _bids_pairs(bids.root, output, bids.filter or {}) if bids.root else {}
     pairs = list(sources) or _scan_pairs(inputs, output)
-    _check_pairs(pairs, [scan.reference, scan.mask, outside_output(method.external) if method.external else None])
-    if len(pairs) > 1 and (scan.reference or scan.mask):
-        raise MrisrError("--reference and --mask belong to one scan; run those scans one by one")
-    chosen, variant, descrip = chosen_method(method, len(pairs), scan.resample)
+    references = one_per_scan(scan.reference, len(pairs), "--reference")
+    outsides = [outside_output(folder) if folder else None
+                for folder in one_per_scan(method.external, len(pairs), "--external")]
+    _check_pairs(pairs, [*references, scan.mask, *outsides])
+    if len(pairs) > 1 and scan.mask:
+        raise MrisrError("--mask belongs to one scan; run those scans one by one")
+    chosen, variant, descrip = chosen_method(method, scan.resample)
     if chosen.generator is not None:
         compile_stages(chosen.generator, acceleration)
     if bids.root:
@@ -310,22 +319,25 @@ def super_resolve_files(inputs: list[str], output: str, method: MethodChoice, sc
         provenance = _provenance(chosen, method.model, variant, command_line)
     written = []
     with acceleration.backends():
-        for path, out in tqdm(pairs, desc="scans", unit="scan", disable=len(pairs) == 1):
+        for (path, out), reference, outside in tqdm(list(zip(pairs, references, outsides)), desc="scans",
+                                                    unit="scan", disable=len(pairs) == 1):
             img = source = load_volume(path)
             brain = load_volume(scan.mask, role="mask") if scan.mask else None
             if brain is not None and not same_grid(brain, img):
                 raise InputError(scan.mask, f"mask grid {brain.shape} is not the scan's grid {img.shape}",
                                  "give the brain mask of this scan, on its grid")
-            made = descrip
+            made, of_scan = descrip, chosen
+            if outside is not None:
+                made, of_scan = f"{descrip} {outside.name}", replace(chosen, external=outside)
             if scan.resample is not None and (resampled := resample_isotropic(img, scan.resample)) is not img:
                 img, brain = resampled, brain if brain is None else resample_like(brain, resampled)
-                made = f"{descrip}; {resampled.header['descrip'].item().decode().removeprefix('mrisr: ')}"
-            sr = super_resolve_image(img, chosen, path, mask=brain, prepared=scan.prepared, inference=inference,
+                made = f"{made}; {resampled.header['descrip'].item().decode().removeprefix('mrisr: ')}"
+            sr = super_resolve_image(img, of_scan, path, mask=brain, prepared=scan.prepared, inference=inference,
                                      progress=len(pairs) == 1)
             header_from, affine = img, sr.affine
-            if scan.reference:
-                header_from = load_volume(scan.reference, role="reference")
-                check_reference_grid(header_from, sr, chosen.scale, scan.reference)
+            if reference:
+                header_from = load_volume(reference, role="reference")
+                check_reference_grid(header_from, sr, chosen.scale, reference)
             written.append(save_volume(np.asanyarray(sr.dataobj), affine, out, reference=header_from, descrip=made))
             if bids.root:
                 from mrisr.bids import derivative_sidecar

@@ -2,21 +2,26 @@
 # raw (unprepared) scan made into a user's LR scan, for the README's before/after figure.
 
 
-rule degrade:
-    input:
-        hr=path("hr", kind="T1w"),
-    output:
-        path("lr"),
-    log:
-        "results/logs/degrade/{dataset}/{degradation}/sub-{subject}.log",
-    benchmark:
-        "results/benchmarks/degrade/{dataset}/{degradation}/sub-{subject}.tsv"
-    conda:
-        ENV
-    params:
-        options=PLAN.degrade.options,
-    shell:
-        "mrisr degrade {params.options} > {log:q} 2>&1"
+# One rule per subject set (a split of a dataset), each job the set's volumes of one LR set.
+for subject_set in PLAN.study.subject_sets:
+
+    rule:
+        name:
+            f"degrade_{subject_set.name}"
+        input:
+            PLAN.degrade.set_input(subject_set),
+        output:
+            PLAN.degrade.outputs(subject_set),
+        log:
+            f"results/logs/degrade/{subject_set.dataset}/{{degradation}}/{subject_set.split}.log",
+        benchmark:
+            f"results/benchmarks/degrade/{subject_set.dataset}/{{degradation}}/{subject_set.split}.tsv"
+        conda:
+            ENV
+        params:
+            options=PLAN.degrade.options,
+        shell:
+            "mrisr degrade {params.options} > {log:q} 2>&1"
 
 
 rule degrade_scan:

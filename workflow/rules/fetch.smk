@@ -10,23 +10,24 @@ localrules:
     fetch_lpips,
 
 
-rule fetch_demo:
-    output:
-        t1w=path("raw", kind="T1w"),
-        mask=path("raw", kind="mask"),
-        dseg=path("raw", kind="dseg"),
-    log:
-        "results/logs/fetch_demo/{dataset}/sub-{subject}.log",
-    benchmark:
-        "results/benchmarks/fetch_demo/{dataset}/sub-{subject}.tsv"
-    wildcard_constraints:
-        dataset=PLAN.fetch.dataset_pattern("demo"),
-    conda:
-        ENV
-    params:
-        options=PLAN.fetch.demo_options,
-    shell:
-        "mrisr fetch demo {params.options} > {log:q} 2>&1"
+# The embedded demo: one job per dataset, its subjects made from the template read once.
+for demo_dataset in PLAN.fetch.demo_datasets():
+
+    rule:
+        name:
+            PLAN.fetch.demo_rule(demo_dataset)
+        output:
+            PLAN.fetch.demo_outputs(demo_dataset),
+        log:
+            f"results/logs/fetch_demo/{demo_dataset}.log",
+        benchmark:
+            f"results/benchmarks/fetch_demo/{demo_dataset}.tsv"
+        conda:
+            ENV
+        params:
+            options=PLAN.fetch.demo_options(demo_dataset),
+        shell:
+            "mrisr fetch demo {params.options} > {log:q} 2>&1"
 
 
 rule fetch_ixi_archive:

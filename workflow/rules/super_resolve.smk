@@ -2,36 +2,50 @@
 # pasted tiles, for the stripe figure; and a user's scan through a model card, for the README's figure.
 
 
-rule super_resolve:
+# One rule per subject set (a split of a dataset), each job the set's LR volumes of one LR set and variant.
+for subject_set in PLAN.study.subject_sets:
+
+    rule:
+        name:
+            f"super_resolve_{subject_set.name}"
+        input:
+            unpack(PLAN.super_resolve.set_input(subject_set)),
+        output:
+            PLAN.super_resolve.outputs(subject_set),
+        log:
+            f"results/logs/super_resolve/{subject_set.dataset}/{{degradation}}/{{variant}}/{subject_set.split}.log",
+        benchmark:
+            f"results/benchmarks/super_resolve/{subject_set.dataset}/{{degradation}}/{{variant}}/{subject_set.split}.tsv"
+        conda:
+            ENV
+        threads: config["threads"]
+        resources:
+            **PLAN.study.gpu_resources(1),
+        params:
+            options=PLAN.super_resolve.options,
+        shell:
+            "mrisr super-resolve {params.options} --threads {threads} > {log:q} 2>&1"
+
+
+# The authors' inference: non-overlapping tiles pasted side by side, for the stripe figure (one subject).
+rule super_resolve_pasted:
     input:
         unpack(PLAN.super_resolve.input),
-    output:
-        path("sr"),
-    log:
-        "results/logs/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.log",
-    benchmark:
-        "results/benchmarks/super_resolve/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
-    conda:
-        ENV
-    threads: config["threads"]
-    resources:
-        **PLAN.study.gpu_resources(1),
-    params:
-        options=PLAN.super_resolve.options,
-    shell:
-        "mrisr super-resolve {params.options} --threads {threads} > {log:q} 2>&1"
-
-
-# The authors' inference: non-overlapping tiles pasted side by side, for the stripe figure.
-use rule super_resolve as super_resolve_pasted with:
     output:
         path("sr_pasted"),
     log:
         "results/logs/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.log",
     benchmark:
         "results/benchmarks/super_resolve_pasted/{dataset}/{degradation}/{variant}/sub-{subject}.tsv"
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        **PLAN.study.gpu_resources(1),
     params:
         options=PLAN.super_resolve.pasted_options,
+    shell:
+        "mrisr super-resolve {params.options} --threads {threads} > {log:q} 2>&1"
 
 
 rule super_resolve_scan:

@@ -46,6 +46,14 @@ def subject_transform(spacing: float, degrees: float, scales: float, elastic_dis
     ])
 
 
+def make_demo_subjects(out_dir: str | Path, subjects: list[str], seed: int, spacing: float,
+                       transforms: dict) -> list[dict[str, Path]]:
+    """Each subject into ``out_dir``/sub-<subject>/ (:func:`make_demo_subject`), the template read once."""
+    template = template_subject()
+    return [make_demo_subject(Path(out_dir) / f"sub-{subject}", subject, seed, spacing, transforms, template)
+            for subject in subjects]
+
+
 def make_demo_subject(out_dir: str | Path, subject: str, seed: int, spacing: float, transforms: dict,
                       template: tio.Subject | None = None) -> dict[str, Path]:
     """Write ``sub-<subject>_{T1w,mask,dseg}.nii.gz`` into ``out_dir``; same seed, same bytes.

@@ -49,13 +49,14 @@ def describe(plan) -> dict:
     jobs = Jobs(plan)
     counts, listed = jobs.counts(), jobs.counts(before_checkpoints=True)
     datasets = {}
-    for dataset in dict.fromkeys([study.dataset, *plan.prepare.datasets()]):
+    for dataset in study.datasets():
         splits = study.splits(dataset)
         datasets[dataset] = {"source": config["datasets"][dataset]["source"], "subjects": len(splits),
                              **{part: [s for s, p in splits.items() if p == part] for part in ("train", "val", "test")
                                 if part in splits.values()}}
     lr_sets = {}
-    for name in sorted({degradation for _, degradation, _ in jobs.by_rule["degrade"]}):
+    made = {wildcards[0] for s in study.subject_sets for wildcards in jobs.by_rule.get(f"degrade_{s.name}", ())}
+    for name in sorted(made):
         entry, sigma = parse_degradation(name, config["degradations"])
         lr_sets[name] = {"method": entry["method"], "scale": label(study.scale_of(name)), "noise_sigma": sigma}
     variants = {name: {"kind": study.variant(name)["kind"], "label": study.label(name),

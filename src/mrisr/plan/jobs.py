@@ -50,8 +50,10 @@ class Jobs:
 
     def raw(self, dataset: str, subject: str) -> None:
         source = self.study.config["datasets"][dataset]["source"]
-        if source in ("demo", "hcp"):
-            self.add(f"fetch_{source}", dataset, subject)
+        if source == "demo":
+            self.add(self.plan.fetch.demo_rule(dataset))
+        elif source == "hcp":
+            self.add("fetch_hcp", dataset, subject)
         elif source == "ixi" and self.add(f"fetch_ixi_{dataset}"):
             self.add("fetch_ixi_archive", dataset)  # folder and BIDS datasets are read in place
 
@@ -65,8 +67,10 @@ class Jobs:
             self.hr(dataset, subject)
 
     def lr(self, dataset: str, degradation: str, subject: str) -> None:
-        if self.add("degrade", dataset, degradation, subject):
-            self.hr(dataset, subject)
+        subject_set = self.study.set_of(dataset, subject)
+        if self.add(f"degrade_{subject_set.name}", degradation):
+            for each in subject_set.subjects:
+                self.hr(dataset, each)
 
     def model(self, variant: str) -> None:
         """A trained variant's model (and train log), on the run's dataset."""
@@ -80,18 +84,26 @@ class Jobs:
         if weights in study.config["downloads"] and study.variant(variant)["losses"]["feature"] > 0:
             self.add("fetch_download", weights)
 
-    def sr(self, dataset: str, degradation: str, variant: str, subject: str, rule: str = "super_resolve") -> None:
+    def sr(self, dataset: str, degradation: str, variant: str, subject: str, pasted: bool = False) -> None:
+        """The job that makes a subject's SR volume: its subject set's (every subject of it), or the pasted tiles'."""
         study = self.study
-        if not self.add(rule, dataset, degradation, variant, subject):
+        if pasted:
+            rule, wildcards, subjects = "super_resolve_pasted", (dataset, degradation, variant, subject), [subject]
+        else:
+            subject_set = study.set_of(dataset, subject)
+            rule, wildcards, subjects = f"super_resolve_{subject_set.name}", (degradation, variant), subject_set.subjects
+        if not self.add(rule, *wildcards):
             return
-        self.lr(dataset, degradation, subject)
-        self.hr(dataset, subject)
+        for each in subjects:
+            self.lr(dataset, degradation, each)
+            self.hr(dataset, each)
+            if study.external(variant):
+                self.after_checkpoint.add(("external_run", dataset, degradation, variant, each))
+                self.add("external_run", dataset, degradation, variant, each)
         if study.learned(variant):
             self.model(variant)
         if study.external(variant):
-            self.after_checkpoint |= {(rule, dataset, degradation, variant, subject),
-                                      ("external_run", dataset, degradation, variant, subject)}
-            self.add("external_run", dataset, degradation, variant, subject)
+            self.after_checkpoint.add((rule, *wildcards))
             self.environment(variant)
 
     def environment(self, variant: str) -> None:
@@ -144,7 +156,7 @@ class Jobs:
             self.add("papers_stripes")
             self.hr(dataset, subject)
             self.sr(dataset, train, papers.stripes_variant, subject)
-            self.sr(dataset, train, papers.stripes_variant, subject, rule="super_resolve_pasted")
+            self.sr(dataset, train, papers.stripes_variant, subject, pasted=True)
         if self.plan.segment.runs:
             self._segmentation()
         if papers.usage_variant:

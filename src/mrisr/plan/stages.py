@@ -11,7 +11,7 @@ import shlex
 from mrisr.commands import command_line
 from mrisr.environments import program_path
 from mrisr.errors import ConfigError
-from mrisr.plan.study import Study, Wildcards, parse_degradation, pattern
+from mrisr.plan.study import Study, SubjectSet, Wildcards, parse_degradation, pattern
 from mrisr.scale import as_scale
 from mrisr.settings import PREPROCESSING, PretrainSettings, SegSettings, TrainSettings, from_config
 
@@ -49,14 +49,27 @@ class Fetch(Stage):
     def _spec(self, wildcards: Wildcards) -> dict:
         return self.config["datasets"][wildcards.dataset]
 
-    def demo_seed(self, wildcards: Wildcards) -> int:
-        seed = self._spec(wildcards)["seed"]
+    def demo_datasets(self) -> list[str]:
+        """The embedded demo's datasets that the run prepares: a job each, its subjects made in one process."""
+        return [d for d in self.study.datasets() if self.config["datasets"][d]["source"] == "demo"]
+
+    @staticmethod
+    def demo_rule(dataset: str) -> str:
+        return f"fetch_demo_{dataset}".replace("-", "_")
+
+    def demo_seed(self, dataset: str) -> int:
+        seed = self.config["datasets"][dataset]["seed"]
         return self.config["seed"] if seed is None else seed
 
-    def demo_options(self, wildcards: Wildcards, output) -> str:
-        spec = self._spec(wildcards)
-        return command_line("fetch demo", out_dir=folder_of(output.t1w), subject=wildcards.subject,
-                            seed=self.demo_seed(wildcards), spacing=spec["spacing"], transforms=spec["transforms"])
+    def demo_outputs(self, dataset: str) -> list[str]:
+        return [self.study.path("raw", dataset=dataset, subject=s, kind=kind)
+                for s in self.study.subjects(dataset) for kind in ("T1w", "mask", "dseg")]
+
+    def demo_options(self, dataset: str) -> str:
+        spec = self.config["datasets"][dataset]
+        return command_line("fetch demo", out_dir=os.path.dirname(folder_of(self.demo_outputs(dataset)[0])),
+                            subjects=self.study.subjects(dataset), seed=self.demo_seed(dataset),
+                            spacing=spec["spacing"], transforms=spec["transforms"])
 
     def archive_options(self, wildcards: Wildcards, output) -> str:
         return download_options(self._spec(wildcards), output[0])
@@ -86,12 +99,8 @@ class Fetch(Stage):
 class Prepare(Stage):
     """RAS+, brain crop and z-score of the training dataset and the out-of-sample one."""
 
-    def datasets(self) -> list[str]:
-        out_of_sample = self.config["papers"]["threeplayer"]["out_of_sample"]
-        return [self.study.dataset] + [d for d in [out_of_sample] if d and d != self.study.dataset]
-
     def dataset_pattern(self, labelled: bool) -> str:
-        return pattern([d for d in self.datasets() if self.study.labelled(d) == labelled])
+        return pattern([d for d in self.study.datasets() if self.study.labelled(d) == labelled])
 
     def kinds(self, dataset: str) -> tuple[str, ...]:
         return ("T1w", "mask", "dseg") if self.study.labelled(dataset) else ("T1w", "mask")
@@ -115,11 +124,19 @@ class Prepare(Stage):
 
 
 class Degrade(Stage):
-    """The LR sets: each named degradation, with or without added noise; and a raw scan made a user's LR scan."""
+    """The LR sets: each named degradation, with or without added noise, one job per subject set; and a raw scan made
+    a user's LR scan."""
+
+    def outputs(self, subject_set: SubjectSet) -> list[str]:
+        """The set's LR volumes, the LR set left a wildcard."""
+        return [self.study.path("lr", dataset=subject_set.dataset, subject=s) for s in subject_set.subjects]
+
+    def set_input(self, subject_set: SubjectSet) -> list[str]:
+        return [self.study.path("hr", dataset=subject_set.dataset, subject=s, kind="T1w") for s in subject_set.subjects]
 
     def options(self, wildcards: Wildcards, input, output) -> str:
         spec, sigma = parse_degradation(wildcards.degradation, self.config["degradations"])
-        return command_line("degrade", hr=input.hr, out=output[0], degradation=spec,
+        return command_line("degrade", hr=list(input), out=list(output), degradation=spec,
                             scale=self.study.scale_of(wildcards.degradation), noise_sigma=sigma,
                             noise_seed=self.config["seed"])
 
@@ -128,7 +145,7 @@ class Degrade(Stage):
 
     def scan_options(self, wildcards: Wildcards, input, output) -> str:
         """A user's LR scan is made as training's LR, without noise."""
-        return command_line("degrade", hr=input[0], out=output[0], degradation=self.study.learned_degradation(),
+        return command_line("degrade", hr=[input[0]], out=[output[0]], degradation=self.study.learned_degradation(),
                             scale=self.study.scale, noise_sigma=0, noise_seed=self.config["seed"])
 
 
@@ -255,24 +272,37 @@ class External(Stage):
 
 
 class SuperResolve(Stage):
-    """Whole LR volumes onto the HR grid, by interpolation, a trained generator or an outside program."""
+    """Whole LR volumes onto the HR grid, by interpolation, a trained generator or an outside program: one job per
+    subject set (:class:`~mrisr.plan.study.SubjectSet`), LR set and variant."""
 
     def targets(self) -> list[str]:
         study = self.study
         return [study.path("sr", dataset=study.dataset, degradation=degradation, variant=variant, subject=subject)
                 for degradation in study.main_lr_sets() for variant in study.run_variants for subject in study.subjects_in("test")]
 
-    def input(self, wildcards: Wildcards) -> dict[str, str]:
+    def outputs(self, subject_set: SubjectSet) -> list[str]:
+        """The set's SR volumes, the LR set and variant left wildcards."""
+        return [self.study.path("sr", dataset=subject_set.dataset, subject=subject) for subject in subject_set.subjects]
+
+    def _inputs(self, dataset: str, degradation: str, variant: str, subjects) -> dict[str, list[str]]:
         study = self.study
-        inputs = {"lr": study.path("lr", dataset=wildcards.dataset, degradation=wildcards.degradation,
-                                   subject=wildcards.subject),
-                  "reference": study.path("hr", dataset=wildcards.dataset, subject=wildcards.subject, kind="T1w")}
-        if study.learned(wildcards.variant):
-            inputs["model"] = study.path("model", dataset=study.dataset, variant=wildcards.variant)
-        if study.external(wildcards.variant):
-            inputs["external"] = study.path("external_out", dataset=wildcards.dataset, subject=wildcards.subject,
-                                            degradation=wildcards.degradation, variant=wildcards.variant)
+        inputs = {"lr": [study.path("lr", dataset=dataset, degradation=degradation, subject=s) for s in subjects],
+                  "reference": [study.path("hr", dataset=dataset, subject=s, kind="T1w") for s in subjects]}
+        if study.learned(variant):
+            inputs["model"] = study.path("model", dataset=study.dataset, variant=variant)
+        if study.external(variant):
+            inputs["external"] = [study.path("external_out", dataset=dataset, subject=s, degradation=degradation,
+                                             variant=variant) for s in subjects]
         return inputs
+
+    def input(self, wildcards: Wildcards) -> dict:
+        """One subject's (the pasted tiles')."""
+        return self._inputs(wildcards.dataset, wildcards.degradation, wildcards.variant, [wildcards.subject])
+
+    def set_input(self, subject_set: SubjectSet):
+        """The input function of a set's rule."""
+        return lambda wildcards: self._inputs(subject_set.dataset, wildcards.degradation, wildcards.variant,
+                                              subject_set.subjects)
 
     def inference(self, pasted: bool) -> dict:
         """How the generator runs over a volume (``inference.*``; the autocast: ``inference.precision``, else the run's
@@ -292,17 +322,19 @@ class SuperResolve(Stage):
     def method(self, wildcards: Wildcards, input) -> dict:
         """A model (the prepared LR is in its units already), an outside program's output or an interpolation."""
         study, scale = self.study, self.study.scale_of(wildcards.degradation)
+        scan = {"reference": list(input.reference)}
         if study.learned(wildcards.variant):
-            return {"method": {"model": input.model}, "scan": {"reference": input.reference, "prepared": True}}
+            return {"method": {"model": input.model}, "scan": {**scan, "prepared": True}}
         grid = study.lr_grid_of(wildcards.degradation)
         if study.external(wildcards.variant):
-            return {"method": {"external": input.external, "scale": scale, "lr_grid": grid},
-                    "scan": {"reference": input.reference}}
+            return {"method": {"external": list(input.external), "scale": scale, "lr_grid": grid}, "scan": scan}
         return {"method": {"interpolate": study.variant(wildcards.variant)["mode"], "scale": scale, "lr_grid": grid},
-                "scan": {"reference": input.reference}}
+                "scan": scan}
 
     def options(self, wildcards: Wildcards, input, output, pasted: bool = False) -> str:
-        return command_line("super-resolve", inputs=[input.lr], output=output[0], **self.method(wildcards, input),
+        """Every LR volume of the job into its output's folder (one: into its file)."""
+        out = output[0] if len(output) == 1 else folder_of(output[0])
+        return command_line("super-resolve", inputs=list(input.lr), output=out, **self.method(wildcards, input),
                             inference=self.inference(pasted), acceleration=self.acceleration())
 
     def pasted_options(self, wildcards: Wildcards, input, output) -> str:

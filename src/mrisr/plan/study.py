@@ -4,6 +4,7 @@ what each variant is (learned or not, its generator's key, its start, its label)
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 from typing import Protocol
@@ -57,6 +58,22 @@ def pattern(names: list[str]) -> str:
     return "|".join(names) or "(?!)"
 
 
+@dataclass(frozen=True)
+class SubjectSet:
+    """One split of a dataset: the subjects whose volumes one job of a per-volume stage (degrade, super-resolve)
+    takes together, in one process that imports torch (and loads a model) once: per-subject jobs spent most of
+    their time starting."""
+
+    dataset: str
+    split: str
+    subjects: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """Its part of a rule's name (a Python identifier)."""
+        return f"{self.dataset}_{self.split}".replace("-", "_")
+
+
 class Study:
     """The validated config (schema defaults filled) and the results-path table of ``common.smk``."""
 
@@ -106,6 +123,11 @@ class Study:
     def labelled(self, dataset: str | None = None) -> bool:
         return all("dseg" in files for files in self.raw_files(dataset).values())
 
+    def datasets(self) -> list[str]:
+        """The datasets a run prepares: the training dataset and the out-of-sample one."""
+        out_of_sample = self.config["papers"]["threeplayer"]["out_of_sample"]
+        return [self.dataset] + [d for d in [out_of_sample] if d and d != self.dataset]
+
     @functools.cache  # input functions ask for it per job; an HCP split is read from its TSV
     def splits(self, dataset: str | None = None) -> dict[str, str]:
         """The training dataset is split (as its subject list says, else by a seeded shuffle); any other dataset
@@ -118,6 +140,20 @@ class Study:
             return fixed
         prep = self.config["prepare"]
         return subject_lists.make_splits(self.subjects(dataset), prep["val"], prep["test"], self.config["seed"])
+
+    @functools.cached_property
+    def subject_sets(self) -> list[SubjectSet]:
+        """Each split of each dataset the run prepares (a rule each: Snakemake's outputs are fixed per rule)."""
+        return [SubjectSet(dataset, split, tuple(self.subjects_in(split, dataset)))
+                for dataset in self.datasets() for split in dict.fromkeys(self.splits(dataset).values())]
+
+    @functools.cached_property
+    def _set_of(self) -> dict[tuple[str, str], SubjectSet]:
+        return {(s.dataset, subject): s for s in self.subject_sets for subject in s.subjects}
+
+    def set_of(self, dataset: str, subject: str) -> SubjectSet:
+        """The set whose jobs take this subject's volumes."""
+        return self._set_of[dataset, subject]
 
     def subjects_in(self, split: str, dataset: str | None = None) -> list[str]:
         return [s for s, part in self.splits(dataset).items() if part == split]
