@@ -6,8 +6,10 @@ Usage: python benchmarks/demo_stages.py --run [--workdir DIR] [--cores 2] [--clo
 temporary directory), timing it; with ``--clone``, DIR is a fresh clone of this repository's committed HEAD and
 the timed command is the README's first one, ``make demo``: a new environment installed, the workflow, the report.
 Both forms print each stage's job-seconds and share, and the run's job-seconds over its wall time (how much of the
-time two jobs ran side by side). ``--run`` appends the table, with machine, date, command and versions, to
-benchmarks/README.md.
+time two jobs ran side by side). ``--same-as OTHER_RESULTS`` also compares every table the run wrote
+(results/papers/**/*.csv and *.md) with another run's, byte for byte: a demo run of the same commit on the same
+machine must give the same bytes. ``--run`` appends the table (and the comparison), with machine, date, command and
+versions, to benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ def stage_seconds(results: Path) -> pd.Series:
     if not rows:
         raise SystemExit(f"no benchmark files under {results / 'benchmarks'}: run the workflow first")
     return pd.DataFrame(rows).groupby("stage")["s"].sum().sort_values(ascending=False)
+
+
+def differing_tables(results: Path, other: Path) -> tuple[int, list[str]]:
+    """(how many tables the run wrote, those whose bytes differ from, or are missing in, the other run's)."""
+    tables = sorted(p.relative_to(results) for p in (results / "papers").rglob("*") if p.suffix in (".csv", ".md"))
+    theirs = {p.relative_to(other) for p in (other / "papers").rglob("*") if p.suffix in (".csv", ".md")}
+    differ = [str(t) for t in tables if t not in theirs or (results / t).read_bytes() != (other / t).read_bytes()]
+    return len(tables), differ + sorted(str(t) for t in theirs - set(tables))
 
 
 def run_demo(workdir: Path, cores: int, clone: bool) -> float:
@@ -74,6 +84,7 @@ def main() -> None:
     p.add_argument("--workdir", help="with --run: where to run it (default: a new temporary directory)")
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--clone", action="store_true", help="with --run: time `make demo` in a fresh clone")
+    p.add_argument("--same-as", metavar="OTHER_RESULTS", help="compare the tables with another run's results folder")
     a = p.parse_args()
     wall = None
     if a.run:
@@ -85,6 +96,10 @@ def main() -> None:
     else:
         results = Path(a.results)
     lines = table(stage_seconds(results), wall)
+    if a.same_as:
+        n, differ = differing_tables(results, Path(a.same_as))
+        lines += ["", f"- tables under results/papers/ against {a.same_as}'s: "
+                      + (f"all {n} byte-identical" if not differ else f"{len(differ)} of {n} differ: {', '.join(differ)}")]
     print("\n".join(lines))
     if a.run:
         what = ("`make demo` in a fresh clone: install, the whole demo workflow, the report" if a.clone

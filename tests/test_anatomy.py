@@ -50,10 +50,15 @@ def _phantom(rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return image.astype(np.float32), truth, truth > 0
 
 
-def test_atropos_finds_the_three_tissues_and_is_the_same_on_a_second_run(rng):
+def test_atropos_finds_the_three_tissues_and_is_the_same_on_a_second_run(rng, tmp_path, monkeypatch):
+    """... and leaves nothing in the temporary folder (antspyx's probability maps would stay there)."""
+    import tempfile
+
     image, truth, mask = _phantom(rng)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     first = segment_atropos(image, np.diag([1.5, 1.5, 1.5, 1]), mask, 5, 0.2)
     second = segment_atropos(image, np.diag([1.5, 1.5, 1.5, 1]), mask, 5, 0.2)
+    assert not list(tmp_path.iterdir()) and tempfile.tempdir == str(tmp_path)
     np.testing.assert_array_equal(first, second)
     assert not first[~mask].any()
     for label in (1, 2, 3):  # classes dark to bright: CSF, GM, WM

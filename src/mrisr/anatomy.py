@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,15 @@ def segment_atropos(image: np.ndarray, affine: np.ndarray, mask: np.ndarray, ite
     box = tuple(slice(lo, hi + 1) for lo, hi in zip(corner.min(axis=0), corner.max(axis=0)))  # the same labels, sooner
     ants_image = ants.from_numpy(np.ascontiguousarray(image[box], dtype=np.float32), spacing=spacing)
     ants_mask = ants.from_numpy(mask[box].astype(np.float32), spacing=spacing)
-    result = ants.atropos(a=ants_image, x=ants_mask, i=f"kmeans[{len(TISSUES)}]",
-                          m=f"[{mrf_weight},1x1x1]", c=f"[{iterations},0]", r=0)
+    # antspyx writes Atropos's probability maps to files named by tempfile.mktemp and leaves them: into a folder
+    # that goes with the call
+    with tempfile.TemporaryDirectory(prefix="mrisr-atropos-") as scratch:
+        default, tempfile.tempdir = tempfile.tempdir, scratch
+        try:
+            result = ants.atropos(a=ants_image, x=ants_mask, i=f"kmeans[{len(TISSUES)}]",
+                                  m=f"[{mrf_weight},1x1x1]", c=f"[{iterations},0]", r=0)
+        finally:
+            tempfile.tempdir = default
     labels = np.zeros(image.shape, np.uint8)
     labels[box] = result["segmentation"].numpy()
     return labels
