@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,7 +69,8 @@ def test_atropos_finds_the_three_tissues_and_is_the_same_on_a_second_run(rng, tm
 
 def test_the_command_compares_each_volume_with_the_hr_job_s_label_maps(tmp_path, rng):
     """The HR job writes label maps and volumes; an SR job on a grid less its far rows reads them cropped. An SR of
-    the HR itself gives error 0 and Dice 1 for Atropos."""
+    the HR itself gives error 0 and Dice 1 for Atropos. One job takes several sets of volumes, each into its own
+    folder, and a set not computed gets rows that say why."""
     from mrisr.cli import main
 
     image, _, mask = _phantom(rng)
@@ -77,12 +80,19 @@ def test_the_command_compares_each_volume_with_the_hr_job_s_label_maps(tmp_path,
     save_volume(mask.astype(np.uint8), affine, tmp_path / "mask.nii.gz")
     common = ["anatomy", "--subjects", "01", "--mask", str(tmp_path / "mask.nii.gz"), "--segmenters", "atropos",
               "--roi", "16", "--overlap", "0.5", "--threads", "1"]
-    assert main([*common, "--image", str(tmp_path / "hr.nii.gz"), "--out-dir", str(tmp_path / "hr"),
-                 "--out", str(tmp_path / "hr.csv")]) == 0
-    hr_row = pd.read_csv(tmp_path / "hr.csv").iloc[0]
+    hr_cell = {"image": [str(tmp_path / "hr.nii.gz")], "out": str(tmp_path / "hr" / "volumes.csv")}
+    assert main([*common, "--cells", json.dumps([hr_cell])]) == 0
+    hr_row = pd.read_csv(tmp_path / "hr" / "volumes.csv").iloc[0]
     assert (tmp_path / "hr" / "atropos" / "sub-01_dseg.nii.gz").exists() and hr_row["atropos_WM_volume_ml"] > 0
-    assert main([*common, "--image", str(tmp_path / "sr.nii.gz"), "--out-dir", str(tmp_path / "sr"),
-                 "--reference-dir", str(tmp_path / "hr"), "--out", str(tmp_path / "sr.csv")]) == 0
-    row = pd.read_csv(tmp_path / "sr.csv").iloc[0]
+    cells = [{"image": [str(tmp_path / "sr.nii.gz")], "out": str(tmp_path / "sr" / "volumes.csv")},
+             {"not_computed": "its environment could not be installed", "out": str(tmp_path / "out" / "volumes.csv")},
+             {"image": [str(tmp_path / "hr.nii.gz")], "out": str(tmp_path / "same" / "volumes.csv")}]
+    assert main([*common, "--cells", json.dumps(cells), "--reference-dir", str(tmp_path / "hr")]) == 0
+    row = pd.read_csv(tmp_path / "sr" / "volumes.csv").iloc[0]
+    same = pd.read_csv(tmp_path / "same" / "volumes.csv").iloc[0]
     for name in anatomy.TISSUES:
         assert row[f"atropos_{name}_dice"] > 0.99 and abs(row[f"atropos_{name}_error_pct"]) < 1
+        assert same[f"atropos_{name}_dice"] == 1 and same[f"atropos_{name}_error_ml"] == 0
+    assert (tmp_path / "sr" / "atropos" / "sub-01_dseg.nii.gz").exists()
+    note = pd.read_csv(tmp_path / "out" / "volumes.csv").iloc[0]["note"]
+    assert note == "not computed: its environment could not be installed"

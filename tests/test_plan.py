@@ -385,7 +385,8 @@ def test_the_plan_document_is_stable_and_says_what_the_config_runs():
     assert described["jobs"]["train"] == len(plan.study.trained_variants())
     assert described["jobs"]["total"] == sum(n for rule, n in described["jobs"].items() if rule != "total")
     assert described["outputs"]["field"] == ["settings.csv", "settings.md", "settings.png"]
-    more = describe(_plan(**FIELD, segmentation={"seeds": [0, 1, 2, 3]}))
+    seeds = plan.study.config["segmentation"]["seeds"]
+    more = describe(_plan(**FIELD, segmentation={"seeds": [*seeds, max(seeds) + 1]}))
     assert more["jobs"]["segment_train"] == described["jobs"]["segment_train"] + 2  # one seed more per arm
 
 
@@ -436,16 +437,20 @@ def test_anatomy_segments_the_method_and_settings_tables_volumes_against_the_hr_
              if config["variants"][v].get("settings") in (None, []) or s in config["variants"][v]["settings"]]
     assert plan.anatomy.cells == list(dict.fromkeys(main + field))
     assert ("thick_slice", "eclare_standin") in plan.anatomy.cells and ("nearest", "eclare_standin") not in plan.anatomy.cells
-    job = SimpleNamespace(dataset="demo", degradation="x4_blur", variant="esrgan@x4_blur")
-    inputs = plan.anatomy.input(job)
-    assert inputs["image"] == [f"results/super_resolve/demo/x4_blur/esrgan@x4_blur/sub-{s}_T1w.nii.gz" for s in test]
+    job = SimpleNamespace()  # a setting's job: no wildcards
+    inputs = plan.anatomy.set_input("x4_blur")(job)
+    x4 = [v for s, v in plan.anatomy.cells if s == "x4_blur"]
+    assert inputs["image"] == [f"results/super_resolve/demo/x4_blur/{v}/sub-{s}_T1w.nii.gz" for v in x4 for s in test]
     assert inputs["model"] == f"results/segment/demo/real/seed-{config['segmentation']['seeds'][0]}/model.pt"
     assert inputs["reference"] == "results/anatomy/demo/hr/volumes.csv"
-    out = files(table="results/anatomy/demo/sr/x4_blur/esrgan@x4_blur/volumes.csv")
-    args = _args("anatomy", plan.anatomy.options(job, files(**inputs), out))
-    assert args["image"] == inputs["image"] and args["subjects"] == test and args["reference_dir"] == "results/anatomy/demo/hr"
+    outputs = plan.anatomy.outputs("x4_blur")
+    assert [o for o in outputs if o.endswith(".csv")] == [f"results/anatomy/demo/sr/x4_blur/{v}/volumes.csv" for v in x4]
+    assert len(outputs) == len(x4) * (1 + 2 * len(test))  # each cell's table and label maps, per segmenter
+    args = _args("anatomy", plan.anatomy.set_options("x4_blur")(job, files(**inputs), files(*outputs)))
+    assert args["cells"] == [{"image": [f"results/super_resolve/demo/x4_blur/{v}/sub-{s}_T1w.nii.gz" for s in test],
+                              "out": f"results/anatomy/demo/sr/x4_blur/{v}/volumes.csv"} for v in x4]
+    assert args["subjects"] == test and args["reference_dir"] == "results/anatomy/demo/hr"
     assert args["segmenters.names"] == ["network", "atropos"] and args["segmenters.model"] == inputs["model"]
-    assert args["out_dir"] == "results/anatomy/demo/sr/x4_blur/esrgan@x4_blur"
     assert (args["segmenters.iterations"], args["segmenters.mrf_weight"]) == (5, 0.2)
     assert "results/papers/demo/anatomy/worst_slice.png" in plan.targets()
     unlabelled = _plan(segmentation={"enabled": False})  # no segment stage: Atropos alone

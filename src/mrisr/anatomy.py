@@ -117,50 +117,61 @@ def _reference(reference_dir: str, segmenter: str, subject: str, volume, image_p
     return np.asanyarray(reference.dataobj)[tuple(slice(0, n) for n in volume.shape)]
 
 
-def segment_files(subjects: list[str], image: list[str] | None, mask: list[str], segmenters: Segmenters, out_dir: str,
-                  out: str, threads: int, reference_dir: str | None = None,
-                  not_computed_reason: str | None = None) -> Path:
-    """Segment each subject's ``image`` with each segmenter, write the label maps under ``out_dir``
-    (:func:`label_path`) and a row per subject into ``out``: with ``reference_dir`` (the HR job's ``out_dir``)
-    :func:`compared` against its label maps, else the class volumes alone. ``not_computed_reason`` instead of
-    ``image``: rows without values that say why (an outside method whose environment could not be installed)."""
-    if bool(image) == bool(not_computed_reason):
-        raise MrisrError("anatomy needs either --image or --not-computed REASON")
-    if not_computed_reason:
-        return write_table(pd.DataFrame({"subject": subjects, "note": f"not computed: {not_computed_reason}"}), out)
+def segment_files(subjects: list[str], mask: list[str], segmenters: Segmenters, cells: list[dict], threads: int,
+                  reference_dir: str | None = None) -> list[Path]:
+    """Segment each cell's volumes (one per subject) with each segmenter, in one process that loads the segmenters
+    once: per cell, the label maps under its table's folder (:func:`label_path`) and a row per subject into its
+    table ``out``; with ``reference_dir`` (the HR job's folder) :func:`compared` against its label maps, else the
+    class volumes alone. A cell is ``{"image": [...], "out": ...}``, or ``{"not_computed": reason, "out": ...}``:
+    rows without values that say why (an outside method whose environment could not be installed)."""
+    for cell in cells:
+        if set(cell) - {"image", "not_computed", "out"} or "out" not in cell or \
+                bool(cell.get("image")) == bool(cell.get("not_computed")):
+            raise MrisrError(f"anatomy's --cells entry {cell} needs 'out' and either 'image' or 'not_computed'")
+        if cell.get("image") and len(cell["image"]) != len(subjects):
+            raise MrisrError(f"anatomy needs one image per --subjects entry in each cell ({cell['out']})")
+    if len(mask) != len(subjects):
+        raise MrisrError("anatomy needs one --mask per --subjects entry")
     from mrisr.device import set_threads
 
     set_threads(threads)
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)  # Atropos's ITK reads it when it loads
-    if not len(subjects) == len(image) == len(mask):
-        raise MrisrError("anatomy needs one --image and one --mask per --subjects entry")
-    if Segmenter.NETWORK.value in segmenters.names and not segmenters.model:
-        raise MrisrError("anatomy's network segmenter needs --model (the segment stage's model.pt)")
-    if Segmenter.NETWORK.value in segmenters.names:  # read once, applied to every subject
+    network = None
+    if Segmenter.NETWORK.value in segmenters.names and any(cell.get("image") for cell in cells):
+        if not segmenters.model:
+            raise MrisrError("anatomy's network segmenter needs --model (the segment stage's model.pt)")
         from mrisr.segmenter import load_segmenter, segment
 
         network, network_classes, _ = load_segmenter(segmenters.model)
-    rows = []
-    for subject, image_path, mask_path in zip(subjects, image, mask):
-        volume = load_volume(image_path)
-        data = np.asanyarray(volume.dataobj, dtype=np.float32)
-        brain = load_mask(mask_path)[tuple(slice(0, n) for n in data.shape)]
-        voxel_ml = float(np.prod(voxel_sizes(volume.affine))) / 1000
-        row: dict = {"subject": subject}
-        for segmenter in map(Segmenter, segmenters.names):
-            if segmenter is Segmenter.NETWORK:  # its labels inside the brain mask, as Atropos's: brain tissue
-                labels = segment(network, data, segmenters.roi, segmenters.overlap)
-                labels, classes = np.where(brain, labels, 0).astype(np.uint8), network_classes[1:]
-            else:
-                labels = segment_atropos(data, volume.affine, brain, segmenters.iterations, segmenters.mrf_weight)
-                classes = list(TISSUES)
-            save_volume(labels, volume.affine, label_path(out_dir, segmenter.value, subject))
-            if reference_dir:
-                row |= compared(labels, _reference(reference_dir, segmenter.value, subject, volume, image_path),
-                                classes, voxel_ml, segmenter.value)
-            else:
-                row |= {f"{segmenter.value}_{name}_volume_ml": float((labels == i).sum()) * voxel_ml
-                        for i, name in enumerate(classes, start=1)}
-            log.info("sub-%s: %s done", subject, segmenter.value)
-        rows.append(row)
-    return write_table(pd.DataFrame(rows), out)
+    written = []
+    for cell in cells:
+        out_dir = Path(cell["out"]).parent
+        if cell.get("not_computed"):
+            frame = pd.DataFrame({"subject": subjects, "note": f"not computed: {cell['not_computed']}"})
+            written.append(write_table(frame, cell["out"]))
+            continue
+        rows = []
+        for subject, image_path, mask_path in zip(subjects, cell["image"], mask):
+            volume = load_volume(image_path)
+            data = np.asanyarray(volume.dataobj, dtype=np.float32)
+            brain = load_mask(mask_path)[tuple(slice(0, n) for n in data.shape)]
+            voxel_ml = float(np.prod(voxel_sizes(volume.affine))) / 1000
+            row: dict = {"subject": subject}
+            for segmenter in map(Segmenter, segmenters.names):
+                if segmenter is Segmenter.NETWORK:  # its labels inside the brain mask, as Atropos's: brain tissue
+                    labels = segment(network, data, segmenters.roi, segmenters.overlap)
+                    labels, classes = np.where(brain, labels, 0).astype(np.uint8), network_classes[1:]
+                else:
+                    labels = segment_atropos(data, volume.affine, brain, segmenters.iterations, segmenters.mrf_weight)
+                    classes = list(TISSUES)
+                save_volume(labels, volume.affine, label_path(out_dir, segmenter.value, subject))
+                if reference_dir:
+                    row |= compared(labels, _reference(reference_dir, segmenter.value, subject, volume, image_path),
+                                    classes, voxel_ml, segmenter.value)
+                else:
+                    row |= {f"{segmenter.value}_{name}_volume_ml": float((labels == i).sum()) * voxel_ml
+                            for i, name in enumerate(classes, start=1)}
+                log.info("%s sub-%s: %s done", out_dir, subject, segmenter.value)
+            rows.append(row)
+        written.append(write_table(pd.DataFrame(rows), cell["out"]))
+    return written

@@ -333,18 +333,17 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, list[Option]]] = {
         required("--overlap", float), switch("--hd95", "also the 95th-percentile Hausdorff distance (mm)"),
         required("--out-dir", help="sub-<id>_dseg.nii.gz are written here"), OUT, THREADS]),
     ("anatomy",): ("mrisr.anatomy:segment_files", "tissue volumes and label maps of volumes against the HR's", [
-        files("--subjects"), optional("--image", nargs="+", help="the volumes to segment (or --not-computed)"),
-        files("--mask", "their brain masks (Atropos segments inside)"),
+        files("--subjects"), files("--mask", "their brain masks (Atropos segments inside)"),
         required("--segmenters", nargs="+", choices=["network", "atropos"], dest="segmenters.names"),
         optional("--model", help="the network segmenter: the segment stage's model.pt", dest="segmenters.model"),
         required("--roi", int, help="the network's training patch size", dest="segmenters.roi"),
         required("--overlap", float, dest="segmenters.overlap"),
         from_schema("--atropos-iterations", "anatomy.atropos.iterations", dest="segmenters.iterations"),
         from_schema("--atropos-mrf-weight", "anatomy.atropos.mrf_weight", float, dest="segmenters.mrf_weight"),
-        required("--out-dir", help="<segmenter>/sub-<id>_dseg.nii.gz are written here"),
-        optional("--reference-dir", help="the HR job's --out-dir: compare with its label maps"),
-        optional("--not-computed", dest="not_computed_reason", metavar="REASON",
-                 help="instead of --image: a row per subject without values, saying why"), OUT, THREADS]),
+        required("--cells", json.loads, help='JSON list: per set of volumes {"image": [one per subject], "out": its '
+                 'table} (label maps into <table\'s folder>/<segmenter>/sub-<id>_dseg.nii.gz), or {"not_computed": '
+                 'REASON, "out": ...}: rows without values that say why'),
+        optional("--reference-dir", help="the HR job's folder: compare with its label maps"), THREADS]),
     ("papers", "method-table"): ("mrisr.papers.tables:method_table", "method x metric table with paired tests", [
         labelled("metric CSVs by method"), optional("--reference", help="the method the others are tested against"),
         *CSV_MD]),

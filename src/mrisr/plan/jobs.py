@@ -191,12 +191,12 @@ class Jobs:
         study, anatomy, dataset = self.study, self.plan.anatomy, self.study.dataset
         for rule in ("papers_anatomy_table", "papers_anatomy_figure", "papers_anatomy_slice"):
             self.add(rule)
-        self.add("anatomy_hr", dataset)
+        self.add("anatomy_hr")
         self.hr_of("test", dataset)
         if "network" in anatomy.segmenters:
             self.add("segment_train", dataset, "real", study.config["segmentation"]["seeds"][0])
         for setting, variant in anatomy.cells:
-            self.add("anatomy", dataset, setting, variant)
+            self.add(anatomy.rule(setting))
             for subject in study.subjects_in("test", dataset):
                 self.lr(dataset, setting, subject)
                 self.sr(dataset, setting, variant, subject)

@@ -6,6 +6,7 @@ file of a stage calls these in one line per input, output or parameter; the meth
 from __future__ import annotations
 
 import os
+import re
 import shlex
 
 from mrisr.commands import command_line
@@ -436,8 +437,9 @@ class Segment(Stage):
 
 
 class Anatomy(Stage):
-    """Does SR keep anatomy true: each test subject's HR volume (one job) and each cell's SR volumes (a job per
-    setting and variant: the method table's and the settings table's) segmented by segmenters that never saw SR."""
+    """Does SR keep anatomy true: each test subject's HR volume (one job) and each cell's SR volumes (the method
+    table's and the settings table's; one job per setting, its segmenters loaded once) segmented by segmenters that
+    never saw SR."""
 
     def __init__(self, study: Study, segment: Segment):
         super().__init__(study)
@@ -450,10 +452,28 @@ class Anatomy(Stage):
         self.cells: list[tuple[str, str]] = list(dict.fromkeys(main + study.field_cells()))
         self.runs: bool = bool(self.segmenters and self.cells)
 
-    def labels(self, entry: str) -> list[str]:
-        """The label maps a job writes: per segmenter, per test subject (the other wildcards left to Snakemake)."""
-        return [self.study.path(entry, file=f"{segmenter}/sub-{s}_dseg.nii.gz")
+    def settings(self) -> list[str]:
+        """The settings of the cells, in their order: a job each."""
+        return list(dict.fromkeys(setting for setting, _ in self.cells))
+
+    @staticmethod
+    def rule(setting: str) -> str:
+        return "anatomy_" + re.sub(r"\W", "_", setting)
+
+    def labels(self, **wildcards) -> list[str]:
+        """The label maps of one set of volumes: per segmenter, per test subject."""
+        entry = "anatomy" if wildcards else "anatomy_hr"
+        return [self.study.path(entry, dataset=self.study.dataset, **wildcards, file=f"{segmenter}/sub-{s}_dseg.nii.gz")
                 for segmenter in self.segmenters for s in self.study.subjects_in("test")]
+
+    def hr_outputs(self) -> dict[str, str | list[str]]:
+        return {"table": self.study.path("anatomy_hr", dataset=self.study.dataset, file="volumes.csv"),
+                "labels": self.labels()}
+
+    def outputs(self, setting: str) -> list[str]:
+        """Each cell's table and label maps of one setting."""
+        return [path for s, variant in self.cells if s == setting
+                for path in [self.cell_path(s, variant), *self.labels(degradation=s, variant=variant)]]
 
     def model(self) -> dict[str, str]:
         if "network" not in self.segmenters:
@@ -464,32 +484,47 @@ class Anatomy(Stage):
     def reference_input(self, wildcards: Wildcards) -> dict:
         return {"image": self.study.hr_files("test"), "mask": self.study.hr_files("test", kind="mask"), **self.model()}
 
-    def input(self, wildcards: Wildcards) -> dict:
+    def _images(self, setting: str, variant: str) -> list[str]:
         study = self.study
-        inputs = {"mask": study.hr_files("test", kind="mask"),
-                  "reference": study.path("anatomy_hr", dataset=study.dataset, file="volumes.csv"),
-                  **self.model()}
-        if self.study.computed(wildcards.variant)[0]:
-            inputs["image"] = [study.path("sr", dataset=study.dataset, degradation=wildcards.degradation,
-                                          variant=wildcards.variant, subject=s) for s in study.subjects_in("test")]
-        if study.external(wildcards.variant) and not study.use_conda:  # redone when the environment is rebuilt
-            inputs["environment"] = study.path("external_env", environment=study.environment(wildcards.variant))
+        return [study.path("sr", dataset=study.dataset, degradation=setting, variant=variant, subject=s)
+                for s in study.subjects_in("test")]
+
+    def set_input(self, setting: str):
+        """The input function of a setting's job: every computed cell's SR volumes (an outside method's cell waits for
+        its environment, and is redone when it is rebuilt)."""
+        study = self.study
+
+        def inputs(wildcards: Wildcards) -> dict:
+            found = {"mask": study.hr_files("test", kind="mask"), **self.model(),
+                     "reference": study.path("anatomy_hr", dataset=study.dataset, file="volumes.csv"), "image": []}
+            for s, variant in self.cells:
+                if s == setting and study.computed(variant)[0]:
+                    found["image"] += self._images(s, variant)
+            found["environment"] = [study.path("external_env", environment=study.environment(v))
+                                    for s, v in self.cells if s == setting and study.external(v) and not study.use_conda]
+            return found
         return inputs
 
-    def options(self, wildcards: Wildcards, input, output) -> str:
-        computed, reason = self.study.computed(wildcards.variant)
-        return self._command(input, output, image=list(input.image) if computed else None,
-                             not_computed_reason=None if computed else reason,
-                             reference_dir=folder_of(input.reference))
+    def set_options(self, setting: str):
+        """The parameter function of a setting's job: each cell's volumes, or why they were not computed."""
+        def options(wildcards: Wildcards, input, output) -> str:
+            cells = []
+            for s, variant in self.cells:
+                if s == setting:
+                    computed, reason = self.study.computed(variant)
+                    cells.append({"out": self.cell_path(s, variant),
+                                  **({"image": self._images(s, variant)} if computed else {"not_computed": reason})})
+            return self._command(input, cells=cells, reference_dir=folder_of(input.reference))
+        return options
 
     def reference_options(self, wildcards: Wildcards, input, output) -> str:
-        return self._command(input, output, image=list(input.image))
+        return self._command(input, cells=[{"image": list(input.image), "out": output.table}])
 
-    def _command(self, input, output, **values) -> str:
+    def _command(self, input, **values) -> str:
         segmenters = {"names": self.segmenters, "model": input.get("model"), "roi": self.segmentation["patch_size"],
                       "overlap": self.segmentation["overlap"], **self.config["anatomy"]["atropos"]}
         return command_line("anatomy", subjects=self.study.subjects_in("test"), mask=list(input.mask),
-                            segmenters=segmenters, out_dir=folder_of(output.table), out=output.table, **values)
+                            segmenters=segmenters, **values)
 
     def cell_path(self, setting: str, variant: str) -> str:
         return self.study.path("anatomy", dataset=self.study.dataset, degradation=setting, variant=variant,
