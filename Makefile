@@ -6,19 +6,26 @@ BIN := $(VENV)/bin
 CORES ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test install system-deps clean
+.PHONY: demo test install install-test system-deps clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first and alone: pip then takes the pinned wheel from local disk where one is kept.
+# torch first and alone: pip then takes the pinned wheel from local disk where one is kept. The demo needs the
+# runtime alone; the test extras (pytest, moto's server, snakefmt: about 50 s of the install) come with `make test`.
 $(VENV)/.installed: pyproject.toml envs/no-deps.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e .
 	$(BIN)/pip install --quiet --no-deps -r envs/no-deps.txt
 	touch $@
 
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
 install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
@@ -37,7 +44,7 @@ system-deps:
 	else echo "chromium, slurm-wlm or munge missing: the report and SLURM tests are skipped" \
 		"(MRISR_SYSTEM_PACKAGES=1 make test installs them with apt-get, as root)"; fi
 
-test: install system-deps
+test: install-test system-deps
 	$(BIN)/pytest -q
 
 clean:
