@@ -168,7 +168,8 @@ def test_jobs_run_as_slurm_jobs_asking_for_their_gpus_cpus_and_warning_signal(sl
     for gpu_request, targets, again, checked in (
             ("gpu", targets, [], (("train", 2), ("super_resolve", 1))),
             ("gres", ["results/super_resolve/demo/nearest/trilinear/sub-01_T1w.nii.gz"],
-             ["--forcerun", "super_resolve"], (("super_resolve", 1),))):
+             ["--forcerun", "results/super_resolve/demo/nearest/trilinear/sub-01_T1w.nii.gz"],
+             (("super_resolve", 1),))):
         overlay.write_text(yaml.safe_dump({
             "train": {"gpus": 2, "batch_size": 2}, "slurm": {"gpu_request": gpu_request},
             "run_variants": ["trilinear", "esrgan"], "variants": {"esrgan": {"start": "scratch"}}}))

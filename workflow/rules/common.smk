@@ -3,6 +3,8 @@
 
 import os
 
+import yaml
+
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from mrisr import config as mrisr_config
@@ -53,6 +55,12 @@ PATHS = {
     "plan": "results/plan.yaml",  # mrisr plan: what this run is
 }
 
+
+#: Each stage's cluster sizes (CPUs per GPU, memory, time) from the workflow profile, by stage name: rules written
+#: in a loop over subject sets have names of their own, which the profile's set-resources cannot name.
+STAGE_RESOURCES = yaml.safe_load(open(os.path.join(workflow.basedir, "workflow/profiles/default/config.v8+.yaml")))[
+    "set-resources"
+]
 
 #: Every decision the workflow makes from the config (mrisr.plan); rule files read their stage's part.
 PLAN = Plan(

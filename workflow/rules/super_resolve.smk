@@ -21,6 +21,7 @@ for subject_set in PLAN.study.subject_sets:
         threads: config["threads"]
         resources:
             **PLAN.study.gpu_resources(1),
+            **STAGE_RESOURCES["super_resolve"],
         params:
             options=PLAN.super_resolve.options,
         shell:
