@@ -143,6 +143,7 @@ def segment_files(subjects: list[str], mask: list[str], segmenters: Segmenters, 
         from mrisr.segmenter import load_segmenter, segment
 
         network, network_classes, _ = load_segmenter(segmenters.model)
+    brains = [load_mask(path) for path in mask]  # read once, cropped to each cell's grid
     written = []
     for cell in cells:
         out_dir = Path(cell["out"]).parent
@@ -151,10 +152,10 @@ def segment_files(subjects: list[str], mask: list[str], segmenters: Segmenters, 
             written.append(write_table(frame, cell["out"]))
             continue
         rows = []
-        for subject, image_path, mask_path in zip(subjects, cell["image"], mask):
+        for subject, image_path, whole_brain in zip(subjects, cell["image"], brains):
             volume = load_volume(image_path)
             data = np.asanyarray(volume.dataobj, dtype=np.float32)
-            brain = load_mask(mask_path)[tuple(slice(0, n) for n in data.shape)]
+            brain = whole_brain[tuple(slice(0, n) for n in data.shape)]
             voxel_ml = float(np.prod(voxel_sizes(volume.affine))) / 1000
             row: dict = {"subject": subject}
             for segmenter in map(Segmenter, segmenters.names):

@@ -2,6 +2,7 @@
 # plan written down (results/plan.yaml).
 
 import os
+from pathlib import Path
 
 import yaml
 
@@ -58,7 +59,7 @@ PATHS = {
 
 #: Each stage's cluster sizes (CPUs per GPU, memory, time) from the workflow profile, by stage name: rules written
 #: in a loop over subject sets have names of their own, which the profile's set-resources cannot name.
-STAGE_RESOURCES = yaml.safe_load(open(os.path.join(workflow.basedir, "workflow/profiles/default/config.v8+.yaml")))[
+STAGE_RESOURCES = yaml.safe_load(Path(workflow.basedir, "workflow/profiles/default/config.v8+.yaml").read_text())[
     "set-resources"
 ]
 
